@@ -1,0 +1,100 @@
+//! The engine's error type. Each variant says what failed; `errno` is the kernel's number.
+
+use std::fmt;
+
+/// Result with the engine's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// What went wrong, in terms a caller can map to a Node-style `code` once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// A system call failed.
+    Sys {
+        /// The call, e.g. `inotify_add_watch`.
+        syscall: &'static str,
+        /// The raw errno.
+        errno: i32,
+        /// The path involved, if any.
+        path: Option<Vec<u8>>,
+    },
+    /// A mask with unknown bits, or with no event bit.
+    InvalidMask {
+        /// The mask as given.
+        mask: u32,
+        /// The bits that are not valid here (0 when the mask names no event).
+        bad_bits: u32,
+    },
+    /// A watch descriptor that this instance does not hold.
+    NotWatched {
+        /// The watch descriptor.
+        wd: i32,
+    },
+    /// The watcher was closed.
+    Closed,
+    /// The kernel returned bytes that do not parse as whole `inotify_event` records.
+    Malformed {
+        /// How many bytes were left over.
+        leftover: usize,
+    },
+}
+
+impl Error {
+    /// The errno name (`ENOENT`, `ENOSPC`, ...) for a system-call error, or a stable code otherwise.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Sys { errno, .. } => crate::sys::errno_name(*errno),
+            Error::InvalidMask { .. } | Error::NotWatched { .. } | Error::Malformed { .. } => "EINVAL",
+            Error::Closed => "EBADF",
+        }
+    }
+
+    /// The errno number, where there is one.
+    pub fn errno(&self) -> i32 {
+        match self {
+            Error::Sys { errno, .. } => *errno,
+            Error::InvalidMask { .. } | Error::NotWatched { .. } | Error::Malformed { .. } => {
+                crate::sys::EINVAL
+            }
+            Error::Closed => crate::sys::EBADF,
+        }
+    }
+
+    /// The system call involved, if any.
+    pub fn syscall(&self) -> Option<&'static str> {
+        match self {
+            Error::Sys { syscall, .. } => Some(syscall),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Sys {
+                syscall,
+                errno,
+                path,
+            } => {
+                write!(f, "{syscall} failed: {}", crate::sys::errno_description(*errno))?;
+                if let Some(path) = path {
+                    write!(f, " ({})", String::from_utf8_lossy(path))?;
+                }
+                Ok(())
+            }
+            Error::InvalidMask { mask, bad_bits: 0 } => {
+                write!(f, "mask {mask:#x} names no inotify event")
+            }
+            Error::InvalidMask { mask, bad_bits } => {
+                write!(f, "mask {mask:#x} has bits {bad_bits:#x} that inotify_add_watch does not accept")
+            }
+            Error::NotWatched { wd } => write!(f, "watch descriptor {wd} is not watched by this instance"),
+            Error::Closed => write!(f, "the inotify instance is closed"),
+            Error::Malformed { leftover } => {
+                write!(f, "the kernel returned {leftover} bytes that are not a whole inotify_event")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {}

@@ -1,0 +1,30 @@
+//! The engine of `inotify-napi`: everything that is inotify, in pure Rust, with no knowledge of Node.
+//!
+//! - [`sys`] is the only module that talks to the kernel (through `nix`): the inotify descriptor, epoll
+//!   and the eventfd that wakes the reader on close.
+//! - [`parse`] turns the bytes `read(2)` returns into [`RawEvent`]s; it is a pure function over bytes.
+//! - [`watch_table`] maps watch descriptors to the paths they were registered with.
+//! - [`wire`] encodes a batch of events into one byte buffer, so a consumer across an FFI boundary
+//!   receives a whole batch in one call.
+//! - [`watcher`] owns a reader thread that reads on demand, never faster than the consumer asks.
+//!
+//! # inotify gotchas this crate handles
+//!
+//! - `IN_Q_OVERFLOW` arrives with wd = -1; it is delivered, never dropped as "unknown watch".
+//! - Identical consecutive events are merged by the kernel: counts of repeated events are not exact.
+//! - `IN_IGNORED` ends a watch (after `inotify_rm_watch`, deletion or unmount); the table forgets it.
+//! - Names are bytes: a non-UTF-8 name is carried as it is, never an error.
+
+pub mod error;
+pub mod event;
+pub mod mask;
+pub mod parse;
+pub mod sys;
+pub mod watch_table;
+pub mod watcher;
+pub mod wire;
+
+pub use error::{Error, Result};
+pub use event::RawEvent;
+pub use watcher::{Doorbell, Ring, Watcher};
+pub use wire::EncodedBatch;

@@ -1,0 +1,224 @@
+//! The one module that talks to the kernel, through `nix`: the inotify descriptor, the epoll set the
+//! reader waits on, and the eventfd that wakes it. Everything above works on bytes and numbers.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::eventfd::{EfdFlags, EventFd};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+
+use crate::error::{Error, Result};
+
+pub(crate) const EINVAL: i32 = Errno::EINVAL as i32;
+pub(crate) const EBADF: i32 = Errno::EBADF as i32;
+
+/// The errno's symbolic name (`ENOENT`), as Node puts it in `error.code`.
+pub fn errno_name(errno: i32) -> &'static str {
+    let name = Errno::from_raw(errno);
+    // nix's Debug of an Errno is its C name; keep a static copy for the few we expect.
+    match name {
+        Errno::ENOENT => "ENOENT",
+        Errno::EACCES => "EACCES",
+        Errno::ENOSPC => "ENOSPC",
+        Errno::EMFILE => "EMFILE",
+        Errno::ENFILE => "ENFILE",
+        Errno::ENOTDIR => "ENOTDIR",
+        Errno::EINVAL => "EINVAL",
+        Errno::EEXIST => "EEXIST",
+        Errno::EBADF => "EBADF",
+        Errno::ENOMEM => "ENOMEM",
+        Errno::ENAMETOOLONG => "ENAMETOOLONG",
+        Errno::ELOOP => "ELOOP",
+        Errno::EFAULT => "EFAULT",
+        Errno::EPERM => "EPERM",
+        Errno::EINTR => "EINTR",
+        _ => "EIO",
+    }
+}
+
+/// The C library's description of an errno.
+pub fn errno_description(errno: i32) -> &'static str {
+    Errno::from_raw(errno).desc()
+}
+
+fn sys_error(syscall: &'static str, errno: Errno, path: Option<&[u8]>) -> Error {
+    Error::Sys {
+        syscall,
+        errno: errno as i32,
+        path: path.map(<[u8]>::to_vec),
+    }
+}
+
+/// What one non-blocking read of the inotify descriptor gave.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadOutcome {
+    /// This many bytes of whole records.
+    Bytes(usize),
+    /// Nothing queued (EAGAIN).
+    Empty,
+}
+
+/// An inotify instance opened with `IN_CLOEXEC | IN_NONBLOCK`.
+#[derive(Debug)]
+pub struct InotifyFd {
+    inotify: Inotify,
+}
+
+impl InotifyFd {
+    /// `inotify_init1(IN_CLOEXEC | IN_NONBLOCK)`.
+    pub fn open() -> Result<Self> {
+        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
+            .map_err(|e| sys_error("inotify_init1", e, None))?;
+        Ok(Self { inotify })
+    }
+
+    /// `inotify_add_watch(2)`; returns the watch descriptor.
+    pub fn add_watch(&self, path: &[u8], mask: u32) -> Result<i32> {
+        self.inotify
+            .add_watch(path, AddWatchFlags::from_bits_retain(mask))
+            .map(|wd| wd.as_raw())
+            .map_err(|e| sys_error("inotify_add_watch", e, Some(path)))
+    }
+
+    /// `inotify_rm_watch(2)` by number. nix only removes a `WatchDescriptor` it handed out, and the
+    /// wd here may come from the kernel's own events, so the call goes to libc directly.
+    pub fn rm_watch(&self, wd: i32) -> Result<()> {
+        // SAFETY: inotify_rm_watch takes two integers and touches no memory of ours; the descriptor
+        // is owned by `self` and open for as long as `self` lives.
+        let rc = unsafe { nix::libc::inotify_rm_watch(self.inotify.as_fd().as_raw_fd(), wd) };
+        Errno::result(rc)
+            .map(drop)
+            .map_err(|e| sys_error("inotify_rm_watch", e, None))
+    }
+
+    /// One `read(2)` into `buf`, retrying EINTR.
+    pub fn read(&self, buf: &mut [u8]) -> Result<ReadOutcome> {
+        loop {
+            match nix::unistd::read(self.inotify.as_fd(), buf) {
+                Ok(n) => return Ok(ReadOutcome::Bytes(n)),
+                Err(Errno::EAGAIN) => return Ok(ReadOutcome::Empty),
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(sys_error("read", e, None)),
+            }
+        }
+    }
+
+    /// The raw descriptor, for diagnostics (`/proc/self/fdinfo`).
+    pub fn raw_fd(&self) -> RawFd {
+        self.inotify.as_fd().as_raw_fd()
+    }
+
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inotify.as_fd()
+    }
+}
+
+const TOKEN_INOTIFY: u64 = 1;
+const TOKEN_WAKE: u64 = 2;
+
+/// What woke a [`Poller::wait`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Readiness {
+    /// The inotify descriptor has events to read.
+    pub readable: bool,
+    /// Another thread called [`Poller::wake`].
+    pub woken: bool,
+}
+
+/// An epoll set holding one inotify descriptor and an eventfd that other threads use to wake it.
+#[derive(Debug)]
+pub struct Poller {
+    epoll: Epoll,
+    wake: EventFd,
+}
+
+impl Poller {
+    /// Registers `inotify` (level-triggered) and a fresh eventfd.
+    pub fn new(inotify: &InotifyFd) -> Result<Self> {
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
+            .map_err(|e| sys_error("epoll_create1", e, None))?;
+        let wake = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
+            .map_err(|e| sys_error("eventfd", e, None))?;
+        epoll
+            .add(inotify.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_INOTIFY))
+            .map_err(|e| sys_error("epoll_ctl", e, None))?;
+        epoll
+            .add(wake.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_WAKE))
+            .map_err(|e| sys_error("epoll_ctl", e, None))?;
+        Ok(Self { epoll, wake })
+    }
+
+    /// Waits until the inotify descriptor is readable, [`Poller::wake`] is called, or `timeout`
+    /// passes (`None` waits without end). EINTR is retried with the time that is left, so a signal
+    /// neither ends the wait early nor stretches it. A wake is consumed here.
+    pub fn wait(&self, timeout: Option<Duration>) -> Result<Readiness> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut events = [EpollEvent::empty(); 2];
+        loop {
+            let epoll_timeout = match deadline {
+                None => EpollTimeout::NONE,
+                Some(deadline) => to_epoll_timeout(deadline.saturating_duration_since(Instant::now())),
+            };
+            let n = match self.epoll.wait(&mut events, epoll_timeout) {
+                Ok(n) => n,
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(sys_error("epoll_wait", e, None)),
+            };
+            let mut ready = Readiness::default();
+            for event in &events[..n] {
+                match event.data() {
+                    TOKEN_INOTIFY => ready.readable = true,
+                    TOKEN_WAKE => ready.woken = true,
+                    _ => {}
+                }
+            }
+            if ready.woken {
+                // Reset the counter; EAGAIN only means another wait already consumed it.
+                let _ = self.wake.read();
+            }
+            if ready.readable || ready.woken {
+                return Ok(ready);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(ready);
+            }
+        }
+    }
+
+    /// Wakes a thread blocked in [`Poller::wait`] (or makes its next wait return at once).
+    pub fn wake(&self) -> Result<()> {
+        match self.wake.write(1) {
+            // EAGAIN: the counter is saturated, so a wake is pending anyway.
+            Ok(_) | Err(Errno::EAGAIN) => Ok(()),
+            Err(e) => Err(sys_error("eventfd write", e, None)),
+        }
+    }
+}
+
+/// Milliseconds for epoll, rounded up so that a wait never ends before its deadline.
+fn to_epoll_timeout(left: Duration) -> EpollTimeout {
+    let millis = left.as_micros().div_ceil(1000);
+    EpollTimeout::try_from(millis).unwrap_or(EpollTimeout::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_timeouts_up_and_clamps_long_ones() {
+        assert_eq!(i32::from(to_epoll_timeout(Duration::from_micros(1))), 1);
+        assert_eq!(i32::from(to_epoll_timeout(Duration::from_micros(1500))), 2);
+        assert_eq!(i32::from(to_epoll_timeout(Duration::ZERO)), 0);
+        assert_eq!(i32::from(to_epoll_timeout(Duration::from_secs(u64::MAX / 4))), i32::MAX);
+    }
+
+    #[test]
+    fn names_the_errnos_node_uses() {
+        assert_eq!(errno_name(Errno::ENOSPC as i32), "ENOSPC");
+        assert_eq!(errno_name(Errno::ENOTDIR as i32), "ENOTDIR");
+        assert!(errno_description(Errno::ENOENT as i32).contains("No such file"));
+    }
+}

@@ -255,3 +255,43 @@ export function namesToMask(names: readonly MaskName[]): number {
   }
   return mask >>> 0;
 }
+
+/** Flags that change how `inotify_add_watch` adds a watch, rather than which events it reports. */
+const WATCH_FLAGS = IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK | IN_MASK_CREATE | IN_MASK_ADD | IN_ONESHOT;
+/** Every bit `inotify_add_watch` accepts. */
+const ADD_WATCH_BITS = (IN_ALL_EVENTS | WATCH_FLAGS) >>> 0;
+
+/**
+ * Checks a watch mask before any system call: a number, an unsigned 32-bit integer, at least one
+ * event bit, no bit `inotify_add_watch` does not accept, and not IN_MASK_ADD with IN_MASK_CREATE.
+ *
+ * @returns the mask as an unsigned number.
+ * @throws TypeError if `mask` is not a number; RangeError naming the offending bits otherwise.
+ */
+export function checkWatchMask(mask: unknown, argument = 'mask'): number {
+  if (typeof mask !== 'number') {
+    throw Object.assign(
+      new TypeError(`The "${argument}" argument must be of type number (an inotify mask such as IN_ALL_EVENTS), got ${typeof mask}`),
+      { code: 'ERR_INVALID_ARG_TYPE' },
+    );
+  }
+  const fail = (why: string): never => {
+    throw Object.assign(new RangeError(`The "${argument}" argument ${why}`), { code: 'ERR_OUT_OF_RANGE' });
+  };
+  if (!Number.isInteger(mask) || mask < 0 || mask > 0xffffffff) {
+    fail(`must be an unsigned 32-bit integer, got ${mask}`);
+  }
+  const unknown = (mask & ~ADD_WATCH_BITS) >>> 0;
+  if (unknown !== 0) {
+    const named = maskToNames(unknown);
+    fail(`has bits inotify_add_watch does not accept: 0x${unknown.toString(16)}` +
+      (named.length > 0 ? ` (${named.join(', ')} can only be reported, not watched)` : ''));
+  }
+  if ((mask & IN_ALL_EVENTS) === 0) {
+    fail(`names no event (0x${mask.toString(16)}); include at least one of IN_ACCESS ... IN_MOVE_SELF, or IN_ALL_EVENTS`);
+  }
+  if ((mask & IN_MASK_ADD) !== 0 && (mask & IN_MASK_CREATE) !== 0) {
+    fail('cannot combine IN_MASK_ADD with IN_MASK_CREATE');
+  }
+  return mask >>> 0;
+}

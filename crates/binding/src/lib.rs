@@ -1,1 +1,192 @@
+//! napi-rs glue: one native class that owns one engine [`Watcher`]. It maps types and errors and
+//! nothing else; what inotify means lives in the engine, what the API means lives in `src/`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use inotify_engine::watcher::Closer;
+use inotify_engine::{Doorbell, Ring, Watcher};
+use napi::bindgen_prelude::{Buffer, Function};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{CleanupEnvHook, Env, Status};
+use napi_derive::napi;
+
+mod error;
+
+use error::{engine_error, ErrorCode};
+use napi::Result;
+
+/// The JS callback the reader thread rings: no payload, not ref'd (the JS side holds the ref'd
+/// handle while a watcher is open), errors not passed as a first argument.
+type DoorbellFn = ThreadsafeFunction<(), (), (), Status, false, true>;
+
+struct JsDoorbell(DoorbellFn);
+
+impl Doorbell for JsDoorbell {
+    fn ring(&self) -> Ring {
+        match self.0.call((), ThreadsafeFunctionCallMode::NonBlocking) {
+            Status::Closing => Ring::Closed,
+            // The queue is unbounded, so anything else means the call was queued.
+            _ => Ring::Rung,
+        }
+    }
+}
+
+/// What the env cleanup hook needs: a way to close the watcher if it still exists.
+struct Teardown {
+    closer: Closer,
+    fired: Arc<AtomicBool>,
+}
+
+/// Milliseconds from JS (a negative number means "no limit") as a timeout.
+fn timeout_from_ms(ms: f64) -> Option<Duration> {
+    if ms.is_nan() || ms < 0.0 {
+        None
+    } else {
+        Some(Duration::from_secs_f64(ms.min(1e12) / 1000.0))
+    }
+}
+
+/// One inotify instance with its reader thread. `src/inotify.ts` is its only user.
+#[napi]
+pub struct NativeInotify {
+    watcher: Watcher,
+    env: Env,
+    cleanup: Option<(CleanupEnvHook<Teardown>, Arc<AtomicBool>)>,
+}
+
+#[napi]
+impl NativeInotify {
+    /// Opens an inotify instance; `onReady` is called (with no argument) each time a batch can be
+    /// taken.
+    #[napi(constructor, catch_unwind)]
+    pub fn new(env: Env, on_ready: Function<(), ()>) -> Result<Self, ErrorCode> {
+        let doorbell = on_ready
+            .build_threadsafe_function::<()>()
+            .weak::<true>()
+            .callee_handled::<false>()
+            .build_callback(|_| Ok(()))
+            .map_err(error::napi_error)?;
+        let watcher = Watcher::open(JsDoorbell(doorbell)).map_err(engine_error)?;
+        // `worker.terminate()` and process teardown do not run JS `close()`: stop and join the
+        // reader from the environment's cleanup hook instead.
+        let fired = Arc::new(AtomicBool::new(false));
+        let teardown = Teardown {
+            closer: watcher.closer(),
+            fired: Arc::clone(&fired),
+        };
+        let hook = env
+            .add_env_cleanup_hook(teardown, |teardown| {
+                teardown.fired.store(true, Ordering::SeqCst);
+                teardown.closer.close();
+            })
+            .map_err(error::napi_error)?;
+        Ok(Self {
+            watcher,
+            env,
+            cleanup: Some((hook, fired)),
+        })
+    }
+
+    /// `inotify_add_watch(2)`; returns the wd.
+    #[napi(catch_unwind)]
+    pub fn add_watch(&self, path: Buffer, mask: u32) -> Result<i32, ErrorCode> {
+        self.watcher.add_watch(&path, mask).map_err(engine_error)
+    }
+
+    /// `inotify_rm_watch(2)` (or only forgets the wd, when `superficial`).
+    #[napi(catch_unwind)]
+    pub fn remove_watch(&self, wd: i32, superficial: bool) -> Result<(), ErrorCode> {
+        self.watcher
+            .remove_watch(wd, superficial)
+            .map_err(engine_error)
+    }
+
+    /// The wd a path is watched as.
+    #[napi(catch_unwind)]
+    pub fn wd_of(&self, path: Buffer) -> Option<i32> {
+        self.watcher.wd_of(&path)
+    }
+
+    /// Number of watch descriptors held.
+    #[napi(catch_unwind)]
+    pub fn watch_count(&self) -> u32 {
+        u32::try_from(self.watcher.watch_count()).unwrap_or(u32::MAX)
+    }
+
+    /// The inotify file descriptor (for diagnostics and tests).
+    #[napi(getter)]
+    pub fn fd(&self) -> i32 {
+        self.watcher.raw_fd()
+    }
+
+    /// Asks the reader for one batch, waiting at most `timeoutMs` (negative: no limit). `false`
+    /// when one is already asked for.
+    #[napi(catch_unwind)]
+    pub fn request(&self, timeout_ms: f64) -> Result<bool, ErrorCode> {
+        self.watcher
+            .request(timeout_from_ms(timeout_ms))
+            .map_err(engine_error)
+    }
+
+    /// The oldest batch that is ready (see `src/wire.ts` for its layout), or `null`.
+    #[napi(catch_unwind)]
+    pub fn take(&self) -> Result<Option<Buffer>, ErrorCode> {
+        Ok(self
+            .watcher
+            .take()
+            .map_err(engine_error)?
+            .map(|batch| Buffer::from(batch.bytes)))
+    }
+
+    /// Blocks this thread until a batch is ready or `timeoutMs` passes (`null`).
+    #[napi(catch_unwind)]
+    pub fn take_blocking(&self, timeout_ms: f64) -> Result<Option<Buffer>, ErrorCode> {
+        Ok(self
+            .watcher
+            .take_blocking(timeout_from_ms(timeout_ms))
+            .map_err(engine_error)?
+            .map(|batch| Buffer::from(batch.bytes)))
+    }
+
+    /// Stops and joins the reader thread and closes the descriptors' use; idempotent.
+    #[napi(catch_unwind)]
+    pub fn close(&mut self) -> Result<(), ErrorCode> {
+        self.watcher.close();
+        self.remove_cleanup_hook()
+    }
+
+    /// Whether `close()` was called (or the environment is shutting down).
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.watcher.is_closed()
+    }
+}
+
+impl NativeInotify {
+    fn remove_cleanup_hook(&mut self) -> Result<(), ErrorCode> {
+        if let Some((hook, fired)) = self.cleanup.take() {
+            if !fired.load(Ordering::SeqCst) {
+                self.env
+                    .remove_env_cleanup_hook(hook)
+                    .map_err(error::napi_error)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for NativeInotify {
+    fn drop(&mut self) {
+        // Collected without close(): the engine's own Drop stops the thread; the hook goes too.
+        // A failure to remove it only leaves a no-op hook (its Closer is weak) until teardown.
+        let _ = self.remove_cleanup_hook();
+    }
+}
+
+/// Codes that a JS error from this module can carry, for `src/errors.ts`.
+#[napi]
+pub fn error_codes() -> Vec<String> {
+    ErrorCode::ALL.iter().map(|c| c.to_string()).collect()
+}

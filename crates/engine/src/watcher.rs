@@ -12,7 +12,7 @@
 
 use std::collections::VecDeque;
 use std::os::fd::RawFd;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -77,16 +77,19 @@ pub struct Watcher {
     shared: Arc<Shared>,
 }
 
-/// A handle that can close a [`Watcher`] from elsewhere (an environment cleanup hook).
+/// A handle that can close a [`Watcher`] from elsewhere (an environment cleanup hook) without
+/// keeping it alive: once the watcher is dropped, closing through this handle does nothing.
 #[derive(Debug, Clone)]
 pub struct Closer {
-    shared: Arc<Shared>,
+    shared: Weak<Shared>,
 }
 
 impl Closer {
-    /// Same as [`Watcher::close`].
+    /// Same as [`Watcher::close`], if the watcher still exists.
     pub fn close(&self) {
-        close(&self.shared);
+        if let Some(shared) = self.shared.upgrade() {
+            close(&shared);
+        }
     }
 }
 
@@ -251,7 +254,7 @@ impl Watcher {
     /// A handle that closes this watcher from elsewhere.
     pub fn closer(&self) -> Closer {
         Closer {
-            shared: Arc::clone(&self.shared),
+            shared: Arc::downgrade(&self.shared),
         }
     }
 }

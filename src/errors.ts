@@ -1,0 +1,185 @@
+/**
+ * Error classes of inotify-napi, and the one function that turns a native error into one of them.
+ * @module
+ */
+import { constants as osConstants } from 'node:os'
+import { readFileSync } from 'node:fs'
+import type { EventName } from './constants'
+
+/** Node-style codes an {@link InotifyError} can carry besides errno names. */
+export type InotifyErrorCode =
+  | 'ENOENT'
+  | 'EACCES'
+  | 'ENOSPC'
+  | 'EMFILE'
+  | 'ENFILE'
+  | 'ENOTDIR'
+  | 'EINVAL'
+  | 'EEXIST'
+  | 'ENOMEM'
+  | 'ENAMETOOLONG'
+  | 'ELOOP'
+  | 'EPERM'
+  | 'EBADF'
+  | 'EIO'
+  | 'ERR_INOTIFY_CLOSED'
+  | 'ERR_INOTIFY_NATIVE'
+  | 'ERR_INOTIFY_PANIC'
+
+/** Details an {@link InotifyError} is built from. */
+export interface InotifyErrorDetails {
+  /** Node-style code: an errno name such as `ENOENT`, or an `ERR_INOTIFY_*` code. */
+  code: InotifyErrorCode
+  /** The system call that failed, e.g. `inotify_add_watch`. */
+  syscall?: string
+  /** The path involved, as the caller gave it. */
+  path?: string | Buffer
+  /** What happened and what to do, in one or two sentences. */
+  message: string
+}
+
+/**
+ * A failure of inotify itself: a system call that failed (with Node's `code`, negative `errno`,
+ * `syscall` and `path`, as `fs` errors have them) or a closed instance (`ERR_INOTIFY_CLOSED`).
+ */
+export class InotifyError extends Error {
+  /** Node-style code: `ENOENT`, `EACCES`, `ENOSPC`, `EMFILE`, `ENOTDIR`, `EINVAL`, ... */
+  readonly code: InotifyErrorCode
+  /** The errno as Node reports it (negative, e.g. -2 for ENOENT); undefined for `ERR_*` codes. */
+  readonly errno: number | undefined
+  /** The system call that failed. */
+  readonly syscall: string | undefined
+  /** The path involved. */
+  readonly path: string | Buffer | undefined
+
+  /** Builds the error from its details. */
+  constructor(details: InotifyErrorDetails) {
+    super(details.message)
+    this.name = 'InotifyError'
+    this.code = details.code
+    const errno = (osConstants.errno as Record<string, number | undefined>)[details.code]
+    this.errno = errno === undefined ? undefined : -errno
+    this.syscall = details.syscall
+    this.path = details.path
+  }
+}
+
+/**
+ * Thrown by `eventGen` when an event of one of its `terminalEvents` arrives (by default
+ * `IN_Q_OVERFLOW` and `IN_UNMOUNT`), as the Python package's `TerminalEventException`.
+ */
+export class TerminalEventError<E = unknown> extends Error {
+  /** The terminal event's type name. */
+  readonly typeName: EventName
+  /** The event itself. */
+  readonly event: E
+
+  /** Builds the error for `event`, whose type `typeName` is terminal. */
+  constructor(typeName: EventName, event: E) {
+    super(`terminal inotify event ${typeName}` + (typeName === 'IN_Q_OVERFLOW'
+      ? ': the kernel queue overflowed and events were lost; read faster or raise fs.inotify.max_queued_events'
+      : ''))
+    this.name = 'TerminalEventError'
+    this.typeName = typeName
+    this.event = event
+  }
+}
+
+/** The error `eventGen` throws when its `signal` aborts it, like Node's own `AbortError`. */
+export class AbortError extends Error {
+  /** Always `'ABORT_ERR'`, as Node's. */
+  readonly code = 'ABORT_ERR'
+  /** Builds the error; `cause` is the signal's reason. */
+  constructor(cause?: unknown) {
+    super('The operation was aborted', { cause })
+    this.name = 'AbortError'
+  }
+}
+
+/** Reads a kernel limit, preferring the user namespace's value (the one in force here). */
+export function readInotifyLimit(name: 'max_user_watches' | 'max_user_instances' | 'max_queued_events'): number | undefined {
+  const files = name === 'max_queued_events'
+    ? ['/proc/sys/fs/inotify/max_queued_events']
+    : [`/proc/sys/user/max_inotify_${name.slice('max_user_'.length)}`, `/proc/sys/fs/inotify/${name}`]
+  for (const file of files) {
+    try {
+      const value = Number.parseInt(readFileSync(file, 'utf8'), 10)
+      if (Number.isFinite(value)) return value
+    } catch {
+      // Not readable here (no procfs, or a sandbox): try the next source.
+    }
+  }
+  return undefined
+}
+
+function describePath(path: string | Buffer | undefined): string {
+  if (path === undefined) return ''
+  return ` '${typeof path === 'string' ? path : path.toString('utf8')}'`
+}
+
+function advice(code: string, syscall: string | undefined): string {
+  switch (code) {
+    case 'ENOSPC': {
+      const limit = readInotifyLimit('max_user_watches')
+      return `the inotify watch limit is reached (fs.inotify.max_user_watches = ${limit ?? 'unknown'}, ` +
+        'shared by every process of this user); raise it with ' +
+        '`sudo sysctl fs.inotify.max_user_watches=524288` (persist it in /etc/sysctl.d/)'
+    }
+    case 'EMFILE':
+      if (syscall === 'inotify_init1') {
+        const limit = readInotifyLimit('max_user_instances')
+        return `too many inotify instances (fs.inotify.max_user_instances = ${limit ?? 'unknown'}, ` +
+          'shared by every process of this user); close unused watchers or raise it with ' +
+          '`sudo sysctl fs.inotify.max_user_instances=1024`'
+      }
+      return 'this process has too many open files; close some or raise `ulimit -n`'
+    case 'ENFILE':
+      return 'the system has too many open files'
+    case 'ENOENT':
+      return 'no such file or directory'
+    case 'EACCES':
+      return 'permission denied: the path must be readable by this process'
+    case 'ENOTDIR':
+      return 'not a directory (IN_ONLYDIR was given, or a path component is a file)'
+    case 'EEXIST':
+      return 'already watched, and IN_MASK_CREATE forbids changing the watch'
+    case 'ENAMETOOLONG':
+      return 'the path is too long'
+    case 'ELOOP':
+      return 'too many levels of symbolic links'
+    default:
+      return ''
+  }
+}
+
+/** The shape of an error thrown by the native binding: `code` and `syscall|message`. */
+interface NativeError {
+  code?: unknown
+  message?: unknown
+}
+
+/**
+ * Turns an error thrown by the native binding into an {@link InotifyError}, adding the path the
+ * caller gave and advice. Anything that is not a native error is returned unchanged.
+ */
+export function fromNativeError(error: unknown, path?: string | Buffer): unknown {
+  if (!(error instanceof Error)) return error
+  const native = error as NativeError
+  if (typeof native.code !== 'string' || typeof native.message !== 'string') return error
+  const bar = native.message.indexOf('|')
+  if (bar < 0) return error
+  const syscall = native.message.slice(0, bar) || undefined
+  const detail = native.message.slice(bar + 1)
+  const code = native.code as InotifyErrorCode
+  const what = advice(code, syscall)
+  const message = `${code}: ${what || detail}` + (syscall ? `, ${syscall}` : '') + describePath(path)
+  return new InotifyError({ code, syscall, path, message })
+}
+
+/** The error for a call on a closed instance. */
+export function closedError(what: string): InotifyError {
+  return new InotifyError({
+    code: 'ERR_INOTIFY_CLOSED',
+    message: `ERR_INOTIFY_CLOSED: ${what} on a closed Inotify instance`,
+  })
+}

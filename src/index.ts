@@ -1,0 +1,14 @@
+/**
+ * inotify-napi: the whole of Linux inotify for Node.js and TypeScript.
+ *
+ * A port of the Python package `inotify` (`inotify.adapters`), with the kernel read on a native
+ * thread and events delivered in batches. Linux only.
+ * @module
+ */
+export * from './constants'
+export { Inotify, DEFAULT_TERMINAL_EVENTS } from './inotify'
+export type { InotifyOptions, EventGenOptions, BlockDuration } from './inotify'
+export type { InotifyEvent, InotifyHeader } from './event'
+export type { PathLike, PathEncoding, PathOf } from './paths'
+export { InotifyError, TerminalEventError, AbortError } from './errors'
+export type { InotifyErrorCode, InotifyErrorDetails } from './errors'

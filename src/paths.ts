@@ -1,0 +1,59 @@
+/**
+ * Path arguments: `string | Buffer | URL`, as `fs` takes them, checked before any system call.
+ * @module
+ */
+import { fileURLToPath } from 'node:url'
+
+/** A path as `fs` takes it: a string, a `Buffer` of raw bytes, or a `file:` URL. */
+export type PathLike = string | Buffer | URL
+
+/** How paths and names come out of events: strings (UTF-8, lossy) or raw bytes. */
+export type PathEncoding = 'utf8' | 'buffer'
+
+/** What a path or name is under an encoding: `string` for `'utf8'`, `Buffer` for `'buffer'`. */
+export type PathOf<E extends PathEncoding> = E extends 'buffer' ? Buffer : string
+
+/** A checked path: the bytes for the kernel and the value to show the user. */
+export interface CheckedPath {
+  /** What the kernel gets. */
+  readonly bytes: Buffer
+  /** The path as given (a URL becomes its file path). */
+  readonly given: string | Buffer
+}
+
+/**
+ * Checks `path` and returns its bytes. Throws a `TypeError` with Node's codes for anything that is
+ * not a path, and for a path with a NUL byte (the kernel would see a shorter path).
+ */
+export function checkPath(path: unknown, argument = 'path'): CheckedPath {
+  let given: string | Buffer
+  if (typeof path === 'string') {
+    given = path
+  } else if (Buffer.isBuffer(path)) {
+    given = path
+  } else if (path instanceof URL) {
+    given = fileURLToPath(path)
+  } else {
+    throw Object.assign(
+      new TypeError(`The "${argument}" argument must be of type string or an instance of Buffer or URL. ` +
+        `Received ${describe(path)}`),
+      { code: 'ERR_INVALID_ARG_TYPE' },
+    )
+  }
+  const bytes = typeof given === 'string' ? Buffer.from(given, 'utf8') : given
+  if (bytes.includes(0)) {
+    throw Object.assign(
+      new TypeError(`The "${argument}" argument must not contain null bytes`),
+      { code: 'ERR_INVALID_ARG_VALUE' },
+    )
+  }
+  return { bytes, given }
+}
+
+/** A short description of a wrong value, for error messages. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null'
+  if (typeof value === 'function') return 'a function'
+  if (typeof value === 'object') return `an instance of ${value.constructor?.name ?? 'Object'}`
+  return `type ${typeof value} (${String(value).slice(0, 40)})`
+}

@@ -2,7 +2,8 @@
 //! waits with deadlines (never a bare sleep) and closes the watcher before it ends.
 //!
 //! inotify limits are per user and shared by every process on the machine (`max_user_instances` is
-//! 128 by default), so each test holds exactly one instance and closes it.
+//! 128 by default), so each test holds exactly one instance and closes it (a failing test's
+//! watcher is closed by its `Drop` while the panic unwinds).
 
 use std::ffi::OsStr;
 use std::fs::{self, File, FileTimes};
@@ -76,9 +77,11 @@ fn collect_until(watcher: &Watcher, done: impl Fn(&[DecodedEvent]) -> bool) -> V
     let mut events = Vec::new();
     while !done(&events) {
         let left = deadline.saturating_duration_since(Instant::now());
+        let last = &events[events.len().saturating_sub(8)..];
         assert!(
             !left.is_zero(),
-            "timed out waiting; got so far: {events:#?}"
+            "timed out waiting; {} events so far, the last: {last:#?}",
+            events.len()
         );
         if let Some(batch) = watcher.take_blocking(Some(left)).expect("take a batch") {
             events.extend(decoded(&batch));

@@ -30,7 +30,6 @@ impl From<Status> for ErrorCode {
     }
 }
 
-
 /// An engine error as a JS error.
 pub fn engine_error(error: Error) -> napi::Error<ErrorCode> {
     let message = match error.syscall() {
@@ -42,5 +41,8 @@ pub fn engine_error(error: Error) -> napi::Error<ErrorCode> {
 
 /// A failure of napi itself.
 pub fn napi_error(error: napi::Error) -> napi::Error<ErrorCode> {
-    napi::Error::new(ErrorCode("ERR_INOTIFY_NATIVE"), format!("|{}", error.reason))
+    napi::Error::new(
+        ErrorCode("ERR_INOTIFY_NATIVE"),
+        format!("|{}", error.reason),
+    )
 }

@@ -43,7 +43,9 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::Sys { errno, .. } => crate::sys::errno_name(*errno),
-            Error::InvalidMask { .. } | Error::NotWatched { .. } | Error::Malformed { .. } => "EINVAL",
+            Error::InvalidMask { .. } | Error::NotWatched { .. } | Error::Malformed { .. } => {
+                "EINVAL"
+            }
             Error::Closed => "EBADF",
         }
     }
@@ -76,7 +78,11 @@ impl fmt::Display for Error {
                 errno,
                 path,
             } => {
-                write!(f, "{syscall} failed: {}", crate::sys::errno_description(*errno))?;
+                write!(
+                    f,
+                    "{syscall} failed: {}",
+                    crate::sys::errno_description(*errno)
+                )?;
                 if let Some(path) = path {
                     write!(f, " ({})", String::from_utf8_lossy(path))?;
                 }
@@ -86,12 +92,20 @@ impl fmt::Display for Error {
                 write!(f, "mask {mask:#x} names no inotify event")
             }
             Error::InvalidMask { mask, bad_bits } => {
-                write!(f, "mask {mask:#x} has bits {bad_bits:#x} that inotify_add_watch does not accept")
+                write!(
+                    f,
+                    "mask {mask:#x} has bits {bad_bits:#x} that inotify_add_watch does not accept"
+                )
             }
-            Error::NotWatched { wd } => write!(f, "watch descriptor {wd} is not watched by this instance"),
+            Error::NotWatched { wd } => {
+                write!(f, "watch descriptor {wd} is not watched by this instance")
+            }
             Error::Closed => write!(f, "the inotify instance is closed"),
             Error::Malformed { leftover } => {
-                write!(f, "the kernel returned {leftover} bytes that are not a whole inotify_event")
+                write!(
+                    f,
+                    "the kernel returned {leftover} bytes that are not a whole inotify_event"
+                )
             }
         }
     }

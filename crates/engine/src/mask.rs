@@ -73,7 +73,10 @@ mod tests {
 
     #[test]
     fn rejects_unknown_bits_and_empty_masks() {
-        assert_eq!(check_add_watch_mask(IN_CREATE | 0x0000_1000), Err(0x0000_1000));
+        assert_eq!(
+            check_add_watch_mask(IN_CREATE | 0x0000_1000),
+            Err(0x0000_1000)
+        );
         assert_eq!(check_add_watch_mask(IN_Q_OVERFLOW), Err(IN_Q_OVERFLOW));
         assert_eq!(check_add_watch_mask(IN_ONLYDIR), Err(0));
         assert_eq!(check_add_watch_mask(0), Err(0));

@@ -84,9 +84,15 @@ mod tests {
         encode_record(&mut buf, 1, IN_DELETE_SELF, 0, b"");
         let mut events = parse_events(&buf);
         let first = events.next().expect("first record");
-        assert_eq!((first.wd, first.mask, first.len, first.name), (1, IN_CREATE, 16, &b"aa"[..]));
+        assert_eq!(
+            (first.wd, first.mask, first.len, first.name),
+            (1, IN_CREATE, 16, &b"aa"[..])
+        );
         let second = events.next().expect("second record");
-        assert_eq!((second.mask, second.len, second.name), (IN_DELETE_SELF, 0, &b""[..]));
+        assert_eq!(
+            (second.mask, second.len, second.name),
+            (IN_DELETE_SELF, 0, &b""[..])
+        );
         assert!(events.next().is_none());
         assert_eq!(events.leftover(), 0);
     }
@@ -96,7 +102,10 @@ mod tests {
         let mut buf = Vec::new();
         encode_record(&mut buf, -1, IN_Q_OVERFLOW, 0, b"");
         let event = parse_events(&buf).next().expect("overflow record");
-        assert_eq!((event.wd, event.mask, event.name), (-1, IN_Q_OVERFLOW, &b""[..]));
+        assert_eq!(
+            (event.wd, event.mask, event.name),
+            (-1, IN_Q_OVERFLOW, &b""[..])
+        );
     }
 
     #[test]
@@ -125,7 +134,10 @@ mod tests {
         raw.extend_from_slice(&0u32.to_ne_bytes());
         raw.extend_from_slice(&4u32.to_ne_bytes());
         raw.extend_from_slice(b"abcd");
-        assert_eq!(parse_events(&raw).next().map(|e| e.name), Some(&b"abcd"[..]));
+        assert_eq!(
+            parse_events(&raw).next().map(|e| e.name),
+            Some(&b"abcd"[..])
+        );
     }
 
     #[test]

@@ -142,10 +142,16 @@ impl Poller {
         let wake = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
             .map_err(|e| sys_error("eventfd", e, None))?;
         epoll
-            .add(inotify.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_INOTIFY))
+            .add(
+                inotify.as_fd(),
+                EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_INOTIFY),
+            )
             .map_err(|e| sys_error("epoll_ctl", e, None))?;
         epoll
-            .add(wake.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_WAKE))
+            .add(
+                wake.as_fd(),
+                EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_WAKE),
+            )
             .map_err(|e| sys_error("epoll_ctl", e, None))?;
         Ok(Self { epoll, wake })
     }
@@ -159,7 +165,9 @@ impl Poller {
         loop {
             let epoll_timeout = match deadline {
                 None => EpollTimeout::NONE,
-                Some(deadline) => to_epoll_timeout(deadline.saturating_duration_since(Instant::now())),
+                Some(deadline) => {
+                    to_epoll_timeout(deadline.saturating_duration_since(Instant::now()))
+                }
             };
             let n = match self.epoll.wait(&mut events, epoll_timeout) {
                 Ok(n) => n,
@@ -212,7 +220,10 @@ mod tests {
         assert_eq!(i32::from(to_epoll_timeout(Duration::from_micros(1))), 1);
         assert_eq!(i32::from(to_epoll_timeout(Duration::from_micros(1500))), 2);
         assert_eq!(i32::from(to_epoll_timeout(Duration::ZERO)), 0);
-        assert_eq!(i32::from(to_epoll_timeout(Duration::from_secs(u64::MAX / 4))), i32::MAX);
+        assert_eq!(
+            i32::from(to_epoll_timeout(Duration::from_secs(u64::MAX / 4))),
+            i32::MAX
+        );
     }
 
     #[test]

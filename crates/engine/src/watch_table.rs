@@ -130,6 +130,10 @@ mod tests {
         assert_eq!(table.wd_of(b"/tmp/link"), Some(3));
         assert_eq!(table.len(), 3);
         assert!(table.remove(1).is_some());
-        assert_eq!(table.wd_of(b"/tmp/link"), Some(3), "removing wd 1 leaves wd 3's path alone");
+        assert_eq!(
+            table.wd_of(b"/tmp/link"),
+            Some(3),
+            "removing wd 1 leaves wd 3's path alone"
+        );
     }
 }

@@ -28,6 +28,8 @@ use crate::wire::{BatchEncoder, EncodedBatch};
 const READ_BUFFER_LEN: usize = 128 * 1024;
 /// A batch stops growing past this many encoded bytes; the rest waits for the next request.
 const MAX_BATCH_BYTES: usize = 1024 * 1024;
+/// How long past its deadline a blocking take waits for the tick its own request will deliver.
+const TICK_GRACE: Duration = Duration::from_millis(250);
 
 /// What ringing the consumer gave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,9 +207,12 @@ impl Watcher {
     }
 
     /// Blocks the calling thread until a batch is queued (asking for one if nobody has), or until
-    /// `timeout` passes (`Ok(None)`).
+    /// `timeout` passes (`Ok(None)`). When this call made the request, the reader itself delivers a
+    /// tick at the deadline, so the wait ends on that tick rather than racing it (which would leave a
+    /// second, stale tick queued); [`TICK_GRACE`] only bounds the wait should the reader be late.
     pub fn take_blocking(&self, timeout: Option<Duration>) -> Result<Option<EncodedBatch>> {
         let deadline = timeout.map(|t| Instant::now() + t);
+        let mut own_request = false;
         let mut state = lock(&self.shared.state);
         loop {
             if let Some(delivery) = state.queue.pop_front() {
@@ -216,13 +221,19 @@ impl Watcher {
             if state.stop {
                 return Err(Error::Closed);
             }
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let now = Instant::now();
+            if !state.serving && state.request.is_none() {
+                state.request = Some(deadline.map(|d| d.saturating_duration_since(now)));
+                own_request = true;
+                self.shared.changed.notify_all();
+            }
+            let wait_until = match deadline {
+                Some(d) if own_request => Some(d + TICK_GRACE),
+                other => other,
+            };
+            let left = wait_until.map(|d| d.saturating_duration_since(now));
             if left == Some(Duration::ZERO) {
                 return Ok(None);
-            }
-            if !state.serving && state.request.is_none() {
-                state.request = Some(left);
-                self.shared.changed.notify_all();
             }
             state = match left {
                 None => self
@@ -323,7 +334,11 @@ fn stopping(shared: &Shared) -> bool {
 
 /// Waits for events and reads them into one batch; a tick when `timeout` passes first. `None` when
 /// the watcher is closing.
-fn serve(shared: &Shared, buf: &mut [u8], timeout: Option<Duration>) -> Option<Result<EncodedBatch>> {
+fn serve(
+    shared: &Shared,
+    buf: &mut [u8],
+    timeout: Option<Duration>,
+) -> Option<Result<EncodedBatch>> {
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -393,7 +408,13 @@ mod tests {
     use crate::wire::decode;
 
     fn raw(wd: i32, mask: u32, name: &[u8]) -> RawEvent<'_> {
-        RawEvent { wd, mask, cookie: 0, len: 16, name }
+        RawEvent {
+            wd,
+            mask,
+            cookie: 0,
+            len: 16,
+            name,
+        }
     }
 
     #[test]

@@ -109,7 +109,8 @@ impl BatchEncoder {
     pub fn finish(mut self) -> EncodedBatch {
         let paths_offset = self.bytes.len() as u32;
         for path in &self.paths {
-            self.bytes.extend_from_slice(&(path.len() as u32).to_le_bytes());
+            self.bytes
+                .extend_from_slice(&(path.len() as u32).to_le_bytes());
             self.bytes.extend_from_slice(path);
         }
         self.bytes[0..4].copy_from_slice(&self.events.to_le_bytes());
@@ -166,7 +167,9 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<DecodedEvent>> {
                 i => Some(paths.get(i as usize)?.clone()),
             },
             flags: u32_at(bytes, at + 20)?,
-            name: bytes.get(at + EVENT_FIXED_LEN..at + EVENT_FIXED_LEN + name_len)?.to_vec(),
+            name: bytes
+                .get(at + EVENT_FIXED_LEN..at + EVENT_FIXED_LEN + name_len)?
+                .to_vec(),
         });
         at += EVENT_FIXED_LEN + name_len;
     }
@@ -179,7 +182,13 @@ mod tests {
     use crate::mask::*;
 
     fn event(wd: i32, mask: u32, name: &[u8]) -> RawEvent<'_> {
-        RawEvent { wd, mask, cookie: 0, len: 16, name }
+        RawEvent {
+            wd,
+            mask,
+            cookie: 0,
+            len: 16,
+            name,
+        }
     }
 
     #[test]

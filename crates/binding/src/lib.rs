@@ -51,7 +51,8 @@ fn timeout_from_ms(ms: f64) -> Option<Duration> {
 /// One inotify instance with its reader thread. `src/inotify.ts` is its only user.
 #[napi]
 pub struct NativeInotify {
-    watcher: Watcher,
+    /// `None` once closed: dropping it closes the descriptors (the reader thread is joined by then).
+    watcher: Option<Watcher>,
     env: Env,
     cleanup: Option<(CleanupEnvHook<Teardown>, Arc<AtomicBool>)>,
 }
@@ -83,7 +84,7 @@ impl NativeInotify {
             })
             .map_err(error::napi_error)?;
         Ok(Self {
-            watcher,
+            watcher: Some(watcher),
             env,
             cleanup: Some((hook, fired)),
         })
@@ -92,13 +93,13 @@ impl NativeInotify {
     /// `inotify_add_watch(2)`; returns the wd.
     #[napi(catch_unwind)]
     pub fn add_watch(&self, path: Buffer, mask: u32) -> Result<i32, ErrorCode> {
-        self.watcher.add_watch(&path, mask).map_err(engine_error)
+        self.watcher()?.add_watch(&path, mask).map_err(engine_error)
     }
 
     /// `inotify_rm_watch(2)` (or only forgets the wd, when `superficial`).
     #[napi(catch_unwind)]
     pub fn remove_watch(&self, wd: i32, superficial: bool) -> Result<(), ErrorCode> {
-        self.watcher
+        self.watcher()?
             .remove_watch(wd, superficial)
             .map_err(engine_error)
     }
@@ -106,26 +107,26 @@ impl NativeInotify {
     /// The wd a path is watched as.
     #[napi(catch_unwind)]
     pub fn wd_of(&self, path: Buffer) -> Option<i32> {
-        self.watcher.wd_of(&path)
+        self.watcher.as_ref().and_then(|w| w.wd_of(&path))
     }
 
     /// Number of watch descriptors held.
     #[napi(catch_unwind)]
     pub fn watch_count(&self) -> u32 {
-        u32::try_from(self.watcher.watch_count()).unwrap_or(u32::MAX)
+        u32::try_from(self.watcher.as_ref().map_or(0, Watcher::watch_count)).unwrap_or(u32::MAX)
     }
 
     /// The inotify file descriptor (for diagnostics and tests).
     #[napi(getter)]
     pub fn fd(&self) -> i32 {
-        self.watcher.raw_fd()
+        self.watcher.as_ref().map_or(-1, Watcher::raw_fd)
     }
 
     /// Asks the reader for one batch, waiting at most `timeoutMs` (negative: no limit). `false`
     /// when one is already asked for.
     #[napi(catch_unwind)]
     pub fn request(&self, timeout_ms: f64) -> Result<bool, ErrorCode> {
-        self.watcher
+        self.watcher()?
             .request(timeout_from_ms(timeout_ms))
             .map_err(engine_error)
     }
@@ -134,7 +135,7 @@ impl NativeInotify {
     #[napi(catch_unwind)]
     pub fn take(&self) -> Result<Option<Buffer>, ErrorCode> {
         Ok(self
-            .watcher
+            .watcher()?
             .take()
             .map_err(engine_error)?
             .map(|batch| Buffer::from(batch.bytes)))
@@ -144,27 +145,35 @@ impl NativeInotify {
     #[napi(catch_unwind)]
     pub fn take_blocking(&self, timeout_ms: f64) -> Result<Option<Buffer>, ErrorCode> {
         Ok(self
-            .watcher
+            .watcher()?
             .take_blocking(timeout_from_ms(timeout_ms))
             .map_err(engine_error)?
             .map(|batch| Buffer::from(batch.bytes)))
     }
 
-    /// Stops and joins the reader thread and closes the descriptors' use; idempotent.
+    /// Stops and joins the reader thread and closes the descriptors; idempotent.
     #[napi(catch_unwind)]
     pub fn close(&mut self) -> Result<(), ErrorCode> {
-        self.watcher.close();
+        if let Some(watcher) = self.watcher.take() {
+            watcher.close();
+        }
         self.remove_cleanup_hook()
     }
 
     /// Whether `close()` was called (or the environment is shutting down).
     #[napi(getter)]
     pub fn closed(&self) -> bool {
-        self.watcher.is_closed()
+        self.watcher.as_ref().is_none_or(Watcher::is_closed)
     }
 }
 
 impl NativeInotify {
+    fn watcher(&self) -> Result<&Watcher, ErrorCode> {
+        self.watcher
+            .as_ref()
+            .ok_or_else(|| engine_error(inotify_engine::Error::Closed))
+    }
+
     fn remove_cleanup_hook(&mut self) -> Result<(), ErrorCode> {
         if let Some((hook, fired)) = self.cleanup.take() {
             if !fired.load(Ordering::SeqCst) {

@@ -20,6 +20,8 @@ pub mod event;
 pub mod mask;
 pub mod parse;
 pub mod sys;
+pub mod tree;
+pub mod tree_fs;
 pub mod watch_table;
 pub mod watcher;
 pub mod wire;

@@ -1,0 +1,601 @@
+//! The tree's bookkeeping on synthetic event sequences, against a fake file system.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::*;
+use crate::tree_fs::ListedEntry;
+use crate::wire::{decode, DecodedEvent};
+
+#[derive(Debug, Clone)]
+enum Node {
+    Dir(u64),
+    File,
+    Link(Vec<u8>),
+}
+
+/// An in-memory file system with inotify's watch semantics (one wd per inode, IN_ONLYDIR,
+/// IN_DONT_FOLLOW, a watch limit).
+#[derive(Debug, Default)]
+struct FakeFs {
+    nodes: BTreeMap<Vec<u8>, Node>,
+    watches: HashMap<u64, i32>,
+    next_wd: i32,
+    next_ino: u64,
+    limit: Option<usize>,
+    unreadable: HashSet<Vec<u8>>,
+    removed: Vec<i32>,
+}
+
+fn sys(errno: i32, path: &[u8]) -> Error {
+    Error::Sys {
+        syscall: "fake",
+        errno,
+        path: Some(path.to_vec()),
+    }
+}
+
+const ENOENT: i32 = 2;
+const EACCES: i32 = 13;
+const ENOTDIR: i32 = 20;
+
+impl FakeFs {
+    fn new(root: &str) -> Self {
+        let mut fs = Self::default();
+        fs.mkdir(root);
+        fs
+    }
+    fn mkdir(&mut self, path: &str) {
+        self.next_ino += 1;
+        self.nodes
+            .insert(path.as_bytes().to_vec(), Node::Dir(self.next_ino));
+    }
+    fn touch(&mut self, path: &str) {
+        self.nodes.insert(path.as_bytes().to_vec(), Node::File);
+    }
+    fn symlink(&mut self, path: &str, target: &str) {
+        self.nodes.insert(
+            path.as_bytes().to_vec(),
+            Node::Link(target.as_bytes().to_vec()),
+        );
+    }
+    fn under(path: &[u8], prefix: &[u8]) -> bool {
+        path == prefix || (path.starts_with(prefix) && path.get(prefix.len()) == Some(&b'/'))
+    }
+    fn rm(&mut self, path: &str) {
+        self.nodes.retain(|p, _| !Self::under(p, path.as_bytes()));
+    }
+    fn mv(&mut self, from: &str, to: &str) {
+        let moved: Vec<(Vec<u8>, Node)> = self
+            .nodes
+            .iter()
+            .filter(|(p, _)| Self::under(p, from.as_bytes()))
+            .map(|(p, n)| (p.clone(), n.clone()))
+            .collect();
+        self.rm(from);
+        for (p, n) in moved {
+            let mut new = to.as_bytes().to_vec();
+            new.extend_from_slice(&p[from.len()..]);
+            self.nodes.insert(new, n);
+        }
+    }
+    /// Resolves symlinks in every component (the last one too, unless `no_follow_last`).
+    fn resolve(&self, path: &[u8], no_follow_last: bool) -> Option<Vec<u8>> {
+        let parts: Vec<&[u8]> = path
+            .split(|b| *b == b'/')
+            .filter(|p| !p.is_empty())
+            .collect();
+        let mut current = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            current.push(b'/');
+            current.extend_from_slice(part);
+            let last = i + 1 == parts.len();
+            for _ in 0..40 {
+                match self.nodes.get(&current)? {
+                    Node::Link(target) if !(last && no_follow_last) => {
+                        current = if target.starts_with(b"/") {
+                            target.clone()
+                        } else {
+                            // Relative to the link's directory; only ".." is used by the tests.
+                            let mut parent = current.clone();
+                            let cut = parent.iter().rposition(|b| *b == b'/').unwrap_or(0);
+                            parent.truncate(cut);
+                            if target == b".." {
+                                let cut = parent.iter().rposition(|b| *b == b'/').unwrap_or(0);
+                                parent.truncate(cut);
+                                parent
+                            } else {
+                                join(&parent, target)
+                            }
+                        };
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Some(current)
+    }
+    fn wd_of_path(&self, path: &str) -> Option<i32> {
+        let resolved = self.resolve(path.as_bytes(), false)?;
+        match self.nodes.get(&resolved)? {
+            Node::Dir(ino) => self.watches.get(ino).copied(),
+            _ => None,
+        }
+    }
+}
+
+impl TreeFs for FakeFs {
+    fn add_watch(&mut self, path: &[u8], mask: u32) -> crate::Result<i32> {
+        let resolved = self
+            .resolve(path, mask & IN_DONT_FOLLOW != 0)
+            .ok_or_else(|| sys(ENOENT, path))?;
+        let ino = match self.nodes.get(&resolved) {
+            Some(Node::Dir(ino)) => *ino,
+            Some(_) if mask & IN_ONLYDIR != 0 => return Err(sys(ENOTDIR, path)),
+            Some(_) => return Err(sys(ENOTDIR, path)),
+            None => return Err(sys(ENOENT, path)),
+        };
+        if let Some(wd) = self.watches.get(&ino) {
+            return Ok(*wd);
+        }
+        if self.limit.is_some_and(|l| self.watches.len() >= l) {
+            return Err(sys(crate::sys::ENOSPC, path));
+        }
+        self.next_wd += 1;
+        self.watches.insert(ino, self.next_wd);
+        Ok(self.next_wd)
+    }
+    fn rm_watch(&mut self, wd: i32) {
+        self.watches.retain(|_, w| *w != wd);
+        self.removed.push(wd);
+    }
+    fn list_dir(&mut self, path: &[u8]) -> crate::Result<Vec<ListedEntry>> {
+        let dir = self.resolve(path, false).ok_or_else(|| sys(ENOENT, path))?;
+        if self.unreadable.contains(&dir) {
+            return Err(sys(EACCES, path));
+        }
+        match self.nodes.get(&dir) {
+            Some(Node::Dir(_)) => {}
+            _ => return Err(sys(ENOENT, path)),
+        }
+        Ok(self
+            .nodes
+            .iter()
+            .filter_map(|(p, n)| {
+                let rest = p.strip_prefix(dir.as_slice())?.strip_prefix(b"/")?;
+                (!rest.is_empty() && !rest.contains(&b'/')).then(|| ListedEntry {
+                    name: rest.to_vec(),
+                    kind: match n {
+                        Node::Dir(_) => EntryKind::Dir,
+                        Node::File => EntryKind::File,
+                        Node::Link(_) => EntryKind::Symlink,
+                    },
+                })
+            })
+            .collect())
+    }
+    fn is_dir_following_links(&mut self, path: &[u8]) -> bool {
+        self.resolve(path, false)
+            .is_some_and(|p| matches!(self.nodes.get(&p), Some(Node::Dir(_))))
+    }
+}
+
+fn tree(mask: u32) -> Tree {
+    Tree::new(TreeOptions {
+        mask,
+        follow_symlinks: false,
+        ignore: None,
+    })
+}
+
+fn ev(wd: i32, mask: u32, name: &str) -> RawEvent<'_> {
+    RawEvent {
+        wd,
+        mask,
+        cookie: 0,
+        len: 16,
+        name: name.as_bytes(),
+    }
+}
+
+fn moved(wd: i32, mask: u32, cookie: u32, name: &str) -> RawEvent<'_> {
+    RawEvent {
+        cookie,
+        ..ev(wd, mask, name)
+    }
+}
+
+/// Routes the events, settles, and returns what was reported as (mask, path/name, synthetic).
+fn run(t: &mut Tree, fs: &mut FakeFs, events: &[RawEvent<'_>]) -> Vec<(u32, String, bool)> {
+    let mut out = BatchEncoder::new();
+    for event in events {
+        t.route(fs, event, &mut out);
+    }
+    t.settle(fs, &mut out);
+    decode(&out.finish().bytes)
+        .expect("well-formed batch")
+        .into_iter()
+        .map(|e: DecodedEvent| {
+            let dir = String::from_utf8(e.path.unwrap_or_default()).expect("utf8 path");
+            let name = String::from_utf8(e.name).expect("utf8 name");
+            let full = if name.is_empty() {
+                dir
+            } else {
+                format!("{dir}/{name}")
+            };
+            (e.mask, full, e.flags & FLAG_SYNTHETIC != 0)
+        })
+        .collect()
+}
+
+fn wd(fs: &FakeFs, path: &str) -> i32 {
+    fs.wd_of_path(path)
+        .unwrap_or_else(|| panic!("{path} is not watched"))
+}
+
+#[test]
+fn a_root_is_watched_to_its_leaves_and_its_content_is_not_reported() {
+    let mut fs = FakeFs::new("/r");
+    fs.mkdir("/r/a");
+    fs.mkdir("/r/a/b");
+    fs.touch("/r/a/b/f");
+    fs.mkdir("/r/c");
+    let mut t = tree(IN_ALL_EVENTS);
+    t.add_root(&mut fs, b"/r/");
+    assert_eq!(t.watch_count(), 4);
+    assert_eq!(t.path_of(wd(&fs, "/r/a/b")), Some(&b"/r/a/b"[..]));
+    assert_eq!(
+        t.take_reports(),
+        vec![TreeReport::RootReady {
+            path: b"/r".to_vec()
+        }]
+    );
+    assert!(run(&mut t, &mut fs, &[]).is_empty());
+}
+
+#[test]
+fn mkdir_p_then_touch_reports_every_level_once_with_synthetic_creates() {
+    let mut fs = FakeFs::new("/r");
+    let mut t = tree(IN_ALL_EVENTS);
+    t.add_root(&mut fs, b"/r");
+    let root = wd(&fs, "/r");
+    // mkdir -p a/b/c && touch a/b/c/f, all before the tree read the IN_CREATE of a.
+    fs.mkdir("/r/a");
+    fs.mkdir("/r/a/b");
+    fs.mkdir("/r/a/b/c");
+    fs.touch("/r/a/b/c/f");
+    let reported = run(&mut t, &mut fs, &[ev(root, IN_CREATE | IN_ISDIR, "a")]);
+    assert_eq!(
+        reported,
+        vec![
+            (IN_CREATE | IN_ISDIR, "/r/a".into(), false),
+            (IN_CREATE | IN_ISDIR, "/r/a/b".into(), true),
+            (IN_CREATE | IN_ISDIR, "/r/a/b/c".into(), true),
+            (IN_CREATE, "/r/a/b/c/f".into(), true),
+        ]
+    );
+    assert_eq!(t.watch_count(), 4);
+    // The kernel's own IN_CREATE events for b (after a's watch existed) repeat the synthetic ones.
+    let (a, c) = (wd(&fs, "/r/a"), wd(&fs, "/r/a/b/c"));
+    let again = run(
+        &mut t,
+        &mut fs,
+        &[ev(a, IN_CREATE | IN_ISDIR, "b"), ev(c, IN_CREATE, "f")],
+    );
+    assert!(again.is_empty(), "repeats are not reported: {again:?}");
+    // A later, real re-creation is reported.
+    let later = run(
+        &mut t,
+        &mut fs,
+        &[ev(c, IN_DELETE, "f"), ev(c, IN_CREATE, "f")],
+    );
+    assert_eq!(later.len(), 2);
+}
+
+#[test]
+fn a_directory_renamed_inside_the_tree_keeps_its_wd_and_repaths_every_level_below() {
+    let mut fs = FakeFs::new("/r");
+    fs.mkdir("/r/a");
+    fs.mkdir("/r/a/b");
+    fs.mkdir("/r/a/b/c");
+    fs.mkdir("/r/x");
+    let mut t = tree(IN_ALL_EVENTS);
+    t.add_root(&mut fs, b"/r");
+    let (root, x, a, c) = (
+        wd(&fs, "/r"),
+        wd(&fs, "/r/x"),
+        wd(&fs, "/r/a"),
+        wd(&fs, "/r/a/b/c"),
+    );
+    fs.mv("/r/a", "/r/x/z");
+    let reported = run(
+        &mut t,
+        &mut fs,
+        &[
+            moved(root, IN_MOVED_FROM | IN_ISDIR, 7, "a"),
+            moved(x, IN_MOVED_TO | IN_ISDIR, 7, "z"),
+        ],
+    );
+    assert_eq!(reported.len(), 2);
+    assert_eq!(t.path_of(a), Some(&b"/r/x/z"[..]));
+    assert_eq!(t.path_of(c), Some(&b"/r/x/z/b/c"[..]));
+    assert_eq!(t.watch_count(), 5);
+    assert!(fs.removed.is_empty(), "no watch removed by a rename");
+    // Events below now carry the new path.
+    let below = run(&mut t, &mut fs, &[ev(c, IN_CREATE, "f")]);
+    assert_eq!(below, vec![(IN_CREATE, "/r/x/z/b/c/f".into(), false)]);
+}
+
+#[test]
+fn a_directory_moved_out_of_the_tree_loses_every_watch_below_it() {
+    let mut fs = FakeFs::new("/r");
+    fs.mkdir("/r/a");
+    fs.mkdir("/r/a/b");
+    fs.mkdir("/outside");
+    let mut t = tree(IN_ALL_EVENTS);
+    t.add_root(&mut fs, b"/r");
+    let (root, a, b) = (wd(&fs, "/r"), wd(&fs, "/r/a"), wd(&fs, "/r/a/b"));
+    fs.mv("/r/a", "/outside/a");
+    let reported = run(
+        &mut t,
+        &mut fs,
+        &[moved(root, IN_MOVED_FROM | IN_ISDIR, 9, "a")],
+    );
+    assert_eq!(
+        reported,
+        vec![(IN_MOVED_FROM | IN_ISDIR, "/r/a".into(), false)]
+    );
+    assert_eq!(t.watch_count(), 1);
+    let mut removed = fs.removed.clone();
+    removed.sort_unstable();
+    assert_eq!(removed, vec![a, b]);
+    // Late events of the removed watches are not reported.
+    assert!(run(&mut t, &mut fs, &[ev(b, IN_CREATE, "late")]).is_empty());
+}
+
+#[test]
+fn a_tree_moved_in_from_outside_is_watched_to_its_leaves_and_its_content_reported() {
+    let mut fs = FakeFs::new("/r");
+    fs.mkdir("/outside");
+    fs.mkdir("/outside/m");
+    fs.mkdir("/outside/m/n");
+    fs.touch("/outside/m/n/f");
+    let mut t = tree(IN_ALL_EVENTS);
+    t.add_root(&mut fs, b"/r");
+    let root = wd(&fs, "/r");
+    fs.mv("/outside/m", "/r/m");
+    let reported = run(
+        &mut t,
+        &mut fs,
+        &[moved(root, IN_MOVED_TO | IN_ISDIR, 3, "m")],
+    );
+    assert_eq!(
+        reported,
+        vec![
+            (IN_MOVED_TO | IN_ISDIR, "/r/m".into(), false),
+            (IN_CREATE | IN_ISDIR, "/r/m/n".into(), true),
+            (IN_CREATE, "/r/m/n/f".into(), true),
+        ]
+    );
+    assert_eq!(t.watch_count(), 3);
+}
+
+#[test]
+fn a_deleted_directory_is_forgotten_and_watched_again_when_recreated() {
+    let mut fs = FakeFs::new("/r");
+    fs.mkdir("/r/d");
+    let mut t = tree(IN_ALL_EVENTS);
+    t.add_root(&mut fs, b"/r");
+    let (root, d) = (wd(&fs, "/r"), wd(&fs, "/r/d"));
+    fs.rm("/r/d");
+    fs.watches.retain(|_, w| *w != d);
+    let reported = run(
+        &mut t,
+        &mut fs,
+        &[
+            ev(d, IN_DELETE_SELF, ""),
+            ev(d, IN_IGNORED, ""),
+            ev(root, IN_DELETE | IN_ISDIR, "d"),
+        ],
+    );
+    assert_eq!(reported.len(), 3);
+    assert_eq!(t.watch_count(), 1);
+    fs.mkdir("/r/d");
+    run(&mut t, &mut fs, &[ev(root, IN_CREATE | IN_ISDIR, "d")]);
+    let new_d = wd(&fs, "/r/d");
+    assert_ne!(new_d, d);
+    assert_eq!(t.path_of(new_d), Some(&b"/r/d"[..]));
+    assert_eq!(t.watch_count(), 2);
+}
+
+#[test]
+fn the_users_mask_is_what_is_reported_while_the_bookkeeping_still_runs() {
+    let mut fs = FakeFs::new("/r");
+    let mut t = tree(IN_CLOSE_WRITE);
+    t.add_root(&mut fs, b"/r");
+    let root = wd(&fs, "/r");
+    fs.mkdir("/r/new");
+    fs.touch("/r/new/f");
+    let reported = run(&mut t, &mut fs, &[ev(root, IN_CREATE | IN_ISDIR, "new")]);
+    assert!(reported.is_empty(), "{reported:?}");
+    assert_eq!(
+        t.watch_count(),
+        2,
+        "the new directory is watched all the same"
+    );
+    let new = wd(&fs, "/r/new");
+    let closes = run(
+        &mut t,
+        &mut fs,
+        &[ev(new, IN_CLOSE_WRITE, "f"), ev(new, IN_OPEN, "f")],
+    );
+    assert_eq!(closes, vec![(IN_CLOSE_WRITE, "/r/new/f".into(), false)]);
+    assert_eq!(
+        t.watch_mask & (IN_CREATE | IN_MOVED_FROM | IN_CLOSE_WRITE),
+        IN_CREATE | IN_MOVED_FROM | IN_CLOSE_WRITE
+    );
+}
+
+#[test]
+fn after_an_overflow_the_tree_is_listed_again_and_the_differences_reported() {
+    let mut fs = FakeFs::new("/r");
+    fs.touch("/r/kept");
+    fs.touch("/r/gone");
+    fs.mkdir("/r/olddir");
+    let mut t = tree(IN_ALL_EVENTS);
+    t.add_root(&mut fs, b"/r");
+    let olddir = wd(&fs, "/r/olddir");
+    // What happened while the kernel queue overflowed:
+    fs.rm("/r/gone");
+    fs.rm("/r/olddir");
+    fs.touch("/r/added");
+    fs.mkdir("/r/newdir");
+    fs.touch("/r/newdir/inner");
+    let overflow = RawEvent {
+        wd: -1,
+        mask: IN_Q_OVERFLOW,
+        cookie: 0,
+        len: 0,
+        name: b"",
+    };
+    let reported = run(&mut t, &mut fs, &[overflow]);
+    assert_eq!(
+        reported,
+        vec![
+            (IN_Q_OVERFLOW, String::new(), false),
+            (IN_DELETE, "/r/gone".into(), true),
+            (IN_DELETE | IN_ISDIR, "/r/olddir".into(), true),
+            (IN_CREATE, "/r/added".into(), true),
+            (IN_CREATE | IN_ISDIR, "/r/newdir".into(), true),
+            (IN_CREATE, "/r/newdir/inner".into(), true),
+        ]
+    );
+    assert!(fs.removed.contains(&olddir));
+    assert_eq!(t.watch_count(), 2);
+}
+
+#[test]
+fn symlinks_are_not_followed_unless_asked_and_a_loop_ends() {
+    let mut fs = FakeFs::new("/r");
+    fs.mkdir("/r/d");
+    fs.mkdir("/elsewhere");
+    fs.symlink("/r/d/link", "/elsewhere");
+    fs.symlink("/r/d/loop", "..");
+    let mut t = tree(IN_ALL_EVENTS);
+    t.add_root(&mut fs, b"/r");
+    assert_eq!(t.watch_count(), 2);
+
+    let mut fs = FakeFs::new("/r");
+    fs.mkdir("/r/d");
+    fs.mkdir("/elsewhere");
+    fs.symlink("/r/d/link", "/elsewhere");
+    fs.symlink("/r/d/loop", "..");
+    let mut followed = Tree::new(TreeOptions {
+        mask: IN_ALL_EVENTS,
+        follow_symlinks: true,
+        ignore: None,
+    });
+    followed.add_root(&mut fs, b"/r");
+    // /r, /r/d and /elsewhere (through the link); the loop back to /r is the same inode: no new watch.
+    assert_eq!(followed.watch_count(), 3);
+    assert_eq!(
+        followed.take_reports(),
+        vec![TreeReport::RootReady {
+            path: b"/r".to_vec()
+        }]
+    );
+}
+
+#[test]
+fn the_watch_limit_is_reported_with_the_numbers_and_what_is_watched_keeps_working() {
+    let mut fs = FakeFs::new("/r");
+    for d in ["/r/a", "/r/a/x", "/r/b", "/r/c", "/r/c/y", "/r/c/y/z"] {
+        fs.mkdir(d);
+    }
+    fs.limit = Some(3);
+    let mut t = tree(IN_ALL_EVENTS);
+    t.add_root(&mut fs, b"/r");
+    assert_eq!(t.watch_count(), 3);
+    let reports = t.take_reports();
+    assert_eq!(
+        reports[0],
+        TreeReport::WatchLimit {
+            path: b"/r".to_vec(),
+            needed: 7,
+            watched: 3
+        }
+    );
+    assert!(matches!(reports[1], TreeReport::RootReady { .. }));
+    let root = wd(&fs, "/r");
+    let still = run(&mut t, &mut fs, &[ev(root, IN_CREATE, "f")]);
+    assert_eq!(still, vec![(IN_CREATE, "/r/f".into(), false)]);
+}
+
+#[test]
+fn an_unreadable_directory_is_reported_and_skipped_and_the_rest_is_watched() {
+    let mut fs = FakeFs::new("/r");
+    fs.mkdir("/r/locked");
+    fs.mkdir("/r/locked/inner");
+    fs.mkdir("/r/open");
+    fs.mkdir("/r/open/deep");
+    fs.unreadable.insert(b"/r/locked".to_vec());
+    let mut t = tree(IN_ALL_EVENTS);
+    t.add_root(&mut fs, b"/r");
+    let reports = t.take_reports();
+    assert!(
+        matches!(&reports[0], TreeReport::Skipped { path, error: Error::Sys { errno, .. } } if path == b"/r/locked" && *errno == EACCES)
+    );
+    assert_eq!(
+        t.watch_count(),
+        4,
+        "/r, /r/locked (watchable, not listable), /r/open, /r/open/deep"
+    );
+}
+
+#[test]
+fn a_missing_root_or_a_file_root_fails_with_the_kernels_error() {
+    let mut fs = FakeFs::new("/r");
+    fs.touch("/r/file");
+    let mut t = tree(IN_ALL_EVENTS);
+    t.add_root(&mut fs, b"/missing");
+    t.add_root(&mut fs, b"/r/file");
+    let reports = t.take_reports();
+    assert!(
+        matches!(&reports[0], TreeReport::RootFailed { error: Error::Sys { errno, .. }, .. } if *errno == ENOENT)
+    );
+    assert!(
+        matches!(&reports[1], TreeReport::RootFailed { error: Error::Sys { errno, .. }, .. } if *errno == ENOTDIR)
+    );
+    assert_eq!(t.watch_count(), 0);
+}
+
+struct IgnoreNamed(&'static str);
+impl IgnoreRule for IgnoreNamed {
+    fn is_ignored(&self, path: &[u8], _is_dir: bool) -> bool {
+        path.ends_with(self.0.as_bytes())
+    }
+}
+
+#[test]
+fn ignored_paths_get_no_watch_and_no_event() {
+    let mut fs = FakeFs::new("/r");
+    fs.mkdir("/r/node_modules");
+    fs.mkdir("/r/node_modules/pkg");
+    fs.mkdir("/r/src");
+    let mut t = Tree::new(TreeOptions {
+        mask: IN_ALL_EVENTS,
+        follow_symlinks: false,
+        ignore: Some(Box::new(IgnoreNamed("node_modules"))),
+    });
+    t.add_root(&mut fs, b"/r");
+    assert_eq!(t.watch_count(), 2);
+    let root = wd(&fs, "/r");
+    let reported = run(
+        &mut t,
+        &mut fs,
+        &[
+            ev(root, IN_CREATE | IN_ISDIR, "node_modules"),
+            ev(root, IN_CREATE, "kept"),
+        ],
+    );
+    assert_eq!(reported, vec![(IN_CREATE, "/r/kept".into(), false)]);
+}

@@ -31,6 +31,8 @@ pub enum Error {
     },
     /// The watcher was closed.
     Closed,
+    /// A plain-mode call on a tree, or a tree call on a plain instance.
+    WrongMode,
     /// The kernel returned bytes that do not parse as whole `inotify_event` records.
     Malformed {
         /// How many bytes were left over.
@@ -43,9 +45,10 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::Sys { errno, .. } => crate::sys::errno_name(*errno),
-            Error::InvalidMask { .. } | Error::NotWatched { .. } | Error::Malformed { .. } => {
-                "EINVAL"
-            }
+            Error::InvalidMask { .. }
+            | Error::NotWatched { .. }
+            | Error::Malformed { .. }
+            | Error::WrongMode => "EINVAL",
             Error::Closed => "EBADF",
         }
     }
@@ -54,9 +57,10 @@ impl Error {
     pub fn errno(&self) -> i32 {
         match self {
             Error::Sys { errno, .. } => *errno,
-            Error::InvalidMask { .. } | Error::NotWatched { .. } | Error::Malformed { .. } => {
-                crate::sys::EINVAL
-            }
+            Error::InvalidMask { .. }
+            | Error::NotWatched { .. }
+            | Error::Malformed { .. }
+            | Error::WrongMode => crate::sys::EINVAL,
             Error::Closed => crate::sys::EBADF,
         }
     }
@@ -101,6 +105,7 @@ impl fmt::Display for Error {
                 write!(f, "watch descriptor {wd} is not watched by this instance")
             }
             Error::Closed => write!(f, "the inotify instance is closed"),
+            Error::WrongMode => write!(f, "this call is not available on this kind of instance"),
             Error::Malformed { leftover } => {
                 write!(
                     f,

@@ -15,6 +15,7 @@
 //! - `IN_IGNORED` ends a watch (after `inotify_rm_watch`, deletion or unmount); the table forgets it.
 //! - Names are bytes: a non-UTF-8 name is carried as it is, never an error.
 
+pub mod books;
 pub mod error;
 pub mod event;
 pub mod mask;
@@ -26,7 +27,9 @@ pub mod watch_table;
 pub mod watcher;
 pub mod wire;
 
+pub use books::Mode;
 pub use error::{Error, Result};
 pub use event::RawEvent;
+pub use tree::{TreeOptions, TreeReport};
 pub use watcher::{Doorbell, Ring, Watcher};
 pub use wire::EncodedBatch;

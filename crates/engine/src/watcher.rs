@@ -1,11 +1,14 @@
 //! An inotify instance with a reader thread that reads on demand.
 //!
-//! The consumer asks for a batch ([`Watcher::request`]); the thread waits (epoll, with the request's
-//! timeout) until the kernel has events, reads until EAGAIN, queues one encoded batch and rings the
-//! consumer's [`Doorbell`]. It reads nothing that was not asked for, so a consumer that stops asking
-//! leaves events in the kernel's queue, where an overflow is reported by the kernel itself
-//! (`IN_Q_OVERFLOW`) instead of being lost in a buffer of ours. A wait that ends with no event queues an
-//! empty batch: a tick.
+//! The consumer asks for a batch ([`Watcher::request`]); the thread waits (epoll, until the request's
+//! deadline) for the kernel to have events, reads until EAGAIN, queues one encoded batch and rings
+//! the consumer's [`Doorbell`]. It reads nothing that was not asked for, so a consumer that stops
+//! asking leaves events in the kernel's queue, where an overflow is reported by the kernel itself
+//! (`IN_Q_OVERFLOW`) instead of being lost in a buffer of ours. A wait that ends with no event queues
+//! an empty batch: a tick.
+//!
+//! Tree roots are scanned on this thread too ([`Watcher::add_root`]), so a large initial scan never
+//! blocks the consumer's thread; what the scan has to say arrives as [`TreeReport`]s.
 //!
 //! Closing sets a flag, wakes the thread through the eventfd and joins it; only then are the
 //! descriptors dropped (closing an fd under a thread blocked in epoll does not reliably wake it).
@@ -16,12 +19,13 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::books::{Books, Mode};
 use crate::error::{Error, Result};
-use crate::event::RawEvent;
-use crate::mask::{check_add_watch_mask, IN_IGNORED, IN_Q_OVERFLOW};
+use crate::mask::check_add_watch_mask;
 use crate::parse::parse_events;
 use crate::sys::{InotifyFd, Poller, ReadOutcome};
-use crate::watch_table::WatchTable;
+use crate::tree::TreeReport;
+use crate::tree_fs::KernelTreeFs;
 use crate::wire::{BatchEncoder, EncodedBatch};
 
 /// Size of the buffer one `read(2)` fills (inotify(7) asks for at least one event plus NAME_MAX).
@@ -40,28 +44,36 @@ pub enum Ring {
     Closed,
 }
 
-/// How the reader thread tells the consumer that a batch is queued. Called on the reader thread;
-/// it must not block.
+/// How the reader thread tells the consumer that a batch or a report is ready. Called on the reader
+/// thread; it must not block.
 pub trait Doorbell: Send + 'static {
-    /// Tells the consumer a batch is ready to [`Watcher::take`].
+    /// Tells the consumer to [`Watcher::take`] (and [`Watcher::take_reports`]).
     fn ring(&self) -> Ring;
+}
+
+/// A consumer's request for one batch.
+#[derive(Debug, Clone, Copy)]
+struct Request {
+    /// When to give up and deliver a tick; `None`: never.
+    deadline: Option<Instant>,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    /// A request not yet picked up by the thread: its timeout (`None` = wait without end).
-    request: Option<Option<Duration>>,
-    /// The thread is serving a request.
-    serving: bool,
+    /// The request being served; cleared when its batch is queued.
+    request: Option<Request>,
+    /// Roots to add (tree mode), in order.
+    roots: VecDeque<Vec<u8>>,
     stop: bool,
     queue: VecDeque<Result<EncodedBatch>>,
+    reports: Vec<TreeReport>,
 }
 
 #[derive(Debug)]
 struct Shared {
     inotify: InotifyFd,
     poller: Poller,
-    table: Mutex<WatchTable>,
+    books: Mutex<Books>,
     state: Mutex<State>,
     changed: Condvar,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -73,7 +85,23 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// One inotify instance, its watch table and its reader thread.
+fn wait_on<'a>(
+    changed: &Condvar,
+    guard: MutexGuard<'a, State>,
+    timeout: Option<Duration>,
+) -> MutexGuard<'a, State> {
+    match timeout {
+        None => changed.wait(guard).unwrap_or_else(PoisonError::into_inner),
+        Some(timeout) => {
+            changed
+                .wait_timeout(guard, timeout)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0
+        }
+    }
+}
+
+/// One inotify instance, its books and its reader thread.
 #[derive(Debug)]
 pub struct Watcher {
     shared: Arc<Shared>,
@@ -96,14 +124,19 @@ impl Closer {
 }
 
 impl Watcher {
-    /// Opens an inotify instance and starts its reader thread, which rings `doorbell` for each batch.
+    /// Opens a plain instance (watches added with [`Watcher::add_watch`]).
     pub fn open(doorbell: impl Doorbell) -> Result<Self> {
+        Self::open_with(doorbell, Mode::Plain)
+    }
+
+    /// Opens an instance in `mode`, and starts its reader thread, which rings `doorbell`.
+    pub fn open_with(doorbell: impl Doorbell, mode: Mode) -> Result<Self> {
         let inotify = InotifyFd::open()?;
         let poller = Poller::new(&inotify)?;
         let shared = Arc::new(Shared {
             inotify,
             poller,
-            table: Mutex::new(WatchTable::default()),
+            books: Mutex::new(Books::new(mode)),
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
             thread: Mutex::new(None),
@@ -129,13 +162,16 @@ impl Watcher {
     }
 
     /// `inotify_add_watch(2)`: watches `path` for `mask` and returns the kernel's wd (the same wd
-    /// for an inode that is already watched).
+    /// for an inode that is already watched). Plain mode only.
     pub fn add_watch(&self, path: &[u8], mask: u32) -> Result<i32> {
         self.check_open()?;
         check_add_watch_mask(mask).map_err(|bad_bits| Error::InvalidMask { mask, bad_bits })?;
-        // Hold the table across the syscall: the reader routes by this table, and an event of the
-        // new wd read before the insert would be dropped as belonging to no watch.
-        let mut table = lock(&self.shared.table);
+        // Hold the books across the syscall: the reader routes by them, and an event of the new wd
+        // read before the insert would be dropped as belonging to no watch.
+        let mut books = lock(&self.shared.books);
+        let Books::Plain(table) = &mut *books else {
+            return Err(Error::WrongMode);
+        };
         let wd = self.shared.inotify.add_watch(path, mask)?;
         table.insert(wd, path);
         Ok(wd)
@@ -145,7 +181,10 @@ impl Watcher {
     /// A wd the kernel dropped before we asked (its IN_IGNORED still queued) is removed all the same.
     pub fn remove_watch(&self, wd: i32, superficial: bool) -> Result<()> {
         self.check_open()?;
-        let mut table = lock(&self.shared.table);
+        let mut books = lock(&self.shared.books);
+        let Books::Plain(table) = &mut *books else {
+            return Err(Error::WrongMode);
+        };
         if table.path_of(wd).is_none() {
             return Err(Error::NotWatched { wd });
         }
@@ -160,19 +199,42 @@ impl Watcher {
         Ok(())
     }
 
+    /// Adds a tree root: the reader thread watches and scans it, then reports
+    /// [`TreeReport::RootReady`] (or [`TreeReport::RootFailed`]). Tree mode only.
+    pub fn add_root(&self, path: &[u8]) -> Result<()> {
+        if !matches!(*lock(&self.shared.books), Books::Tree(_)) {
+            return Err(Error::WrongMode);
+        }
+        let mut state = lock(&self.shared.state);
+        if state.stop {
+            return Err(Error::Closed);
+        }
+        state.roots.push_back(path.to_vec());
+        drop(state);
+        self.shared.changed.notify_all();
+        // The reader may be waiting in epoll for a request: the root is not to wait for an event.
+        self.shared.poller.wake()
+    }
+
     /// The wd `path` is watched as, if it is.
     pub fn wd_of(&self, path: &[u8]) -> Option<i32> {
-        lock(&self.shared.table).wd_of(path)
+        match &*lock(&self.shared.books) {
+            Books::Plain(table) => table.wd_of(path),
+            Books::Tree(tree) => tree.wd_of(path),
+        }
     }
 
     /// The path events of `wd` are reported under.
     pub fn path_of(&self, wd: i32) -> Option<Vec<u8>> {
-        lock(&self.shared.table).path_of(wd).map(<[u8]>::to_vec)
+        match &*lock(&self.shared.books) {
+            Books::Plain(table) => table.path_of(wd).map(<[u8]>::to_vec),
+            Books::Tree(tree) => tree.path_of(wd).map(<[u8]>::to_vec),
+        }
     }
 
     /// Number of watch descriptors held.
     pub fn watch_count(&self) -> usize {
-        lock(&self.shared.table).len()
+        lock(&self.shared.books).watch_count()
     }
 
     /// The inotify descriptor, for diagnostics.
@@ -181,16 +243,18 @@ impl Watcher {
     }
 
     /// Asks the thread for one batch, waiting at most `timeout` for events (`None`: no limit).
-    /// Returns `false` when a request is already pending or being served (it will deliver).
+    /// Returns `false` when a request is already being served (it will deliver).
     pub fn request(&self, timeout: Option<Duration>) -> Result<bool> {
         let mut state = lock(&self.shared.state);
         if state.stop {
             return Err(Error::Closed);
         }
-        if state.serving || state.request.is_some() {
+        if state.request.is_some() {
             return Ok(false);
         }
-        state.request = Some(timeout);
+        state.request = Some(Request {
+            deadline: timeout.map(|t| Instant::now() + t),
+        });
         drop(state);
         self.shared.changed.notify_all();
         Ok(true)
@@ -204,6 +268,12 @@ impl Watcher {
             None if state.stop => Err(Error::Closed),
             None => Ok(None),
         }
+    }
+
+    /// What the tree has reported since the last call (scan results, skipped directories, the watch
+    /// limit), in order.
+    pub fn take_reports(&self) -> Vec<TreeReport> {
+        std::mem::take(&mut lock(&self.shared.state).reports)
     }
 
     /// Blocks the calling thread until a batch is queued (asking for one if nobody has), or until
@@ -221,9 +291,8 @@ impl Watcher {
             if state.stop {
                 return Err(Error::Closed);
             }
-            let now = Instant::now();
-            if !state.serving && state.request.is_none() {
-                state.request = Some(deadline.map(|d| d.saturating_duration_since(now)));
+            if state.request.is_none() {
+                state.request = Some(Request { deadline });
                 own_request = true;
                 self.shared.changed.notify_all();
             }
@@ -231,24 +300,12 @@ impl Watcher {
                 Some(d) if own_request => Some(d + TICK_GRACE),
                 other => other,
             };
+            let now = Instant::now();
             let left = wait_until.map(|d| d.saturating_duration_since(now));
             if left == Some(Duration::ZERO) {
                 return Ok(None);
             }
-            state = match left {
-                None => self
-                    .shared
-                    .changed
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner),
-                Some(left) => {
-                    self.shared
-                        .changed
-                        .wait_timeout(state, left)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
-                }
-            };
+            state = wait_on(&self.shared.changed, state, left);
         }
     }
 
@@ -291,89 +348,125 @@ fn close(shared: &Shared) {
     }
 }
 
-/// The reader thread: serve requests until stopped or until the consumer is gone.
+/// What the reader thread is to do next.
+enum Work {
+    Roots(Vec<Vec<u8>>),
+    Serve(Option<Instant>),
+}
+
+/// The reader thread: add roots and serve requests until stopped or the consumer is gone.
 fn run(shared: &Shared, doorbell: &dyn Doorbell) {
     let mut buf = vec![0u8; READ_BUFFER_LEN];
     loop {
-        let timeout = {
+        let work = {
             let mut state = lock(&shared.state);
             loop {
                 if state.stop {
                     return;
                 }
-                if let Some(timeout) = state.request.take() {
-                    state.serving = true;
-                    break timeout;
+                if !state.roots.is_empty() {
+                    break Work::Roots(state.roots.drain(..).collect());
                 }
-                state = shared
-                    .changed
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner);
+                if let Some(request) = state.request {
+                    break Work::Serve(request.deadline);
+                }
+                state = wait_on(&shared.changed, state, None);
             }
         };
-        let Some(delivery) = serve(shared, &mut buf, timeout) else {
-            return;
+        let rang = match work {
+            Work::Roots(roots) => {
+                add_roots(shared, &roots);
+                true
+            }
+            Work::Serve(deadline) => match serve(shared, &mut buf, deadline) {
+                Served::Batch(delivery) => {
+                    let mut state = lock(&shared.state);
+                    state.request = None;
+                    state.queue.push_back(delivery);
+                    true
+                }
+                Served::Interrupted => false,
+            },
         };
-        {
-            let mut state = lock(&shared.state);
-            state.serving = false;
-            state.queue.push_back(delivery);
-        }
-        shared.changed.notify_all();
-        if doorbell.ring() == Ring::Closed {
-            lock(&shared.state).stop = true;
+        if rang {
             shared.changed.notify_all();
-            return;
+            if doorbell.ring() == Ring::Closed {
+                lock(&shared.state).stop = true;
+                shared.changed.notify_all();
+                return;
+            }
         }
     }
 }
 
-fn stopping(shared: &Shared) -> bool {
-    lock(&shared.state).stop
+fn add_roots(shared: &Shared, roots: &[Vec<u8>]) {
+    let mut books = lock(&shared.books);
+    if let Books::Tree(tree) = &mut *books {
+        let mut fs = KernelTreeFs::new(&shared.inotify);
+        for root in roots {
+            tree.add_root(&mut fs, root);
+        }
+    }
+    let reports = books.take_reports();
+    drop(books);
+    lock(&shared.state).reports.extend(reports);
 }
 
-/// Waits for events and reads them into one batch; a tick when `timeout` passes first. `None` when
-/// the watcher is closing.
-fn serve(
-    shared: &Shared,
-    buf: &mut [u8],
-    timeout: Option<Duration>,
-) -> Option<Result<EncodedBatch>> {
-    let deadline = timeout.map(|t| Instant::now() + t);
+/// How serving a request ended.
+enum Served {
+    /// A batch (or a tick, or the error the reader met) to queue.
+    Batch(Result<EncodedBatch>),
+    /// Woken for something else (a root to add, or close): the request is still to be served.
+    Interrupted,
+}
+
+fn interrupted(shared: &Shared) -> bool {
+    let state = lock(&shared.state);
+    state.stop || !state.roots.is_empty()
+}
+
+/// Waits for events and reads them into one batch; a tick when the deadline passes first.
+fn serve(shared: &Shared, buf: &mut [u8], deadline: Option<Instant>) -> Served {
     loop {
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let ready = match shared.poller.wait(left) {
             Ok(ready) => ready,
-            Err(e) => return Some(Err(e)),
+            Err(e) => return Served::Batch(Err(e)),
         };
-        if stopping(shared) {
-            return None;
+        if ready.woken && interrupted(shared) {
+            return Served::Interrupted;
         }
         if ready.readable {
             match drain(shared, buf) {
-                Ok(batch) if batch.events > 0 => return Some(Ok(batch)),
+                Ok(batch) if batch.events > 0 => return Served::Batch(Ok(batch)),
                 Ok(_) => {} // only events of removed watches: keep waiting
-                Err(e) => return Some(Err(e)),
+                Err(e) => return Served::Batch(Err(e)),
             }
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Some(Ok(BatchEncoder::new().finish()));
+            return Served::Batch(Ok(BatchEncoder::new().finish()));
         }
     }
 }
 
-/// Reads until EAGAIN (or until the batch is large) and encodes what was read.
+/// Reads until EAGAIN (or until the batch is large) and routes what was read through the books.
 fn drain(shared: &Shared, buf: &mut [u8]) -> Result<EncodedBatch> {
     let mut encoder = BatchEncoder::new();
-    while encoder.byte_len() < MAX_BATCH_BYTES {
+    let mut books = lock(&shared.books);
+    loop {
+        if encoder.byte_len() >= MAX_BATCH_BYTES {
+            break;
+        }
         let n = match shared.inotify.read(buf)? {
-            ReadOutcome::Empty => break,
+            ReadOutcome::Empty => {
+                books.settle(&shared.inotify, &mut encoder);
+                break;
+            }
             ReadOutcome::Bytes(n) => n,
         };
-        let mut table = lock(&shared.table);
         let mut events = parse_events(&buf[..n]);
         for event in events.by_ref() {
-            route(&mut table, &event, &mut encoder);
+            books.route(&shared.inotify, &event, &mut encoder);
         }
         if events.leftover() != 0 {
             return Err(Error::Malformed {
@@ -381,57 +474,10 @@ fn drain(shared: &Shared, buf: &mut [u8]) -> Result<EncodedBatch> {
             });
         }
     }
+    let reports = books.take_reports();
+    drop(books);
+    if !reports.is_empty() {
+        lock(&shared.state).reports.extend(reports);
+    }
     Ok(encoder.finish())
-}
-
-/// Puts one kernel event into the batch under its watch's path. The overflow (wd -1) is always
-/// delivered; events of a wd this instance no longer holds (removed by the user, their IN_IGNORED
-/// included) are dropped on purpose. IN_IGNORED is delivered, then the wd is forgotten.
-pub fn route(table: &mut WatchTable, event: &RawEvent<'_>, encoder: &mut BatchEncoder) {
-    if event.mask & IN_Q_OVERFLOW != 0 {
-        encoder.push(event, None, 0);
-        return;
-    }
-    let Some(path) = table.path_of(event.wd) else {
-        return;
-    };
-    encoder.push(event, Some(path), 0);
-    if event.mask & IN_IGNORED != 0 {
-        table.remove(event.wd);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::mask::*;
-    use crate::wire::decode;
-
-    fn raw(wd: i32, mask: u32, name: &[u8]) -> RawEvent<'_> {
-        RawEvent {
-            wd,
-            mask,
-            cookie: 0,
-            len: 16,
-            name,
-        }
-    }
-
-    #[test]
-    fn routes_overflow_without_a_watch_and_forgets_ignored_watches() {
-        let mut table = WatchTable::default();
-        table.insert(1, b"/w");
-        let mut encoder = BatchEncoder::new();
-        route(&mut table, &raw(-1, IN_Q_OVERFLOW, b""), &mut encoder);
-        route(&mut table, &raw(1, IN_DELETE_SELF, b""), &mut encoder);
-        route(&mut table, &raw(1, IN_IGNORED, b""), &mut encoder);
-        route(&mut table, &raw(1, IN_CREATE, b"late"), &mut encoder);
-        route(&mut table, &raw(9, IN_CREATE, b"unknown"), &mut encoder);
-        let events = decode(&encoder.finish().bytes).expect("well-formed");
-        let masks: Vec<u32> = events.iter().map(|e| e.mask).collect();
-        assert_eq!(masks, vec![IN_Q_OVERFLOW, IN_DELETE_SELF, IN_IGNORED]);
-        assert_eq!(events[0].path, None);
-        assert_eq!(events[2].path.as_deref(), Some(&b"/w"[..]));
-        assert!(table.is_empty());
-    }
 }

@@ -1,0 +1,123 @@
+//! The books an instance keeps on its watches: a plain table (`Inotify`: one watch per path the user
+//! added) or a recursive tree (`InotifyTree`). The reader routes every kernel event through them.
+
+use crate::event::RawEvent;
+use crate::mask::{IN_IGNORED, IN_Q_OVERFLOW};
+use crate::sys::InotifyFd;
+use crate::tree::{Tree, TreeOptions, TreeReport};
+use crate::tree_fs::KernelTreeFs;
+use crate::watch_table::WatchTable;
+use crate::wire::BatchEncoder;
+
+/// What an instance watches: paths one by one, or whole trees.
+#[derive(Debug)]
+pub enum Mode {
+    /// Watches added one by one (`inotify_add_watch`).
+    Plain,
+    /// Recursive trees under roots added with `Watcher::add_root`.
+    Tree(TreeOptions),
+}
+
+/// The bookkeeping of one instance.
+#[derive(Debug)]
+pub enum Books {
+    /// wd ⇄ path.
+    Plain(WatchTable),
+    /// Directories of recursive trees.
+    Tree(Box<Tree>),
+}
+
+impl Books {
+    /// Empty books for `mode`.
+    pub fn new(mode: Mode) -> Self {
+        match mode {
+            Mode::Plain => Books::Plain(WatchTable::default()),
+            Mode::Tree(options) => Books::Tree(Box::new(Tree::new(options))),
+        }
+    }
+
+    /// Routes one kernel event into `out`.
+    pub fn route(&mut self, inotify: &InotifyFd, event: &RawEvent<'_>, out: &mut BatchEncoder) {
+        match self {
+            Books::Plain(table) => route_plain(table, event, out),
+            Books::Tree(tree) => tree.route(&mut KernelTreeFs::new(inotify), event, out),
+        }
+    }
+
+    /// Called when the kernel queue has been read to EAGAIN.
+    pub fn settle(&mut self, inotify: &InotifyFd, out: &mut BatchEncoder) {
+        if let Books::Tree(tree) = self {
+            if tree.needs_settle() {
+                tree.settle(&mut KernelTreeFs::new(inotify), out);
+            }
+        }
+    }
+
+    /// Number of watch descriptors held.
+    pub fn watch_count(&self) -> usize {
+        match self {
+            Books::Plain(table) => table.len(),
+            Books::Tree(tree) => tree.watch_count(),
+        }
+    }
+
+    /// What a tree has to report (nothing, for plain books).
+    pub fn take_reports(&mut self) -> Vec<TreeReport> {
+        match self {
+            Books::Plain(_) => Vec::new(),
+            Books::Tree(tree) => tree.take_reports(),
+        }
+    }
+}
+
+/// Puts one kernel event into the batch under its watch's path. The overflow (wd -1) is always
+/// delivered; events of a wd this instance no longer holds (removed by the user, their IN_IGNORED
+/// included) are dropped on purpose. IN_IGNORED is delivered, then the wd is forgotten.
+pub fn route_plain(table: &mut WatchTable, event: &RawEvent<'_>, out: &mut BatchEncoder) {
+    if event.mask & IN_Q_OVERFLOW != 0 {
+        out.push(event, None, 0);
+        return;
+    }
+    let Some(path) = table.path_of(event.wd) else {
+        return;
+    };
+    out.push(event, Some(path), 0);
+    if event.mask & IN_IGNORED != 0 {
+        table.remove(event.wd);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mask::*;
+    use crate::wire::decode;
+
+    fn raw(wd: i32, mask: u32, name: &[u8]) -> RawEvent<'_> {
+        RawEvent {
+            wd,
+            mask,
+            cookie: 0,
+            len: 16,
+            name,
+        }
+    }
+
+    #[test]
+    fn routes_overflow_without_a_watch_and_forgets_ignored_watches() {
+        let mut table = WatchTable::default();
+        table.insert(1, b"/w");
+        let mut out = BatchEncoder::new();
+        route_plain(&mut table, &raw(-1, IN_Q_OVERFLOW, b""), &mut out);
+        route_plain(&mut table, &raw(1, IN_DELETE_SELF, b""), &mut out);
+        route_plain(&mut table, &raw(1, IN_IGNORED, b""), &mut out);
+        route_plain(&mut table, &raw(1, IN_CREATE, b"late"), &mut out);
+        route_plain(&mut table, &raw(9, IN_CREATE, b"unknown"), &mut out);
+        let events = decode(&out.finish().bytes).expect("well-formed");
+        let masks: Vec<u32> = events.iter().map(|e| e.mask).collect();
+        assert_eq!(masks, vec![IN_Q_OVERFLOW, IN_DELETE_SELF, IN_IGNORED]);
+        assert_eq!(events[0].path, None);
+        assert_eq!(events[2].path.as_deref(), Some(&b"/w"[..]));
+        assert!(table.is_empty());
+    }
+}

@@ -18,6 +18,7 @@
 pub mod books;
 pub mod error;
 pub mod event;
+pub mod ignore_rules;
 pub mod mask;
 pub mod parse;
 pub mod sys;

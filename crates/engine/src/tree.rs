@@ -28,12 +28,15 @@ pub const BOOKKEEPING_MASK: u32 =
 const ALWAYS_REPORTED: u32 = IN_IGNORED | IN_UNMOUNT | IN_Q_OVERFLOW;
 
 /// Decides which paths a tree leaves out (before any watch is added).
-pub trait IgnoreRule: Send {
+pub trait IgnoreRule: Send + std::fmt::Debug {
+    /// A root was added (patterns may be relative to it).
+    fn add_root(&mut self, _root: &[u8]) {}
     /// Whether `path` (a directory when `is_dir`) is left out.
     fn is_ignored(&self, path: &[u8], is_dir: bool) -> bool;
 }
 
 /// How a tree watches.
+#[derive(Debug)]
 pub struct TreeOptions {
     /// The events the user wants (`IN_*` event bits; watch flags are ignored here).
     pub mask: u32,
@@ -42,16 +45,6 @@ pub struct TreeOptions {
     pub follow_symlinks: bool,
     /// Paths to leave out.
     pub ignore: Option<Box<dyn IgnoreRule>>,
-}
-
-impl std::fmt::Debug for TreeOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TreeOptions")
-            .field("mask", &self.mask)
-            .field("follow_symlinks", &self.follow_symlinks)
-            .field("ignore", &self.ignore.is_some())
-            .finish()
-    }
 }
 
 /// Something the tree has to tell its user that is not an event.
@@ -205,6 +198,9 @@ impl Tree {
         let mut root = path.to_vec();
         while root.len() > 1 && root.ends_with(b"/") {
             root.pop();
+        }
+        if let Some(rule) = self.options.ignore.as_mut() {
+            rule.add_root(&root);
         }
         match self.watch_dir(fs, &root, None, b"") {
             Ok(Some(wd)) => {

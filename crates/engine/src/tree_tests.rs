@@ -568,6 +568,7 @@ fn a_missing_root_or_a_file_root_fails_with_the_kernels_error() {
     assert_eq!(t.watch_count(), 0);
 }
 
+#[derive(Debug)]
 struct IgnoreNamed(&'static str);
 impl IgnoreRule for IgnoreNamed {
     fn is_ignored(&self, path: &[u8], _is_dir: bool) -> bool {

@@ -1,0 +1,109 @@
+//! Ignore patterns with gitignore semantics (globs, `**`, `!negation`, trailing `/` for directories
+//! only, a leading `/` anchoring to the root), matched by the `ignore` crate per tree root.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+
+use crate::tree::IgnoreRule;
+
+/// Gitignore-style patterns, applied relative to each root of a tree.
+#[derive(Debug, Clone)]
+pub struct GitignoreRule {
+    patterns: Vec<String>,
+    roots: Vec<(Vec<u8>, Gitignore)>,
+}
+
+fn build(root: &[u8], patterns: &[String]) -> Result<Gitignore, String> {
+    let mut builder = GitignoreBuilder::new(Path::new(OsStr::from_bytes(root)));
+    for pattern in patterns {
+        builder
+            .add_line(None, pattern)
+            .map_err(|e| format!("invalid ignore pattern {pattern:?}: {e}"))?;
+    }
+    builder.build().map_err(|e| e.to_string())
+}
+
+impl GitignoreRule {
+    /// Checks the patterns (every one must be a valid glob) and keeps them for the roots to come.
+    pub fn new(patterns: Vec<String>) -> Result<Self, String> {
+        build(b"/", &patterns)?;
+        Ok(Self {
+            patterns,
+            roots: Vec::new(),
+        })
+    }
+}
+
+impl IgnoreRule for GitignoreRule {
+    fn add_root(&mut self, root: &[u8]) {
+        // The patterns were checked in `new`; a root that fails to build simply ignores nothing.
+        if let Ok(matcher) = build(root, &self.patterns) {
+            self.roots.push((root.to_vec(), matcher));
+            // Longest root first, so a root nested in another uses its own anchoring.
+            self.roots.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        }
+    }
+
+    fn is_ignored(&self, path: &[u8], is_dir: bool) -> bool {
+        let Some((_, matcher)) = self.roots.iter().find(|(root, _)| {
+            path.starts_with(root) && (root.ends_with(b"/") || path.get(root.len()) == Some(&b'/'))
+        }) else {
+            return false;
+        };
+        matcher
+            .matched(Path::new(OsStr::from_bytes(path)), is_dir)
+            .is_ignore()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(patterns: &[&str], root: &str) -> GitignoreRule {
+        let mut rule =
+            GitignoreRule::new(patterns.iter().map(|p| p.to_string()).collect()).expect("valid");
+        rule.add_root(root.as_bytes());
+        rule
+    }
+
+    #[test]
+    fn matches_gitignore_globs_relative_to_the_root() {
+        let r = rule(&["node_modules", "*.log", "/build", "dist/"], "/proj");
+        assert!(r.is_ignored(b"/proj/node_modules", true));
+        assert!(r.is_ignored(b"/proj/a/node_modules", true));
+        assert!(r.is_ignored(b"/proj/a/x.log", false));
+        assert!(r.is_ignored(b"/proj/build", true));
+        assert!(
+            !r.is_ignored(b"/proj/a/build", true),
+            "a leading / anchors to the root"
+        );
+        assert!(r.is_ignored(b"/proj/dist", true));
+        assert!(
+            !r.is_ignored(b"/proj/dist", false),
+            "a trailing / matches directories only"
+        );
+        assert!(!r.is_ignored(b"/proj/src/main.rs", false));
+        assert!(
+            !r.is_ignored(b"/elsewhere/x.log", false),
+            "paths outside every root are kept"
+        );
+    }
+
+    #[test]
+    fn negation_re_includes_what_an_earlier_pattern_excluded() {
+        let r = rule(&["*.log", "!keep.log"], "/proj");
+        assert!(r.is_ignored(b"/proj/a.log", false));
+        assert!(!r.is_ignored(b"/proj/keep.log", false));
+        assert!(!r.is_ignored(b"/proj/sub/keep.log", false));
+    }
+
+    #[test]
+    fn rejects_an_invalid_glob() {
+        let error = GitignoreRule::new(vec!["a{b".into()]).expect_err("unclosed alternation");
+        assert!(error.contains("a{b"), "{error}");
+    }
+}

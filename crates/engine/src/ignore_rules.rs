@@ -43,7 +43,7 @@ impl IgnoreRule for GitignoreRule {
         if let Ok(matcher) = build(root, &self.patterns) {
             self.roots.push((root.to_vec(), matcher));
             // Longest root first, so a root nested in another uses its own anchoring.
-            self.roots.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+            self.roots.sort_by_key(|(root, _)| std::cmp::Reverse(root.len()));
         }
     }
 

@@ -15,11 +15,15 @@ export declare class NativeInotify {
    * Opens an inotify instance; `onReady` is called (with no argument) each time a batch can be
    * taken.
    */
-  constructor(onReady: () => void)
+  constructor(onReady: () => void, tree?: TreeConfig | undefined | null)
   /** `inotify_add_watch(2)`; returns the wd. */
   addWatch(path: Buffer, mask: number): number
   /** `inotify_rm_watch(2)` (or only forgets the wd, when `superficial`). */
   removeWatch(wd: number, superficial: boolean): void
+  /** Adds a tree root; the reader thread scans it and reports `ready` (or `rootFailed`). */
+  addRoot(path: Buffer): void
+  /** What the tree reported since the last call. */
+  takeReports(): Array<NativeTreeReport>
   /** The wd a path is watched as. */
   wdOf(path: Buffer): number | null
   /** Number of watch descriptors held. */
@@ -35,7 +39,7 @@ export declare class NativeInotify {
   take(): Buffer | null
   /** Blocks this thread until a batch is ready or `timeoutMs` passes (`null`). */
   takeBlocking(timeoutMs: number): Buffer | null
-  /** Stops and joins the reader thread and closes the descriptors' use; idempotent. */
+  /** Stops and joins the reader thread and closes the descriptors; idempotent. */
   close(): void
   /** Whether `close()` was called (or the environment is shutting down). */
   get closed(): boolean
@@ -43,3 +47,31 @@ export declare class NativeInotify {
 
 /** Codes that a JS error from this module can carry, for `src/errors.ts`. */
 export declare function errorCodes(): Array<string>
+
+/** Something a tree reports that is not an event. */
+export interface NativeTreeReport {
+  /** `'ready'`, `'rootFailed'`, `'skipped'` or `'watchLimit'`. */
+  kind: string
+  /** The root or directory concerned. */
+  path: Buffer
+  /** For failures: the errno name. */
+  code?: string
+  /** For failures: the system call. */
+  syscall?: string
+  /** For failures: the engine's description. */
+  message?: string
+  /** For `watchLimit`: watches the tree needs. */
+  needed?: number
+  /** For `watchLimit`: watches in place. */
+  watched?: number
+}
+
+/** Makes the instance a recursive tree (roots added with `addRoot`). */
+export interface TreeConfig {
+  /** The events the user wants; the tree adds what its bookkeeping needs. */
+  mask: number
+  /** Follow symbolic links to directories. */
+  followSymlinks: boolean
+  /** Gitignore-style patterns, relative to each root. */
+  ignore: Array<string>
+}

@@ -46,3 +46,8 @@ pub fn napi_error(error: napi::Error) -> napi::Error<ErrorCode> {
         format!("|{}", error.reason),
     )
 }
+
+/// A bad argument the engine found (an invalid ignore pattern).
+pub fn invalid_argument(message: String) -> napi::Error<ErrorCode> {
+    napi::Error::new(ErrorCode("ERR_INVALID_ARG_VALUE"), format!("|{message}"))
+}

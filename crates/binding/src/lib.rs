@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use inotify_engine::ignore_rules::GitignoreRule;
 use inotify_engine::watcher::Closer;
-use inotify_engine::{Doorbell, Ring, Watcher};
+use inotify_engine::{Doorbell, Mode, Ring, TreeOptions, TreeReport, Watcher};
 use napi::bindgen_prelude::{Buffer, Function};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{CleanupEnvHook, Env, Status};
@@ -48,6 +49,71 @@ fn timeout_from_ms(ms: f64) -> Option<Duration> {
     }
 }
 
+/// Makes the instance a recursive tree (roots added with `addRoot`).
+#[napi(object)]
+pub struct TreeConfig {
+    /// The events the user wants; the tree adds what its bookkeeping needs.
+    pub mask: u32,
+    /// Follow symbolic links to directories.
+    pub follow_symlinks: bool,
+    /// Gitignore-style patterns, relative to each root.
+    pub ignore: Vec<String>,
+}
+
+/// Something a tree reports that is not an event.
+#[napi(object)]
+pub struct NativeTreeReport {
+    /// `'ready'`, `'rootFailed'`, `'skipped'` or `'watchLimit'`.
+    pub kind: String,
+    /// The root or directory concerned.
+    pub path: Buffer,
+    /// For failures: the errno name.
+    pub code: Option<String>,
+    /// For failures: the system call.
+    pub syscall: Option<String>,
+    /// For failures: the engine's description.
+    pub message: Option<String>,
+    /// For `watchLimit`: watches the tree needs.
+    pub needed: Option<f64>,
+    /// For `watchLimit`: watches in place.
+    pub watched: Option<f64>,
+}
+
+impl From<TreeReport> for NativeTreeReport {
+    fn from(report: TreeReport) -> Self {
+        let plain = |kind: &str, path: Vec<u8>| NativeTreeReport {
+            kind: kind.to_string(),
+            path: Buffer::from(path),
+            code: None,
+            syscall: None,
+            message: None,
+            needed: None,
+            watched: None,
+        };
+        let failed = |kind: &str, path: Vec<u8>, error: inotify_engine::Error| NativeTreeReport {
+            code: Some(error.code().to_string()),
+            syscall: error.syscall().map(str::to_string),
+            message: Some(error.to_string()),
+            ..plain(kind, path)
+        };
+        match report {
+            TreeReport::RootReady { path } => plain("ready", path),
+            TreeReport::RootFailed { path, error } => failed("rootFailed", path, error),
+            TreeReport::Skipped { path, error } => failed("skipped", path, error),
+            TreeReport::WatchLimit {
+                path,
+                needed,
+                watched,
+            } => NativeTreeReport {
+                code: Some("ENOSPC".to_string()),
+                needed: Some(needed as f64),
+                watched: Some(watched as f64),
+                ..plain("watchLimit", path)
+            },
+        }
+    }
+}
+
 /// One inotify instance with its reader thread. `src/inotify.ts` is its only user.
 #[napi]
 pub struct NativeInotify {
@@ -62,14 +128,29 @@ impl NativeInotify {
     /// Opens an inotify instance; `onReady` is called (with no argument) each time a batch can be
     /// taken.
     #[napi(constructor, catch_unwind)]
-    pub fn new(env: Env, on_ready: Function<(), ()>) -> Result<Self, ErrorCode> {
+    pub fn new(
+        env: Env,
+        on_ready: Function<(), ()>,
+        tree: Option<TreeConfig>,
+    ) -> Result<Self, ErrorCode> {
+        let mode = match tree {
+            None => Mode::Plain,
+            Some(config) => {
+                let ignore = GitignoreRule::new(config.ignore).map_err(error::invalid_argument)?;
+                Mode::Tree(TreeOptions {
+                    mask: config.mask,
+                    follow_symlinks: config.follow_symlinks,
+                    ignore: Some(Box::new(ignore)),
+                })
+            }
+        };
         let doorbell = on_ready
             .build_threadsafe_function::<()>()
             .weak::<true>()
             .callee_handled::<false>()
             .build_callback(|_| Ok(()))
             .map_err(error::napi_error)?;
-        let watcher = Watcher::open(JsDoorbell(doorbell)).map_err(engine_error)?;
+        let watcher = Watcher::open_with(JsDoorbell(doorbell), mode).map_err(engine_error)?;
         // `worker.terminate()` and process teardown do not run JS `close()`: stop and join the
         // reader from the environment's cleanup hook instead.
         let fired = Arc::new(AtomicBool::new(false));
@@ -102,6 +183,21 @@ impl NativeInotify {
         self.watcher()?
             .remove_watch(wd, superficial)
             .map_err(engine_error)
+    }
+
+    /// Adds a tree root; the reader thread scans it and reports `ready` (or `rootFailed`).
+    #[napi(catch_unwind)]
+    pub fn add_root(&self, path: Buffer) -> Result<(), ErrorCode> {
+        self.watcher()?.add_root(&path).map_err(engine_error)
+    }
+
+    /// What the tree reported since the last call.
+    #[napi(catch_unwind)]
+    pub fn take_reports(&self) -> Vec<NativeTreeReport> {
+        self.watcher
+            .as_ref()
+            .map(|w| w.take_reports().into_iter().map(Into::into).collect())
+            .unwrap_or_default()
     }
 
     /// The wd a path is watched as.

@@ -43,7 +43,8 @@ impl IgnoreRule for GitignoreRule {
         if let Ok(matcher) = build(root, &self.patterns) {
             self.roots.push((root.to_vec(), matcher));
             // Longest root first, so a root nested in another uses its own anchoring.
-            self.roots.sort_by_key(|(root, _)| std::cmp::Reverse(root.len()));
+            self.roots
+                .sort_by_key(|(root, _)| std::cmp::Reverse(root.len()));
         }
     }
 

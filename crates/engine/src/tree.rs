@@ -229,7 +229,12 @@ impl Tree {
         parent: Option<i32>,
         name: &[u8],
     ) -> Result<Option<i32>, Error> {
-        let wd = fs.add_watch(path, self.watch_mask)?;
+        // A root the user named as a symlink is followed; symlinks met inside are not (unless asked).
+        let mask = match parent {
+            None => self.watch_mask & !IN_DONT_FOLLOW,
+            Some(_) => self.watch_mask,
+        };
+        let wd = fs.add_watch(path, mask)?;
         if self.dirs.contains_key(&wd) {
             return Ok(None);
         }

@@ -6,8 +6,10 @@
  * @module
  */
 export * from './constants'
-export { Inotify, DEFAULT_TERMINAL_EVENTS } from './inotify'
-export type { InotifyOptions, EventGenOptions, BlockDuration } from './inotify'
+export { Inotify } from './inotify'
+export type { InotifyOptions } from './inotify'
+export { DEFAULT_TERMINAL_EVENTS, EventSource } from './event-source'
+export type { EventGenOptions, BlockDuration } from './event-source'
 export type { InotifyEvent, InotifyHeader } from './event'
 export type { PathLike, PathEncoding, PathOf } from './paths'
 export { InotifyError, TerminalEventError, AbortError } from './errors'

@@ -8,6 +8,10 @@ import type * as Binding from '../binding.cjs'
 export type NativeBinding = typeof Binding
 /** One native inotify instance with its reader thread. */
 export type NativeInotify = Binding.NativeInotify
+/** What makes a native instance a recursive tree. */
+export type NativeTreeConfig = Binding.TreeConfig
+/** Something a native tree reports that is not an event. */
+export type NativeTreeReport = Binding.NativeTreeReport
 
 function load(): NativeBinding {
   if (process.platform !== 'linux') {

@@ -1,0 +1,411 @@
+/**
+ * What `Inotify` and the recursive trees share: one native instance, read on its own thread, and
+ * the Python package's generators over its events (`eventGen`, `eventGenSync`), with the lifecycle
+ * (`close`, `ref`/`unref`, disposal).
+ * @module
+ */
+import { performance } from 'node:perf_hooks'
+import type { EventName } from './constants'
+import { AbortError, closedError, fromNativeError, TerminalEventError } from './errors'
+import type { InotifyEvent } from './event'
+import { native as binding, type NativeInotify, type NativeTreeConfig } from './native'
+import { describe, type PathEncoding, type PathOf } from './paths'
+import { decodeBatch } from './wire'
+
+/** How long one wait for events lasts, in seconds; `null` waits without end (no ticks). */
+export type BlockDuration = number | (() => number) | null
+
+/** Options of `eventGen` and `eventGenSync`. */
+export interface EventGenOptions<P extends string | Buffer = string> {
+  /** End the generator after this many seconds without an event (monotonic clock). */
+  timeoutS?: number
+  /** Yield `null` at the end of each cycle (all pending events delivered, or a wait with none). Default true. */
+  yieldNones?: boolean
+  /**
+   * Called for each type name of each event; returning exactly `false` ends the generator and
+   * sets `lastSuccessReturn` to `[typeName, event]` (the Python package's semantics).
+   */
+  filterPredicate?: (typeName: EventName, event: InotifyEvent<P>) => boolean
+  /** Drops the events for which it returns `false`. */
+  filter?: (event: InotifyEvent<P>) => boolean
+  /** Type names that throw {@link TerminalEventError}; default `['IN_Q_OVERFLOW', 'IN_UNMOUNT']`. */
+  terminalEvents?: readonly EventName[]
+  /** Aborting ends the generator with an `AbortError`. */
+  signal?: AbortSignal
+}
+
+/** The default terminal events, as the Python package's. */
+export const DEFAULT_TERMINAL_EVENTS: readonly EventName[] = Object.freeze(['IN_Q_OVERFLOW', 'IN_UNMOUNT'])
+
+/** Marks the end of a cycle (one batch, or a wait that ended with none) in the queue. */
+const CYCLE_END = Symbol('cycle end')
+
+const noop = (): void => {}
+
+interface GenSettings<P extends string | Buffer> {
+  timeoutMs: number | undefined
+  yieldNones: boolean
+  filterPredicate: EventGenOptions<P>['filterPredicate']
+  filter: EventGenOptions<P>['filter']
+  terminal: ReadonlySet<EventName>
+  signal: AbortSignal | undefined
+}
+
+const GEN_OPTION_KEYS = new Set(['timeoutS', 'yieldNones', 'filterPredicate', 'filter', 'terminalEvents', 'signal'])
+
+/** Throws a TypeError for an option name not in `known` (a typo would otherwise pass silently). */
+export function checkKeys(options: object, known: ReadonlySet<string>, what: string): void {
+  for (const key of Object.keys(options)) {
+    if (!known.has(key)) {
+      throw new TypeError(`${what}: unknown option "${key}"; known options are ${[...known].join(', ')}`)
+    }
+  }
+}
+
+/** Checks a number of seconds (finite, >= 0). */
+export function checkSeconds(value: unknown, what: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new RangeError(`${what} must be a finite number of seconds >= 0, got ${describe(value)}`)
+  }
+  return value
+}
+
+/** Checks an optional callback. */
+export function checkFunction(value: unknown, what: string): void {
+  if (value !== undefined && typeof value !== 'function') {
+    throw new TypeError(`${what} must be a function, got ${describe(value)}`)
+  }
+}
+
+function genSettings<P extends string | Buffer>(options: EventGenOptions<P> | undefined): GenSettings<P> {
+  const o = options ?? {}
+  if (typeof o !== 'object') throw new TypeError(`eventGen options must be an object, got ${describe(o)}`)
+  checkKeys(o, GEN_OPTION_KEYS, 'eventGen')
+  checkFunction(o.filterPredicate, 'filterPredicate')
+  checkFunction(o.filter, 'filter')
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
+    throw new TypeError(`signal must be an AbortSignal, got ${describe(o.signal)}`)
+  }
+  if (o.yieldNones !== undefined && typeof o.yieldNones !== 'boolean') {
+    throw new TypeError(`yieldNones must be a boolean, got ${describe(o.yieldNones)}`)
+  }
+  const terminal = o.terminalEvents ?? DEFAULT_TERMINAL_EVENTS
+  if (!Array.isArray(terminal)) throw new TypeError(`terminalEvents must be an array of event names`)
+  return {
+    timeoutMs: o.timeoutS === undefined ? undefined : checkSeconds(o.timeoutS, 'timeoutS') * 1000,
+    yieldNones: o.yieldNones ?? true,
+    filterPredicate: o.filterPredicate,
+    filter: o.filter,
+    terminal: new Set(terminal),
+    signal: o.signal,
+  }
+}
+
+/** Why a wait for events ended. */
+type WakeReason = 'ready' | 'deadline' | 'aborted'
+
+/** What a subclass gives {@link EventSource}'s constructor. */
+export interface EventSourceSettings<E extends PathEncoding> {
+  /** Path encoding of events. */
+  encoding: E
+  /** Block duration, checked. */
+  blockDuration: BlockDuration
+  /** Present for a recursive tree. */
+  tree?: NativeTreeConfig
+}
+
+/** Checks the options every source shares and returns them with their defaults. */
+export function sourceSettings<E extends PathEncoding>(
+  encoding: E | undefined,
+  blockDurationS: BlockDuration | undefined,
+): EventSourceSettings<E> {
+  const enc = encoding ?? ('utf8' as E)
+  if (enc !== 'utf8' && enc !== 'buffer') {
+    throw new TypeError(`encoding must be 'utf8' or 'buffer', got ${describe(enc)}`)
+  }
+  const block = blockDurationS === undefined ? 1 : blockDurationS
+  if (block !== null && typeof block !== 'function') checkSeconds(block, 'blockDurationS')
+  return { encoding: enc, blockDuration: block }
+}
+
+/**
+ * One native inotify instance and the generators over its events. The instance keeps Node's event
+ * loop alive while it is open, as `fs.watch` does; `unref()` lets the process exit anyway, and
+ * `close()` releases it.
+ */
+export abstract class EventSource<E extends PathEncoding = 'utf8'> implements AsyncIterable<InotifyEvent<PathOf<E>>> {
+  /** What the last generator's `filterPredicate` ended on: `[typeName, event]`, or `null`. */
+  lastSuccessReturn: [EventName, InotifyEvent<PathOf<E>>] | null = null
+
+  /** The native instance (for subclasses). */
+  protected readonly native: NativeInotify
+  readonly #encoding: E
+  readonly #blockDuration: BlockDuration
+  /** Decoded events not yet yielded, with a CYCLE_END after each batch. */
+  #queue: (InotifyEvent<PathOf<E>> | typeof CYCLE_END)[] = []
+  #head = 0
+  readonly #waiters = new Set<() => void>()
+  #keepAlive: NodeJS.Timeout | undefined
+  #closed = false
+
+  /** Opens the native instance (a tree when `settings.tree` is given). */
+  protected constructor(settings: EventSourceSettings<E>) {
+    this.#encoding = settings.encoding
+    this.#blockDuration = settings.blockDuration
+    try {
+      this.native = new binding.NativeInotify(() => this.#ring(), settings.tree)
+    } catch (error) {
+      throw fromNativeError(error)
+    }
+    this.#keepAlive = setInterval(noop, 0x7fffffff)
+  }
+
+  /** Number of watches held. */
+  get watchCount(): number {
+    return this.#closed ? 0 : this.native.watchCount()
+  }
+
+  /** The inotify file descriptor (for diagnostics, e.g. `/proc/self/fdinfo`); -1 once closed. */
+  get fd(): number {
+    return this.#closed ? -1 : this.native.fd
+  }
+
+  /** Whether `close()` was called. */
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  /**
+   * Yields events one by one as they arrive, and `null` at the end of each cycle (all pending
+   * events delivered, or `blockDurationS` passed with none), as the Python package's `event_gen`.
+   * The kernel is read on a native thread; awaiting never blocks the event loop. Leaving the loop
+   * loses nothing: events not yet yielded wait for the next generator.
+   */
+  eventGen(options: EventGenOptions<PathOf<E>> & { yieldNones: false }): AsyncGenerator<InotifyEvent<PathOf<E>>, void, undefined>
+  eventGen(options?: EventGenOptions<PathOf<E>>): AsyncGenerator<InotifyEvent<PathOf<E>> | null, void, undefined>
+  eventGen(options?: EventGenOptions<PathOf<E>>): AsyncGenerator<InotifyEvent<PathOf<E>> | null, void, undefined> {
+    return this.#generate(genSettings(options))
+  }
+
+  /**
+   * `eventGen` as a blocking generator, for scripts and worker threads: each wait blocks
+   * the calling thread. A `signal` is checked between waits.
+   */
+  eventGenSync(options: EventGenOptions<PathOf<E>> & { yieldNones: false }): Generator<InotifyEvent<PathOf<E>>, void, undefined>
+  eventGenSync(options?: EventGenOptions<PathOf<E>>): Generator<InotifyEvent<PathOf<E>> | null, void, undefined>
+  eventGenSync(options?: EventGenOptions<PathOf<E>>): Generator<InotifyEvent<PathOf<E>> | null, void, undefined> {
+    return this.#generateSync(genSettings(options))
+  }
+
+  /** Iterates events without the `null`s: `for await (const event of inotify)`. */
+  [Symbol.asyncIterator](): AsyncIterator<InotifyEvent<PathOf<E>>> {
+    return this.eventGen({ yieldNones: false })
+  }
+
+  /** Keeps the process alive while this instance is open (the default). Returns `this`. */
+  ref(): this {
+    this.#keepAlive?.ref()
+    return this
+  }
+
+  /** Lets the process exit even though this instance is open. Returns `this`. */
+  unref(): this {
+    this.#keepAlive?.unref()
+    return this
+  }
+
+  /**
+   * Stops the reader thread, closes the inotify descriptor (which drops every watch) and ends every
+   * pending generator. Idempotent.
+   */
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    clearInterval(this.#keepAlive)
+    this.#keepAlive = undefined
+    this.#queue = []
+    this.#head = 0
+    try {
+      this.native.close()
+    } finally {
+      this.#ring()
+    }
+  }
+
+  /** `using i = new Inotify()` (or a tree) closes it at the end of the block. */
+  [Symbol.dispose](): void {
+    this.close()
+  }
+
+  /** `await using i = new Inotify()` (or a tree) closes it at the end of the block. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close()
+  }
+
+  /** Throws `ERR_INOTIFY_CLOSED` once closed. */
+  protected checkOpen(what: string): void {
+    if (this.#closed) throw closedError(what)
+  }
+
+  /** Called on each doorbell ring, before waiting generators wake (trees take their reports). */
+  protected onRing(): void {}
+
+  /** Whether an event is yielded at all (trees drop what function ignores match). */
+  protected keep(_event: InotifyEvent<PathOf<E>>): boolean {
+    return true
+  }
+
+  /** The reader thread's doorbell: wakes every waiting generator. Must never throw. */
+  #ring(): void {
+    if (!this.#closed) {
+      try {
+        this.onRing()
+      } catch (error) {
+        // A user callback threw: surface it as an uncaught exception, as an event listener's would.
+        process.nextTick(() => { throw error })
+      }
+    }
+    for (const wake of [...this.#waiters]) wake()
+  }
+
+  #blockMs(): number {
+    const block = this.#blockDuration
+    if (block === null) return -1
+    const seconds = typeof block === 'function' ? checkSeconds(block(), 'blockDurationS()') : block
+    return seconds * 1000
+  }
+
+  /** Asks the reader for a batch, waiting at most the block duration. */
+  #request(waitMs = this.#blockMs()): void {
+    try {
+      this.native.request(waitMs)
+    } catch (error) {
+      throw fromNativeError(error)
+    }
+  }
+
+  #push(buf: Buffer): void {
+    if (this.#head === this.#queue.length) {
+      this.#queue = []
+      this.#head = 0
+    }
+    const events = decodeBatch(buf, this.#encoding)
+    for (const event of events) this.#queue.push(event)
+    this.#queue.push(CYCLE_END)
+  }
+
+  /** The next queued item, taking a batch from the reader if the queue is empty. */
+  #next(): InotifyEvent<PathOf<E>> | typeof CYCLE_END | undefined {
+    if (this.#head === this.#queue.length) {
+      let buf: Buffer | null
+      try {
+        buf = this.native.take()
+      } catch (error) {
+        throw fromNativeError(error)
+      }
+      if (buf === null) return undefined
+      this.#push(buf)
+      // Read ahead while this batch is consumed; the reader reads nothing more than that.
+      if (this.#head + 1 < this.#queue.length) this.#request()
+    }
+    return this.#queue[this.#head++]
+  }
+
+  #wait(deadline: number | undefined, signal: AbortSignal | undefined): Promise<WakeReason> {
+    return new Promise<WakeReason>((resolve) => {
+      let timer: NodeJS.Timeout | undefined
+      const done = (reason: WakeReason): void => {
+        this.#waiters.delete(onReady)
+        if (timer !== undefined) clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+        resolve(reason)
+      }
+      const onReady = (): void => done('ready')
+      const onAbort = (): void => done('aborted')
+      this.#waiters.add(onReady)
+      signal?.addEventListener('abort', onAbort, { once: true })
+      if (deadline !== undefined) {
+        // Not ref'd: only the instance's own handle keeps the process alive (see unref()).
+        timer = setTimeout(() => done('deadline'), Math.max(0, deadline - performance.now())).unref()
+      }
+    })
+  }
+
+  /** What a generator does with one event: yield it, drop it, end, or throw. */
+  #judge(event: InotifyEvent<PathOf<E>>, s: GenSettings<PathOf<E>>): 'yield' | 'drop' | 'end' {
+    for (const typeName of event.typeNames) {
+      if (s.filterPredicate !== undefined && s.filterPredicate(typeName, event) === false) {
+        this.lastSuccessReturn = [typeName, event]
+        return 'end'
+      }
+      if (s.terminal.has(typeName)) throw new TerminalEventError(typeName, event)
+    }
+    if (!this.keep(event)) return 'drop'
+    if (s.filter !== undefined && !s.filter(event)) return 'drop'
+    return 'yield'
+  }
+
+  async *#generate(s: GenSettings<PathOf<E>>): AsyncGenerator<InotifyEvent<PathOf<E>> | null, void, undefined> {
+    this.lastSuccessReturn = null
+    let lastHit = performance.now()
+    const deadline = (): number | undefined => (s.timeoutMs === undefined ? undefined : lastHit + s.timeoutMs)
+    const expired = (): boolean => s.timeoutMs !== undefined && performance.now() >= lastHit + s.timeoutMs
+    while (!this.#closed) {
+      if (s.signal?.aborted) throw new AbortError(s.signal.reason)
+      const item = this.#next()
+      if (item === undefined) {
+        if (expired()) return
+        this.#request()
+        if ((await this.#wait(deadline(), s.signal)) === 'deadline' && expired()) return
+        continue
+      }
+      if (item === CYCLE_END) {
+        if (expired()) return
+        if (s.yieldNones) yield null
+        continue
+      }
+      lastHit = performance.now()
+      const verdict = this.#judge(item, s)
+      if (verdict === 'end') return
+      if (verdict === 'yield') yield item
+    }
+  }
+
+  *#generateSync(s: GenSettings<PathOf<E>>): Generator<InotifyEvent<PathOf<E>> | null, void, undefined> {
+    this.lastSuccessReturn = null
+    let lastHit = performance.now()
+    const expired = (): boolean => s.timeoutMs !== undefined && performance.now() >= lastHit + s.timeoutMs
+    while (!this.#closed) {
+      if (s.signal?.aborted) throw new AbortError(s.signal.reason)
+      let item = this.#next()
+      if (item === undefined) {
+        if (expired()) return
+        const block = this.#blockMs()
+        const left = s.timeoutMs === undefined ? -1 : lastHit + s.timeoutMs - performance.now()
+        const waitMs = block < 0 ? left : left < 0 ? block : Math.min(block, left)
+        let buf: Buffer | null
+        try {
+          buf = this.native.takeBlocking(waitMs)
+        } catch (error) {
+          if (this.#closed) return
+          throw fromNativeError(error)
+        }
+        if (buf === null) {
+          item = CYCLE_END
+        } else {
+          this.#push(buf)
+          continue
+        }
+      }
+      if (item === CYCLE_END) {
+        if (expired()) return
+        if (s.yieldNones) yield null
+        continue
+      }
+      lastHit = performance.now()
+      const verdict = this.#judge(item, s)
+      if (verdict === 'end') return
+      if (verdict === 'yield') yield item
+    }
+  }
+}

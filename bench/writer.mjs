@@ -1,0 +1,69 @@
+// The benchmark's writer: the only process that touches the watched directory.
+//
+//   node bench/writer.mjs --mode latency   creates one file per {op:'create', path} IPC message and
+//                                          keeps the wall-clock time taken just before the syscall;
+//                                          {op:'times'} sends them all back (sent only at the end, so
+//                                          that no IPC message of ours competes with the watcher
+//                                          for a CPU while a sample is in flight).
+//   node bench/writer.mjs --mode burst --dir D --count N
+//                                          on {op:'go'}, creates N empty files in D as fast as it
+//                                          can and reports when it began, when it began the last
+//                                          create, and when it was done.
+//
+// Times come from bench/clock.mjs (ms, float, comparable between processes on one machine).
+import { closeSync, openSync } from 'node:fs'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { answerClockChecks, nowMs } from './clock.mjs'
+
+const { values: args } = parseArgs({
+  options: {
+    mode: { type: 'string' },
+    dir: { type: 'string' },
+    count: { type: 'string' },
+  },
+})
+
+if (typeof process.send !== 'function') {
+  console.error('bench/writer.mjs is started by bench/run.mjs (it needs an IPC channel)')
+  process.exit(2)
+}
+
+answerClockChecks()
+
+function create(path) {
+  closeSync(openSync(path, 'w'))
+}
+
+if (args.mode === 'latency') {
+  const times = {}
+  process.on('message', (message) => {
+    if (message.op === 'create') {
+      const t = nowMs()
+      create(message.path)
+      times[message.path] = t
+    } else if (message.op === 'times') {
+      process.send({ op: 'times', times })
+    } else if (message.op === 'exit') {
+      process.disconnect()
+    }
+  })
+  process.send({ op: 'ready' })
+} else if (args.mode === 'burst') {
+  const count = Number(args.count)
+  const paths = Array.from({ length: count }, (_, i) => join(args.dir, `f${String(i).padStart(6, '0')}`))
+  process.on('message', (message) => {
+    if (message.op !== 'go') return
+    const last = paths.pop()
+    const tFirst = nowMs()
+    for (const path of paths) create(path)
+    const tLastStart = nowMs()
+    create(last)
+    const tLast = nowMs()
+    process.send({ op: 'burst-done', count, tFirst, tLastStart, tLast }, () => process.disconnect())
+  })
+  process.send({ op: 'ready' })
+} else {
+  console.error(`bench/writer.mjs: --mode latency|burst, got ${args.mode}`)
+  process.exit(2)
+}

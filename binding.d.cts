@@ -31,10 +31,12 @@ export declare class NativeInotify {
   /** The inotify file descriptor (for diagnostics and tests). */
   get fd(): number
   /**
-   * Asks the reader for one batch, waiting at most `timeoutMs` (negative: no limit). `false`
-   * when one is already asked for.
+   * Arms the reader: it reads as events come and queues a tick after `timeoutMs` without events
+   * (negative: no ticks). `false` when it was armed already (the tick is updated).
    */
   request(timeoutMs: number): boolean
+  /** Disarms the reader: it reads nothing more until `request` (events wait in the kernel). */
+  pause(): void
   /** The oldest batch that is ready (see `src/wire.ts` for its layout), or `null`. */
   take(): Buffer | null
   /** Blocks this thread until a batch is ready or `timeoutMs` passes (`null`). */

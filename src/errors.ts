@@ -183,3 +183,44 @@ export function closedError(what: string): InotifyError {
     message: `ERR_INOTIFY_CLOSED: ${what} on a closed Inotify instance`,
   })
 }
+
+/** Details of a {@link WatchLimitError}. */
+export interface WatchLimitDetails {
+  /** Where the scan that hit the limit started. */
+  path: string | Buffer
+  /** Watches the tree needs (one per directory found). */
+  needed: number
+  /** Watches in place; they keep working. */
+  watched: number
+}
+
+/**
+ * The inotify watch limit (`fs.inotify.max_user_watches`) was reached while watching a tree: `needed`
+ * watches would cover it, `watched` are in place (and keep working), `limit` is the limit in force.
+ */
+export class WatchLimitError extends InotifyError {
+  /** Watches the tree needs. */
+  readonly needed: number
+  /** Watches in place. */
+  readonly watched: number
+  /** The per-user limit in force (from `/proc`), if it could be read. */
+  readonly limit: number | undefined
+
+  /** Builds the error from the tree's report. */
+  constructor(details: WatchLimitDetails) {
+    const limit = readInotifyLimit('max_user_watches')
+    super({
+      code: 'ENOSPC',
+      syscall: 'inotify_add_watch',
+      path: details.path,
+      message: `ENOSPC: the inotify watch limit is reached under${describePath(details.path)}: the tree needs ` +
+        `${details.needed} watches and ${details.watched} are in place; fs.inotify.max_user_watches = ` +
+        `${limit ?? 'unknown'} (shared by every process of this user). Raise it with ` +
+        '`sudo sysctl fs.inotify.max_user_watches=524288`, or ignore large directories',
+    })
+    this.name = 'WatchLimitError'
+    this.needed = details.needed
+    this.watched = details.watched
+    this.limit = limit
+  }
+}

@@ -147,6 +147,8 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
   readonly #waiters = new Set<() => void>()
   #keepAlive: NodeJS.Timeout | undefined
   #closed = false
+  /** Generators running; the reader is disarmed when the last one ends. */
+  #active = 0
 
   /** Opens the native instance (a tree when `settings.tree` is given). */
   protected constructor(settings: EventSourceSettings<E>) {
@@ -275,7 +277,7 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
     return seconds * 1000
   }
 
-  /** Asks the reader for a batch, waiting at most the block duration. */
+  /** Arms the reader (it then reads as events come), ticking after the block duration. */
   #request(waitMs = this.#blockMs()): void {
     try {
       this.native.request(waitMs)
@@ -305,8 +307,6 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
       }
       if (buf === null) return undefined
       this.#push(buf)
-      // Read ahead while this batch is consumed; the reader reads nothing more than that.
-      if (this.#head + 1 < this.#queue.length) this.#request()
     }
     return this.#queue[this.#head++]
   }
@@ -345,7 +345,36 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
     return 'yield'
   }
 
+  /** One more generator runs. */
+  #enter(): void {
+    this.#active += 1
+  }
+
+  /** A generator ended: with none left, the reader stops reading (events wait in the kernel). */
+  #leave(): void {
+    this.#active -= 1
+    if (this.#active === 0 && !this.#closed) this.native.pause()
+  }
+
   async *#generate(s: GenSettings<PathOf<E>>): AsyncGenerator<InotifyEvent<PathOf<E>> | null, void, undefined> {
+    this.#enter()
+    try {
+      yield* this.#events(s)
+    } finally {
+      this.#leave()
+    }
+  }
+
+  *#generateSync(s: GenSettings<PathOf<E>>): Generator<InotifyEvent<PathOf<E>> | null, void, undefined> {
+    this.#enter()
+    try {
+      yield* this.#eventsSync(s)
+    } finally {
+      this.#leave()
+    }
+  }
+
+  async *#events(s: GenSettings<PathOf<E>>): AsyncGenerator<InotifyEvent<PathOf<E>> | null, void, undefined> {
     this.lastSuccessReturn = null
     let lastHit = performance.now()
     const deadline = (): number | undefined => (s.timeoutMs === undefined ? undefined : lastHit + s.timeoutMs)
@@ -371,7 +400,7 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
     }
   }
 
-  *#generateSync(s: GenSettings<PathOf<E>>): Generator<InotifyEvent<PathOf<E>> | null, void, undefined> {
+  *#eventsSync(s: GenSettings<PathOf<E>>): Generator<InotifyEvent<PathOf<E>> | null, void, undefined> {
     this.lastSuccessReturn = null
     let lastHit = performance.now()
     const expired = (): boolean => s.timeoutMs !== undefined && performance.now() >= lastHit + s.timeoutMs

@@ -218,13 +218,21 @@ impl NativeInotify {
         self.watcher.as_ref().map_or(-1, Watcher::raw_fd)
     }
 
-    /// Asks the reader for one batch, waiting at most `timeoutMs` (negative: no limit). `false`
-    /// when one is already asked for.
+    /// Arms the reader: it reads as events come and queues a tick after `timeoutMs` without events
+    /// (negative: no ticks). `false` when it was armed already (the tick is updated).
     #[napi(catch_unwind)]
     pub fn request(&self, timeout_ms: f64) -> Result<bool, ErrorCode> {
         self.watcher()?
             .request(timeout_from_ms(timeout_ms))
             .map_err(engine_error)
+    }
+
+    /// Disarms the reader: it reads nothing more until `request` (events wait in the kernel).
+    #[napi(catch_unwind)]
+    pub fn pause(&self) {
+        if let Some(watcher) = self.watcher.as_ref() {
+            watcher.pause();
+        }
     }
 
     /// The oldest batch that is ready (see `src/wire.ts` for its layout), or `null`.

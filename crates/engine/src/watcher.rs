@@ -1,11 +1,13 @@
 //! An inotify instance with a reader thread that reads on demand.
 //!
-//! The consumer asks for a batch ([`Watcher::request`]); the thread waits (epoll, until the request's
-//! deadline) for the kernel to have events, reads until EAGAIN, queues one encoded batch and rings
-//! the consumer's [`Doorbell`]. It reads nothing that was not asked for, so a consumer that stops
-//! asking leaves events in the kernel's queue, where an overflow is reported by the kernel itself
-//! (`IN_Q_OVERFLOW`) instead of being lost in a buffer of ours. A wait that ends with no event queues
-//! an empty batch: a tick.
+//! The consumer arms the reader ([`Watcher::request`]); while armed, the thread waits in epoll for the
+//! kernel to have events, reads until EAGAIN, queues one encoded batch and rings the consumer's
+//! [`Doorbell`], then goes straight back to waiting: nothing on the consumer's side wakes it per
+//! batch. Rings are coalesced (one until the consumer takes), and the queue is bounded
+//! ([`MAX_QUEUED_BYTES`]): a consumer that stalls longer than that leaves events in the kernel's
+//! queue, where an overflow is reported by the kernel itself (`IN_Q_OVERFLOW`), never lost in a
+//! buffer of ours. Disarmed ([`Watcher::pause`]), the reader reads nothing. A wait that ends with no
+//! event and nothing queued queues an empty batch: a tick.
 //!
 //! Tree roots are scanned on this thread too ([`Watcher::add_root`]), so a large initial scan never
 //! blocks the consumer's thread; what the scan has to say arrives as [`TreeReport`]s.
@@ -34,6 +36,9 @@ const READ_BUFFER_LEN: usize = 128 * 1024;
 const MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// How long past its deadline a blocking take waits for the tick its own request will deliver.
 const TICK_GRACE: Duration = Duration::from_millis(250);
+/// The reader stops reading while this many encoded bytes wait to be taken (some 400k events): a
+/// stalled consumer rides out bursts here, and past it the kernel's own queue takes over.
+pub const MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
 
 /// What ringing the consumer gave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,22 +56,56 @@ pub trait Doorbell: Send + 'static {
     fn ring(&self) -> Ring;
 }
 
-/// A consumer's request for one batch.
-#[derive(Debug, Clone, Copy)]
-struct Request {
-    /// When to give up and deliver a tick; `None`: never.
-    deadline: Option<Instant>,
+/// The reader is armed: it reads, and delivers a tick after `tick` without events (`None`: never).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Armed {
+    tick: Option<Duration>,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    /// The request being served; cleared when its batch is queued.
-    request: Option<Request>,
+    armed: Option<Armed>,
     /// Roots to add (tree mode), in order.
     roots: VecDeque<Vec<u8>>,
     stop: bool,
     queue: VecDeque<Result<EncodedBatch>>,
+    queued_bytes: usize,
+    /// A ring was sent and nothing was taken since: the consumer will look anyway.
+    ring_pending: bool,
+    /// Threads blocked in `take_blocking`: only they need the condvar when a batch is queued.
+    blocked_takers: usize,
     reports: Vec<TreeReport>,
+    /// Reports were added since the last ring (they ring whatever `ring_pending` says: the
+    /// consumer takes reports on a ring, not on a take).
+    fresh_reports: bool,
+}
+
+impl State {
+    fn add_reports(&mut self, reports: Vec<TreeReport>) {
+        if !reports.is_empty() {
+            self.reports.extend(reports);
+            self.fresh_reports = true;
+        }
+    }
+
+    fn push(&mut self, delivery: Result<EncodedBatch>) {
+        if let Ok(batch) = &delivery {
+            self.queued_bytes += batch.bytes.len();
+        }
+        self.queue.push_back(delivery);
+    }
+
+    fn pop(&mut self) -> Option<Result<EncodedBatch>> {
+        let delivery = self.queue.pop_front()?;
+        if let Ok(batch) = &delivery {
+            self.queued_bytes -= batch.bytes.len();
+        }
+        Some(delivery)
+    }
+
+    fn full(&self) -> bool {
+        self.queued_bytes >= MAX_QUEUED_BYTES
+    }
 }
 
 #[derive(Debug)]
@@ -242,28 +281,43 @@ impl Watcher {
         self.shared.inotify.raw_fd()
     }
 
-    /// Asks the thread for one batch, waiting at most `timeout` for events (`None`: no limit).
-    /// Returns `false` when a request is already being served (it will deliver).
-    pub fn request(&self, timeout: Option<Duration>) -> Result<bool> {
+    /// Arms the reader: it reads as events come, and queues a tick after `tick` without events
+    /// (`None`: no ticks). Returns `false` when it was armed already (the tick is updated for the
+    /// next wait; the reader is not woken for that).
+    pub fn request(&self, tick: Option<Duration>) -> Result<bool> {
         let mut state = lock(&self.shared.state);
         if state.stop {
             return Err(Error::Closed);
         }
-        if state.request.is_some() {
-            return Ok(false);
-        }
-        state.request = Some(Request {
-            deadline: timeout.map(|t| Instant::now() + t),
-        });
+        let was_armed = state.armed.is_some();
+        state.armed = Some(Armed { tick });
         drop(state);
-        self.shared.changed.notify_all();
-        Ok(true)
+        if !was_armed {
+            self.shared.changed.notify_all();
+        }
+        Ok(!was_armed)
+    }
+
+    /// Disarms the reader: once its current wait ends it reads nothing more until armed again, so
+    /// events wait in the kernel's queue.
+    pub fn pause(&self) {
+        lock(&self.shared.state).armed = None;
+    }
+
+    fn pop(&self, state: &mut State) -> Option<Result<EncodedBatch>> {
+        let was_full = state.full();
+        let delivery = state.pop()?;
+        if was_full && !state.full() {
+            self.shared.changed.notify_all();
+        }
+        Some(delivery)
     }
 
     /// The oldest queued batch, if any. An error the reader met is returned here, in order.
     pub fn take(&self) -> Result<Option<EncodedBatch>> {
         let mut state = lock(&self.shared.state);
-        match state.queue.pop_front() {
+        state.ring_pending = false;
+        match self.pop(&mut state) {
             Some(delivery) => delivery.map(Some),
             None if state.stop => Err(Error::Closed),
             None => Ok(None),
@@ -285,14 +339,14 @@ impl Watcher {
         let mut own_request = false;
         let mut state = lock(&self.shared.state);
         loop {
-            if let Some(delivery) = state.queue.pop_front() {
+            if let Some(delivery) = self.pop(&mut state) {
                 return delivery.map(Some);
             }
             if state.stop {
                 return Err(Error::Closed);
             }
-            if state.request.is_none() {
-                state.request = Some(Request { deadline });
+            if state.armed.is_none() {
+                state.armed = Some(Armed { tick: timeout });
                 own_request = true;
                 self.shared.changed.notify_all();
             }
@@ -305,7 +359,9 @@ impl Watcher {
             if left == Some(Duration::ZERO) {
                 return Ok(None);
             }
+            state.blocked_takers += 1;
             state = wait_on(&self.shared.changed, state, left);
+            state.blocked_takers -= 1;
         }
     }
 
@@ -351,7 +407,7 @@ fn close(shared: &Shared) {
 /// What the reader thread is to do next.
 enum Work {
     Roots(Vec<Vec<u8>>),
-    Serve(Option<Instant>),
+    Serve(Option<Duration>),
 }
 
 /// The reader thread: add roots and serve requests until stopped or the consumer is gone.
@@ -367,34 +423,43 @@ fn run(shared: &Shared, doorbell: &dyn Doorbell) {
                 if !state.roots.is_empty() {
                     break Work::Roots(state.roots.drain(..).collect());
                 }
-                if let Some(request) = state.request {
-                    break Work::Serve(request.deadline);
+                match state.armed {
+                    Some(armed) if !state.full() => break Work::Serve(armed.tick),
+                    _ => state = wait_on(&shared.changed, state, None),
                 }
-                state = wait_on(&shared.changed, state, None);
             }
         };
-        let rang = match work {
+        let queued = match work {
             Work::Roots(roots) => {
                 add_roots(shared, &roots);
-                true
+                None
             }
-            Work::Serve(deadline) => match serve(shared, &mut buf, deadline) {
-                Served::Batch(delivery) => {
-                    let mut state = lock(&shared.state);
-                    state.request = None;
-                    state.queue.push_back(delivery);
-                    true
-                }
-                Served::Interrupted => false,
+            Work::Serve(tick) => match serve(shared, &mut buf, tick.map(|t| Instant::now() + t)) {
+                Served::Batch(delivery) => Some(delivery),
+                Served::Interrupted => continue,
             },
         };
-        if rang {
-            shared.changed.notify_all();
-            if doorbell.ring() == Ring::Closed {
-                lock(&shared.state).stop = true;
-                shared.changed.notify_all();
-                return;
+        let (notify, send) = {
+            let mut state = lock(&shared.state);
+            if let Some(delivery) = queued {
+                let is_tick = matches!(&delivery, Ok(batch) if batch.events == 0);
+                // A tick only matters to a consumer with nothing to take.
+                if is_tick && !state.queue.is_empty() {
+                    continue;
+                }
+                state.push(delivery);
             }
+            let fresh = std::mem::take(&mut state.fresh_reports);
+            let send = !std::mem::replace(&mut state.ring_pending, true) || fresh;
+            (state.blocked_takers > 0, send)
+        };
+        if notify {
+            shared.changed.notify_all();
+        }
+        if send && doorbell.ring() == Ring::Closed {
+            lock(&shared.state).stop = true;
+            shared.changed.notify_all();
+            return;
         }
     }
 }
@@ -409,7 +474,7 @@ fn add_roots(shared: &Shared, roots: &[Vec<u8>]) {
     }
     let reports = books.take_reports();
     drop(books);
-    lock(&shared.state).reports.extend(reports);
+    lock(&shared.state).add_reports(reports);
 }
 
 /// How serving a request ended.
@@ -476,8 +541,6 @@ fn drain(shared: &Shared, buf: &mut [u8]) -> Result<EncodedBatch> {
     }
     let reports = books.take_reports();
     drop(books);
-    if !reports.is_empty() {
-        lock(&shared.state).reports.extend(reports);
-    }
+    lock(&shared.state).add_reports(reports);
     Ok(encoder.finish())
 }

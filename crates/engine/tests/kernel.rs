@@ -163,7 +163,7 @@ fn reports_create_attrib_close_delete_and_directory_events_in_order_with_name_an
 }
 
 #[test]
-fn a_request_that_times_out_with_no_activity_yields_an_empty_batch_and_requests_do_not_stack() {
+fn an_armed_reader_ticks_when_idle_stays_armed_and_stops_reading_once_paused() {
     let Fixture {
         watcher,
         dir,
@@ -178,7 +178,7 @@ fn a_request_that_times_out_with_no_activity_yields_an_empty_batch_and_requests_
     assert_eq!(
         watcher.request(Some(Duration::from_millis(100))),
         Ok(false),
-        "a request is already pending or being served"
+        "armed already: requests do not stack"
     );
     rings
         .recv_timeout(PATIENCE)
@@ -189,17 +189,39 @@ fn a_request_that_times_out_with_no_activity_yields_an_empty_batch_and_requests_
         .expect("a batch is queued after the ring");
     assert_eq!(tick.events, 0);
     assert_eq!(decoded(&tick), vec![]);
-    assert_eq!(watcher.take(), Ok(None), "one request, one batch");
+    assert_eq!(watcher.take(), Ok(None), "one tick per idle wait");
+    assert_eq!(
+        watcher.request(Some(Duration::from_millis(100))),
+        Ok(false),
+        "still armed after a delivery: the reader re-arms itself"
+    );
+
+    watcher.pause();
+    // Whatever the wait in progress delivers (one more tick at most), then nothing while paused.
+    let _ = rings.recv_timeout(Duration::from_millis(300));
+    let _ = watcher.take();
+    std::fs::write(dir.join("while-paused"), b"").expect("create a file");
+    assert!(
+        rings.recv_timeout(Duration::from_millis(300)).is_err(),
+        "a paused reader reads nothing"
+    );
+    assert_eq!(watcher.take(), Ok(None));
 
     assert_eq!(
         watcher.request(Some(Duration::from_millis(1))),
         Ok(true),
-        "served, so free again"
+        "paused, so armed anew"
     );
     rings
         .recv_timeout(PATIENCE)
-        .expect("the doorbell rings again");
-    assert_eq!(watcher.take().expect("take").map(|b| b.events), Some(0));
+        .expect("the doorbell rings for what waited in the kernel");
+    let batch = watcher.take().expect("take").expect("a batch");
+    let names: Vec<Vec<u8>> = decoded(&batch).into_iter().map(|e| e.name).collect();
+    assert_eq!(
+        names,
+        vec![b"while-paused".to_vec()],
+        "nothing was lost while paused"
+    );
     watcher.close();
 }
 

@@ -1,0 +1,245 @@
+/**
+ * Recursive trees: the Python package's `InotifyTree` and `InotifyTrees`, with every directory
+ * watched before it is listed, renames re-pathed, and overflows recovered, all on the native thread.
+ * @module
+ */
+import { statSync } from 'node:fs'
+import { IN_ALL_EVENTS } from './constants'
+import { InotifyError, WatchLimitError, type InotifyErrorCode } from './errors'
+import type { InotifyEvent } from './event'
+import { checkFunction, checkKeys, EventSource, sourceSettings, type BlockDuration } from './event-source'
+import type { NativeTreeReport } from './native'
+import { checkPath, describe, type CheckedPath, type PathEncoding, type PathLike, type PathOf } from './paths'
+
+/**
+ * What a tree leaves out: a gitignore-style glob (`node_modules`, `*.log`, `/build`, `dist/`,
+ * `!keep.log`), matched relative to each root before any watch is added.
+ */
+export type IgnorePattern = string
+
+/** Options of {@link InotifyTrees} and {@link InotifyTree}. */
+export interface InotifyTreeOptions<E extends PathEncoding = 'utf8'> {
+  /**
+   * The events to report (`IN_*` event bits; default `IN_ALL_EVENTS`). The tree adds the bits its
+   * own bookkeeping needs to every watch, and reports only these.
+   */
+  mask?: number
+  /** As {@link InotifyOptions.blockDurationS}. */
+  blockDurationS?: BlockDuration
+  /** As {@link InotifyOptions.encoding}. */
+  encoding?: E
+  /** Follow symbolic links to directories (default false); a link back up the tree ends there. */
+  followSymlinks?: boolean
+  /** Paths to leave out, gitignore-style; applied before any watch is added. */
+  ignore?: IgnorePattern | readonly IgnorePattern[]
+  /**
+   * Called for what goes wrong without ending the tree: a directory that cannot be read or vanished
+   * mid-scan (skipped), the watch limit ({@link WatchLimitError}). Default: `process.emitWarning`.
+   */
+  onError?: (error: InotifyError) => void
+}
+
+const TREE_OPTION_KEYS = new Set(['mask', 'blockDurationS', 'encoding', 'followSymlinks', 'ignore', 'onError'])
+
+function checkEventMask(mask: unknown): number {
+  if (typeof mask !== 'number') {
+    throw Object.assign(new TypeError(`The "mask" option must be a number (IN_* event bits), got ${describe(mask)}`),
+      { code: 'ERR_INVALID_ARG_TYPE' })
+  }
+  if (!Number.isInteger(mask) || mask <= 0 || (mask & ~IN_ALL_EVENTS) !== 0) {
+    throw Object.assign(new RangeError(
+      `The "mask" option of a tree must be a non-empty set of IN_* event bits (within IN_ALL_EVENTS = 0xfff), ` +
+      `got ${mask}; watch flags are the tree's own business`), { code: 'ERR_OUT_OF_RANGE' })
+  }
+  return mask
+}
+
+function checkIgnore(ignore: unknown): string[] {
+  if (ignore === undefined) return []
+  const list: unknown[] = Array.isArray(ignore) ? ignore : [ignore]
+  return list.map((pattern, i) => {
+    if (typeof pattern !== 'string') {
+      throw new TypeError(`ignore[${i}] must be a gitignore-style pattern string, got ${describe(pattern)}`)
+    }
+    return pattern
+  })
+}
+
+/** A root must be an existing directory: said at once, not discovered later as an empty tree. */
+function checkRoot(root: CheckedPath): void {
+  let isDir: boolean
+  try {
+    isDir = statSync(root.bytes).isDirectory()
+  } catch (error) {
+    const code = ((error as NodeJS.ErrnoException).code ?? 'ENOENT') as InotifyErrorCode
+    throw new InotifyError({
+      code,
+      syscall: 'stat',
+      path: root.given,
+      message: `${code}: cannot watch the tree at '${String(root.given)}': ${(error as Error).message}`,
+    })
+  }
+  if (!isDir) {
+    throw new InotifyError({
+      code: 'ENOTDIR',
+      syscall: 'stat',
+      path: root.given,
+      message: `ENOTDIR: cannot watch the tree at '${String(root.given)}': not a directory (watch a file with Inotify.addWatch)`,
+    })
+  }
+}
+
+const noop = (): void => {}
+
+/**
+ * Watches whole directory trees, as the Python package's `InotifyTrees`: every directory under each
+ * root, including those created, moved in or renamed later. Events report the directory they
+ * happened in (`path`) and the entry (`filename`); what a new directory already held when its watch
+ * was put in place is reported as `IN_CREATE` events marked `synthetic: true`.
+ *
+ * The scan runs on the native thread: the constructor returns at once and {@link InotifyTrees.ready}
+ * resolves when every root is watched to its leaves.
+ */
+export class InotifyTrees<E extends PathEncoding = 'utf8'> extends EventSource<E> {
+  /**
+   * Resolves once every root is watched to its leaves. Rejects (without ending the tree) with an
+   * {@link InotifyError} if a root could not be watched, or a {@link WatchLimitError} if the watch
+   * limit cut the first scan short; what was watched keeps working either way.
+   */
+  readonly ready: Promise<void>
+  readonly #roots: readonly CheckedPath[]
+  readonly #encoding: E
+  readonly #onError: (error: InotifyError) => void
+  #pendingRoots: number
+  #firstScanError: InotifyError | undefined
+  #settle: { resolve: () => void; reject: (error: InotifyError) => void } | undefined
+
+  /** Starts watching every root (each must be an existing directory). */
+  constructor(paths: readonly PathLike[], options: InotifyTreeOptions<E> = {}) {
+    if (options === null || typeof options !== 'object') {
+      throw new TypeError(`InotifyTrees options must be an object, got ${describe(options)}`)
+    }
+    checkKeys(options, TREE_OPTION_KEYS, 'InotifyTrees')
+    const settings = sourceSettings(options.encoding, options.blockDurationS)
+    if (!Array.isArray(paths) || paths.length === 0) {
+      throw new TypeError(`paths must be a non-empty array of directories, got ${describe(paths)}`)
+    }
+    const mask = checkEventMask(options.mask ?? IN_ALL_EVENTS)
+    const ignore = checkIgnore(options.ignore)
+    if (options.followSymlinks !== undefined && typeof options.followSymlinks !== 'boolean') {
+      throw new TypeError(`followSymlinks must be a boolean, got ${describe(options.followSymlinks)}`)
+    }
+    checkFunction(options.onError, 'onError')
+    const roots = paths.map((p: unknown, i) => checkPath(p, `paths[${i}]`))
+    for (const root of roots) checkRoot(root)
+    super({ ...settings, tree: { mask, followSymlinks: options.followSymlinks ?? false, ignore } })
+    this.#roots = roots
+    this.#encoding = settings.encoding
+    this.#onError = options.onError ?? ((error) => process.emitWarning(error))
+    this.#pendingRoots = roots.length
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.#settle = { resolve, reject }
+    })
+    // Awaiting `ready` is optional: an unawaited rejection must not crash the process.
+    this.ready.catch(noop)
+    try {
+      for (const root of roots) this.native.addRoot(root.bytes)
+    } catch (error) {
+      this.close()
+      throw error
+    }
+  }
+
+  /** The object that owns the kernel instance: the tree itself (the Python package's `.inotify`). */
+  get inotify(): this {
+    return this
+  }
+
+  /** The roots, as given (URLs as their paths). */
+  get roots(): readonly PathOf<E>[] {
+    return this.#roots.map((r) => this.#asPath(r.given))
+  }
+
+  #asPath(path: string | Buffer): PathOf<E> {
+    if (this.#encoding === 'buffer') return (typeof path === 'string' ? Buffer.from(path) : path) as PathOf<E>
+    return (typeof path === 'string' ? path : path.toString('utf8')) as PathOf<E>
+  }
+
+  protected override onRing(): void {
+    for (const report of this.native.takeReports()) this.#handle(report)
+  }
+
+  #given(path: Buffer): string | Buffer {
+    const root = this.#roots.find((r) => r.bytes.equals(path))
+    return root?.given ?? (this.#encoding === 'buffer' ? path : path.toString('utf8'))
+  }
+
+  #handle(report: NativeTreeReport): void {
+    switch (report.kind) {
+      case 'ready':
+        this.#rootDone()
+        return
+      case 'rootFailed': {
+        const error = this.#errorOf(report)
+        this.#firstScanError ??= error
+        this.#rootDone()
+        this.#onError(error)
+        return
+      }
+      case 'watchLimit': {
+        const error = new WatchLimitError({
+          path: this.#given(report.path),
+          needed: report.needed ?? 0,
+          watched: report.watched ?? 0,
+        })
+        if (this.#pendingRoots > 0) this.#firstScanError ??= error
+        this.#onError(error)
+        return
+      }
+      default:
+        this.#onError(this.#errorOf(report))
+    }
+  }
+
+  #errorOf(report: NativeTreeReport): InotifyError {
+    const code = (report.code ?? 'EIO') as InotifyErrorCode
+    const path = this.#given(report.path)
+    const what = report.kind === 'skipped' ? 'skipped the directory' : 'cannot watch the tree at'
+    return new InotifyError({
+      code,
+      syscall: report.syscall,
+      path,
+      message: `${code}: ${what} '${String(path)}': ${report.message ?? ''}`,
+    })
+  }
+
+  #rootDone(): void {
+    this.#pendingRoots -= 1
+    if (this.#pendingRoots > 0 || this.#settle === undefined) return
+    const { resolve, reject } = this.#settle
+    this.#settle = undefined
+    if (this.#firstScanError) reject(this.#firstScanError)
+    else resolve()
+  }
+
+  /** Closes the tree; a `ready` still pending rejects with `ERR_INOTIFY_CLOSED`. */
+  override close(): void {
+    super.close()
+    if (this.#settle !== undefined) {
+      const { reject } = this.#settle
+      this.#settle = undefined
+      reject(new InotifyError({ code: 'ERR_INOTIFY_CLOSED', message: 'ERR_INOTIFY_CLOSED: the tree was closed before it was ready' }))
+    }
+  }
+}
+
+/** One tree: the Python package's `InotifyTree(path)`. See {@link InotifyTrees}. */
+export class InotifyTree<E extends PathEncoding = 'utf8'> extends InotifyTrees<E> {
+  /** Starts watching `path` and everything below it. */
+  constructor(path: PathLike, options: InotifyTreeOptions<E> = {}) {
+    super([path], options)
+  }
+}
+
+/** A tree's events are {@link InotifyEvent}s; `synthetic` marks those made by a scan. */
+export type InotifyTreeEvent<E extends PathEncoding = 'utf8'> = InotifyEvent<PathOf<E>>

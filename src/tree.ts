@@ -33,8 +33,10 @@ export interface InotifyTreeOptions<E extends PathEncoding = 'utf8'> {
   /** Paths to leave out, gitignore-style; applied before any watch is added. */
   ignore?: IgnorePattern | readonly IgnorePattern[]
   /**
-   * Called for what goes wrong without ending the tree: a directory that cannot be read or vanished
-   * mid-scan (skipped), the watch limit ({@link WatchLimitError}). Default: `process.emitWarning`.
+   * Called for what goes wrong without ending the tree: a directory that cannot be read, or that
+   * vanished or was replaced by a file before it could be watched (`ENOENT`/`ENOTDIR`: it is skipped,
+   * and its deletion or move is reported as an event), or the watch limit ({@link WatchLimitError}).
+   * Default: `process.emitWarning`, except for directories that vanished (normal churn).
    */
   onError?: (error: InotifyError) => void
 }
@@ -91,6 +93,12 @@ function checkRoot(root: CheckedPath): void {
 
 const noop = (): void => {}
 
+/** The default `onError`: a warning, except for a directory that vanished mid-scan. */
+function warnUnlessVanished(error: InotifyError): void {
+  if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return
+  process.emitWarning(error)
+}
+
 /**
  * Watches whole directory trees, as the Python package's `InotifyTrees`: every directory under each
  * root, including those created, moved in or renamed later. Events report the directory they
@@ -135,7 +143,7 @@ export class InotifyTrees<E extends PathEncoding = 'utf8'> extends EventSource<E
     super({ ...settings, tree: { mask, followSymlinks: options.followSymlinks ?? false, ignore } })
     this.#roots = roots
     this.#encoding = settings.encoding
-    this.#onError = options.onError ?? ((error) => process.emitWarning(error))
+    this.#onError = options.onError ?? warnUnlessVanished
     this.#pendingRoots = roots.length
     this.ready = new Promise<void>((resolve, reject) => {
       this.#settle = { resolve, reject }

@@ -390,6 +390,11 @@ impl Tree {
         let Some(dir) = self.dirs.get(&event.wd) else {
             return; // a watch this tree dropped (moved out, or forgotten): its last events too
         };
+        if !self.pending_moves.is_empty() && self.in_pending_move(event.wd) {
+            // Below a directory moved away whose IN_MOVED_TO has not come: the kernel queues a rename's
+            // two events together, so this subtree has left the tree, and its old path would be a lie.
+            return;
+        }
         let mask = event.mask;
         let is_dir = mask & IN_ISDIR != 0;
         let name = event.name;
@@ -466,6 +471,18 @@ impl Tree {
                 self.forget(child);
             }
         }
+    }
+
+    /// Whether `wd` is, or lies below, a directory moved away and not (yet) moved back in.
+    fn in_pending_move(&self, wd: i32) -> bool {
+        let mut current = Some(wd);
+        while let Some(wd) = current {
+            if self.pending_moves.iter().any(|(_, moved)| *moved == wd) {
+                return true;
+            }
+            current = self.dirs.get(&wd).and_then(|d| d.parent);
+        }
+        false
     }
 
     /// A directory renamed inside the tree: same wd, new parent and name, new paths below.

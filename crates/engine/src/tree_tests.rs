@@ -353,6 +353,36 @@ fn a_directory_moved_out_of_the_tree_loses_every_watch_below_it() {
 }
 
 #[test]
+fn events_below_a_directory_moved_out_in_the_same_read_never_carry_its_old_path() {
+    let mut fs = FakeFs::new("/r");
+    fs.mkdir("/r/a");
+    fs.mkdir("/r/a/b");
+    fs.mkdir("/outside");
+    let mut t = tree(IN_ALL_EVENTS);
+    t.add_root(&mut fs, b"/r");
+    let (root, b) = (wd(&fs, "/r"), wd(&fs, "/r/a/b"));
+    fs.mv("/r/a", "/outside/a");
+    // mv a /outside; touch /outside/a/b/x: both read before the tree could drop the watches.
+    let reported = run(
+        &mut t,
+        &mut fs,
+        &[
+            moved(root, IN_MOVED_FROM | IN_ISDIR, 4, "a"),
+            ev(b, IN_CREATE, "x"),
+            ev(root, IN_CREATE, "y"),
+        ],
+    );
+    assert_eq!(
+        reported,
+        vec![
+            (IN_MOVED_FROM | IN_ISDIR, "/r/a".into(), false),
+            (IN_CREATE, "/r/y".into(), false)
+        ]
+    );
+    assert_eq!(t.watch_count(), 1);
+}
+
+#[test]
 fn a_tree_moved_in_from_outside_is_watched_to_its_leaves_and_its_content_reported() {
     let mut fs = FakeFs::new("/r");
     fs.mkdir("/outside");

@@ -112,6 +112,8 @@ export interface EventSourceSettings<E extends PathEncoding> {
   blockDuration: BlockDuration
   /** Present for a recursive tree. */
   tree?: NativeTreeConfig
+  /** A tree's ignore function, called from the native scans. */
+  ignoreFunction?: ((arg: [path: string, isDir: boolean]) => boolean) | undefined
 }
 
 /** Checks the options every source shares and returns them with their defaults. */
@@ -155,7 +157,7 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
     this.#encoding = settings.encoding
     this.#blockDuration = settings.blockDuration
     try {
-      this.native = new binding.NativeInotify(() => this.#ring(), settings.tree)
+      this.native = new binding.NativeInotify(() => this.#ring(), settings.tree, settings.ignoreFunction)
     } catch (error) {
       throw fromNativeError(error)
     }
@@ -196,6 +198,7 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
   eventGenSync(options: EventGenOptions<PathOf<E>> & { yieldNones: false }): Generator<InotifyEvent<PathOf<E>>, void, undefined>
   eventGenSync(options?: EventGenOptions<PathOf<E>>): Generator<InotifyEvent<PathOf<E>> | null, void, undefined>
   eventGenSync(options?: EventGenOptions<PathOf<E>>): Generator<InotifyEvent<PathOf<E>> | null, void, undefined> {
+    this.checkBlockingAllowed()
     return this.#generateSync(genSettings(options))
   }
 
@@ -248,6 +251,9 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
   protected checkOpen(what: string): void {
     if (this.#closed) throw closedError(what)
   }
+
+  /** Throws when a blocking generator cannot be used on this source. */
+  protected checkBlockingAllowed(): void {}
 
   /** Called on each doorbell ring, before waiting generators wake (trees take their reports). */
   protected onRing(): void {}

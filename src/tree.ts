@@ -17,6 +17,13 @@ import { checkPath, describe, type CheckedPath, type PathEncoding, type PathLike
  */
 export type IgnorePattern = string
 
+/**
+ * What a tree leaves out, decided by a function of the path (a string) and whether it is a
+ * directory. It is called from the native thread's scans (through the event loop) before any watch
+ * is added, so it must be quick and synchronous; a function that throws ignores nothing.
+ */
+export type IgnoreFunction = (path: string, isDir: boolean) => boolean
+
 /** Options of {@link InotifyTrees} and {@link InotifyTree}. */
 export interface InotifyTreeOptions<E extends PathEncoding = 'utf8'> {
   /**
@@ -30,8 +37,11 @@ export interface InotifyTreeOptions<E extends PathEncoding = 'utf8'> {
   encoding?: E
   /** Follow symbolic links to directories (default false); a link back up the tree ends there. */
   followSymlinks?: boolean
-  /** Paths to leave out, gitignore-style; applied before any watch is added. */
-  ignore?: IgnorePattern | readonly IgnorePattern[]
+  /**
+   * Paths to leave out: gitignore-style patterns and functions, applied before any watch is added
+   * (an ignored directory is neither watched nor listed, and nothing below it is reported).
+   */
+  ignore?: IgnorePattern | IgnoreFunction | readonly (IgnorePattern | IgnoreFunction)[]
   /**
    * Called for what goes wrong without ending the tree: a directory that cannot be read, or that
    * vanished or was replaced by a file before it could be watched (`ENOENT`/`ENOTDIR`: it is skipped,
@@ -56,15 +66,30 @@ function checkEventMask(mask: unknown): number {
   return mask
 }
 
-function checkIgnore(ignore: unknown): string[] {
-  if (ignore === undefined) return []
+function checkIgnore(ignore: unknown): { patterns: string[]; functions: IgnoreFunction[] } {
+  const patterns: string[] = []
+  const functions: IgnoreFunction[] = []
+  if (ignore === undefined) return { patterns, functions }
   const list: unknown[] = Array.isArray(ignore) ? ignore : [ignore]
-  return list.map((pattern, i) => {
-    if (typeof pattern !== 'string') {
-      throw new TypeError(`ignore[${i}] must be a gitignore-style pattern string, got ${describe(pattern)}`)
-    }
-    return pattern
+  list.forEach((entry, i) => {
+    if (typeof entry === 'string') patterns.push(entry)
+    else if (typeof entry === 'function') functions.push(entry as IgnoreFunction)
+    else throw new TypeError(`ignore[${i}] must be a gitignore-style pattern or a function, got ${describe(entry)}`)
   })
+  return { patterns, functions }
+}
+
+/** One function for the native side: true when any of `functions` says so; false if one throws. */
+function anyOf(functions: readonly IgnoreFunction[]): ((arg: [string, boolean]) => boolean) | undefined {
+  if (functions.length === 0) return undefined
+  return ([path, isDir]) => {
+    try {
+      return functions.some((f) => f(path, isDir) === true)
+    } catch (error) {
+      process.nextTick(() => { throw error })
+      return false
+    }
+  }
 }
 
 /** A root must be an existing directory: said at once, not discovered later as an empty tree. */
@@ -118,6 +143,8 @@ export class InotifyTrees<E extends PathEncoding = 'utf8'> extends EventSource<E
   readonly #roots: readonly CheckedPath[]
   readonly #encoding: E
   readonly #onError: (error: InotifyError) => void
+  /** The native scans call back into JS (function ignores): a blocking generator would deadlock them. */
+  readonly #asksJs: boolean
   #pendingRoots: number
   #firstScanError: InotifyError | undefined
   #settle: { resolve: () => void; reject: (error: InotifyError) => void } | undefined
@@ -140,7 +167,12 @@ export class InotifyTrees<E extends PathEncoding = 'utf8'> extends EventSource<E
     checkFunction(options.onError, 'onError')
     const roots = paths.map((p: unknown, i) => checkPath(p, `paths[${i}]`))
     for (const root of roots) checkRoot(root)
-    super({ ...settings, tree: { mask, followSymlinks: options.followSymlinks ?? false, ignore } })
+    super({
+      ...settings,
+      tree: { mask, followSymlinks: options.followSymlinks ?? false, ignore: ignore.patterns },
+      ignoreFunction: anyOf(ignore.functions),
+    })
+    this.#asksJs = ignore.functions.length > 0
     this.#roots = roots
     this.#encoding = settings.encoding
     this.#onError = options.onError ?? warnUnlessVanished
@@ -171,6 +203,13 @@ export class InotifyTrees<E extends PathEncoding = 'utf8'> extends EventSource<E
   #asPath(path: string | Buffer): PathOf<E> {
     if (this.#encoding === 'buffer') return (typeof path === 'string' ? Buffer.from(path) : path) as PathOf<E>
     return (typeof path === 'string' ? path : path.toString('utf8')) as PathOf<E>
+  }
+
+  protected override checkBlockingAllowed(): void {
+    if (this.#asksJs) {
+      throw new TypeError('eventGenSync cannot be used on a tree with ignore functions: its scans call the ' +
+        'functions on this thread, which a blocking generator holds; use eventGen, or glob patterns')
+    }
   }
 
   protected override onRing(): void {

@@ -6,14 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use inotify_engine::ignore_rules::GitignoreRule;
+use inotify_engine::tree::IgnoreRule;
 use inotify_engine::watcher::Closer;
 use inotify_engine::{Doorbell, Mode, Ring, TreeOptions, TreeReport, Watcher};
+use js_ignore::JsIgnore;
 use napi::bindgen_prelude::{Buffer, Function};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{CleanupEnvHook, Env, Status};
 use napi_derive::napi;
 
 mod error;
+mod js_ignore;
 
 use error::{engine_error, ErrorCode};
 use napi::Result;
@@ -38,6 +41,7 @@ impl Doorbell for JsDoorbell {
 struct Teardown {
     closer: Closer,
     fired: Arc<AtomicBool>,
+    closing: Arc<AtomicBool>,
 }
 
 /// Milliseconds from JS (a negative number means "no limit") as a timeout.
@@ -121,6 +125,8 @@ pub struct NativeInotify {
     watcher: Option<Watcher>,
     env: Env,
     cleanup: Option<(CleanupEnvHook<Teardown>, Arc<AtomicBool>)>,
+    /// Set before the reader is joined, so a reader waiting on a JS ignore function gives up.
+    closing: Arc<AtomicBool>,
 }
 
 #[napi]
@@ -132,15 +138,31 @@ impl NativeInotify {
         env: Env,
         on_ready: Function<(), ()>,
         tree: Option<TreeConfig>,
+        ignore_fn: Option<Function<(String, bool), bool>>,
     ) -> Result<Self, ErrorCode> {
+        let closing = Arc::new(AtomicBool::new(false));
         let mode = match tree {
             None => Mode::Plain,
             Some(config) => {
-                let ignore = GitignoreRule::new(config.ignore).map_err(error::invalid_argument)?;
+                let patterns =
+                    GitignoreRule::new(config.ignore).map_err(error::invalid_argument)?;
+                let ignore: Box<dyn IgnoreRule> = match ignore_fn {
+                    None => Box::new(patterns),
+                    Some(function) => Box::new(JsIgnore {
+                        patterns,
+                        function: function
+                            .build_threadsafe_function::<(String, bool)>()
+                            .weak::<true>()
+                            .callee_handled::<false>()
+                            .build()
+                            .map_err(error::napi_error)?,
+                        closing: Arc::clone(&closing),
+                    }),
+                };
                 Mode::Tree(TreeOptions {
                     mask: config.mask,
                     follow_symlinks: config.follow_symlinks,
-                    ignore: Some(Box::new(ignore)),
+                    ignore: Some(ignore),
                 })
             }
         };
@@ -157,10 +179,12 @@ impl NativeInotify {
         let teardown = Teardown {
             closer: watcher.closer(),
             fired: Arc::clone(&fired),
+            closing: Arc::clone(&closing),
         };
         let hook = env
             .add_env_cleanup_hook(teardown, |teardown| {
                 teardown.fired.store(true, Ordering::SeqCst);
+                teardown.closing.store(true, Ordering::SeqCst);
                 teardown.closer.close();
             })
             .map_err(error::napi_error)?;
@@ -168,6 +192,7 @@ impl NativeInotify {
             watcher: Some(watcher),
             env,
             cleanup: Some((hook, fired)),
+            closing,
         })
     }
 
@@ -258,6 +283,7 @@ impl NativeInotify {
     /// Stops and joins the reader thread and closes the descriptors; idempotent.
     #[napi(catch_unwind)]
     pub fn close(&mut self) -> Result<(), ErrorCode> {
+        self.closing.store(true, Ordering::SeqCst);
         if let Some(watcher) = self.watcher.take() {
             watcher.close();
         }
@@ -294,6 +320,7 @@ impl Drop for NativeInotify {
     fn drop(&mut self) {
         // Collected without close(): the engine's own Drop stops the thread; the hook goes too.
         // A failure to remove it only leaves a no-op hook (its Closer is weak) until teardown.
+        self.closing.store(true, Ordering::SeqCst);
         let _ = self.remove_cleanup_hook();
     }
 }

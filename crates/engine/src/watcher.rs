@@ -17,6 +17,7 @@
 
 use std::collections::VecDeque;
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -112,6 +113,11 @@ impl State {
 struct Shared {
     inotify: InotifyFd,
     poller: Poller,
+    /// Tree mode (fixed at open).
+    tree: bool,
+    /// The books' watch count, readable without their lock (the reader may hold it for long, while
+    /// it scans, or while a tree's ignore rule waits for an answer from the consumer's thread).
+    watches: AtomicUsize,
     books: Mutex<Books>,
     state: Mutex<State>,
     changed: Condvar,
@@ -172,9 +178,12 @@ impl Watcher {
     pub fn open_with(doorbell: impl Doorbell, mode: Mode) -> Result<Self> {
         let inotify = InotifyFd::open()?;
         let poller = Poller::new(&inotify)?;
+        let tree = matches!(mode, Mode::Tree(_));
         let shared = Arc::new(Shared {
             inotify,
             poller,
+            tree,
+            watches: AtomicUsize::new(0),
             books: Mutex::new(Books::new(mode)),
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
@@ -213,6 +222,7 @@ impl Watcher {
         };
         let wd = self.shared.inotify.add_watch(path, mask)?;
         table.insert(wd, path);
+        self.shared.watches.store(table.len(), Ordering::Relaxed);
         Ok(wd)
     }
 
@@ -235,13 +245,14 @@ impl Watcher {
             }
         }
         table.remove(wd);
+        self.shared.watches.store(table.len(), Ordering::Relaxed);
         Ok(())
     }
 
     /// Adds a tree root: the reader thread watches and scans it, then reports
     /// [`TreeReport::RootReady`] (or [`TreeReport::RootFailed`]). Tree mode only.
     pub fn add_root(&self, path: &[u8]) -> Result<()> {
-        if !matches!(*lock(&self.shared.books), Books::Tree(_)) {
+        if !self.shared.tree {
             return Err(Error::WrongMode);
         }
         let mut state = lock(&self.shared.state);
@@ -273,7 +284,7 @@ impl Watcher {
 
     /// Number of watch descriptors held.
     pub fn watch_count(&self) -> usize {
-        lock(&self.shared.books).watch_count()
+        self.shared.watches.load(Ordering::Relaxed)
     }
 
     /// The inotify descriptor, for diagnostics.
@@ -473,6 +484,7 @@ fn add_roots(shared: &Shared, roots: &[Vec<u8>]) {
         }
     }
     let reports = books.take_reports();
+    shared.watches.store(books.watch_count(), Ordering::Relaxed);
     drop(books);
     lock(&shared.state).add_reports(reports);
 }
@@ -540,6 +552,7 @@ fn drain(shared: &Shared, buf: &mut [u8]) -> Result<EncodedBatch> {
         }
     }
     let reports = books.take_reports();
+    shared.watches.store(books.watch_count(), Ordering::Relaxed);
     drop(books);
     lock(&shared.state).add_reports(reports);
     Ok(encoder.finish())

@@ -105,6 +105,15 @@ describe('bad options', () => {
     expect(() => inotify.eventGen({ filterPredicate: 1 as never })).toThrow(TypeError)
     expect(() => inotify.eventGen({ timeout: 1 } as never)).toThrow(TypeError)
     expect(() => inotify.eventGenSync({ timeoutS: -1 })).toThrow(RangeError)
+    expect(() => inotify.eventGen({ terminalEvents: ['IN_OVERFLOW' as never] })).toThrow(/IN_OVERFLOW/)
+    expect(() => inotify.eventGen({ terminalEvents: [0x4000 as never] })).toThrow(TypeError)
+  })
+
+  it('rejects a wd that is not a 32-bit integer with a RangeError, before any syscall', () => {
+    const inotify = fx.open()
+    expect(() => inotify.removeWatchWithId(2 ** 32 + 1)).toThrow(RangeError)
+    expect(() => inotify.removeWatchWithId(1.5)).toThrow(RangeError)
+    expect(() => inotify.removeWatchWithId('1' as never)).toThrow(TypeError)
   })
 
   it('rejects bad paths and masks given to the constructor before opening anything', () => {

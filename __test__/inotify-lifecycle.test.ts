@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
+import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
 import { IN_CREATE, InotifyError, type Inotify, type InotifyEvent } from '../src/index'
 import { collectUntil } from './helpers'
@@ -253,6 +254,31 @@ describe('eventGenSync', () => {
     const items = collectSync(inotify.eventGenSync({ timeoutS: 0.3 }), () => false)
     expect(performance.now() - start).toBeGreaterThanOrEqual(295)
     expect(eventsOf(items)).toEqual([])
+  })
+
+  it('yields no null with blockDurationS null (no ticks), though its waits are sliced', () => {
+    const inotify = fx.open({ blockDurationS: null })
+    inotify.addWatch(fx.tempDir())
+    const items = collectSync(inotify.eventGenSync({ timeoutS: 0.35 }), () => false)
+    expect(items).toEqual([])
+  })
+
+  it('lets worker.terminate() end a worker blocked in eventGenSync with blockDurationS null', async () => {
+    const dist = resolve(ROOT, 'dist/index.js')
+    const worker = new Worker(`
+      const { parentPort, workerData } = require('node:worker_threads')
+      const { Inotify } = require(workerData.dist)
+      const inotify = new Inotify({ paths: [workerData.dir], blockDurationS: null })
+      parentPort.postMessage('blocking')
+      for (const event of inotify.eventGenSync()) parentPort.postMessage(String(event))
+    `, { eval: true, workerData: { dist, dir: fx.tempDir() } })
+    const exited = new Promise<number>((resolve) => worker.once('exit', resolve))
+    await withinDeadline(new Promise((resolve, reject) => {
+      worker.once('message', resolve)
+      worker.once('error', reject)
+    }), 'the worker to start blocking')
+    await withinDeadline(worker.terminate(), 'terminate() of a worker blocked in eventGenSync')
+    expect(await withinDeadline(exited, 'the worker to exit')).toBe(1)
   })
 
   it('loses nothing when an async loop is left and the blocking generator takes over', async () => {

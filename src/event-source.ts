@@ -5,7 +5,7 @@
  * @module
  */
 import { performance } from 'node:perf_hooks'
-import type { EventName } from './constants'
+import { EVENT_NAMES, type EventName } from './constants'
 import { AbortError, closedError, fromNativeError, TerminalEventError } from './errors'
 import type { InotifyEvent } from './event'
 import { native as binding, type NativeInotify, type NativeTreeConfig } from './native'
@@ -39,6 +39,16 @@ export const DEFAULT_TERMINAL_EVENTS: readonly EventName[] = Object.freeze(['IN_
 
 /** Marks the end of a cycle (one batch, or a wait that ended with none) in the queue. */
 const CYCLE_END = Symbol('cycle end')
+
+/**
+ * The longest a blocking generator holds its thread in native code at once: between waits it
+ * checks its deadline, its signal and `close()`, and `worker.terminate()`/`process.exit()` can
+ * stop the thread.
+ */
+const SYNC_SLICE_MS = 100
+
+/** `setTimeout` fires at once for delays past 2^31-1 ms; longer waits are re-armed at wake-up. */
+const MAX_TIMER_MS = 0x7fffffff
 
 const noop = (): void => {}
 
@@ -91,6 +101,11 @@ function genSettings<P extends string | Buffer>(options: EventGenOptions<P> | un
   }
   const terminal = o.terminalEvents ?? DEFAULT_TERMINAL_EVENTS
   if (!Array.isArray(terminal)) throw new TypeError(`terminalEvents must be an array of event names`)
+  for (const name of terminal as unknown[]) {
+    if (typeof name !== 'string' || !EVENT_NAMES.includes(name as EventName)) {
+      throw new TypeError(`terminalEvents: ${describe(name)} is not an IN_* event name`)
+    }
+  }
   return {
     timeoutMs: o.timeoutS === undefined ? undefined : checkSeconds(o.timeoutS, 'timeoutS') * 1000,
     yieldNones: o.yieldNones ?? true,
@@ -332,13 +347,15 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
       signal?.addEventListener('abort', onAbort, { once: true })
       if (deadline !== undefined) {
         // Not ref'd: only the instance's own handle keeps the process alive (see unref()).
-        timer = setTimeout(() => done('deadline'), Math.max(0, deadline - performance.now())).unref()
+        const delay = Math.min(MAX_TIMER_MS, Math.max(0, deadline - performance.now()))
+        timer = setTimeout(() => done('deadline'), delay).unref()
       }
     })
   }
 
   /** What a generator does with one event: yield it, drop it, end, or throw. */
   #judge(event: InotifyEvent<PathOf<E>>, s: GenSettings<PathOf<E>>): 'yield' | 'drop' | 'end' {
+    if (!this.keep(event)) return 'drop'
     for (const typeName of event.typeNames) {
       if (s.filterPredicate !== undefined && s.filterPredicate(typeName, event) === false) {
         this.lastSuccessReturn = [typeName, event]
@@ -346,7 +363,6 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
       }
       if (s.terminal.has(typeName)) throw new TerminalEventError(typeName, event)
     }
-    if (!this.keep(event)) return 'drop'
     if (s.filter !== undefined && !s.filter(event)) return 'drop'
     return 'yield'
   }
@@ -412,25 +428,22 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
     const expired = (): boolean => s.timeoutMs !== undefined && performance.now() >= lastHit + s.timeoutMs
     while (!this.#closed) {
       if (s.signal?.aborted) throw new AbortError(s.signal.reason)
-      let item = this.#next()
+      const item = this.#next()
       if (item === undefined) {
         if (expired()) return
-        const block = this.#blockMs()
-        const left = s.timeoutMs === undefined ? -1 : lastHit + s.timeoutMs - performance.now()
-        const waitMs = block < 0 ? left : left < 0 ? block : Math.min(block, left)
+        // Armed with the block duration, the reader delivers a tick (an empty batch, so a null)
+        // after each wait without events; this thread waits in slices, to stay interruptible.
+        this.#request()
+        const left = s.timeoutMs === undefined ? SYNC_SLICE_MS : lastHit + s.timeoutMs - performance.now()
         let buf: Buffer | null
         try {
-          buf = this.native.takeBlocking(waitMs)
+          buf = this.native.takeBlocking(Math.max(0, Math.min(SYNC_SLICE_MS, left)))
         } catch (error) {
           if (this.#closed) return
           throw fromNativeError(error)
         }
-        if (buf === null) {
-          item = CYCLE_END
-        } else {
-          this.#push(buf)
-          continue
-        }
+        if (buf !== null) this.#push(buf)
+        continue
       }
       if (item === CYCLE_END) {
         if (expired()) return

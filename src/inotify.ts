@@ -97,7 +97,10 @@ export class Inotify<E extends PathEncoding = 'utf8'> extends EventSource<E> {
 
   /** Stops watching the watch descriptor `wd` (only forgets it, with `superficial`). */
   removeWatchWithId(wd: number, superficial = false): void {
-    if (!Number.isInteger(wd)) throw new TypeError(`wd must be an integer, got ${describe(wd)}`)
+    if (typeof wd !== 'number') throw new TypeError(`wd must be an integer, got ${describe(wd)}`)
+    if (!Number.isInteger(wd) || wd < -0x80000000 || wd > 0x7fffffff) {
+      throw new RangeError(`wd must be a 32-bit integer watch descriptor, got ${describe(wd)}`)
+    }
     if (typeof superficial !== 'boolean') throw new TypeError(`superficial must be a boolean, got ${describe(superficial)}`)
     this.checkOpen('removeWatchWithId')
     try {

@@ -4,7 +4,7 @@
  * @module
  */
 import { statSync } from 'node:fs'
-import { IN_ALL_EVENTS } from './constants'
+import { IN_ALL_EVENTS, IN_ISDIR } from './constants'
 import { InotifyError, WatchLimitError, type InotifyErrorCode } from './errors'
 import type { InotifyEvent } from './event'
 import { checkFunction, checkKeys, EventSource, sourceSettings, type BlockDuration } from './event-source'
@@ -19,8 +19,9 @@ export type IgnorePattern = string
 
 /**
  * What a tree leaves out, decided by a function of the path (a string) and whether it is a
- * directory. It is called from the native thread's scans (through the event loop) before any watch
- * is added, so it must be quick and synchronous; a function that throws ignores nothing.
+ * directory. For a directory it is asked from the native thread's scans (through the event loop)
+ * before its watch is added; for a file, when one of its events is about to be yielded. It must be
+ * quick and synchronous; a function that throws ignores nothing.
  */
 export type IgnoreFunction = (path: string, isDir: boolean) => boolean
 
@@ -145,6 +146,8 @@ export class InotifyTrees<E extends PathEncoding = 'utf8'> extends EventSource<E
   readonly #onError: (error: InotifyError) => void
   /** The native scans call back into JS (function ignores): a blocking generator would deadlock them. */
   readonly #asksJs: boolean
+  /** The ignore functions, for files (the native side asks them about directories only). */
+  readonly #ignoreFunction: ((arg: [path: string, isDir: boolean]) => boolean) | undefined
   #pendingRoots: number
   #firstScanError: InotifyError | undefined
   #settle: { resolve: () => void; reject: (error: InotifyError) => void } | undefined
@@ -167,12 +170,14 @@ export class InotifyTrees<E extends PathEncoding = 'utf8'> extends EventSource<E
     checkFunction(options.onError, 'onError')
     const roots = paths.map((p: unknown, i) => checkPath(p, `paths[${i}]`))
     for (const root of roots) checkRoot(root)
+    const ignoreFunction = anyOf(ignore.functions)
     super({
       ...settings,
       tree: { mask, followSymlinks: options.followSymlinks ?? false, ignore: ignore.patterns },
-      ignoreFunction: anyOf(ignore.functions),
+      ignoreFunction,
     })
     this.#asksJs = ignore.functions.length > 0
+    this.#ignoreFunction = ignoreFunction
     this.#roots = roots
     this.#encoding = settings.encoding
     this.#onError = options.onError ?? warnUnlessVanished
@@ -210,6 +215,13 @@ export class InotifyTrees<E extends PathEncoding = 'utf8'> extends EventSource<E
       throw new TypeError('eventGenSync cannot be used on a tree with ignore functions: its scans call the ' +
         'functions on this thread, which a blocking generator holds; use eventGen, or glob patterns')
     }
+  }
+
+  /** Drops the events of files an ignore function leaves out (directories never got a watch). */
+  protected override keep(event: InotifyTreeEvent<E>): boolean {
+    const ignored = this.#ignoreFunction
+    if (ignored === undefined || (event.header.mask & IN_ISDIR) !== 0 || event.filename.length === 0) return true
+    return !ignored([`${String(event.path)}/${String(event.filename)}`, false])
   }
 
   protected override onRing(): void {

@@ -1,5 +1,5 @@
-//! A tree's ignore rule that also asks a JS function, from the reader thread, before a watch is
-//! added. The reader waits for the answer; it gives up (and watches) when the instance closes or
+//! A tree's ignore rule that also asks a JS function, from the reader thread, before a directory's
+//! watch is added (files are left to the JS side). The reader waits for the answer; it gives up (and watches) when the instance closes or
 //! the environment goes away, so a JS thread that is busy or gone never hangs it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,7 +42,9 @@ impl IgnoreRule for JsIgnore {
         if self.patterns.is_ignored(path, is_dir) {
             return true;
         }
-        if self.closing.load(Ordering::SeqCst) {
+        // Files are judged on the JS side, where their events are yielded (no round trip per file
+        // of a scan); only a directory's answer decides whether a watch is added.
+        if !is_dir || self.closing.load(Ordering::SeqCst) {
             return false;
         }
         let (answer, answered) = sync_channel(1);

@@ -3,9 +3,8 @@
 
 use crate::event::RawEvent;
 use crate::mask::{IN_IGNORED, IN_Q_OVERFLOW};
-use crate::sys::InotifyFd;
 use crate::tree::{Tree, TreeOptions, TreeReport};
-use crate::tree_fs::KernelTreeFs;
+use crate::tree_fs::TreeFs;
 use crate::watch_table::WatchTable;
 use crate::wire::BatchEncoder;
 
@@ -36,19 +35,19 @@ impl Books {
         }
     }
 
-    /// Routes one kernel event into `out`.
-    pub fn route(&mut self, inotify: &InotifyFd, event: &RawEvent<'_>, out: &mut BatchEncoder) {
+    /// Routes one kernel event into `out` (a tree acts on the file system through `fs`).
+    pub fn route(&mut self, fs: &mut dyn TreeFs, event: &RawEvent<'_>, out: &mut BatchEncoder) {
         match self {
             Books::Plain(table) => route_plain(table, event, out),
-            Books::Tree(tree) => tree.route(&mut KernelTreeFs::new(inotify), event, out),
+            Books::Tree(tree) => tree.route(fs, event, out),
         }
     }
 
     /// Called when the kernel queue has been read to EAGAIN.
-    pub fn settle(&mut self, inotify: &InotifyFd, out: &mut BatchEncoder) {
+    pub fn settle(&mut self, fs: &mut dyn TreeFs, out: &mut BatchEncoder) {
         if let Books::Tree(tree) = self {
             if tree.needs_settle() {
-                tree.settle(&mut KernelTreeFs::new(inotify), out);
+                tree.settle(fs, out);
             }
         }
     }

@@ -38,6 +38,11 @@ pub enum Error {
         /// How many bytes were left over.
         leftover: usize,
     },
+    /// The reader thread panicked (a bug): the watcher stopped.
+    Panicked {
+        /// The panic's message.
+        message: String,
+    },
 }
 
 impl Error {
@@ -50,6 +55,7 @@ impl Error {
             | Error::Malformed { .. }
             | Error::WrongMode => "EINVAL",
             Error::Closed => "EBADF",
+            Error::Panicked { .. } => "ERR_INOTIFY_PANIC",
         }
     }
 
@@ -62,6 +68,7 @@ impl Error {
             | Error::Malformed { .. }
             | Error::WrongMode => crate::sys::EINVAL,
             Error::Closed => crate::sys::EBADF,
+            Error::Panicked { .. } => crate::sys::EIO,
         }
     }
 
@@ -106,6 +113,12 @@ impl fmt::Display for Error {
             }
             Error::Closed => write!(f, "the inotify instance is closed"),
             Error::WrongMode => write!(f, "this call is not available on this kind of instance"),
+            Error::Panicked { message } => {
+                write!(
+                    f,
+                    "the inotify reader thread panicked (a bug; please report it): {message}"
+                )
+            }
             Error::Malformed { leftover } => {
                 write!(
                     f,

@@ -248,6 +248,7 @@ impl Tree {
                 subdirs: HashMap::new(),
             },
         );
+        fs.watches_changed(self.dirs.len());
         Ok(Some(wd))
     }
 
@@ -263,6 +264,9 @@ impl Tree {
     fn scan(&mut self, fs: &mut dyn TreeFs, start: i32, scan: &mut Scan<'_>) {
         let mut stack = vec![start];
         while let Some(wd) = stack.pop() {
+            if fs.cancelled() {
+                return;
+            }
             let Some(dir_path) = self.dirs.get(&wd).map(|d| d.path.clone()) else {
                 continue;
             };
@@ -562,6 +566,9 @@ impl Tree {
         let mut wds: Vec<i32> = self.dirs.keys().copied().collect();
         wds.sort_unstable();
         for wd in wds {
+            if fs.cancelled() {
+                return;
+            }
             let Some(path) = self.dirs.get(&wd).map(|d| d.path.clone()) else {
                 continue;
             };
@@ -661,6 +668,9 @@ fn count_dirs(fs: &mut dyn TreeFs, path: &[u8]) -> u64 {
     let mut count = 0;
     let mut stack = vec![path.to_vec()];
     while let Some(dir) = stack.pop() {
+        if fs.cancelled() {
+            break;
+        }
         let Ok(listing) = fs.list_dir(&dir) else {
             continue;
         };

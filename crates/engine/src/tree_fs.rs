@@ -3,6 +3,7 @@
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::error::{Error, Result};
 use crate::sys::InotifyFd;
@@ -37,6 +38,13 @@ pub trait TreeFs {
     fn list_dir(&mut self, path: &[u8]) -> Result<Vec<ListedEntry>>;
     /// Whether `path` resolves (following symlinks) to a directory.
     fn is_dir_following_links(&mut self, path: &[u8]) -> bool;
+    /// Whether the work is to stop (the watcher is closing): a long scan gives up between
+    /// directories, leaving the tree incomplete (it is being dropped anyway).
+    fn cancelled(&self) -> bool {
+        false
+    }
+    /// The tree now holds `count` watches: progress that others may read while a scan runs.
+    fn watches_changed(&mut self, _count: usize) {}
 }
 
 /// [`TreeFs`] on the real kernel: the instance's inotify descriptor and `std::fs::read_dir` (which
@@ -44,12 +52,19 @@ pub trait TreeFs {
 #[derive(Debug)]
 pub struct KernelTreeFs<'a> {
     inotify: &'a InotifyFd,
+    stopping: &'a AtomicBool,
+    watches: &'a AtomicUsize,
 }
 
 impl<'a> KernelTreeFs<'a> {
-    /// Operations on `inotify`.
-    pub fn new(inotify: &'a InotifyFd) -> Self {
-        Self { inotify }
+    /// Operations on `inotify`; scans give up once `stopping` is set, and publish their progress
+    /// in `watches`.
+    pub fn new(inotify: &'a InotifyFd, stopping: &'a AtomicBool, watches: &'a AtomicUsize) -> Self {
+        Self {
+            inotify,
+            stopping,
+            watches,
+        }
     }
 }
 
@@ -99,5 +114,13 @@ impl TreeFs for KernelTreeFs<'_> {
 
     fn is_dir_following_links(&mut self, path: &[u8]) -> bool {
         std::fs::metadata(OsStr::from_bytes(path)).is_ok_and(|m| m.is_dir())
+    }
+
+    fn cancelled(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+
+    fn watches_changed(&mut self, count: usize) {
+        self.watches.store(count, Ordering::Relaxed);
     }
 }

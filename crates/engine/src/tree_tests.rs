@@ -24,6 +24,12 @@ struct FakeFs {
     limit: Option<usize>,
     unreadable: HashSet<Vec<u8>>,
     removed: Vec<i32>,
+    /// Listings done so far.
+    listings: usize,
+    /// `cancelled()` turns true once this many listings were done.
+    cancel_after: Option<usize>,
+    /// Every watch count published through `watches_changed`.
+    progress: Vec<usize>,
 }
 
 fn sys(errno: i32, path: &[u8]) -> Error {
@@ -149,6 +155,7 @@ impl TreeFs for FakeFs {
         self.removed.push(wd);
     }
     fn list_dir(&mut self, path: &[u8]) -> crate::Result<Vec<ListedEntry>> {
+        self.listings += 1;
         let dir = self.resolve(path, false).ok_or_else(|| sys(ENOENT, path))?;
         if self.unreadable.contains(&dir) {
             return Err(sys(EACCES, path));
@@ -176,6 +183,12 @@ impl TreeFs for FakeFs {
     fn is_dir_following_links(&mut self, path: &[u8]) -> bool {
         self.resolve(path, false)
             .is_some_and(|p| matches!(self.nodes.get(&p), Some(Node::Dir(_))))
+    }
+    fn cancelled(&self) -> bool {
+        self.cancel_after.is_some_and(|n| self.listings >= n)
+    }
+    fn watches_changed(&mut self, count: usize) {
+        self.progress.push(count);
     }
 }
 
@@ -629,4 +642,30 @@ fn ignored_paths_get_no_watch_and_no_event() {
         ],
     );
     assert_eq!(reported, vec![(IN_CREATE, "/r/kept".into(), false)]);
+}
+
+#[test]
+fn a_scan_publishes_its_progress_and_gives_up_when_cancelled() {
+    let mut fs = FakeFs::new("/r");
+    for i in 0..50 {
+        fs.mkdir(&format!("/r/d{i}"));
+        fs.touch(&format!("/r/d{i}/f"));
+    }
+    let mut t = tree(IN_ALL_EVENTS);
+    t.add_root(&mut fs, b"/r");
+    assert_eq!(t.watch_count(), 51);
+    assert_eq!(fs.progress, (1..=51).collect::<Vec<_>>());
+
+    // A chain /r/a/a/a/...: each listing finds one more directory.
+    let mut fs = FakeFs::new("/r");
+    let mut path = String::from("/r");
+    for _ in 0..50 {
+        path.push_str("/a");
+        fs.mkdir(&path);
+    }
+    fs.cancel_after = Some(3);
+    let mut t = tree(IN_ALL_EVENTS);
+    t.add_root(&mut fs, b"/r");
+    assert_eq!(fs.listings, 3, "the scan stops listing once cancelled");
+    assert_eq!(t.watch_count(), 4);
 }

@@ -17,7 +17,8 @@
 
 use std::collections::VecDeque;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -35,8 +36,6 @@ use crate::wire::{BatchEncoder, EncodedBatch};
 const READ_BUFFER_LEN: usize = 128 * 1024;
 /// A batch stops growing past this many encoded bytes; the rest waits for the next request.
 const MAX_BATCH_BYTES: usize = 1024 * 1024;
-/// How long past its deadline a blocking take waits for the tick its own request will deliver.
-const TICK_GRACE: Duration = Duration::from_millis(250);
 /// The reader stops reading while this many encoded bytes wait to be taken (some 400k events): a
 /// stalled consumer rides out bursts here, and past it the kernel's own queue takes over.
 pub const MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
@@ -118,6 +117,8 @@ struct Shared {
     /// The books' watch count, readable without their lock (the reader may hold it for long, while
     /// it scans, or while a tree's ignore rule waits for an answer from the consumer's thread).
     watches: AtomicUsize,
+    /// Set first thing on close, read without a lock by long scans so that they give up.
+    stopping: AtomicBool,
     books: Mutex<Books>,
     state: Mutex<State>,
     changed: Condvar,
@@ -184,6 +185,7 @@ impl Watcher {
             poller,
             tree,
             watches: AtomicUsize::new(0),
+            stopping: AtomicBool::new(false),
             books: Mutex::new(Books::new(mode)),
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
@@ -192,7 +194,7 @@ impl Watcher {
         let for_thread = Arc::clone(&shared);
         let handle = std::thread::Builder::new()
             .name("inotify-reader".into())
-            .spawn(move || run(&for_thread, &doorbell))
+            .spawn(move || reader_thread(&for_thread, &doorbell))
             .map_err(|e| Error::Sys {
                 syscall: "pthread_create",
                 errno: e.raw_os_error().unwrap_or(crate::sys::EINVAL),
@@ -293,26 +295,32 @@ impl Watcher {
     }
 
     /// Arms the reader: it reads as events come, and queues a tick after `tick` without events
-    /// (`None`: no ticks). Returns `false` when it was armed already (the tick is updated for the
-    /// next wait; the reader is not woken for that).
+    /// (`None`: no ticks). Returns `false` when it was armed already; a different `tick` then
+    /// restarts the reader's current wait with it.
     pub fn request(&self, tick: Option<Duration>) -> Result<bool> {
         let mut state = lock(&self.shared.state);
         if state.stop {
             return Err(Error::Closed);
         }
-        let was_armed = state.armed.is_some();
-        state.armed = Some(Armed { tick });
+        let before = state.armed.replace(Armed { tick });
         drop(state);
-        if !was_armed {
-            self.shared.changed.notify_all();
+        match before {
+            None => self.shared.changed.notify_all(),
+            Some(armed) if armed.tick != tick => self.shared.poller.wake()?,
+            Some(_) => {}
         }
-        Ok(!was_armed)
+        Ok(before.is_none())
     }
 
-    /// Disarms the reader: once its current wait ends it reads nothing more until armed again, so
+    /// Disarms the reader: its current wait ends and it reads nothing more until armed again, so
     /// events wait in the kernel's queue.
     pub fn pause(&self) {
-        lock(&self.shared.state).armed = None;
+        let was_armed = lock(&self.shared.state).armed.take().is_some();
+        if was_armed {
+            // A failed wake (it cannot fail on a live eventfd) leaves the reader to read one more
+            // batch at most: harmless.
+            let _ = self.shared.poller.wake();
+        }
     }
 
     fn pop(&self, state: &mut State) -> Option<Result<EncodedBatch>> {
@@ -341,13 +349,11 @@ impl Watcher {
         std::mem::take(&mut lock(&self.shared.state).reports)
     }
 
-    /// Blocks the calling thread until a batch is queued (asking for one if nobody has), or until
-    /// `timeout` passes (`Ok(None)`). When this call made the request, the reader itself delivers a
-    /// tick at the deadline, so the wait ends on that tick rather than racing it (which would leave a
-    /// second, stale tick queued); [`TICK_GRACE`] only bounds the wait should the reader be late.
+    /// Blocks the calling thread until a batch (or a tick) is queued, or until `timeout` passes
+    /// (`Ok(None)`: not a tick, only the end of this wait). A disarmed reader is armed, without
+    /// ticks; arm it with [`Watcher::request`] first for ticks.
     pub fn take_blocking(&self, timeout: Option<Duration>) -> Result<Option<EncodedBatch>> {
         let deadline = timeout.map(|t| Instant::now() + t);
-        let mut own_request = false;
         let mut state = lock(&self.shared.state);
         loop {
             if let Some(delivery) = self.pop(&mut state) {
@@ -357,16 +363,10 @@ impl Watcher {
                 return Err(Error::Closed);
             }
             if state.armed.is_none() {
-                state.armed = Some(Armed { tick: timeout });
-                own_request = true;
+                state.armed = Some(Armed { tick: None });
                 self.shared.changed.notify_all();
             }
-            let wait_until = match deadline {
-                Some(d) if own_request => Some(d + TICK_GRACE),
-                other => other,
-            };
-            let now = Instant::now();
-            let left = wait_until.map(|d| d.saturating_duration_since(now));
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             if left == Some(Duration::ZERO) {
                 return Ok(None);
             }
@@ -401,6 +401,7 @@ impl Drop for Watcher {
 }
 
 fn close(shared: &Shared) {
+    shared.stopping.store(true, Ordering::Relaxed);
     lock(&shared.state).stop = true;
     shared.changed.notify_all();
     // A failed wake (it cannot fail on a live eventfd) would leave the thread to notice `stop` at the
@@ -421,7 +422,27 @@ enum Work {
     Serve(Option<Duration>),
 }
 
-/// The reader thread: add roots and serve requests until stopped or the consumer is gone.
+/// The reader thread. A panic in it (a bug) is not left to stall the consumer: the watcher stops,
+/// and the consumer's next take gets [`Error::Panicked`].
+fn reader_thread(shared: &Shared, doorbell: &dyn Doorbell) {
+    let outcome = catch_unwind(AssertUnwindSafe(|| run(shared, doorbell)));
+    if let Err(payload) = outcome {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        shared.stopping.store(true, Ordering::Relaxed);
+        let mut state = lock(&shared.state);
+        state.push(Err(Error::Panicked { message }));
+        state.stop = true;
+        drop(state);
+        shared.changed.notify_all();
+        let _ = doorbell.ring();
+    }
+}
+
+/// Add roots and serve requests until stopped or the consumer is gone.
 fn run(shared: &Shared, doorbell: &dyn Doorbell) {
     let mut buf = vec![0u8; READ_BUFFER_LEN];
     loop {
@@ -445,23 +466,24 @@ fn run(shared: &Shared, doorbell: &dyn Doorbell) {
                 add_roots(shared, &roots);
                 None
             }
-            Work::Serve(tick) => match serve(shared, &mut buf, tick.map(|t| Instant::now() + t)) {
+            Work::Serve(tick) => match serve(shared, &mut buf, tick) {
                 Served::Batch(delivery) => Some(delivery),
                 Served::Interrupted => continue,
             },
         };
         let (notify, send) = {
             let mut state = lock(&shared.state);
+            let mut pushed = false;
             if let Some(delivery) = queued {
                 let is_tick = matches!(&delivery, Ok(batch) if batch.events == 0);
                 // A tick only matters to a consumer with nothing to take.
-                if is_tick && !state.queue.is_empty() {
-                    continue;
+                if !is_tick || state.queue.is_empty() {
+                    state.push(delivery);
+                    pushed = true;
                 }
-                state.push(delivery);
             }
             let fresh = std::mem::take(&mut state.fresh_reports);
-            let send = !std::mem::replace(&mut state.ring_pending, true) || fresh;
+            let send = (pushed && !std::mem::replace(&mut state.ring_pending, true)) || fresh;
             (state.blocked_takers > 0, send)
         };
         if notify {
@@ -478,7 +500,7 @@ fn run(shared: &Shared, doorbell: &dyn Doorbell) {
 fn add_roots(shared: &Shared, roots: &[Vec<u8>]) {
     let mut books = lock(&shared.books);
     if let Books::Tree(tree) = &mut *books {
-        let mut fs = KernelTreeFs::new(&shared.inotify);
+        let mut fs = KernelTreeFs::new(&shared.inotify, &shared.stopping, &shared.watches);
         for root in roots {
             tree.add_root(&mut fs, root);
         }
@@ -497,20 +519,23 @@ enum Served {
     Interrupted,
 }
 
-fn interrupted(shared: &Shared) -> bool {
+/// Whether the reader is wanted elsewhere: closing, a root to add, or the request it serves
+/// (armed with `tick`) withdrawn or changed.
+fn interrupted(shared: &Shared, tick: Option<Duration>) -> bool {
     let state = lock(&shared.state);
-    state.stop || !state.roots.is_empty()
+    state.stop || !state.roots.is_empty() || state.armed != Some(Armed { tick })
 }
 
-/// Waits for events and reads them into one batch; a tick when the deadline passes first.
-fn serve(shared: &Shared, buf: &mut [u8], deadline: Option<Instant>) -> Served {
+/// Waits for events and reads them into one batch; a tick when `tick` passes first.
+fn serve(shared: &Shared, buf: &mut [u8], tick: Option<Duration>) -> Served {
+    let deadline = tick.map(|t| Instant::now() + t);
     loop {
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let ready = match shared.poller.wait(left) {
             Ok(ready) => ready,
             Err(e) => return Served::Batch(Err(e)),
         };
-        if ready.woken && interrupted(shared) {
+        if ready.woken && interrupted(shared, tick) {
             return Served::Interrupted;
         }
         if ready.readable {
@@ -529,6 +554,7 @@ fn serve(shared: &Shared, buf: &mut [u8], deadline: Option<Instant>) -> Served {
 /// Reads until EAGAIN (or until the batch is large) and routes what was read through the books.
 fn drain(shared: &Shared, buf: &mut [u8]) -> Result<EncodedBatch> {
     let mut encoder = BatchEncoder::new();
+    let mut fs = KernelTreeFs::new(&shared.inotify, &shared.stopping, &shared.watches);
     let mut books = lock(&shared.books);
     loop {
         if encoder.byte_len() >= MAX_BATCH_BYTES {
@@ -536,14 +562,14 @@ fn drain(shared: &Shared, buf: &mut [u8]) -> Result<EncodedBatch> {
         }
         let n = match shared.inotify.read(buf)? {
             ReadOutcome::Empty => {
-                books.settle(&shared.inotify, &mut encoder);
+                books.settle(&mut fs, &mut encoder);
                 break;
             }
             ReadOutcome::Bytes(n) => n,
         };
         let mut events = parse_events(&buf[..n]);
         for event in events.by_ref() {
-            books.route(&shared.inotify, &event, &mut encoder);
+            books.route(&mut fs, &event, &mut encoder);
         }
         if events.leftover() != 0 {
             return Err(Error::Malformed {

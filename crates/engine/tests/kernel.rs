@@ -657,3 +657,22 @@ fn close_wakes_a_consumer_blocked_in_take_blocking_without_a_timeout() {
         );
     });
 }
+
+#[test]
+fn a_request_with_a_new_tick_restarts_the_readers_wait_with_it() {
+    let Fixture {
+        watcher,
+        dir,
+        rings: _rings,
+        _temp,
+    } = fixture();
+    watcher
+        .add_watch(bytes(&dir), IN_CREATE)
+        .expect("watch the dir");
+    // Armed with a tick far beyond PATIENCE: on its own, the reader would tick only after it.
+    assert_eq!(watcher.request(Some(PATIENCE * 100)), Ok(true));
+    assert_eq!(watcher.request(Some(Duration::from_millis(20))), Ok(false));
+    let taken = watcher.take_blocking(Some(PATIENCE)).expect("take");
+    let batch = taken.expect("the new 20 ms tick arrives well before PATIENCE");
+    assert_eq!(batch.events, 0, "a tick, from an idle directory");
+}

@@ -39,6 +39,8 @@ export declare class NativeInotify {
   pause(): void
   /** The oldest batch that is ready (see `src/wire.ts` for its layout), or `null`. */
   take(): Buffer | null
+  /** Changes mode: what changed since the last call, encoded (`null`: nothing). */
+  takeChanges(): Buffer | null
   /** Blocks this thread until a batch is ready or `timeoutMs` passes (`null`). */
   takeBlocking(timeoutMs: number): Buffer | null
   /** Stops and joins the reader thread and closes the descriptors; idempotent. */
@@ -76,4 +78,8 @@ export interface TreeConfig {
   followSymlinks: boolean
   /** Gitignore-style patterns, relative to each root. */
   ignore: Array<string>
+  /** Also apply each root's `.gitignore` file. */
+  readGitignore?: boolean
+  /** Turn events into per-path changes, taken with `takeChanges` (the tooling API). */
+  changes?: boolean
 }

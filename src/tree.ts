@@ -39,10 +39,11 @@ export interface InotifyTreeOptions<E extends PathEncoding = 'utf8'> {
   /** Follow symbolic links to directories (default false); a link back up the tree ends there. */
   followSymlinks?: boolean
   /**
-   * Paths to leave out: gitignore-style patterns and functions, applied before any watch is added
+   * Paths to leave out: gitignore-style patterns, regular expressions (tested on the path) and
+   * functions, applied before any watch is added
    * (an ignored directory is neither watched nor listed, and nothing below it is reported).
    */
-  ignore?: IgnorePattern | IgnoreFunction | readonly (IgnorePattern | IgnoreFunction)[]
+  ignore?: IgnorePattern | RegExp | IgnoreFunction | readonly (IgnorePattern | RegExp | IgnoreFunction)[]
   /**
    * Called for what goes wrong without ending the tree: a directory that cannot be read, or that
    * vanished or was replaced by a file before it could be watched (`ENOENT`/`ENOTDIR`: it is skipped,
@@ -50,6 +51,20 @@ export interface InotifyTreeOptions<E extends PathEncoding = 'utf8'> {
    * Default: `process.emitWarning`, except for directories that vanished (normal churn).
    */
   onError?: (error: InotifyError) => void
+}
+
+/**
+ * Options only `watch()` gives a tree (a symbol key: not part of the public options).
+ * @internal
+ */
+export const TREE_INTERNALS = Symbol('inotify-napi tree internals')
+
+/** What {@link TREE_INTERNALS} carries. @internal */
+export interface TreeInternals {
+  /** Turn events into per-path changes (taken with `takeChanges`). */
+  changes: boolean
+  /** Also apply each root's `.gitignore`. */
+  readGitignore: boolean
 }
 
 const TREE_OPTION_KEYS = new Set(['mask', 'blockDurationS', 'encoding', 'followSymlinks', 'ignore', 'onError'])
@@ -67,21 +82,23 @@ function checkEventMask(mask: unknown): number {
   return mask
 }
 
-function checkIgnore(ignore: unknown): { patterns: string[]; functions: IgnoreFunction[] } {
+/** Splits ignores into gitignore patterns and functions (a RegExp is tested on the path). */
+export function checkIgnore(ignore: unknown): { patterns: string[]; functions: IgnoreFunction[] } {
   const patterns: string[] = []
   const functions: IgnoreFunction[] = []
   if (ignore === undefined) return { patterns, functions }
   const list: unknown[] = Array.isArray(ignore) ? ignore : [ignore]
   list.forEach((entry, i) => {
     if (typeof entry === 'string') patterns.push(entry)
+    else if (entry instanceof RegExp) functions.push((path) => entry.test(path))
     else if (typeof entry === 'function') functions.push(entry as IgnoreFunction)
-    else throw new TypeError(`ignore[${i}] must be a gitignore-style pattern or a function, got ${describe(entry)}`)
+    else throw new TypeError(`ignore[${i}] must be a gitignore-style pattern, a RegExp or a function, got ${describe(entry)}`)
   })
   return { patterns, functions }
 }
 
 /** One function for the native side: true when any of `functions` says so; false if one throws. */
-function anyOf(functions: readonly IgnoreFunction[]): ((arg: [string, boolean]) => boolean) | undefined {
+export function anyOf(functions: readonly IgnoreFunction[]): ((arg: [string, boolean]) => boolean) | undefined {
   if (functions.length === 0) return undefined
   return ([path, isDir]) => {
     try {
@@ -171,9 +188,16 @@ export class InotifyTrees<E extends PathEncoding = 'utf8'> extends EventSource<E
     const roots = paths.map((p: unknown, i) => checkPath(p, `paths[${i}]`))
     for (const root of roots) checkRoot(root)
     const ignoreFunction = anyOf(ignore.functions)
+    const internals = (options as { [TREE_INTERNALS]?: TreeInternals })[TREE_INTERNALS]
     super({
       ...settings,
-      tree: { mask, followSymlinks: options.followSymlinks ?? false, ignore: ignore.patterns },
+      tree: {
+        mask,
+        followSymlinks: options.followSymlinks ?? false,
+        ignore: ignore.patterns,
+        changes: internals?.changes ?? false,
+        readGitignore: internals?.readGitignore ?? false,
+      },
       ignoreFunction,
     })
     this.#asksJs = ignore.functions.length > 0

@@ -62,6 +62,10 @@ pub struct TreeConfig {
     pub follow_symlinks: bool,
     /// Gitignore-style patterns, relative to each root.
     pub ignore: Vec<String>,
+    /// Also apply each root's `.gitignore` file.
+    pub read_gitignore: Option<bool>,
+    /// Turn events into per-path changes, taken with `takeChanges` (the tooling API).
+    pub changes: Option<bool>,
 }
 
 /// Something a tree reports that is not an event.
@@ -144,8 +148,9 @@ impl NativeInotify {
         let mode = match tree {
             None => Mode::Plain,
             Some(config) => {
-                let patterns =
-                    GitignoreRule::new(config.ignore).map_err(error::invalid_argument)?;
+                let patterns = GitignoreRule::new(config.ignore)
+                    .map_err(error::invalid_argument)?
+                    .reading_gitignore(config.read_gitignore.unwrap_or(false));
                 let ignore: Box<dyn IgnoreRule> = match ignore_fn {
                     None => Box::new(patterns),
                     Some(function) => Box::new(JsIgnore {
@@ -159,11 +164,16 @@ impl NativeInotify {
                         closing: Arc::clone(&closing),
                     }),
                 };
-                Mode::Tree(TreeOptions {
+                let options = TreeOptions {
                     mask: config.mask,
                     follow_symlinks: config.follow_symlinks,
                     ignore: Some(ignore),
-                })
+                };
+                if config.changes.unwrap_or(false) {
+                    Mode::Changes(options)
+                } else {
+                    Mode::Tree(options)
+                }
             }
         };
         let doorbell = on_ready
@@ -268,6 +278,16 @@ impl NativeInotify {
             .take()
             .map_err(engine_error)?
             .map(|batch| Buffer::from(batch.bytes)))
+    }
+
+    /// Changes mode: what changed since the last call, encoded (`null`: nothing).
+    #[napi(catch_unwind)]
+    pub fn take_changes(&self) -> Result<Option<Buffer>, ErrorCode> {
+        Ok(self
+            .watcher()?
+            .take_changes()
+            .map_err(engine_error)?
+            .map(Buffer::from))
     }
 
     /// Blocks this thread until a batch is ready or `timeoutMs` passes (`null`).

@@ -15,6 +15,8 @@ pub enum Mode {
     Plain,
     /// Recursive trees under roots added with `Watcher::add_root`.
     Tree(TreeOptions),
+    /// Recursive trees whose events are turned into per-path changes (`Watcher::take_changes`).
+    Changes(TreeOptions),
 }
 
 /// The bookkeeping of one instance.
@@ -31,7 +33,9 @@ impl Books {
     pub fn new(mode: Mode) -> Self {
         match mode {
             Mode::Plain => Books::Plain(WatchTable::default()),
-            Mode::Tree(options) => Books::Tree(Box::new(Tree::new(options))),
+            Mode::Tree(options) | Mode::Changes(options) => {
+                Books::Tree(Box::new(Tree::new(options)))
+            }
         }
     }
 

@@ -13,11 +13,19 @@ use crate::tree::IgnoreRule;
 #[derive(Debug, Clone)]
 pub struct GitignoreRule {
     patterns: Vec<String>,
+    /// Also read each root's own `.gitignore` (its patterns come first; ours override them).
+    read_gitignore: bool,
     roots: Vec<(Vec<u8>, Gitignore)>,
 }
 
-fn build(root: &[u8], patterns: &[String]) -> Result<Gitignore, String> {
-    let mut builder = GitignoreBuilder::new(Path::new(OsStr::from_bytes(root)));
+fn build(root: &[u8], patterns: &[String], read_gitignore: bool) -> Result<Gitignore, String> {
+    let root = Path::new(OsStr::from_bytes(root));
+    let mut builder = GitignoreBuilder::new(root);
+    if read_gitignore {
+        // A root without a .gitignore (or with an unreadable one) adds nothing; a bad line in it
+        // is skipped by the parser, the rest applies.
+        let _ = builder.add(root.join(".gitignore"));
+    }
     for pattern in patterns {
         builder
             .add_line(None, pattern)
@@ -29,18 +37,25 @@ fn build(root: &[u8], patterns: &[String]) -> Result<Gitignore, String> {
 impl GitignoreRule {
     /// Checks the patterns (every one must be a valid glob) and keeps them for the roots to come.
     pub fn new(patterns: Vec<String>) -> Result<Self, String> {
-        build(b"/", &patterns)?;
+        build(b"/", &patterns, false)?;
         Ok(Self {
             patterns,
+            read_gitignore: false,
             roots: Vec::new(),
         })
+    }
+
+    /// Also applies the `.gitignore` file at each root (read when the root is added).
+    pub fn reading_gitignore(mut self, yes: bool) -> Self {
+        self.read_gitignore = yes;
+        self
     }
 }
 
 impl IgnoreRule for GitignoreRule {
     fn add_root(&mut self, root: &[u8]) {
         // The patterns were checked in `new`; a root that fails to build simply ignores nothing.
-        if let Ok(matcher) = build(root, &self.patterns) {
+        if let Ok(matcher) = build(root, &self.patterns, self.read_gitignore) {
             self.roots.push((root.to_vec(), matcher));
             // Longest root first, so a root nested in another uses its own anchoring.
             self.roots
@@ -106,5 +121,22 @@ mod tests {
     fn rejects_an_invalid_glob() {
         let error = GitignoreRule::new(vec!["a{b".into()]).expect_err("unclosed alternation");
         assert!(error.contains("a{b"), "{error}");
+    }
+
+    #[test]
+    fn reads_the_roots_gitignore_when_asked_and_our_patterns_override_it() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let root = temp.path().to_str().expect("utf8").to_owned();
+        std::fs::write(temp.path().join(".gitignore"), "target/\n*.tmp\n").expect("write");
+        let mut rule = GitignoreRule::new(vec!["!keep.tmp".into()])
+            .expect("valid")
+            .reading_gitignore(true);
+        rule.add_root(root.as_bytes());
+        assert!(rule.is_ignored(format!("{root}/target").as_bytes(), true));
+        assert!(rule.is_ignored(format!("{root}/a.tmp").as_bytes(), false));
+        assert!(!rule.is_ignored(format!("{root}/keep.tmp").as_bytes(), false));
+        let mut plain = GitignoreRule::new(Vec::new()).expect("valid");
+        plain.add_root(root.as_bytes());
+        assert!(!plain.is_ignored(format!("{root}/a.tmp").as_bytes(), false));
     }
 }

@@ -6,6 +6,7 @@
 //! - [`watch_table`] maps watch descriptors to the paths they were registered with.
 //! - [`wire`] encodes a batch of events into one byte buffer, so a consumer across an FFI boundary
 //!   receives a whole batch in one call.
+//! - [`changes`] turns a tree's events into per-path changes (create, modify, delete, rename), coalesced.
 //! - [`watcher`] owns a reader thread that reads on demand, never faster than the consumer asks.
 //!
 //! # inotify gotchas this crate handles
@@ -16,6 +17,7 @@
 //! - Names are bytes: a non-UTF-8 name is carried as it is, never an error.
 
 pub mod books;
+pub mod changes;
 pub mod error;
 pub mod event;
 pub mod ignore_rules;

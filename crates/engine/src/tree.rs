@@ -19,7 +19,7 @@ use crate::event::RawEvent;
 use crate::mask::*;
 use crate::parse::HEADER_LEN;
 use crate::tree_fs::{EntryKind, TreeFs};
-use crate::wire::{BatchEncoder, FLAG_SYNTHETIC};
+use crate::wire::{BatchEncoder, FLAG_REPLACED, FLAG_SYNTHETIC};
 
 /// Bits every tree watch carries for the bookkeeping, whatever the user asked for.
 pub const BOOKKEEPING_MASK: u32 =
@@ -423,7 +423,12 @@ impl Tree {
         }
         if report {
             if let Some(dir) = self.dirs.get(&event.wd) {
-                out.push(event, Some(&dir.path), 0);
+                let replaced = mask & IN_MOVED_TO != 0 && dir.entries.contains_key(name);
+                out.push(
+                    event,
+                    Some(&dir.path),
+                    if replaced { FLAG_REPLACED } else { 0 },
+                );
             }
         }
         self.keep_books(fs, event, out);
@@ -443,10 +448,22 @@ impl Tree {
             return;
         };
         if mask & (IN_CREATE | IN_MOVED_TO) != 0 {
-            dir.entries.entry(name.to_vec()).or_insert(Entry {
+            let entry = Entry {
                 is_dir,
                 synthetic_pending: false,
-            });
+            };
+            if mask & IN_MOVED_TO != 0 {
+                // Moved over what the name held: that is gone (a directory's watch with it).
+                dir.entries.insert(name.to_vec(), entry);
+                if let Some(replaced) = dir.subdirs.remove(name) {
+                    self.unwatch(fs, replaced);
+                }
+            } else {
+                dir.entries.entry(name.to_vec()).or_insert(entry);
+            }
+            let Some(dir) = self.dirs.get(&wd) else {
+                return;
+            };
             if !is_dir || dir.subdirs.contains_key(name) {
                 return;
             }

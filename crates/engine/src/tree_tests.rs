@@ -669,3 +669,40 @@ fn a_scan_publishes_its_progress_and_gives_up_when_cancelled() {
     assert_eq!(fs.listings, 3, "the scan stops listing once cancelled");
     assert_eq!(t.watch_count(), 4);
 }
+
+#[test]
+fn a_directory_moved_over_an_empty_one_replaces_it_and_stays_watched() {
+    let mut fs = FakeFs::new("/r");
+    fs.mkdir("/r/a");
+    fs.mkdir("/r/a/sub");
+    fs.mkdir("/r/b");
+    let mut t = tree(IN_ALL_EVENTS);
+    t.add_root(&mut fs, b"/r");
+    let (root, a, sub, b) = (
+        wd(&fs, "/r"),
+        wd(&fs, "/r/a"),
+        wd(&fs, "/r/a/sub"),
+        wd(&fs, "/r/b"),
+    );
+    fs.rm("/r/b");
+    fs.mv("/r/a", "/r/b");
+    let reported = run(
+        &mut t,
+        &mut fs,
+        &[
+            moved(root, IN_MOVED_FROM | IN_ISDIR, 7, "a"),
+            moved(root, IN_MOVED_TO | IN_ISDIR, 7, "b"),
+        ],
+    );
+    assert_eq!(reported[1].0 & IN_MOVED_TO, IN_MOVED_TO);
+    assert_eq!(
+        t.path_of(a),
+        Some(&b"/r/b"[..]),
+        "the moved directory keeps its wd"
+    );
+    assert_eq!(t.path_of(sub), Some(&b"/r/b/sub"[..]));
+    assert_eq!(t.path_of(b), None, "the replaced directory is forgotten");
+    assert_eq!(t.watch_count(), 3);
+    let below = run(&mut t, &mut fs, &[ev(sub, IN_CREATE, "f")]);
+    assert_eq!(below, vec![(IN_CREATE, "/r/b/sub/f".into(), false)]);
+}

@@ -24,6 +24,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::books::{Books, Mode};
+use crate::changes::ChangeSet;
 use crate::error::{Error, Result};
 use crate::mask::check_add_watch_mask;
 use crate::parse::parse_events;
@@ -75,6 +76,8 @@ struct State {
     /// Threads blocked in `take_blocking`: only they need the condvar when a batch is queued.
     blocked_takers: usize,
     reports: Vec<TreeReport>,
+    /// Changes mode: what changed since the consumer last took.
+    changes: ChangeSet,
     /// Reports were added since the last ring (they ring whatever `ring_pending` says: the
     /// consumer takes reports on a ring, not on a take).
     fresh_reports: bool,
@@ -104,7 +107,7 @@ impl State {
     }
 
     fn full(&self) -> bool {
-        self.queued_bytes >= MAX_QUEUED_BYTES
+        self.queued_bytes + self.changes.byte_len() >= MAX_QUEUED_BYTES
     }
 }
 
@@ -114,6 +117,8 @@ struct Shared {
     poller: Poller,
     /// Tree mode (fixed at open).
     tree: bool,
+    /// Changes mode (fixed at open): batches go into `State::changes`, not the queue.
+    changes: bool,
     /// The books' watch count, readable without their lock (the reader may hold it for long, while
     /// it scans, or while a tree's ignore rule waits for an answer from the consumer's thread).
     watches: AtomicUsize,
@@ -179,11 +184,13 @@ impl Watcher {
     pub fn open_with(doorbell: impl Doorbell, mode: Mode) -> Result<Self> {
         let inotify = InotifyFd::open()?;
         let poller = Poller::new(&inotify)?;
-        let tree = matches!(mode, Mode::Tree(_));
+        let tree = matches!(mode, Mode::Tree(_) | Mode::Changes(_));
+        let changes = matches!(mode, Mode::Changes(_));
         let shared = Arc::new(Shared {
             inotify,
             poller,
             tree,
+            changes,
             watches: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
             books: Mutex::new(Books::new(mode)),
@@ -343,6 +350,25 @@ impl Watcher {
         }
     }
 
+    /// Changes mode: what changed since the last call, encoded as [`crate::changes`] describes
+    /// (`None`: nothing). An error the reader met is returned first.
+    pub fn take_changes(&self) -> Result<Option<Vec<u8>>> {
+        let mut state = lock(&self.shared.state);
+        state.ring_pending = false;
+        if let Some(Err(error)) = self.pop(&mut state) {
+            return Err(error);
+        }
+        let was_full = state.full();
+        let taken = state.changes.take_encoded();
+        if was_full && !state.full() {
+            self.shared.changed.notify_all();
+        }
+        match taken {
+            None if state.stop => Err(Error::Closed),
+            taken => Ok(taken),
+        }
+    }
+
     /// What the tree has reported since the last call (scan results, skipped directories, the watch
     /// limit), in order.
     pub fn take_reports(&self) -> Vec<TreeReport> {
@@ -471,9 +497,26 @@ fn run(shared: &Shared, doorbell: &dyn Doorbell) {
                 Served::Interrupted => continue,
             },
         };
+        // Changes mode: the batch is decoded here, off the state's lock, and coalesced into it.
+        let (queued, decoded) = match queued {
+            Some(Ok(batch)) if shared.changes => {
+                let events = crate::wire::decode(&batch.bytes).unwrap_or_default();
+                (None, Some((events, batch.settled)))
+            }
+            other => (other, None),
+        };
         let (notify, send) = {
             let mut state = lock(&shared.state);
             let mut pushed = false;
+            if let Some((events, settled)) = decoded {
+                for event in &events {
+                    state.changes.add(event);
+                }
+                if settled {
+                    state.changes.settle();
+                }
+                pushed = !state.changes.is_empty();
+            }
             if let Some(delivery) = queued {
                 let is_tick = matches!(&delivery, Ok(batch) if batch.events == 0);
                 // A tick only matters to a consumer with nothing to take.
@@ -555,6 +598,7 @@ fn serve(shared: &Shared, buf: &mut [u8], tick: Option<Duration>) -> Served {
 fn drain(shared: &Shared, buf: &mut [u8]) -> Result<EncodedBatch> {
     let mut encoder = BatchEncoder::new();
     let mut fs = KernelTreeFs::new(&shared.inotify, &shared.stopping, &shared.watches);
+    let mut settled = false;
     let mut books = lock(&shared.books);
     loop {
         if encoder.byte_len() >= MAX_BATCH_BYTES {
@@ -563,6 +607,7 @@ fn drain(shared: &Shared, buf: &mut [u8]) -> Result<EncodedBatch> {
         let n = match shared.inotify.read(buf)? {
             ReadOutcome::Empty => {
                 books.settle(&mut fs, &mut encoder);
+                settled = true;
                 break;
             }
             ReadOutcome::Bytes(n) => n,
@@ -581,5 +626,7 @@ fn drain(shared: &Shared, buf: &mut [u8]) -> Result<EncodedBatch> {
     shared.watches.store(books.watch_count(), Ordering::Relaxed);
     drop(books);
     lock(&shared.state).add_reports(reports);
-    Ok(encoder.finish())
+    let mut batch = encoder.finish();
+    batch.settled = settled;
+    Ok(batch)
 }

@@ -21,6 +21,8 @@ use crate::event::RawEvent;
 pub const NO_PATH: u32 = u32::MAX;
 /// Event flag: made by the engine (a directory scan), not read from the kernel.
 pub const FLAG_SYNTHETIC: u32 = 1;
+/// Event flag (trees): an `IN_MOVED_TO` onto a name the directory already held, which it replaced.
+pub const FLAG_REPLACED: u32 = 2;
 
 const HEADER_LEN: usize = 12;
 const EVENT_FIXED_LEN: usize = 28;
@@ -33,6 +35,9 @@ pub struct EncodedBatch {
     pub bytes: Vec<u8>,
     /// Number of events in it.
     pub events: u32,
+    /// The kernel's queue was read to its end (a rename's halves are never split across batches
+    /// that end settled).
+    pub settled: bool,
 }
 
 /// Builds an [`EncodedBatch`].
@@ -119,6 +124,7 @@ impl BatchEncoder {
         EncodedBatch {
             bytes: self.bytes,
             events: self.events,
+            settled: false,
         }
     }
 }

@@ -1,0 +1,225 @@
+/**
+ * The tooling API, `watch()`, end to end against the kernel: batches of per-path changes, renames
+ * paired, coalescing, ignores, stats, lifecycle, and a stalled consumer during 30k creates.
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { watch, type Change, type Watcher, type WatchOptions } from '../src/index'
+import { makeTempDir } from './helpers'
+import { withinDeadline } from './inotify-fixture'
+
+const watchers: Watcher[] = []
+const cleanups: (() => void)[] = []
+afterEach(async () => {
+  for (const w of watchers.splice(0)) await w.close()
+  for (const cleanup of cleanups.splice(0)) cleanup()
+})
+
+function tempDir(): string {
+  const { dir, cleanup } = makeTempDir('inotify-napi-watch-')
+  cleanups.push(cleanup)
+  return dir
+}
+
+async function open(dir: string, options?: WatchOptions): Promise<Watcher> {
+  const w = watch(dir, options)
+  watchers.push(w)
+  await withinDeadline(w.ready, 'ready')
+  return w
+}
+
+/** Runs `script` in a shell with `$D` set to `dir` (file activity from another process). */
+function sh(dir: string, script: string): void {
+  execFileSync('sh', ['-c', script], { env: { ...process.env, D: dir } })
+}
+
+/** Collects changes from the iterator until `done(changes)` or the deadline. */
+async function collect(w: Watcher, done: (changes: Change[]) => boolean, timeoutMs = 5000): Promise<Change[]> {
+  const changes: Change[] = []
+  const iterator = w[Symbol.asyncIterator]()
+  const deadline = Date.now() + timeoutMs
+  while (!done(changes)) {
+    const left = deadline - Date.now()
+    if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms; got ${JSON.stringify(changes.slice(-10))}`)
+    let timer: NodeJS.Timeout | undefined
+    const next = await Promise.race([
+      iterator.next(),
+      new Promise<'timeout'>((resolve) => { timer = setTimeout(resolve, left, 'timeout') }),
+    ])
+    clearTimeout(timer)
+    if (next === 'timeout') continue
+    if (next.done === true) break
+    changes.push(...next.value)
+  }
+  await iterator.return?.()
+  return changes
+}
+
+/** Everything up to (and without) the change to the marker file `dir/.end`. */
+async function untilMarker(w: Watcher, dir: string): Promise<Change[]> {
+  const marker = join(dir, '.end')
+  const changes = await collect(w, (c) => c.some((x) => x.path === marker))
+  return changes.slice(0, changes.findIndex((x) => x.path === marker))
+}
+
+const brief = (changes: Change[]): string[] =>
+  changes.map((c) => `${c.type} ${c.oldPath !== undefined ? `${c.oldPath} -> ` : ''}${c.path}${c.isDir ? '/' : ''}`)
+
+describe('watch()', () => {
+  it('reports a rename inside the tree as one rename event with both paths', async () => {
+    const dir = tempDir()
+    writeFileSync(join(dir, 'a'), 'x')
+    const w = await open(dir)
+    sh(dir, 'mv "$D/a" "$D/b"; touch "$D/.end"')
+    expect(brief(await untilMarker(w, dir))).toEqual([`rename ${dir}/a -> ${dir}/b`])
+  })
+
+  it('reports a directory renamed with content as one rename, and later changes below it at the new path', async () => {
+    const dir = tempDir()
+    mkdirSync(join(dir, 'd/e'), { recursive: true })
+    const w = await open(dir)
+    sh(dir, 'mv "$D/d" "$D/n"; touch "$D/.end"')
+    expect(brief(await untilMarker(w, dir))).toEqual([`rename ${dir}/d -> ${dir}/n/`])
+    sh(dir, 'touch "$D/n/e/f"; rm "$D/.end"; touch "$D/.end"')
+    const later = await untilMarker(w, dir)
+    expect(brief(later).filter((c) => !c.includes('/.end'))).toEqual([`create ${dir}/n/e/f`])
+  })
+
+  it('reports an editor-style atomic save (write a temp file, rename it over) as one modify', async () => {
+    const dir = tempDir()
+    writeFileSync(join(dir, 'doc.txt'), 'old')
+    const w = await open(dir, { debounceMs: 50 })
+    sh(dir, 'printf new > "$D/.doc.txt.swp"; mv "$D/.doc.txt.swp" "$D/doc.txt"; touch "$D/.end"')
+    expect(brief(await untilMarker(w, dir))).toEqual([`modify ${dir}/doc.txt`])
+  })
+
+  it('coalesces per path: create then writes is one create, create then delete is nothing', async () => {
+    const dir = tempDir()
+    const w = await open(dir, { debounceMs: 50 })
+    sh(dir, 'echo 1 > "$D/f"; echo 2 >> "$D/f"; touch "$D/gone"; rm "$D/gone"; touch "$D/.end"')
+    expect(brief(await untilMarker(w, dir))).toEqual([`create ${dir}/f`])
+  })
+
+  it('reports a move out of the tree as a delete and a move in as a create with its content', async () => {
+    const dir = tempDir()
+    const outside = tempDir()
+    mkdirSync(join(dir, 'leaving'))
+    mkdirSync(join(outside, 'coming/deep'), { recursive: true })
+    writeFileSync(join(outside, 'coming/deep/f'), '')
+    const w = await open(dir)
+    execFileSync('sh', ['-c', 'mv "$D/leaving" "$O/"; mv "$O/coming" "$D/"; touch "$D/.end"'],
+      { env: { ...process.env, D: dir, O: outside } })
+    const changes = await untilMarker(w, dir)
+    expect(brief(changes)).toEqual([
+      `delete ${dir}/leaving/`,
+      `create ${dir}/coming/`,
+      `create ${dir}/coming/deep/`,
+      `create ${dir}/coming/deep/f`,
+    ])
+    expect(changes.slice(2).every((c) => c.synthetic === true)).toBe(true)
+  })
+
+  it('applies gitignore patterns before watching: negation re-includes, directory-only patterns skip directories', async () => {
+    const dir = tempDir()
+    mkdirSync(join(dir, 'build'))
+    mkdirSync(join(dir, 'src'))
+    const w = await open(dir, { ignore: ['*.log', '!keep.log', 'build/', 'tmp/'] })
+    expect(w.stats().watches).toBe(2) // the root and src; build is never watched
+    sh(dir, 'touch "$D/a.log" "$D/keep.log" "$D/build/x" "$D/src/y"; touch "$D/tmp"; mkdir "$D/src/tmp"; touch "$D/src/tmp/z"; touch "$D/.end"')
+    expect(brief(await untilMarker(w, dir)).sort()).toEqual([
+      `create ${dir}/keep.log`,
+      `create ${dir}/src/y`,
+      `create ${dir}/tmp`, // a file named tmp: `tmp/` is for directories only
+    ].sort())
+  })
+
+  it('reads the root .gitignore when asked, and takes RegExp and function ignores', async () => {
+    const dir = tempDir()
+    writeFileSync(join(dir, '.gitignore'), 'dist/\n*.tmp\n')
+    mkdirSync(join(dir, 'dist'))
+    const w = await open(dir, { gitignore: true, ignore: [/\.bak$/, (path) => path.endsWith('.skip')] })
+    expect(w.stats().watches).toBe(1)
+    sh(dir, 'touch "$D/dist/a" "$D/b.tmp" "$D/c.bak" "$D/d.skip" "$D/e.txt"; touch "$D/.end"')
+    expect(brief(await untilMarker(w, dir))).toEqual([`create ${dir}/e.txt`])
+  })
+
+  it("delivers batches to 'events' listeners too, and counts them in stats()", async () => {
+    const dir = tempDir()
+    const w = await open(dir)
+    const seen: Change[] = []
+    w.on('events', (batch) => seen.push(...batch))
+    sh(dir, 'touch "$D/one" "$D/two"')
+    await withinDeadline((async () => {
+      while (seen.length < 2) await new Promise((resolve) => setTimeout(resolve, 5))
+    })(), 'two changes')
+    const stats = w.stats()
+    expect(stats.changes).toBeGreaterThanOrEqual(2)
+    expect(stats.batches).toBeGreaterThanOrEqual(1)
+    expect(stats.queueHighWater).toBeGreaterThanOrEqual(1)
+    expect(stats.overflows).toBe(0)
+    expect(stats.crawlMs).toBeGreaterThanOrEqual(0)
+    expect(stats.limits.maxUserWatches).toBeGreaterThan(0)
+    expect(stats.watches).toBe(1)
+  })
+
+  it('close() returns the same promise every time, ends a waiting iterator, and drops every watch', async () => {
+    const dir = tempDir()
+    const w = await open(dir)
+    const iterator = w[Symbol.asyncIterator]()
+    const pending = iterator.next()
+    const first = w.close()
+    expect(w.close()).toBe(first)
+    await first
+    expect(w.closed).toBe(true)
+    expect(w.stats().watches).toBe(0)
+    expect(await withinDeadline(pending, 'the waiting iterator to end')).toEqual({ done: true, value: undefined })
+  })
+
+  it('closes when its AbortSignal aborts', async () => {
+    const dir = tempDir()
+    const controller = new AbortController()
+    const w = await open(dir, { signal: controller.signal })
+    const closed = new Promise<void>((resolve) => w.once('close', resolve))
+    controller.abort()
+    await withinDeadline(closed, 'close on abort')
+    expect(w.closed).toBe(true)
+  })
+
+  it('rejects bad options with typed errors before watching anything', () => {
+    const dir = tempDir()
+    expect(() => watch(dir, { debounceMs: -1 })).toThrow(RangeError)
+    expect(() => watch(dir, { maxBacklog: 0 })).toThrow(RangeError)
+    expect(() => watch(dir, { ignore: [42 as never] })).toThrow(TypeError)
+    expect(() => watch(dir, { recursive: false } as never)).toThrow(TypeError)
+    expect(() => watch([])).toThrow(TypeError)
+    expect(() => watch(join(dir, 'missing'))).toThrow(/ENOENT/)
+  })
+
+  it('ends with every file reported, or an overflow and a re-scan that reports them, when the consumer stops reading for 4 s during 30k creates', async () => {
+    const dir = tempDir()
+    for (let i = 0; i < 10; i++) mkdirSync(join(dir, `d${i}`))
+    const w = await open(dir)
+    // Nobody reads for 4 s: the writer runs in another process meanwhile.
+    const writer = execFileSync('sh', ['-c', `
+      i=0; while [ $i -lt 10 ]; do (cd "$D/d$i" && seq 1 3000 | sed 's/^/f/' | xargs touch) & i=$((i+1)); done; wait; echo done`],
+    { env: { ...process.env, D: dir }, encoding: 'utf8' })
+    expect(writer.trim()).toBe('done')
+    const blockedUntil = Date.now() + 4000
+    while (Date.now() < blockedUntil) { /* the event loop is stalled */ }
+    const want = new Set<string>()
+    for (let i = 0; i < 10; i++) for (let n = 1; n <= 3000; n++) want.add(join(dir, `d${i}`, `f${n}`))
+    const seen = new Set<string>()
+    let overflows = 0
+    await collect(w, (changes) => {
+      for (const c of changes.splice(0)) {
+        if (c.type === 'overflow') overflows += 1
+        else if (c.type === 'create') seen.add(c.path)
+      }
+      return seen.size >= want.size
+    }, 60_000)
+    expect([...want].filter((p) => !seen.has(p))).toEqual([])
+    expect(w.stats().overflows).toBe(overflows)
+  }, 90_000)
+})

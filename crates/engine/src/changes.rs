@@ -1,0 +1,387 @@
+//! What changed, per path: a tree's kernel events turned into the high-level changes tooling wants
+//! (`create`, `modify`, `delete`, `rename`, `overflow`), renames paired by cookie, and coalesced per
+//! path until the consumer takes them (create then modify is one create, create then delete is
+//! nothing, an editor's write-temp-then-rename-over is one modify).
+//!
+//! Encoding of a taken set, every integer little-endian:
+//!
+//! ```text
+//! header   u32 change_count
+//! changes  change_count × { u8 kind, u8 flags, u32 path_len, path, u32 old_len, old_path }
+//! ```
+//!
+//! `kind` is a [`ChangeKind`]; `flags` holds [`CHANGE_IS_DIR`] and [`CHANGE_SYNTHETIC`];
+//! `old_len` is [`NO_OLD_PATH`] when there is no old path (anything but a rename). `src/changes.ts`
+//! is the other half of this format.
+
+use std::collections::HashMap;
+
+use crate::mask::{
+    IN_ATTRIB, IN_CLOSE_WRITE, IN_CREATE, IN_DELETE, IN_DELETE_SELF, IN_ISDIR, IN_MODIFY,
+    IN_MOVED_FROM, IN_MOVED_TO, IN_Q_OVERFLOW,
+};
+use crate::wire::{DecodedEvent, FLAG_REPLACED, FLAG_SYNTHETIC};
+
+/// The events a tree watched for changes asks the kernel for.
+pub const CHANGES_MASK: u32 = IN_CREATE
+    | IN_MODIFY
+    | IN_CLOSE_WRITE
+    | IN_ATTRIB
+    | IN_DELETE
+    | IN_MOVED_FROM
+    | IN_MOVED_TO
+    | IN_DELETE_SELF;
+
+/// Change flag: the path is a directory.
+pub const CHANGE_IS_DIR: u8 = 1;
+/// Change flag: found by a scan (a new directory's content, or a re-scan after an overflow).
+pub const CHANGE_SYNTHETIC: u8 = 2;
+/// `old_len` of a change without an old path.
+pub const NO_OLD_PATH: u32 = u32::MAX;
+
+/// What happened to a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ChangeKind {
+    /// It appears (created, or moved in from outside the tree).
+    Create = 0,
+    /// Its content or metadata changed (or it was replaced).
+    Modify = 1,
+    /// It is gone (deleted, or moved out of the tree).
+    Delete = 2,
+    /// It moved from `old_path`, inside the tree.
+    Rename = 3,
+    /// The kernel dropped events: a re-scan's synthetic changes follow.
+    Overflow = 4,
+}
+
+/// One change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// What happened.
+    pub kind: ChangeKind,
+    /// The path (empty for an overflow).
+    pub path: Vec<u8>,
+    /// Where a rename came from.
+    pub old_path: Option<Vec<u8>>,
+    /// A directory.
+    pub is_dir: bool,
+    /// Found by a scan, not reported by the kernel.
+    pub synthetic: bool,
+}
+
+/// A rename's first half, waiting for its `IN_MOVED_TO`.
+#[derive(Debug)]
+struct PendingMove {
+    cookie: u32,
+    path: Vec<u8>,
+    is_dir: bool,
+}
+
+/// Changes not yet taken, coalesced per path, in the order each path first changed.
+#[derive(Debug, Default)]
+pub struct ChangeSet {
+    changes: Vec<Option<Change>>,
+    /// The live change of each path.
+    by_path: HashMap<Vec<u8>, usize>,
+    moves: Vec<PendingMove>,
+    live: usize,
+    bytes: usize,
+}
+
+fn full_path(event: &DecodedEvent) -> Option<Vec<u8>> {
+    let dir = event.path.as_deref()?;
+    if event.name.is_empty() {
+        return Some(dir.to_vec());
+    }
+    let mut path = Vec::with_capacity(dir.len() + 1 + event.name.len());
+    path.extend_from_slice(dir);
+    path.push(b'/');
+    path.extend_from_slice(&event.name);
+    Some(path)
+}
+
+fn is_under(path: &[u8], dir: &[u8]) -> bool {
+    path.len() > dir.len() && path.starts_with(dir) && path[dir.len()] == b'/'
+}
+
+impl ChangeSet {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many changes wait.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Whether nothing waits (a rename's first half may, until [`ChangeSet::settle`]).
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// About how many bytes the waiting changes take, to bound the set.
+    pub fn byte_len(&self) -> usize {
+        self.bytes
+    }
+
+    /// Takes in one event a tree reported.
+    pub fn add(&mut self, event: &DecodedEvent) {
+        let mask = event.mask;
+        if mask & IN_Q_OVERFLOW != 0 {
+            self.push(Change {
+                kind: ChangeKind::Overflow,
+                path: Vec::new(),
+                old_path: None,
+                is_dir: false,
+                synthetic: false,
+            });
+            return;
+        }
+        let Some(path) = full_path(event) else {
+            return;
+        };
+        let is_dir = mask & IN_ISDIR != 0;
+        let synthetic = event.flags & FLAG_SYNTHETIC != 0;
+        if mask & IN_MOVED_FROM != 0 {
+            self.moves.push(PendingMove {
+                cookie: event.cookie,
+                path,
+                is_dir,
+            });
+        } else if mask & IN_MOVED_TO != 0 {
+            let replaced = event.flags & FLAG_REPLACED != 0;
+            match self.moves.iter().position(|m| m.cookie == event.cookie) {
+                Some(i) => {
+                    let from = self.moves.swap_remove(i);
+                    self.rename(from.path, path, is_dir, replaced);
+                }
+                None if replaced => self.upsert(ChangeKind::Modify, path, is_dir, false),
+                None => self.upsert(ChangeKind::Create, path, is_dir, false),
+            }
+        } else if mask & IN_CREATE != 0 {
+            self.upsert(ChangeKind::Create, path, is_dir, synthetic);
+        } else if mask & IN_DELETE != 0 {
+            self.upsert(ChangeKind::Delete, path, is_dir, synthetic);
+        } else if mask & IN_DELETE_SELF != 0 {
+            // A root (a subdirectory's deletion is also reported by its parent, and coalesced here).
+            self.upsert(ChangeKind::Delete, path, true, false);
+        } else if mask & (IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB) != 0 && !event.name.is_empty() {
+            self.upsert(ChangeKind::Modify, path, is_dir, false);
+        }
+    }
+
+    /// The kernel's queue was read to its end: a rename's first half still alone left the tree
+    /// (the kernel queues both halves together), so it is a delete.
+    pub fn settle(&mut self) {
+        for from in std::mem::take(&mut self.moves) {
+            self.upsert(ChangeKind::Delete, from.path, from.is_dir, false);
+        }
+    }
+
+    fn push(&mut self, change: Change) {
+        self.bytes += 16 + change.path.len() + change.old_path.as_ref().map_or(0, Vec::len);
+        if change.kind != ChangeKind::Overflow {
+            self.by_path.insert(change.path.clone(), self.changes.len());
+        }
+        self.changes.push(Some(change));
+        self.live += 1;
+    }
+
+    fn remove(&mut self, path: &[u8]) -> Option<Change> {
+        let index = self.by_path.remove(path)?;
+        let change = self.changes.get_mut(index)?.take()?;
+        self.live -= 1;
+        Some(change)
+    }
+
+    fn live_kind(&self, path: &[u8]) -> Option<ChangeKind> {
+        let index = *self.by_path.get(path)?;
+        self.changes.get(index)?.as_ref().map(|c| c.kind)
+    }
+
+    fn upsert(&mut self, kind: ChangeKind, path: Vec<u8>, is_dir: bool, synthetic: bool) {
+        use ChangeKind::{Create, Delete, Modify, Rename};
+        let existing = self
+            .by_path
+            .get(&path)
+            .and_then(|&i| self.changes.get_mut(i))
+            .and_then(Option::as_mut);
+        let Some(existing) = existing else {
+            return self.push(Change {
+                kind,
+                path,
+                old_path: None,
+                is_dir,
+                synthetic,
+            });
+        };
+        match (existing.kind, kind) {
+            (Create, Create | Modify) => existing.synthetic &= synthetic,
+            (Modify, Create | Modify) | (Delete, Modify) => {}
+            (Modify | Delete, Delete) => existing.kind = Delete,
+            (Delete, Create) if existing.is_dir == is_dir => {
+                existing.kind = Modify;
+                existing.synthetic = false;
+            }
+            // Born and gone within the set: nothing happened, as far as a consumer can tell.
+            (Create, Delete) => {
+                self.remove(&path);
+            }
+            // Renamed then deleted: the old path is what disappeared.
+            (Rename, Delete) => {
+                let old = existing.old_path.take().unwrap_or_default();
+                self.remove(&path);
+                self.upsert(Delete, old, is_dir, synthetic);
+            }
+            // A rename's target then modified or re-created: the rename stands, a modify follows; a
+            // directory deleted and a file created in its place (or the reverse): both stand.
+            _ => {
+                let kind = if existing.kind == Rename {
+                    Modify
+                } else {
+                    kind
+                };
+                self.by_path.remove(&path);
+                self.push(Change {
+                    kind,
+                    path,
+                    old_path: None,
+                    is_dir,
+                    synthetic,
+                });
+            }
+        }
+    }
+
+    fn rename(&mut self, old: Vec<u8>, new: Vec<u8>, is_dir: bool, replaced: bool) {
+        if is_dir {
+            self.repath_below(&old, &new);
+        }
+        // What moved onto the target overrides what was said of it; what it means for the
+        // consumer depends on whether the target existed before this set.
+        let target_was = self.live_kind(&new);
+        if target_was.is_some() {
+            self.remove(&new);
+        }
+        let target_kind = match target_was {
+            Some(ChangeKind::Create) => ChangeKind::Create,
+            Some(ChangeKind::Delete | ChangeKind::Modify | ChangeKind::Rename) => {
+                ChangeKind::Modify
+            }
+            _ if replaced => ChangeKind::Modify,
+            _ => ChangeKind::Create,
+        };
+        match self.live_kind(&old) {
+            // Created within the set (an editor's temp file): it appears at its new path, in the
+            // place it was first reported.
+            Some(ChangeKind::Create) => {
+                if let Some(index) = self.by_path.remove(&old) {
+                    if let Some(Some(change)) = self.changes.get_mut(index) {
+                        change.path.clone_from(&new);
+                        change.kind = target_kind;
+                        change.synthetic = false;
+                    }
+                    self.by_path.insert(new, index);
+                }
+            }
+            // Renamed twice: one rename from the first old path (none if it came back).
+            Some(ChangeKind::Rename) => {
+                let first = self
+                    .remove(&old)
+                    .and_then(|c| c.old_path)
+                    .unwrap_or_default();
+                if first != new {
+                    self.push_rename(first, new, is_dir);
+                }
+            }
+            Some(ChangeKind::Modify) => {
+                self.remove(&old);
+                self.push_rename(old, new.clone(), is_dir);
+                self.upsert(ChangeKind::Modify, new, is_dir, false);
+            }
+            // A path the consumer knew, renamed (over another it knew, if `replaced`).
+            _ => self.push_rename(old, new, is_dir),
+        }
+    }
+
+    fn push_rename(&mut self, old: Vec<u8>, new: Vec<u8>, is_dir: bool) {
+        self.remove(&new);
+        self.push(Change {
+            kind: ChangeKind::Rename,
+            path: new,
+            old_path: Some(old),
+            is_dir,
+            synthetic: false,
+        });
+    }
+
+    /// A directory moved: changes below it that wait now carry its new path.
+    fn repath_below(&mut self, old: &[u8], new: &[u8]) {
+        let moved: Vec<Vec<u8>> = self
+            .by_path
+            .keys()
+            .filter(|p| is_under(p, old))
+            .cloned()
+            .collect();
+        for path in moved {
+            let Some(index) = self.by_path.remove(&path) else {
+                continue;
+            };
+            let mut repathed = new.to_vec();
+            repathed.extend_from_slice(&path[old.len()..]);
+            if let Some(Some(change)) = self.changes.get_mut(index) {
+                change.path.clone_from(&repathed);
+            }
+            self.by_path.insert(repathed, index);
+        }
+    }
+
+    /// Takes every waiting change, encoded; `None` when there is none.
+    pub fn take_encoded(&mut self) -> Option<Vec<u8>> {
+        if self.live == 0 {
+            self.changes.clear();
+            return None;
+        }
+        let mut bytes = Vec::with_capacity(4 + self.bytes);
+        bytes.extend_from_slice(&(self.live as u32).to_le_bytes());
+        for change in self.changes.drain(..).flatten() {
+            let mut flags = 0;
+            if change.is_dir {
+                flags |= CHANGE_IS_DIR;
+            }
+            if change.synthetic {
+                flags |= CHANGE_SYNTHETIC;
+            }
+            bytes.push(change.kind as u8);
+            bytes.push(flags);
+            bytes.extend_from_slice(&(change.path.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(&change.path);
+            match &change.old_path {
+                Some(old) => {
+                    bytes.extend_from_slice(&(old.len() as u32).to_le_bytes());
+                    bytes.extend_from_slice(old);
+                }
+                None => bytes.extend_from_slice(&NO_OLD_PATH.to_le_bytes()),
+            }
+        }
+        self.by_path.clear();
+        self.live = 0;
+        self.bytes = 0;
+        Some(bytes)
+    }
+
+    /// Takes every waiting change (for tests and Rust consumers).
+    pub fn take(&mut self) -> Vec<Change> {
+        let changes: Vec<Change> = self.changes.drain(..).flatten().collect();
+        self.by_path.clear();
+        self.live = 0;
+        self.bytes = 0;
+        changes
+    }
+}
+
+#[cfg(test)]
+#[path = "changes_tests.rs"]
+mod tests;

@@ -1,0 +1,218 @@
+//! Changes from synthetic event sequences: pairing, coalescing, re-pathing.
+
+use super::*;
+use crate::mask::IN_CLOSE_WRITE;
+
+fn ev(mask: u32, dir: &str, name: &str, cookie: u32, flags: u32) -> DecodedEvent {
+    DecodedEvent {
+        wd: 1,
+        mask,
+        cookie,
+        len: 16,
+        path: Some(dir.as_bytes().to_vec()),
+        flags,
+        name: name.as_bytes().to_vec(),
+    }
+}
+
+fn e(mask: u32, name: &str) -> DecodedEvent {
+    ev(mask, "/r", name, 0, 0)
+}
+
+fn moved(mask: u32, name: &str, cookie: u32) -> DecodedEvent {
+    ev(mask, "/r", name, cookie, 0)
+}
+
+/// (kind, path, old path) of what the set holds after `events` and a settle.
+fn changes(events: &[DecodedEvent]) -> Vec<(ChangeKind, String, Option<String>)> {
+    let mut set = ChangeSet::new();
+    for event in events {
+        set.add(event);
+    }
+    set.settle();
+    let len = set.len();
+    let taken = set.take();
+    assert_eq!(taken.len(), len, "len() counts what take() gives");
+    taken
+        .into_iter()
+        .map(|c| {
+            (
+                c.kind,
+                String::from_utf8(c.path).expect("utf8"),
+                c.old_path.map(|p| String::from_utf8(p).expect("utf8")),
+            )
+        })
+        .collect()
+}
+
+fn one(kind: ChangeKind, path: &str) -> (ChangeKind, String, Option<String>) {
+    (kind, path.to_owned(), None)
+}
+
+#[test]
+fn create_then_writes_is_one_create_and_create_then_delete_is_nothing() {
+    assert_eq!(
+        changes(&[e(IN_CREATE, "a"), e(IN_MODIFY, "a"), e(IN_CLOSE_WRITE, "a")]),
+        vec![one(ChangeKind::Create, "/r/a")]
+    );
+    assert_eq!(
+        changes(&[e(IN_CREATE, "a"), e(IN_MODIFY, "a"), e(IN_DELETE, "a")]),
+        vec![]
+    );
+}
+
+#[test]
+fn modify_then_delete_is_a_delete_and_delete_then_create_is_a_modify() {
+    assert_eq!(
+        changes(&[e(IN_MODIFY, "a"), e(IN_DELETE, "a")]),
+        vec![one(ChangeKind::Delete, "/r/a")]
+    );
+    assert_eq!(
+        changes(&[e(IN_DELETE, "a"), e(IN_CREATE, "a"), e(IN_CLOSE_WRITE, "a")]),
+        vec![one(ChangeKind::Modify, "/r/a")]
+    );
+}
+
+#[test]
+fn a_move_inside_the_tree_is_one_rename_with_both_paths() {
+    assert_eq!(
+        changes(&[moved(IN_MOVED_FROM, "a", 7), moved(IN_MOVED_TO, "b", 7)]),
+        vec![(ChangeKind::Rename, "/r/b".into(), Some("/r/a".into()))]
+    );
+}
+
+#[test]
+fn a_move_out_is_a_delete_and_a_move_in_is_a_create() {
+    assert_eq!(
+        changes(&[moved(IN_MOVED_FROM, "a", 7)]),
+        vec![one(ChangeKind::Delete, "/r/a")]
+    );
+    assert_eq!(
+        changes(&[moved(IN_MOVED_TO, "b", 8)]),
+        vec![one(ChangeKind::Create, "/r/b")]
+    );
+}
+
+#[test]
+fn an_atomic_save_is_one_modify() {
+    // The editor writes a temp file and renames it over the target, which the tree knew.
+    assert_eq!(
+        changes(&[
+            e(IN_CREATE, ".a.swp"),
+            e(IN_MODIFY, ".a.swp"),
+            e(IN_CLOSE_WRITE, ".a.swp"),
+            moved(IN_MOVED_FROM, ".a.swp", 9),
+            ev(IN_MOVED_TO, "/r", "a", 9, FLAG_REPLACED),
+        ]),
+        vec![one(ChangeKind::Modify, "/r/a")]
+    );
+}
+
+#[test]
+fn a_new_file_saved_atomically_is_one_create() {
+    assert_eq!(
+        changes(&[
+            e(IN_CREATE, "tmp"),
+            moved(IN_MOVED_FROM, "tmp", 9),
+            moved(IN_MOVED_TO, "a", 9),
+        ]),
+        vec![one(ChangeKind::Create, "/r/a")]
+    );
+}
+
+#[test]
+fn a_renamed_directory_carries_the_changes_below_it_to_the_new_path() {
+    assert_eq!(
+        changes(&[
+            e(IN_CREATE | IN_ISDIR, "d"),
+            ev(IN_CREATE, "/r/d", "f", 0, FLAG_SYNTHETIC),
+            moved(IN_MOVED_FROM | IN_ISDIR, "d", 3),
+            moved(IN_MOVED_TO | IN_ISDIR, "e", 3),
+            ev(IN_MODIFY, "/r/e", "f", 0, 0),
+        ]),
+        vec![
+            one(ChangeKind::Create, "/r/e"),
+            one(ChangeKind::Create, "/r/e/f")
+        ]
+    );
+}
+
+#[test]
+fn renamed_and_renamed_back_is_nothing_and_renamed_twice_is_one_rename() {
+    assert_eq!(
+        changes(&[
+            moved(IN_MOVED_FROM, "a", 1),
+            moved(IN_MOVED_TO, "b", 1),
+            moved(IN_MOVED_FROM, "b", 2),
+            moved(IN_MOVED_TO, "a", 2),
+        ]),
+        vec![]
+    );
+    assert_eq!(
+        changes(&[
+            moved(IN_MOVED_FROM, "a", 1),
+            moved(IN_MOVED_TO, "b", 1),
+            moved(IN_MOVED_FROM, "b", 2),
+            moved(IN_MOVED_TO, "c", 2),
+        ]),
+        vec![(ChangeKind::Rename, "/r/c".into(), Some("/r/a".into()))]
+    );
+}
+
+#[test]
+fn renamed_then_deleted_is_a_delete_of_the_old_path() {
+    assert_eq!(
+        changes(&[
+            moved(IN_MOVED_FROM, "a", 1),
+            moved(IN_MOVED_TO, "b", 1),
+            e(IN_DELETE, "b"),
+        ]),
+        vec![one(ChangeKind::Delete, "/r/a")]
+    );
+}
+
+#[test]
+fn an_overflow_is_kept_in_order_and_synthetic_creates_are_marked() {
+    let mut set = ChangeSet::new();
+    set.add(&DecodedEvent {
+        wd: -1,
+        mask: IN_Q_OVERFLOW,
+        cookie: 0,
+        len: 0,
+        path: None,
+        flags: 0,
+        name: Vec::new(),
+    });
+    set.add(&ev(IN_CREATE, "/r", "x", 0, FLAG_SYNTHETIC));
+    let taken = set.take();
+    assert_eq!(taken[0].kind, ChangeKind::Overflow);
+    assert_eq!(taken[1].kind, ChangeKind::Create);
+    assert!(taken[1].synthetic);
+}
+
+#[test]
+fn a_rename_half_waits_for_its_pair_until_settled() {
+    let mut set = ChangeSet::new();
+    set.add(&moved(IN_MOVED_FROM, "a", 5));
+    assert!(set.is_empty(), "an unpaired half is not a change yet");
+    set.add(&moved(IN_MOVED_TO, "b", 5));
+    assert_eq!(set.len(), 1);
+}
+
+#[test]
+fn encodes_changes_in_the_documented_layout() {
+    let mut set = ChangeSet::new();
+    set.add(&e(IN_CREATE | IN_ISDIR, "d"));
+    set.add(&moved(IN_MOVED_FROM, "a", 1));
+    set.add(&moved(IN_MOVED_TO, "b", 1));
+    let bytes = set.take_encoded().expect("two changes");
+    assert_eq!(&bytes[0..4], &2u32.to_le_bytes());
+    assert_eq!(bytes[4], ChangeKind::Create as u8);
+    assert_eq!(bytes[5], CHANGE_IS_DIR);
+    assert_eq!(&bytes[6..10], &4u32.to_le_bytes());
+    assert_eq!(&bytes[10..14], b"/r/d");
+    assert_eq!(&bytes[14..18], &NO_OLD_PATH.to_le_bytes());
+    assert_eq!(bytes[18], ChangeKind::Rename as u8);
+    assert_eq!(&bytes[bytes.len() - 4..], b"/r/a");
+    assert_eq!(set.take_encoded(), None, "taken once");
+}

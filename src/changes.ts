@@ -1,0 +1,65 @@
+/**
+ * Per-path changes, as the engine coalesces them for the tooling API, and their decoding: one
+ * `Buffer` per batch, the layout written by `crates/engine/src/changes.rs` (integers little-endian):
+ *
+ * ```text
+ * header   u32 changeCount
+ * changes  changeCount × { u8 kind, u8 flags, u32 pathLen, path, u32 oldLen, oldPath }
+ * ```
+ * @module
+ */
+
+/** What happened to a path. */
+export type ChangeType = 'create' | 'modify' | 'delete' | 'rename' | 'overflow'
+
+/** One change under a watched tree. */
+export interface Change {
+  /**
+   * `create`: the path appeared (created, or moved in from outside the tree); `modify`: its content
+   * or metadata changed, or it was replaced (an editor's atomic save); `delete`: it is gone
+   * (deleted, or moved out of the tree); `rename`: it moved from `oldPath`, inside the tree;
+   * `overflow`: the kernel dropped events; the re-scan's findings follow as synthetic changes.
+   */
+  readonly type: ChangeType
+  /** The absolute path (the root, for an `overflow`). */
+  readonly path: string
+  /** Where a `rename` came from. */
+  readonly oldPath?: string
+  /** Whether the path is a directory. */
+  readonly isDir: boolean
+  /** Present (true) when a scan found it: a new directory's content, or a re-scan after an overflow. */
+  readonly synthetic?: true
+}
+
+const KINDS: readonly ChangeType[] = ['create', 'modify', 'delete', 'rename', 'overflow']
+const CHANGE_IS_DIR = 1
+const CHANGE_SYNTHETIC = 2
+const NO_OLD_PATH = 0xffffffff
+
+/** Decodes one batch of changes; `overflowPath` names an overflow's path. */
+export function decodeChanges(buf: Buffer, overflowPath: string): Change[] {
+  const count = buf.readUInt32LE(0)
+  const changes: Change[] = new Array(count)
+  let at = 4
+  for (let i = 0; i < count; i++) {
+    const type = KINDS[buf[at] ?? 0] ?? 'modify'
+    const flags = buf[at + 1] ?? 0
+    const pathLen = buf.readUInt32LE(at + 2)
+    const path = buf.toString('utf8', at + 6, at + 6 + pathLen)
+    at += 6 + pathLen
+    const oldLen = buf.readUInt32LE(at)
+    at += 4
+    const change: { -readonly [K in keyof Change]: Change[K] } = {
+      type,
+      path: type === 'overflow' ? overflowPath : path,
+      isDir: (flags & CHANGE_IS_DIR) !== 0,
+    }
+    if (oldLen !== NO_OLD_PATH) {
+      change.oldPath = buf.toString('utf8', at, at + oldLen)
+      at += oldLen
+    }
+    if (flags & CHANGE_SYNTHETIC) change.synthetic = true
+    changes[i] = change
+  }
+  return changes
+}

@@ -1,0 +1,128 @@
+/**
+ * A drop-in for `@parcel/watcher`'s `subscribe`/`unsubscribe` on Linux: the same signature and event
+ * shape, on top of {@link watch}, so a user switches by changing one import.
+ * @module
+ */
+import { isAbsolute, relative, resolve as resolvePath } from 'node:path'
+import type { Change } from './changes'
+import { InotifyError } from './errors'
+import { describe } from './paths'
+import { watch, type Watcher } from './watch'
+
+/** `@parcel/watcher`'s event: what happened to an absolute path. */
+export interface SubscribeEvent {
+  /** `create`, `update` or `delete` (a rename is a delete of the old path and a create of the new). */
+  type: 'create' | 'update' | 'delete'
+  /** The absolute path. */
+  path: string
+}
+
+/** `@parcel/watcher`'s callback: an error, or a batch of events. */
+export type SubscribeCallback = (err: Error | null, events: SubscribeEvent[]) => unknown
+
+/** `@parcel/watcher`'s options (the ones that mean something here). */
+export interface SubscribeOptions {
+  /**
+   * Paths (absolute, or relative to the directory) and glob patterns to leave out; an ignored
+   * directory is not watched at all.
+   */
+  ignore?: readonly string[]
+  /** Accepted for compatibility: Linux has one backend here, inotify. */
+  backend?: 'inotify'
+}
+
+/** `@parcel/watcher`'s subscription. */
+export interface AsyncSubscription {
+  /** Stops the subscription (resolves once every watch is dropped). */
+  unsubscribe(): Promise<void>
+}
+
+const subscriptions = new Map<string, { fn: SubscribeCallback; watcher: Watcher }[]>()
+
+/** `@parcel/watcher`'s ignore entries as gitignore patterns anchored at `dir`. */
+function ignorePatterns(dir: string, ignore: unknown): string[] {
+  if (ignore === undefined) return []
+  if (!Array.isArray(ignore)) throw new TypeError(`ignore must be an array of paths and globs, got ${describe(ignore)}`)
+  return ignore.map((entry: unknown, i) => {
+    if (typeof entry !== 'string') throw new TypeError(`ignore[${i}] must be a string, got ${describe(entry)}`)
+    const rel = isAbsolute(entry) ? relative(dir, entry) : entry
+    // Anchored at the directory, as @parcel/watcher resolves every entry against it.
+    return rel.startsWith('**') ? rel : `/${rel.replace(/^\.\//, '')}`
+  })
+}
+
+function toParcel(changes: readonly Change[]): SubscribeEvent[] {
+  const events: SubscribeEvent[] = []
+  for (const change of changes) {
+    switch (change.type) {
+      case 'create':
+        events.push({ type: 'create', path: change.path })
+        break
+      case 'modify':
+        events.push({ type: 'update', path: change.path })
+        break
+      case 'delete':
+        events.push({ type: 'delete', path: change.path })
+        break
+      case 'rename':
+        if (change.oldPath !== undefined) events.push({ type: 'delete', path: change.oldPath })
+        events.push({ type: 'create', path: change.path })
+        break
+      case 'overflow':
+        // The re-scan that follows reports what changed, as creates and deletes.
+        break
+    }
+  }
+  return events
+}
+
+function key(dir: string, options: SubscribeOptions | undefined): string {
+  return JSON.stringify([dir, options?.ignore ?? []])
+}
+
+/**
+ * Calls `fn` with batches of changes under `dir` (recursively), as `@parcel/watcher`'s `subscribe`.
+ * Resolves once every directory is watched.
+ */
+export async function subscribe(dir: string, fn: SubscribeCallback, options?: SubscribeOptions): Promise<AsyncSubscription> {
+  if (typeof dir !== 'string') throw new TypeError(`dir must be a string, got ${describe(dir)}`)
+  if (typeof fn !== 'function') throw new TypeError(`fn must be a function, got ${describe(fn)}`)
+  const root = resolvePath(dir)
+  const watcher = watch(root, { ignore: ignorePatterns(root, options?.ignore) })
+  watcher.on('events', (changes) => {
+    const events = toParcel(changes)
+    if (events.length > 0) fn(null, events)
+  })
+  watcher.on('error', (error: InotifyError) => {
+    if (error.code !== 'ENOENT' && error.code !== 'ENOTDIR') fn(error, [])
+  })
+  try {
+    await watcher.ready
+  } catch (error) {
+    await watcher.close()
+    throw error
+  }
+  const entry = { fn, watcher }
+  const k = key(root, options)
+  subscriptions.set(k, [...(subscriptions.get(k) ?? []), entry])
+  return {
+    unsubscribe: async () => {
+      const list = subscriptions.get(k)?.filter((e) => e !== entry) ?? []
+      if (list.length > 0) subscriptions.set(k, list)
+      else subscriptions.delete(k)
+      await watcher.close()
+    },
+  }
+}
+
+/** Stops the subscription made with the same `dir`, `fn` and options, as `@parcel/watcher`'s. */
+export async function unsubscribe(dir: string, fn: SubscribeCallback, options?: SubscribeOptions): Promise<void> {
+  const k = key(resolvePath(dir), options)
+  const list = subscriptions.get(k) ?? []
+  const entry = list.find((e) => e.fn === fn)
+  if (entry === undefined) return
+  const rest = list.filter((e) => e !== entry)
+  if (rest.length > 0) subscriptions.set(k, rest)
+  else subscriptions.delete(k)
+  await entry.watcher.close()
+}

@@ -1,0 +1,382 @@
+/**
+ * The tooling API: `watch()` gives what bundlers, dev servers and monorepo tools want, "what changed,
+ * under which path", in batches, with renames paired and changes coalesced per path by the engine.
+ * @module
+ */
+import { EventEmitter } from 'node:events'
+import { resolve as resolvePath } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { decodeChanges, type Change } from './changes'
+import {
+  IN_ATTRIB,
+  IN_CLOSE_WRITE,
+  IN_CREATE,
+  IN_DELETE,
+  IN_DELETE_SELF,
+  IN_MODIFY,
+  IN_MOVED_FROM,
+  IN_MOVED_TO,
+} from './constants'
+import { closedError, fromNativeError, InotifyError, readInotifyLimit } from './errors'
+import { checkKeys } from './event-source'
+import { describe, type PathLike } from './paths'
+import {
+  anyOf,
+  checkIgnore,
+  InotifyTrees,
+  TREE_INTERNALS,
+  type IgnoreFunction,
+  type InotifyTreeOptions,
+  type TreeInternals,
+} from './tree'
+
+/** The events a watched tree asks the kernel for. */
+const CHANGES_MASK = IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
+  IN_DELETE_SELF
+
+/** A gitignore-style pattern, a regular expression tested on the absolute path, or a function. */
+export type WatchIgnore = string | RegExp | IgnoreFunction
+
+/** Options of {@link watch}. */
+export interface WatchOptions {
+  /**
+   * What to leave out, before any watch is added: gitignore-style patterns relative to each root
+   * (`node_modules`, `*.log`, `!keep.log`, `/build`, `dist/`), regular expressions tested on the
+   * absolute path, and functions of `(path, isDir)`.
+   */
+  ignore?: WatchIgnore | readonly WatchIgnore[]
+  /** Also apply the `.gitignore` file at each root (read when the watch starts). Default false. */
+  gitignore?: boolean
+  /**
+   * Wait this long after the first change before taking a batch, so that a burst (an editor's
+   * save, a `git checkout`) comes as one coalesced batch. Default 0: take as soon as the native
+   * thread has something.
+   */
+  debounceMs?: number
+  /** Follow symbolic links to directories (default false); a link back up the tree ends there. */
+  followSymlinks?: boolean
+  /** Aborting closes the watcher. */
+  signal?: AbortSignal
+  /**
+   * Batches an async iterator may hold while `'events'` listeners drive delivery and it does not
+   * keep up (default 1000). Past it, its backlog is replaced by one `overflow` change: the
+   * consumer is told to re-read what it needs, never left to believe it saw everything.
+   */
+  maxBacklog?: number
+}
+
+/** The kernel limits in force, from `/proc/sys/fs/inotify` (undefined where unreadable). */
+export interface InotifyLimits {
+  /** `fs.inotify.max_user_watches`: watches per user, across every process. */
+  maxUserWatches: number | undefined
+  /** `fs.inotify.max_user_instances`: inotify instances per user. */
+  maxUserInstances: number | undefined
+  /** `fs.inotify.max_queued_events`: the kernel's queue per instance, past which it overflows. */
+  maxQueuedEvents: number | undefined
+}
+
+/** What {@link Watcher.stats} reports. */
+export interface WatchStats {
+  /** Watches held (one per directory). */
+  watches: number
+  /** Batches delivered. */
+  batches: number
+  /** Changes delivered. */
+  changes: number
+  /** The largest batch taken: how far the coalesced queue grew between takes. */
+  queueHighWater: number
+  /** `overflow` changes seen (kernel queue overflows, and iterator backlogs cut). */
+  overflows: number
+  /** Milliseconds from `watch()` to `ready`; undefined before. */
+  crawlMs: number | undefined
+  /** The kernel limits in force. */
+  limits: InotifyLimits
+}
+
+/** The events of a {@link Watcher} as an `EventEmitter`. */
+export interface WatcherEvents {
+  /** A batch of changes. */
+  events: [changes: Change[]]
+  /** Something went wrong without ending the watcher (an unreadable directory, the watch limit). */
+  error: [error: InotifyError]
+  /** The watcher was closed. */
+  close: []
+}
+
+const WATCH_OPTION_KEYS = new Set(['ignore', 'gitignore', 'debounceMs', 'followSymlinks', 'signal', 'maxBacklog'])
+
+/** A tree whose events the engine turns into changes; the watcher owns it. */
+class ChangeTree extends InotifyTrees<'utf8'> {
+  #onChanges: (() => void) | undefined
+
+  constructor(roots: readonly string[], options: InotifyTreeOptions<'utf8'>, internals: TreeInternals) {
+    super(roots, { ...options, [TREE_INTERNALS]: internals } as InotifyTreeOptions<'utf8'>)
+    // Armed for good, without ticks: changes coalesce natively until they are taken.
+    this.native.request(-1)
+  }
+
+  listen(onChanges: () => void): void {
+    this.#onChanges = onChanges
+  }
+
+  protected override onRing(): void {
+    super.onRing()
+    this.#onChanges?.()
+  }
+
+  takeChanges(): Buffer | null {
+    try {
+      return this.native.takeChanges()
+    } catch (error) {
+      throw fromNativeError(error)
+    }
+  }
+}
+
+/** An async iterator's state: its backlog and, while it waits, how to wake it. */
+interface Reader {
+  backlog: Change[][]
+  wake: (() => void) | undefined
+}
+
+function checkCount(value: unknown, what: string, min: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new RangeError(`${what} must be an integer >= ${min}, got ${describe(value)}`)
+  }
+  return value
+}
+
+/**
+ * Watches directory trees for changes. Iterate it (`for await (const batch of watcher)`) or listen
+ * to `'events'`; each batch holds the changes since the last, coalesced per path.
+ */
+export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterable<Change[]> {
+  /**
+   * Resolves once every root is watched to its leaves; rejects (the watcher keeps working on what
+   * it could watch) if a root failed or the watch limit cut the first scan short.
+   */
+  readonly ready: Promise<void>
+  readonly #tree: ChangeTree
+  readonly #roots: readonly string[]
+  readonly #debounceMs: number
+  readonly #maxBacklog: number
+  /** The ignore functions, for files (the native side asks them about directories only). */
+  readonly #ignoreFiles: ((arg: [path: string, isDir: boolean]) => boolean) | undefined
+  readonly #readers = new Set<Reader>()
+  readonly #started = performance.now()
+  #timer: NodeJS.Timeout | undefined
+  #closing: Promise<void> | undefined
+  #stats = { batches: 0, changes: 0, queueHighWater: 0, overflows: 0, crawlMs: undefined as number | undefined }
+
+  /** Use {@link watch}. */
+  constructor(paths: readonly PathLike[], options: WatchOptions = {}) {
+    super()
+    if (options === null || typeof options !== 'object') {
+      throw new TypeError(`watch options must be an object, got ${describe(options)}`)
+    }
+    checkKeys(options, WATCH_OPTION_KEYS, 'watch')
+    const ignore = checkIgnore(options.ignore)
+    this.#ignoreFiles = anyOf(ignore.functions)
+    this.#debounceMs = checkCount(options.debounceMs ?? 0, 'debounceMs', 0)
+    this.#maxBacklog = checkCount(options.maxBacklog ?? 1000, 'maxBacklog', 1)
+    if (options.gitignore !== undefined && typeof options.gitignore !== 'boolean') {
+      throw new TypeError(`gitignore must be a boolean, got ${describe(options.gitignore)}`)
+    }
+    const signal = options.signal
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw new TypeError(`signal must be an AbortSignal, got ${describe(signal)}`)
+    }
+    this.#roots = paths.map((p, i) => {
+      if (typeof p !== 'string' && !(p instanceof URL)) {
+        throw new TypeError(`paths[${i}] must be a string or a file: URL, got ${describe(p)}`)
+      }
+      return resolvePath(typeof p === 'string' ? p : decodeURIComponent(p.pathname))
+    })
+    this.#tree = new ChangeTree(this.#roots, {
+      mask: CHANGES_MASK,
+      followSymlinks: options.followSymlinks ?? false,
+      ignore: [...ignore.patterns, ...ignore.functions],
+      onError: (error) => this.#fault(error),
+    }, { changes: true, readGitignore: options.gitignore ?? false })
+    this.#tree.listen(() => this.#onRing())
+    this.ready = this.#tree.ready.then(() => {
+      this.#stats.crawlMs = performance.now() - this.#started
+    })
+    this.ready.catch(() => {})
+    // Changes wait natively until someone wants them: a new 'events' listener may.
+    ;(this as EventEmitter).on('newListener', (name: string | symbol) => {
+      if (name === 'events') queueMicrotask(() => this.#pull())
+    })
+    if (signal !== undefined) {
+      if (signal.aborted) void this.close()
+      else signal.addEventListener('abort', () => void this.close(), { once: true })
+    }
+  }
+
+  /** The roots, as absolute paths. */
+  get roots(): readonly string[] {
+    return this.#roots
+  }
+
+  /** Whether `close()` was called. */
+  get closed(): boolean {
+    return this.#closing !== undefined
+  }
+
+  /** Counters, the watch count and the kernel limits in force. */
+  stats(): WatchStats {
+    return {
+      watches: this.#tree.watchCount,
+      ...this.#stats,
+      limits: {
+        maxUserWatches: readInotifyLimit('max_user_watches'),
+        maxUserInstances: readInotifyLimit('max_user_instances'),
+        maxQueuedEvents: readInotifyLimit('max_queued_events'),
+      },
+    }
+  }
+
+  /** Keeps the process alive while the watcher is open (the default). Returns `this`. */
+  ref(): this {
+    this.#tree.ref()
+    return this
+  }
+
+  /** Lets the process exit even though the watcher is open. Returns `this`. */
+  unref(): this {
+    this.#tree.unref()
+    return this
+  }
+
+  /**
+   * Stops watching: the native thread is joined and every watch dropped before it resolves. Every
+   * call returns the same promise.
+   */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    this.#tree.close()
+    for (const reader of this.#readers) reader.wake?.()
+    this.#closing = Promise.resolve()
+    this.emit('close')
+    return this.#closing
+  }
+
+  /** `await using w = watch(dir)` closes it at the end of the block. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close()
+  }
+
+  /** Batches of changes, until the watcher closes. Leaving the loop closes nothing. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Change[], void, undefined> {
+    const reader: Reader = { backlog: [], wake: undefined }
+    this.#readers.add(reader)
+    try {
+      for (;;) {
+        const batch = reader.backlog.shift()
+        if (batch !== undefined) {
+          yield batch
+          continue
+        }
+        if (this.closed) return
+        await new Promise<void>((resolve) => {
+          reader.wake = resolve
+          this.#pull()
+        })
+        reader.wake = undefined
+      }
+    } finally {
+      this.#readers.delete(reader)
+    }
+  }
+
+  /** Applies the ignore functions to files (a rename across the line is a create or a delete). */
+  #unignored(changes: Change[]): Change[] {
+    const ignoreFiles = this.#ignoreFiles
+    if (ignoreFiles === undefined) return changes
+    const ignored = (path: string): boolean => ignoreFiles([path, false])
+    const kept: Change[] = []
+    for (const change of changes) {
+      if (change.isDir || change.type === 'overflow') {
+        kept.push(change)
+      } else if (change.type === 'rename' && change.oldPath !== undefined) {
+        const [from, to] = [ignored(change.oldPath), ignored(change.path)]
+        if (!from && !to) kept.push(change)
+        else if (from && !to) kept.push({ type: 'create', path: change.path, isDir: false })
+        else if (!from && to) kept.push({ type: 'delete', path: change.oldPath, isDir: false })
+      } else if (!ignored(change.path)) {
+        kept.push(change)
+      }
+    }
+    return kept
+  }
+
+  #fault(error: InotifyError): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error)
+    else if (error.code !== 'ENOENT' && error.code !== 'ENOTDIR') process.emitWarning(error)
+  }
+
+  /** Someone wants changes: an `'events'` listener, or an iterator waiting. */
+  #wanted(): boolean {
+    if (this.listenerCount('events') > 0) return true
+    for (const reader of this.#readers) if (reader.wake !== undefined) return true
+    return false
+  }
+
+  /** The native thread has changes: take them now, or after the debounce. */
+  #onRing(): void {
+    if (this.closed || !this.#wanted()) return
+    if (this.#debounceMs === 0) this.#pull()
+    else this.#timer ??= setTimeout(() => {
+      this.#timer = undefined
+      this.#pull()
+    }, this.#debounceMs)
+  }
+
+  /** Takes what changed and delivers it (nothing waits: nothing is taken, changes coalesce). */
+  #pull(): void {
+    if (this.closed || !this.#wanted() || this.#timer !== undefined) return
+    let buf: Buffer | null
+    try {
+      buf = this.#tree.takeChanges()
+    } catch (error) {
+      if (!this.closed) this.#fault(error instanceof InotifyError ? error : closedError('watch'))
+      return
+    }
+    if (buf === null) return
+    const changes = this.#unignored(decodeChanges(buf, this.#roots[0] ?? ''))
+    if (changes.length === 0) return
+    this.#stats.batches += 1
+    this.#stats.changes += changes.length
+    this.#stats.queueHighWater = Math.max(this.#stats.queueHighWater, changes.length)
+    for (const change of changes) if (change.type === 'overflow') this.#stats.overflows += 1
+    this.emit('events', changes)
+    for (const reader of this.#readers) {
+      if (reader.backlog.length >= this.#maxBacklog) {
+        this.#stats.overflows += 1
+        reader.backlog = [[{ type: 'overflow', path: this.#roots[0] ?? '', isDir: true }]]
+      }
+      reader.backlog.push(changes)
+      reader.wake?.()
+    }
+  }
+}
+
+/**
+ * Watches `paths` (directories) recursively and reports what changes under them, in batches:
+ * `{ type, path, oldPath?, isDir, synthetic? }`. See {@link WatchOptions}.
+ *
+ * ```ts
+ * const watcher = watch('src', { ignore: ['node_modules', '*.log'] })
+ * await watcher.ready
+ * for await (const batch of watcher) for (const c of batch) console.log(c.type, c.path)
+ * ```
+ */
+export function watch(paths: PathLike | readonly PathLike[], options?: WatchOptions): Watcher {
+  const list = Array.isArray(paths) ? (paths as readonly PathLike[]) : [paths as PathLike]
+  if (list.length === 0) throw new TypeError('watch() needs at least one directory')
+  return new Watcher(list, options)
+}
+
+export type { Change, ChangeType } from './changes'

@@ -29,6 +29,11 @@ export interface SubscribeOptions {
   ignore?: readonly string[]
   /** Accepted for compatibility: Linux has one backend here, inotify. */
   backend?: 'inotify'
+  /**
+   * How long changes gather before the callback runs (default 50, `@parcel/watcher`'s fixed
+   * window, so that code written for it sees the same coalescing); 0 delivers at once.
+   */
+  debounceMs?: number
 }
 
 /** `@parcel/watcher`'s subscription. */
@@ -36,6 +41,9 @@ export interface AsyncSubscription {
   /** Stops the subscription (resolves once every watch is dropped). */
   unsubscribe(): Promise<void>
 }
+
+/** `@parcel/watcher`'s batching window. */
+const PARCEL_DEBOUNCE_MS = 50
 
 const subscriptions = new Map<string, { fn: SubscribeCallback; watcher: Watcher }[]>()
 
@@ -88,7 +96,10 @@ export async function subscribe(dir: string, fn: SubscribeCallback, options?: Su
   if (typeof dir !== 'string') throw new TypeError(`dir must be a string, got ${describe(dir)}`)
   if (typeof fn !== 'function') throw new TypeError(`fn must be a function, got ${describe(fn)}`)
   const root = resolvePath(dir)
-  const watcher = watch(root, { ignore: ignorePatterns(root, options?.ignore) })
+  const watcher = watch(root, {
+    ignore: ignorePatterns(root, options?.ignore),
+    debounceMs: options?.debounceMs ?? PARCEL_DEBOUNCE_MS,
+  })
   watcher.on('events', (changes) => {
     const events = toParcel(changes)
     if (events.length > 0) fn(null, events)

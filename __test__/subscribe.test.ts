@@ -1,0 +1,168 @@
+/**
+ * The `@parcel/watcher` drop-in: expectations ported from its own test suite (test/watcher.js, the
+ * Linux/inotify parts): the event shapes and coalescing a user of it relies on.
+ */
+import { promises as fs } from 'node:fs'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { subscribe, unsubscribe, type AsyncSubscription, type SubscribeEvent } from '../src/index'
+import { makeTempDir } from './helpers'
+import { withinDeadline } from './inotify-fixture'
+
+const subscriptions: AsyncSubscription[] = []
+const cleanups: (() => void)[] = []
+afterEach(async () => {
+  for (const s of subscriptions.splice(0)) await s.unsubscribe()
+  for (const cleanup of cleanups.splice(0)) cleanup()
+})
+
+/** A subscription on a fresh directory, and a way to wait for its next batch (as parcel's `nextEvent`). */
+async function setup(options?: Parameters<typeof subscribe>[2]): Promise<{
+  dir: string
+  nextEvent: () => Promise<SubscribeEvent[]>
+  sub: AsyncSubscription
+}> {
+  const { dir, cleanup } = makeTempDir('inotify-napi-parcel-')
+  cleanups.push(cleanup)
+  const batches: SubscribeEvent[][] = []
+  let wake: (() => void) | undefined
+  const sub = await subscribe(dir, (err, events) => {
+    if (err) throw err
+    batches.push(events)
+    wake?.()
+  }, options)
+  subscriptions.push(sub)
+  const nextEvent = async (): Promise<SubscribeEvent[]> => {
+    while (batches.length === 0) await withinDeadline(new Promise<void>((resolve) => { wake = resolve }), 'a batch')
+    return batches.shift() ?? []
+  }
+  return { dir, nextEvent, sub }
+}
+
+describe('subscribe (the @parcel/watcher drop-in)', () => {
+  it('should emit when a file is created', async () => {
+    const { dir, nextEvent } = await setup()
+    const f = join(dir, 'test.txt')
+    await fs.writeFile(f, 'hello world')
+    expect(await nextEvent()).toEqual([{ type: 'create', path: f }])
+  })
+
+  it('should emit when a file is updated', async () => {
+    const { dir, nextEvent } = await setup()
+    const f = join(dir, 'test.txt')
+    await fs.writeFile(f, 'hello world')
+    await nextEvent()
+    await fs.writeFile(f, 'hi')
+    expect(await nextEvent()).toEqual([{ type: 'update', path: f }])
+  })
+
+  it('should emit when a file is renamed', async () => {
+    const { dir, nextEvent } = await setup()
+    const f1 = join(dir, 'test1.txt')
+    const f2 = join(dir, 'test2.txt')
+    await fs.writeFile(f1, 'hello world')
+    await nextEvent()
+    await fs.rename(f1, f2)
+    expect(await nextEvent()).toEqual([{ type: 'delete', path: f1 }, { type: 'create', path: f2 }])
+  })
+
+  it('should emit when a file is deleted', async () => {
+    const { dir, nextEvent } = await setup()
+    const f = join(dir, 'test.txt')
+    await fs.writeFile(f, 'hello world')
+    await nextEvent()
+    await fs.unlink(f)
+    expect(await nextEvent()).toEqual([{ type: 'delete', path: f }])
+  })
+
+  it('should emit when a directory is created, renamed and deleted', async () => {
+    const { dir, nextEvent } = await setup()
+    const d1 = join(dir, 'dir1')
+    const d2 = join(dir, 'dir2')
+    await fs.mkdir(d1)
+    expect(await nextEvent()).toEqual([{ type: 'create', path: d1 }])
+    await fs.rename(d1, d2)
+    expect(await nextEvent()).toEqual([{ type: 'delete', path: d1 }, { type: 'create', path: d2 }])
+    await fs.rmdir(d2)
+    expect(await nextEvent()).toEqual([{ type: 'delete', path: d2 }])
+  })
+
+  it('should emit when a file is created in a subdirectory, and in a renamed one at its new path', async () => {
+    const { dir, nextEvent } = await setup()
+    const sub = join(dir, 'sub')
+    await fs.mkdir(sub)
+    await nextEvent()
+    await fs.writeFile(join(sub, 'a.txt'), 'x')
+    expect(await nextEvent()).toEqual([{ type: 'create', path: join(sub, 'a.txt') }])
+    const moved = join(dir, 'moved')
+    await fs.rename(sub, moved)
+    await nextEvent()
+    await fs.writeFile(join(moved, 'b.txt'), 'x')
+    expect(await nextEvent()).toEqual([{ type: 'create', path: join(moved, 'b.txt') }])
+  })
+
+  it('should coalesce create and update events', async () => {
+    const { dir, nextEvent } = await setup()
+    const f = join(dir, 'test.txt')
+    await fs.writeFile(f, 'hello world')
+    await fs.writeFile(f, 'updated')
+    expect(await nextEvent()).toEqual([{ type: 'create', path: f }])
+  })
+
+  it('should coalesce delete and create events into an update', async () => {
+    const { dir, nextEvent } = await setup()
+    const f = join(dir, 'test.txt')
+    await fs.writeFile(f, 'hello world')
+    await nextEvent()
+    await fs.unlink(f)
+    await fs.writeFile(f, 'again')
+    expect(await nextEvent()).toEqual([{ type: 'update', path: f }])
+  })
+
+  it('should ignore a directory given by path, and a glob', async () => {
+    const { dir, nextEvent } = await setup({ ignore: ['ignored', '*.secret'] })
+    await fs.mkdir(join(dir, 'ignored'), { recursive: true })
+    await fs.writeFile(join(dir, 'ignored', 'a.txt'), 'x')
+    await fs.writeFile(join(dir, 'k.secret'), 'x')
+    await fs.writeFile(join(dir, 'seen.txt'), 'x')
+    expect(await nextEvent()).toEqual([{ type: 'create', path: join(dir, 'seen.txt') }])
+  })
+
+  it('should support multiple subscriptions to the same directory', async () => {
+    const { dir, nextEvent } = await setup()
+    const second: SubscribeEvent[][] = []
+    const sub2 = await subscribe(dir, (_err, events) => { second.push(events) })
+    subscriptions.push(sub2)
+    const f = join(dir, 'test.txt')
+    await fs.writeFile(f, 'x')
+    expect(await nextEvent()).toEqual([{ type: 'create', path: f }])
+    await withinDeadline((async () => {
+      while (second.length === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+    })(), 'the second subscription')
+    expect(second[0]).toEqual([{ type: 'create', path: f }])
+  })
+
+  it('should stop calling back after unsubscribe(dir, fn) and after subscription.unsubscribe()', async () => {
+    const { dir } = makeTempDir('inotify-napi-parcel-')
+    cleanups.push(() => fs.rm(dir, { recursive: true, force: true }))
+    const calls: SubscribeEvent[][] = []
+    const fn = (_err: Error | null, events: SubscribeEvent[]): void => { calls.push(events) }
+    await subscribe(dir, fn)
+    await unsubscribe(dir, fn)
+    const sub = await subscribe(dir, fn, { ignore: ['nothing'] })
+    await sub.unsubscribe()
+    // A live subscription proves events flow; the unsubscribed ones stay silent.
+    const probe: SubscribeEvent[][] = []
+    const live = await subscribe(dir, (_e, events) => { probe.push(events) })
+    subscriptions.push(live)
+    await fs.writeFile(join(dir, 'after.txt'), 'x')
+    await withinDeadline((async () => {
+      while (probe.length === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+    })(), 'the live subscription')
+    expect(calls).toEqual([])
+  })
+
+  it('rejects a missing directory', async () => {
+    await expect(subscribe('/no/such/dir/for/inotify-napi', () => {})).rejects.toThrow(/ENOENT/)
+  })
+})

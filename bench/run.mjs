@@ -1,21 +1,44 @@
-// The side-by-side benchmark (DESIGN.md section 6): inotify-napi against Node's fs.watch, measured in
-// the same run, reported as ratios (inotify-napi / fs.watch).
+// The side-by-side benchmark (DESIGN.md section 6), measured in the same run and reported as ratios:
+// - plain scenarios (latency, burst): inotify-napi's Inotify against Node's fs.watch (inotify-napi / fs.watch);
+// - tree scenarios (startup, mkdir, movein, stall): InotifyTree against @parcel/watcher, chokidar and
+//   recursive fs.watch (inotify-napi / peer). The peers come from bench/package.json (installed here
+//   with `npm ci` when missing), never from the package's own dependencies.
 //
 //   npm run bench              3 runs per scenario, medians reported
 //   npm run bench -- --quick   1 short run
 //
-// Every file operation comes from a separate writer process (bench/writer.mjs); every watcher runs in
-// a process of its own (bench/watcher.mjs), so that its CPU time and RSS are attributable. See
+// Every file operation comes from a separate writer process (bench/writer.mjs, bench/tree-writer.mjs);
+// every watcher runs in a process of its own (bench/watcher.mjs, bench/tree-watcher.mjs), so that its
+// CPU time and RSS are attributable. See
 // bench/README.md for what each figure means.
 import { spawn, execFileSync } from 'node:child_process'
-import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import {
+  accessSync,
+  constants,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import os from 'node:os'
 import { join, relative } from 'node:path'
 import { parseArgs } from 'node:util'
 import { benchDir, loadInotifyNapi, packageVersion, rootDir } from './load.mjs'
+import { ensurePeers } from './peers.mjs'
 
 const IMPLS = ['inotify-napi', 'fs.watch']
 const TARGET_P50_RATIO = 1.2
+/** The tree scenarios' watchers; 'fs.watch' there is `fs.watch(dir, { recursive: true })`. */
+const TREE_IMPLS = ['inotify-napi', '@parcel/watcher', 'chokidar', 'fs.watch']
+const PEERS = TREE_IMPLS.slice(1)
+const PLAIN_SCENARIOS = ['latency', 'burst']
+const TREE_SCENARIOS = ['startup', 'mkdir', 'movein', 'stall']
+const TARGET_STARTUP_RATIO = 0.5
 
 const { values: args } = parseArgs({
   options: {
@@ -24,6 +47,8 @@ const { values: args } = parseArgs({
     runs: { type: 'string' },
     samples: { type: 'string' },
     files: { type: 'string' },
+    'tree-dirs': { type: 'string' },
+    'tree-timeout': { type: 'string' },
     'gap-ms': { type: 'string', default: '1' },
     scenario: { type: 'string', multiple: true },
     base: { type: 'string' },
@@ -33,12 +58,17 @@ const { values: args } = parseArgs({
 })
 if (args.help) {
   console.log(`usage: npm run bench [-- options]
-  --quick               1 run, 100 latency samples, 5,000 creates (default: 3 runs, 500, 20,000)
+  --quick               1 run and smaller sizes (default: 3 runs, the sizes below)
   --runs N              runs per scenario (medians are reported)
-  --samples N           latency samples per watcher
-  --files N             creates in the burst
+  --samples N           latency samples per watcher (500; quick 100)
+  --files N             creates in the burst (20,000; quick 5,000)
   --gap-ms MS           pause between latency samples (default 1)
-  --scenario NAME       latency or burst (repeatable; default both)
+  --tree-dirs N         directories of the startup tree, 10 files in each (10,000; quick 2,000)
+  --tree-timeout S      how long a tree watcher may take to be ready, or to report after the writer
+                        (default 180 s); one that takes longer is reported as "timed out"
+  --scenario NAME       latency, burst, startup, mkdir, movein or stall (repeatable; default all)
+                        (startup, mkdir, movein and stall compare InotifyTree with @parcel/watcher,
+                        chokidar and recursive fs.watch; bench/'s own npm ci installs them if missing)
   --base DIR            where the watched directories go (default /dev/shm, else the tmpdir)
   --clock NAME          monotonic (default) or timeorigin (see bench/clock.mjs)
   --json FILE           results file (default bench/results/latest.json)`)
@@ -51,10 +81,33 @@ const config = {
   latencyWarmup: args.quick ? 10 : 20,
   latencyGapMs: Number(args['gap-ms']),
   burstFiles: Number(args.files ?? (args.quick ? 5000 : 20000)),
-  scenarios: args.scenario ?? ['latency', 'burst'],
+  treeDirs: Number(args['tree-dirs'] ?? (args.quick ? 2000 : 10000)),
+  treeFilesPerDir: 10,
+  mkdirCount: args.quick ? 100 : 500,
+  moveinTrees: args.quick ? 10 : 50,
+  // The stall is the same in a quick run: its cost is the 4 s block, not the creates.
+  stallFiles: 30000,
+  stallDirs: 100,
+  stallBlockMs: 4000,
+  /** Between stalling the watcher's loop and starting the writer (so that the stall covers every create). */
+  stallLeadMs: 100,
+  /** How long a tree watcher may take to be ready (chokidar on 10k directories is slow). */
+  treeReadyTimeoutMs: Number(args['tree-timeout'] ?? 180) * 1000,
+  /** How long a count scenario's watcher may take to report, after the writer is done. */
+  countTimeoutMs: Number(args['tree-timeout'] ?? 180) * 1000,
+  scenarios: args.scenario ?? [...PLAIN_SCENARIOS, ...TREE_SCENARIOS],
   base: args.base ?? defaultBase(),
   clock: args.clock,
 }
+/** The files each count scenario's writer makes (tree-writer.mjs). */
+config.expected = { mkdir: config.mkdirCount, movein: config.moveinTrees * 15, stall: config.stallFiles }
+for (const name of config.scenarios) {
+  if (![...PLAIN_SCENARIOS, ...TREE_SCENARIOS].includes(name)) {
+    console.error(`bench: --scenario ${[...PLAIN_SCENARIOS, ...TREE_SCENARIOS].join('|')}, got ${name}`)
+    process.exit(2)
+  }
+}
+const treeScenarios = TREE_SCENARIOS.filter((name) => config.scenarios.includes(name))
 if (!['monotonic', 'timeorigin'].includes(config.clock)) {
   console.error(`bench: --clock monotonic|timeorigin, got ${config.clock}`)
   process.exit(2)
@@ -76,8 +129,17 @@ function defaultBase() {
   return os.tmpdir()
 }
 
-// Fail early, and clearly, when the package is not built.
+// Fail early, and clearly, when the package is not built, and install the peers when they are missing.
 loadInotifyNapi()
+let peerVersions = {}
+if (treeScenarios.length) {
+  try {
+    peerVersions = ensurePeers()
+  } catch (error) {
+    console.error(`bench: ${error.message}`)
+    process.exit(1)
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Child processes with an IPC inbox
@@ -87,6 +149,11 @@ function startChild(script, argv) {
   const child = spawn(process.execPath, [join(benchDir, script), ...argv], {
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   })
+  return adopt(child, script)
+}
+
+/** Wraps a child process: an IPC inbox, its stdout, its exit. */
+function adopt(child, script) {
   const inbox = []
   let wake = () => {}
   let stdout = ''
@@ -174,14 +241,46 @@ async function expectMessage(proc, op, timeoutMs, what) {
 /** Directories and children to clean up if the run is interrupted (each run's `finally` does it otherwise). */
 const liveDirs = new Set()
 const liveChildren = new Set()
-process.once('SIGINT', () => {
+function cleanUp() {
   for (const proc of liveChildren) proc.kill()
   for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true })
-  process.exit(130)
-})
+}
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]]) {
+  process.once(signal, () => {
+    process.stderr.write(`bench: ${signal}: killing the watchers and writers, removing the temporary trees\n`)
+    cleanUp()
+    process.exit(code)
+  })
+}
+// The children also exit by themselves when this process goes away (their IPC channel closes).
+
+/**
+ * Temporary trees are named after this process (`inotify-napi-bench-<pid>-<tag>-XXXXXX`), so that those
+ * of a run that was killed outright (SIGKILL: no handler runs; its children exit when their IPC channel
+ * closes) are recognised and removed by the next run.
+ */
+function removeStaleDirs() {
+  let names = []
+  try {
+    names = readdirSync(config.base)
+  } catch {}
+  for (const name of names) {
+    const match = /^inotify-napi-bench-(\d+)-/.exec(name)
+    if (!match || Number(match[1]) === process.pid) continue
+    try {
+      process.kill(Number(match[1]), 0)
+      continue // that run is still going
+    } catch (error) {
+      if (error.code !== 'ESRCH') continue
+    }
+    process.stderr.write(`bench: removing ${join(config.base, name)}, left by an earlier run that was killed\n`)
+    rmSync(join(config.base, name), { recursive: true, force: true })
+  }
+}
+removeStaleDirs()
 
 function freshDir(tag) {
-  const dir = realpathSync(mkdtempSync(join(config.base, `inotify-napi-bench-${tag}-`)))
+  const dir = realpathSync(mkdtempSync(join(config.base, `inotify-napi-bench-${process.pid}-${tag}-`)))
   liveDirs.add(dir)
   return dir
 }
@@ -270,8 +369,8 @@ async function latencyRun(run) {
     await Promise.all([writer.exited, ...Object.values(watchers).map((w) => w.exited)])
     return result
   } finally {
-    writer?.kill()
-    for (const w of Object.values(watchers)) w.kill()
+    await reap(writer)
+    for (const w of Object.values(watchers)) await reap(w)
     removeDir(dir)
   }
 }
@@ -316,9 +415,218 @@ async function burstRun(impl) {
       maxRssKiB: r.maxRssKiB,
     }
   } finally {
-    writer?.kill()
-    watcher?.kill()
+    await reap(writer)
+    await reap(watcher)
     removeDir(dir)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tree scenarios: InotifyTree against @parcel/watcher, chokidar and recursive fs.watch
+
+/** Waits for a child to exit, at most `timeoutMs`; throws on timeout. */
+async function waitExit(proc, timeoutMs, what) {
+  let timer
+  const exit = await Promise.race([proc.exited, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs, null)))])
+  clearTimeout(timer)
+  if (exit === null) throw new Error(`${what} did not exit within ${timeoutMs / 1000} s`)
+  return exit
+}
+
+/** Kills a child (if it still runs) and waits for it to be gone, so that its inotify watches are freed. */
+async function reap(proc) {
+  if (!proc) return
+  proc.kill()
+  await waitExit(proc, 10_000, 'a killed child').catch((error) => process.stderr.write(`bench: ${error.message}\n`))
+}
+
+/** A peer that did not get there in time: recorded (and printed as "timed out"), not fatal to the run. */
+class TimedOut extends Error {}
+
+async function expectOrTimeOut(proc, op, timeoutMs, what) {
+  const message = await proc.next(op, timeoutMs)
+  if (message === null) throw new TimedOut(`timed out after ${timeoutMs / 1000} s waiting for ${what}`)
+  return message
+}
+
+/** The record of a watcher that failed or timed out: `failed` is what the table shows. */
+function failure(impl, error) {
+  const failed = error instanceof TimedOut ? 'timed out' : 'failed'
+  process.stderr.write(`bench: ${impl}: ${failed}: ${error.message}\n`)
+  return { failed, error: error.message }
+}
+
+/**
+ * The inotify watches a process holds, read from the outside: every inotify descriptor in
+ * /proc/<pid>/fd and its `inotify wd:` lines in /proc/<pid>/fdinfo (the same for every watcher).
+ */
+function inotifyWatchesOf(pid) {
+  let watches = 0
+  let instances = 0
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    let link
+    try {
+      link = readlinkSync(`/proc/${pid}/fd/${fd}`)
+    } catch {
+      continue
+    }
+    if (link !== 'anon_inode:inotify') continue
+    instances++
+    const info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8')
+    for (let at = info.indexOf('inotify wd:'); at >= 0; at = info.indexOf('inotify wd:', at + 1)) watches++
+  }
+  return { watches, instances }
+}
+
+/** Builds the startup tree (in the writer process, as all file-system activity). */
+async function buildTree() {
+  const dir = freshDir('tree')
+  const writer = startChild('tree-writer.mjs', [
+    '--mode', 'build', '--dir', dir, '--dirs', String(config.treeDirs), '--files', String(config.treeFilesPerDir),
+  ])
+  try {
+    const built = await expectMessage(writer, 'built', 600_000, 'the writer to build the startup tree')
+    await waitExit(writer, 10_000, 'the writer')
+    return { dir, ...built }
+  } catch (error) {
+    removeDir(dir)
+    throw error
+  } finally {
+    await reap(writer)
+  }
+}
+
+/** Scenario startup, one watcher (or the idle baseline): constructor to ready, peak RSS, watches. */
+async function startupOne(impl, dir) {
+  const watcher = startChild('tree-watcher.mjs', ['--impl', impl, '--mode', 'startup', '--dir', dir])
+  try {
+    const ready = await expectOrTimeOut(watcher, 'ready', config.treeReadyTimeoutMs, `${impl} to be ready`)
+    // Read while the watcher is ready and still watching.
+    const fdinfo = inotifyWatchesOf(watcher.child.pid)
+    watcher.send({ op: 'stop' })
+    const stopped = await expectOrTimeOut(watcher, 'stopped', 60_000, `${impl} to stop`)
+    await waitExit(watcher, 60_000, `${impl} watcher`)
+    return {
+      startupMs: ready.startupMs,
+      cpuMs: ready.cpuMs,
+      maxRssKiB: ready.maxRssKiB,
+      maxRssAtStopKiB: stopped.maxRssKiB,
+      ownWatchCount: ready.watchCount,
+      fdinfoWatches: fdinfo.watches,
+      inotifyInstances: fdinfo.instances,
+      eventsAtReady: ready.events,
+      eventsAtStop: stopped.events,
+      errors: ready.errors,
+      firstErrors: ready.firstErrors,
+    }
+  } catch (error) {
+    if (impl === 'idle') throw error
+    return failure(impl, error)
+  } finally {
+    await reap(watcher)
+  }
+}
+
+async function startupRun(run, tree) {
+  const result = { idle: await startupOne('idle', tree.dir) }
+  for (const impl of rotate(TREE_IMPLS, run)) {
+    process.stderr.write(`startup run ${run + 1}/${config.runs}: ${impl}...\n`)
+    result[impl] = await startupOne(impl, tree.dir)
+    if (!result[impl].failed) result[impl].rssDeltaKiB = result[impl].maxRssKiB - result.idle.maxRssKiB
+  }
+  return result
+}
+
+/** A different first watcher in each run. */
+function rotate(list, by) {
+  const k = by % list.length
+  return [...list.slice(k), ...list.slice(0, k)]
+}
+
+/** True when `path` or one of its parent directories (relative paths) was reported. */
+function coveredBy(reported, path) {
+  for (let at = path.length; at > 0; at = path.lastIndexOf('/', at - 1)) {
+    if (Object.hasOwn(reported, path.slice(0, at))) return true
+  }
+  return false
+}
+
+/**
+ * Scenarios mkdir, movein and stall, one watcher: it watches a fresh empty root and is ready; the
+ * writer does the scenario's work; the watcher ends as soon as it has reported every file the writer
+ * made, or 2 s after its last newly reported path. Counts the expected files it reported (by path
+ * relative to the root).
+ */
+async function countRun(scenario, impl) {
+  const dir = freshDir(scenario)
+  const stage = scenario === 'movein' ? freshDir('stage') : null
+  let watcher
+  let writer
+  try {
+    // The writer first does its setup (the trees to move in, outside the root; the directories the
+    // stall's files go to), then the watcher starts on the root as it is, and is ready.
+    const writerArgs = {
+      mkdir: ['--mode', 'mkdir', '--dir', dir, '--count', String(config.mkdirCount)],
+      movein: ['--mode', 'movein', '--dir', dir, '--stage', stage, '--count', String(config.moveinTrees)],
+      stall: ['--mode', 'stall', '--dir', dir, '--count', String(config.stallFiles), '--dirs', String(config.stallDirs)],
+    }[scenario]
+    writer = startChild('tree-writer.mjs', writerArgs)
+    await expectMessage(writer, 'ready', 60_000, 'the writer')
+    watcher = startChild('tree-watcher.mjs', ['--impl', impl, '--mode', 'count', '--dir', dir])
+    await expectOrTimeOut(watcher, 'ready', 60_000, `${impl} watcher to be ready`)
+    if (scenario === 'stall') {
+      // Stall the watcher's event loop first (its JS thread busy-loops from the moment it reads this),
+      // then start the writer, so that every create happens while the loop is stalled (checked below).
+      watcher.send({ op: 'block', ms: config.stallBlockMs })
+      await sleep(config.stallLeadMs)
+    }
+    writer.send({ op: 'go' })
+    const done = await expectMessage(writer, 'done', 300_000, 'the writer to finish')
+    watcher.send({ op: 'writer-done', expected: done.expected })
+    // Generous: chokidar and recursive fs.watch can take long to catch up after a stall.
+    await waitExit(watcher, config.countTimeoutMs, `${impl} watcher to report`).catch((error) => {
+      throw new TimedOut(error.message)
+    })
+    const line = watcher.stdout.trim().split('\n').pop()
+    if (!line) throw new Error(`${impl} watcher exited without results`)
+    const r = JSON.parse(line)
+    const missed = done.expected.filter((path) => !Object.hasOwn(r.reported, path))
+    const seen = done.expected.length - missed.length
+    const covered = done.expected.filter((path) => coveredBy(r.reported, path)).length
+    const seenTimes = done.expected.map((path) => r.reported[path]).filter((t) => t !== undefined)
+    const tLastFile = seenTimes.length ? Math.max(...seenTimes) : NaN
+    return {
+      expected: done.expected.length,
+      seen,
+      completeness: (100 * seen) / done.expected.length,
+      // Files reported, or under a directory reported created or moved in (what a peer that reports a
+      // new directory but not what it already holds leaves its user to scan).
+      covered,
+      coveredPct: (100 * covered) / done.expected.length,
+      missedSample: missed.slice(0, 5),
+      overflows: r.overflows.length,
+      overflowReports: [...new Set(r.overflows)].slice(0, 3),
+      events: r.events,
+      endedBy: r.reason,
+      writerMs: done.tLast - done.tFirst,
+      // From the writer's end to the watcher's last newly reported expected file.
+      lagMs: tLastFile - done.tLast,
+      blockMs: r.blocked ? r.blocked.end - r.blocked.start : undefined,
+      // The stall began before the writer's first create and ended after its last.
+      stallCoveredWriter: r.blocked ? r.blocked.start <= done.tFirst && r.blocked.end >= done.tLast : undefined,
+      stallLeadMs: r.blocked ? done.tFirst - r.blocked.start : undefined,
+      stallTailMs: r.blocked ? r.blocked.end - done.tLast : undefined,
+      // The watcher's CPU time from ready to its end, less the busy loop's.
+      cpuMs: r.cpuMs - (r.blocked?.cpuMs ?? 0),
+      maxRssKiB: r.maxRssKiB,
+    }
+  } catch (error) {
+    return failure(impl, error)
+  } finally {
+    await reap(writer)
+    await reap(watcher)
+    removeDir(dir)
+    if (stage) removeDir(stage)
   }
 }
 
@@ -334,6 +642,7 @@ function machine() {
     kernel: os.release(),
     node: process.version,
     maxQueuedEvents: readProc('/proc/sys/fs/inotify/max_queued_events'),
+    maxUserWatches: readProc('/proc/sys/fs/inotify/max_user_watches'),
     loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))),
     watchedFs: filesystemOf(config.base),
   }
@@ -373,16 +682,26 @@ function versions() {
     distBuilt,
     napi: process.versions.napi,
     libuv: process.versions.uv,
+    ...peerVersions,
   }
 }
 
 const fmt = (x, digits = 2) => (typeof x === 'string' ? x : Number.isFinite(x) ? x.toFixed(digits) : 'n/a')
 
-function printTable(rows) {
-  const header = ['scenario', 'metric', 'inotify-napi', 'fs.watch', 'ratio']
-  const cells = rows.map((r) => [r.scenario, r.metric, fmt(r.napi, r.digits), fmt(r.fs, r.digits), r.ratio === undefined ? '' : fmt(r.ratio)])
+/** Prints rows `{ scenario, metric, values: [...], ratios: [...], digits }` under `columns`. */
+function printTable(columns, rows) {
+  const header = ['scenario', 'metric']
+  columns.forEach((c, i) => header.push(...(i === 0 ? [c] : [c, 'ratio'])))
+  const cells = rows.map((r) => {
+    const row = [r.scenario, r.metric]
+    r.values.forEach((value, i) => {
+      row.push(fmt(value, r.digits))
+      if (i > 0) row.push(r.ratios[i - 1] === undefined ? '' : fmt(r.ratios[i - 1]))
+    })
+    return row
+  })
   const widths = header.map((h, c) => Math.max(h.length, ...cells.map((row) => row[c].length)))
-  const line = (row) => row.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('   ')
+  const line = (row) => row.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('   ').trimEnd()
   console.log(line(header))
   for (const row of cells) console.log(line(row))
 }
@@ -398,15 +717,28 @@ async function main() {
   console.log(`machine : ${m.cpu}, ${m.cores} cores, ${m.os}, Node ${m.node}, load ${m.loadAverage.join(' ')}`)
   console.log(
     `versions: inotify-napi ${v['inotify-napi']} (git ${v.commit}${v.srcDirty ? ' + uncommitted src/crates changes' : ''}, dist built ${v.distBuilt}), ` +
-      `N-API ${v.napi}, libuv ${v.libuv} (fs.watch)`,
+      `N-API ${v.napi}, libuv ${v.libuv} (fs.watch)` +
+      (treeScenarios.length ? `, @parcel/watcher ${v['@parcel/watcher']}, chokidar ${v.chokidar}` : ''),
   )
   console.log(
-    `config  : latency ${config.latencySamples} samples per watcher (+${config.latencyWarmup} warm-up, ${config.latencyGapMs} ms apart), ` +
-      `burst ${config.burstFiles} creates; dirs in ${config.base} (${m.watchedFs}); max_queued_events ${m.maxQueuedEvents}`,
+    `config  : scenarios ${config.scenarios.join(', ')}; dirs in ${config.base} (${m.watchedFs}); ` +
+      `max_queued_events ${m.maxQueuedEvents}, max_user_watches ${m.maxUserWatches}`,
   )
+  if (config.scenarios.some((name) => PLAIN_SCENARIOS.includes(name))) {
+    console.log(
+      `plain   : latency ${config.latencySamples} samples per watcher (+${config.latencyWarmup} warm-up, ${config.latencyGapMs} ms apart), ` +
+        `burst ${config.burstFiles} creates`,
+    )
+  }
+  if (treeScenarios.length) {
+    console.log(
+      `trees   : startup ${config.treeDirs} dirs / ${config.treeDirs * config.treeFilesPerDir} files; mkdir ${config.mkdirCount} x mkdir -p + write; ` +
+        `movein ${config.moveinTrees} trees x 15 files; stall ${config.stallBlockMs / 1000} s during ${config.stallFiles} creates in ${config.stallDirs} watched dirs`,
+    )
+  }
   console.log('')
 
-  const runs = { latency: [], burst: [] }
+  const runs = { latency: [], burst: [], startup: [], mkdir: [], movein: [], stall: [] }
   if (config.scenarios.includes('latency')) {
     for (let run = 0; run < config.runs; run++) {
       process.stderr.write(`latency run ${run + 1}/${config.runs}...\n`)
@@ -424,71 +756,208 @@ async function main() {
       runs.burst.push(result)
     }
   }
+  let tree = null
+  if (config.scenarios.includes('startup')) {
+    process.stderr.write(`startup: building ${config.treeDirs} dirs / ${config.treeDirs * config.treeFilesPerDir} files...\n`)
+    tree = await buildTree()
+    try {
+      for (let run = 0; run < config.runs; run++) runs.startup.push(await startupRun(run, tree))
+    } finally {
+      removeDir(tree.dir)
+    }
+  }
+  for (const scenario of ['mkdir', 'movein', 'stall']) {
+    if (!config.scenarios.includes(scenario)) continue
+    for (let run = 0; run < config.runs; run++) {
+      const result = {}
+      for (const impl of rotate(TREE_IMPLS, run)) {
+        process.stderr.write(`${scenario} run ${run + 1}/${config.runs}: ${impl}...\n`)
+        result[impl] = await countRun(scenario, impl)
+      }
+      runs[scenario].push(result)
+    }
+  }
 
   const med = (scenario, impl, key) => median(runs[scenario].map((r) => r[impl][key]))
   const worst = (scenario, impl, key) => Math.min(...runs[scenario].map((r) => r[impl][key]))
-  const rows = []
-  const add = (scenario, metric, napi, fs, { digits = 2, withRatio = true } = {}) =>
-    rows.push({ scenario, metric, napi, fs, digits, ratio: withRatio ? ratio(napi, fs) : undefined })
-  if (runs.latency.length) {
-    add('latency', 'p50 ms', med('latency', 'inotify-napi', 'p50'), med('latency', 'fs.watch', 'p50'), { digits: 3 })
-    add('latency', 'p90 ms', med('latency', 'inotify-napi', 'p90'), med('latency', 'fs.watch', 'p90'), { digits: 3 })
-    add('latency', 'p99 ms', med('latency', 'inotify-napi', 'p99'), med('latency', 'fs.watch', 'p99'), { digits: 3 })
-    add('latency', 'lost samples', sum(runs.latency, 'inotify-napi', 'lost'), sum(runs.latency, 'fs.watch', 'lost'), { digits: 0, withRatio: false })
-  }
-  if (runs.burst.length) {
-    add('burst', 'seen % (worst run)', worst('burst', 'inotify-napi', 'completeness'), worst('burst', 'fs.watch', 'completeness'), { digits: 3 })
-    add('burst', 'overflows', sum(runs.burst, 'inotify-napi', 'overflows'), 'n/a', { digits: 0, withRatio: false })
-    add('burst', 'lag after last ms', med('burst', 'inotify-napi', 'lagMs'), med('burst', 'fs.watch', 'lagMs'))
-    add('burst', 'CPU us/event', med('burst', 'inotify-napi', 'cpuUsPerEvent'), med('burst', 'fs.watch', 'cpuUsPerEvent'))
-    add('burst', 'CPU ms total', med('burst', 'inotify-napi', 'cpuUs') / 1000, med('burst', 'fs.watch', 'cpuUs') / 1000, { digits: 1 })
-    add('burst', 'peak RSS MiB', med('burst', 'inotify-napi', 'maxRssKiB') / 1024, med('burst', 'fs.watch', 'maxRssKiB') / 1024, { digits: 1 })
-  }
-  printTable(rows)
+  const sum = (scenario, impl, key) => runs[scenario].reduce((total, r) => total + r[impl][key], 0)
 
+  // One table per scenario, each followed by its targets and notes.
   const targets = {}
+  const printTarget = (name, t) => {
+    targets[name] = t
+    const verdict = t.holds === null ? 'n/a' : t.holds ? 'HOLDS' : 'MISSED'
+    console.log(`target ${name.padEnd(16)} ${t.target}: ${verdict} (${t.detail})`)
+  }
+  const tables = {}
+  const section = (scenario, columns, rows) => {
+    tables[scenario] = rows
+    console.log(`== ${scenario}`)
+    printTable(columns, rows)
+  }
+
+  // Plain scenarios: inotify-napi / fs.watch.
+  const plainRow = (scenario, metric, napi, fs, { digits = 2, withRatio = true } = {}) => ({
+    scenario,
+    metric,
+    values: [napi, fs],
+    ratios: [withRatio ? ratio(napi, fs) : undefined],
+    digits,
+  })
+  const plainColumns = ['inotify-napi', 'fs.watch']
   if (runs.latency.length) {
-    const r = ratio(med('latency', 'inotify-napi', 'p50'), med('latency', 'fs.watch', 'p50'))
-    targets.latencyP50 = { target: `<= ${TARGET_P50_RATIO}x fs.watch`, ratio: r, holds: r <= TARGET_P50_RATIO }
+    const m = (impl, key) => med('latency', impl, key)
+    section('latency', plainColumns, [
+      plainRow('latency', 'p50 ms', m('inotify-napi', 'p50'), m('fs.watch', 'p50'), { digits: 3 }),
+      plainRow('latency', 'p90 ms', m('inotify-napi', 'p90'), m('fs.watch', 'p90'), { digits: 3 }),
+      plainRow('latency', 'p99 ms', m('inotify-napi', 'p99'), m('fs.watch', 'p99'), { digits: 3 }),
+      plainRow('latency', 'lost samples', sum('latency', 'inotify-napi', 'lost'), sum('latency', 'fs.watch', 'lost'), { digits: 0, withRatio: false }),
+    ])
+    const r = ratio(m('inotify-napi', 'p50'), m('fs.watch', 'p50'))
+    printTarget('latencyP50', { target: `<= ${TARGET_P50_RATIO}x fs.watch`, ratio: r, holds: r <= TARGET_P50_RATIO, detail: `p50 ratio ${fmt(r)}` })
+    console.log('')
   }
   if (runs.burst.length) {
+    const m = (impl, key) => med('burst', impl, key)
+    section('burst', plainColumns, [
+      plainRow('burst', 'seen % (worst run)', worst('burst', 'inotify-napi', 'completeness'), worst('burst', 'fs.watch', 'completeness'), { digits: 3 }),
+      plainRow('burst', 'overflows', sum('burst', 'inotify-napi', 'overflows'), 'n/a', { digits: 0, withRatio: false }),
+      plainRow('burst', 'lag after last ms', m('inotify-napi', 'lagMs'), m('fs.watch', 'lagMs')),
+      plainRow('burst', 'CPU us/event', m('inotify-napi', 'cpuUsPerEvent'), m('fs.watch', 'cpuUsPerEvent')),
+      plainRow('burst', 'CPU ms total', m('inotify-napi', 'cpuUs') / 1000, m('fs.watch', 'cpuUs') / 1000, { digits: 1 }),
+      plainRow('burst', 'peak RSS MiB', m('inotify-napi', 'maxRssKiB') / 1024, m('fs.watch', 'maxRssKiB') / 1024, { digits: 1 }),
+    ])
     const napiRuns = runs.burst.map((b) => b['inotify-napi'])
-    const holds = napiRuns.every((b) => b.seen === b.expected && b.overflows === 0)
-    targets.burstNoLoss = {
+    const seen = napiRuns.map((b) => `${b.seen}/${b.expected}`)
+    const overflows = napiRuns.map((b) => b.overflows)
+    printTarget('burstNoLoss', {
       target: 'every created name seen, no overflow, in every run',
-      seen: napiRuns.map((b) => `${b.seen}/${b.expected}`),
-      overflows: napiRuns.map((b) => b.overflows),
-      holds,
-    }
-  }
-  console.log('')
-  for (const [name, t] of Object.entries(targets)) {
-    const detail = name === 'latencyP50' ? `p50 ratio ${fmt(t.ratio)}` : `seen ${t.seen.join(', ')}; overflows ${t.overflows.join(', ')}`
-    console.log(`target ${name.padEnd(12)} ${t.target}: ${t.holds ? 'HOLDS' : 'MISSED'} (${detail})`)
-  }
-  if (runs.burst.length) {
+      seen,
+      overflows,
+      holds: napiRuns.every((b) => b.seen === b.expected && b.overflows === 0),
+      detail: `seen ${seen.join(', ')}; overflows ${overflows.join(', ')}`,
+    })
     const writerMs = median(runs.burst.flatMap((b) => IMPLS.map((impl) => b[impl].writerMs)))
     console.log(`writer  : ${config.burstFiles} creates in ${fmt(writerMs, 1)} ms (median), ${fmt(config.burstFiles / writerMs, 0)} creates/ms`)
+    console.log('')
+  }
+
+  // Tree scenarios: inotify-napi / each peer. A watcher that failed or timed out in any run shows
+  // "timed out" (or "failed") instead of a figure.
+  const treeColumns = ['inotify-napi', '@parcel/watcher', 'chokidar', 'fs.watch rec.']
+  const failedIn = (scenario, impl) => runs[scenario].map((r) => r[impl].failed).find(Boolean)
+  const tmed = (scenario, impl, key, scale = 1) => failedIn(scenario, impl) ?? median(runs[scenario].map((r) => r[impl][key])) / scale
+  const tworst = (scenario, impl, key) => failedIn(scenario, impl) ?? worst(scenario, impl, key)
+  const tsum = (scenario, impl, key) => failedIn(scenario, impl) ?? sum(scenario, impl, key)
+  const treeRow = (scenario, metric, valueOf, { digits = 2, withRatio = true } = {}) => {
+    const values = TREE_IMPLS.map(valueOf)
+    return { scenario, metric, values, ratios: values.slice(1).map((x) => (withRatio ? ratio(values[0], x) : undefined)), digits }
+  }
+  if (runs.startup.length) {
+    section('startup', treeColumns, [
+      treeRow('startup', 'ready ms', (impl) => tmed('startup', impl, 'startupMs'), { digits: 0 }),
+      treeRow('startup', 'CPU ms to ready', (impl) => tmed('startup', impl, 'cpuMs'), { digits: 0 }),
+      treeRow('startup', 'peak RSS MiB', (impl) => tmed('startup', impl, 'maxRssKiB', 1024), { digits: 1 }),
+      treeRow('startup', 'peak RSS - idle MiB', (impl) => tmed('startup', impl, 'rssDeltaKiB', 1024), { digits: 1 }),
+      treeRow('startup', 'watches (fdinfo)', (impl) => tmed('startup', impl, 'fdinfoWatches'), { digits: 0 }),
+      treeRow('startup', 'watches (own count)', (impl) => (impl === 'inotify-napi' ? tmed('startup', impl, 'ownWatchCount') : 'n/a'), {
+        digits: 0,
+        withRatio: false,
+      }),
+      treeRow('startup', 'errors', (impl) => tsum('startup', impl, 'errors'), { digits: 0, withRatio: false }),
+    ])
+    const napi = tmed('startup', 'inotify-napi', 'startupMs')
+    const parcel = tmed('startup', '@parcel/watcher', 'startupMs')
+    const r = ratio(napi, parcel)
+    printTarget('startupTime', {
+      target: `ready in <= ${TARGET_STARTUP_RATIO}x @parcel/watcher's time`,
+      ratio: r,
+      holds: Number.isFinite(r) ? r <= TARGET_STARTUP_RATIO : null,
+      detail: `${fmt(napi, 0)} ms vs ${fmt(parcel, 0)} ms, ratio ${fmt(r)}`,
+    })
+    const napiRss = tmed('startup', 'inotify-napi', 'rssDeltaKiB', 1024)
+    const parcelRss = tmed('startup', '@parcel/watcher', 'rssDeltaKiB', 1024)
+    const napiRaw = tmed('startup', 'inotify-napi', 'maxRssKiB', 1024)
+    const parcelRaw = tmed('startup', '@parcel/watcher', 'maxRssKiB', 1024)
+    const rssRatio = ratio(napiRss, parcelRss)
+    printTarget('startupRss', {
+      target: 'peak RSS <= @parcel/watcher',
+      ratio: rssRatio,
+      holds: Number.isFinite(rssRatio) ? napiRss <= parcelRss && napiRaw <= parcelRaw : null,
+      detail:
+        `over an idle node ${fmt(napiRss, 1)} vs ${fmt(parcelRss, 1)} MiB, ratio ${fmt(rssRatio)}; ` +
+        `whole process ${fmt(napiRaw, 1)} vs ${fmt(parcelRaw, 1)} MiB`,
+    })
+    console.log(
+      `tree    : ${tree.dirs} dirs / ${tree.files} files (+ the root), built in ${fmt(tree.ms / 1000, 1)} s; ` +
+        `idle node peak RSS ${fmt(med('startup', 'idle', 'maxRssKiB') / 1024, 1)} MiB (median)`,
+    )
+    console.log('')
+  }
+  for (const scenario of ['mkdir', 'movein', 'stall']) {
+    if (!runs[scenario].length) continue
+    const expected = config.expected[scenario]
+    const rows = [
+      treeRow(scenario, `files seen (worst of ${expected})`, (impl) => tworst(scenario, impl, 'seen'), { digits: 0 }),
+      treeRow(scenario, 'seen % (worst run)', (impl) => tworst(scenario, impl, 'completeness'), { digits: 1 }),
+      ...(scenario === 'stall'
+        ? []
+        : [treeRow(scenario, 'seen or under a new dir seen %', (impl) => tworst(scenario, impl, 'coveredPct'), { digits: 1 })]),
+      treeRow(scenario, 'errors/overflows reported', (impl) => tsum(scenario, impl, 'overflows'), { digits: 0, withRatio: false }),
+      treeRow(scenario, 'last file after writer ms', (impl) => tmed(scenario, impl, 'lagMs'), { digits: 0, withRatio: false }),
+      treeRow(scenario, scenario === 'stall' ? 'CPU ms (but the stall)' : 'CPU ms', (impl) => tmed(scenario, impl, 'cpuMs'), { digits: 0 }),
+      treeRow(scenario, 'peak RSS MiB', (impl) => tmed(scenario, impl, 'maxRssKiB', 1024), { digits: 1 }),
+    ]
+    section(scenario, treeColumns, rows)
+    const napiRuns = runs[scenario].map((r) => r['inotify-napi'])
+    const seen = napiRuns.map((r) => (r.failed ? r.failed : `${r.seen}/${r.expected}`))
+    const peersMissing = PEERS.filter((impl) => runs[scenario].some((r) => r[impl].failed || r[impl].seen < r[impl].expected))
+    printTarget(`${scenario}Complete`, {
+      target: '100% of the files reported, in every run',
+      seen,
+      peersMissing,
+      holds: napiRuns.every((r) => !r.failed && r.seen === r.expected),
+      detail:
+        `inotify-napi ${seen.join(', ')}` +
+        (napiRuns.some((r) => r.overflows) ? `, errors/overflows ${napiRuns.map((r) => r.overflows).join(', ')}` : '') +
+        `; peers that missed some: ${peersMissing.join(', ') || 'none'}`,
+    })
+    const ok = runs[scenario].flatMap((r) => TREE_IMPLS.map((impl) => r[impl])).filter((x) => !x.failed)
+    let line = `${scenario.padEnd(8)}: writer ${fmt(median(ok.map((x) => x.writerMs)), 1)} ms (median)`
+    if (scenario === 'stall') {
+      const covered = ok.filter((x) => x.stallCoveredWriter).length
+      const leads = ok.map((x) => x.stallLeadMs)
+      const tails = ok.map((x) => x.stallTailMs)
+      line +=
+        `; the ${config.stallBlockMs / 1000} s stall covered the writer in ${covered} of ${ok.length} watcher runs ` +
+        `(began ${fmt(Math.min(...leads), 1)} to ${fmt(Math.max(...leads), 1)} ms before its first create, ` +
+        `ended ${fmt(Math.min(...tails), 0)} to ${fmt(Math.max(...tails), 0)} ms after its last)`
+    }
+    const missed = TREE_IMPLS.flatMap((impl) =>
+      runs[scenario].flatMap((r) => (r[impl].missedSample ?? []).slice(0, 1).map((p) => `${impl}: ${p}`)),
+    )
+    if (missed.length) line += `; missed e.g. ${missed.slice(0, 4).join(', ')}`
+    console.log(line)
+    console.log('')
   }
 
   const originSpreadUs = (Math.max(...originOffsetsMs) - Math.min(...originOffsetsMs)) * 1000
-  console.log(
-    `clock   : ${config.clock}; children's stamps within ${fmt(clockSkewMs * 1000, 1)} us of the ping-pong window; ` +
-      `performance.timeOrigin error spread over ${originOffsetsMs.length} processes: ${fmt(originSpreadUs, 1)} us`,
-  )
+  if (originOffsetsMs.length > 1) {
+    console.log(
+      `clock   : ${config.clock}; children's stamps within ${fmt(clockSkewMs * 1000, 1)} us of the ping-pong window; ` +
+        `performance.timeOrigin error spread over ${originOffsetsMs.length} processes: ${fmt(originSpreadUs, 1)} us`,
+    )
+  }
 
   const clock = { name: config.clock, pingPongSkewMs: clockSkewMs, timeOriginSpreadUs: originSpreadUs }
-  const json = { date: new Date().toISOString(), machine: m, versions: v, config, clock, summary: rows, targets, runs }
+  const json = { date: new Date().toISOString(), machine: m, versions: v, config, clock, summary: tables, targets, runs }
   mkdirSync(join(args.json, '..'), { recursive: true })
   writeFileSync(args.json, `${JSON.stringify(json, null, 2)}\n`)
   console.log(`results : ${relative(process.cwd(), args.json) || args.json}`)
 }
 
-function sum(scenarioRuns, impl, key) {
-  return scenarioRuns.reduce((total, r) => total + r[impl][key], 0)
-}
-
 main().catch((error) => {
   console.error(`bench: ${error.stack ?? error}`)
+  cleanUp()
   process.exit(1)
 })

@@ -31,6 +31,8 @@ if (typeof process.send !== 'function') {
 }
 
 answerClockChecks()
+// No child outlives run.mjs (its IPC channel closes when run.mjs goes away, killed or not).
+process.on('disconnect', () => process.exit(0))
 
 // Loaded up front, so that loading the module is not part of the CPU time measured.
 const inotifyNapi = args.impl === 'inotify-napi' ? loadInotifyNapi() : null

@@ -30,6 +30,8 @@ if (typeof process.send !== 'function') {
 }
 
 answerClockChecks()
+// No child outlives run.mjs (its IPC channel closes when run.mjs goes away, killed or not).
+process.on('disconnect', () => process.exit(0))
 
 function create(path) {
   closeSync(openSync(path, 'w'))

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process'
-import { existsSync, mkdirSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { makeTempDir, until } from './helpers'
@@ -119,5 +119,93 @@ describe('the inotify-napi command', () => {
     writeFileSync(join(dir, 'here'), '')
     expect(await exited).toBe(0)
     expect(out).toContain('"filename":"here"')
+  })
+})
+
+describe('inotify-napi watch', () => {
+  it('prints a rename inside the tree as one line with both paths, and leaves out what --exclude names', async () => {
+    const dir = tempDir()
+    mkdirSync(join(dir, 'sub'))
+    writeFileSync(join(dir, 'a'), '')
+    const cli = startCli(['watch', '-r', '--debounce', '0', '-x', '*.log', dir])
+    cleanups.push(() => cli.child.kill('SIGKILL'))
+    await watching(cli.child.pid)
+    spawnSync('sh', ['-c', 'touch skip.log; mv a sub/b; touch sub/end'], { cwd: dir })
+    await until(() => cli.lines.includes(`create ${dir}/sub/end`), 'the end marker')
+    // touch's later IN_ATTRIB/IN_CLOSE_WRITE may come in a batch of their own: a modify after the create.
+    expect(cli.lines.filter((l) => l !== `modify ${dir}/sub/end`)).toEqual([`rename ${dir}/a -> ${dir}/sub/b`, `create ${dir}/sub/end`])
+    cli.child.kill('SIGINT')
+    expect(await cli.exited).toBe(0)
+  })
+
+  it('watches only the entries of each PATH without -r', async () => {
+    const dir = tempDir()
+    mkdirSync(join(dir, 'sub'))
+    const cli = startCli(['watch', '--json', '--debounce', '0', dir])
+    cleanups.push(() => cli.child.kill('SIGKILL'))
+    await watching(cli.child.pid)
+    spawnSync('sh', ['-c', 'touch sub/below; touch top'], { cwd: dir })
+    await until(() => cli.lines.length >= 1, 'a change')
+    const changes = cli.lines.map((l) => JSON.parse(l) as { type: string; path: string })
+    expect(changes[0]).toEqual({ type: 'create', path: `${dir}/top`, isDir: false })
+    // Nothing from below sub; touch's own later events on top may come as a modify of their own.
+    expect(changes.slice(1).filter((c) => !(c.type === 'modify' && c.path === `${dir}/top`))).toEqual([])
+    cli.child.kill('SIGINT')
+    expect(await cli.exited).toBe(0)
+  })
+
+  it('runs the command after each settled batch, never two at once', async () => {
+    const dir = tempDir()
+    const log = join(tempDir(), 'runs.log')
+    // Each run logs its start and end; a run takes 300 ms, during which more changes come.
+    const cli = startCli(['watch', '--debounce', '20', dir, '--', 'sh', '-c',
+      `echo start >> '${log}'; sleep 0.3; echo end >> '${log}'`])
+    cleanups.push(() => cli.child.kill('SIGKILL'))
+    await watching(cli.child.pid)
+    spawnSync('sh', ['-c', 'touch one; sleep 0.1; touch two; sleep 0.1; touch three'], { cwd: dir })
+    const read = (): string[] => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : [])
+    await until(() => read().length >= 4 && read().at(-1) === 'end', 'two runs to end', 10_000)
+    const runs = read()
+    // Strictly alternating start/end: no run overlapped another.
+    runs.forEach((entry, i) => expect(entry).toBe(i % 2 === 0 ? 'start' : 'end'))
+    expect(runs.length).toBeLessThanOrEqual(6)
+    cli.child.kill('SIGINT')
+    expect(await cli.exited).toBe(0)
+  })
+
+  it('exits 2 with usage for bad arguments, and 1 for a missing directory', () => {
+    requireBuilt()
+    const bad = spawnSync(process.execPath, [CLI, 'watch', '--debounce', 'soon', '.'], { encoding: 'utf8' })
+    expect(bad.status).toBe(2)
+    expect(bad.stderr).toMatch(/--debounce must be an integer/)
+    expect(bad.stderr).toMatch(/Usage: inotify-napi watch/)
+    const none = spawnSync(process.execPath, [CLI, 'watch'], { encoding: 'utf8' })
+    expect(none.status).toBe(2)
+    const missing = spawnSync(process.execPath, [CLI, 'watch', '/no/such/dir/inotify-napi'], { encoding: 'utf8' })
+    expect(missing.status).toBe(1)
+    expect(missing.stderr).toMatch(/ENOENT.*\/no\/such\/dir\/inotify-napi/)
+  })
+})
+
+describe('inotify-napi doctor', () => {
+  it('prints the limits, the watches this very process holds, and the sysctl lines to raise them', async () => {
+    requireBuilt()
+    const dir = tempDir()
+    mkdirSync(join(dir, 'a'))
+    mkdirSync(join(dir, 'b'))
+    const cli = startCli(['watch', '-r', dir])
+    cleanups.push(() => cli.child.kill('SIGKILL'))
+    await watching(cli.child.pid)
+    const json = spawnSync(process.execPath, [CLI, 'doctor', '--json'], { encoding: 'utf8' })
+    expect(json.status).toBe(0)
+    const usage = JSON.parse(json.stdout) as { limits: { maxUserWatches: number }; holders: { pid: number; watches: number; instances: number }[] }
+    expect(usage.limits.maxUserWatches).toBeGreaterThan(0)
+    expect(usage.holders.find((h) => h.pid === cli.child.pid)).toMatchObject({ instances: 1, watches: 3 })
+    const text = spawnSync(process.execPath, [CLI, 'doctor'], { encoding: 'utf8' })
+    expect(text.stdout).toMatch(/fs\.inotify\.max_user_watches\s+= \d+/)
+    expect(text.stdout).toContain('sudo sysctl fs.inotify.max_user_watches=')
+    expect(text.stdout).toMatch(new RegExp(`\\b${cli.child.pid}\\s+1\\s+3\\s+\\S*node`))
+    cli.child.kill('SIGINT')
+    expect(await cli.exited).toBe(0)
   })
 })

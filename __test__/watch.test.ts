@@ -177,6 +177,15 @@ describe('watch()', () => {
     expect(await withinDeadline(pending, 'the waiting iterator to end')).toEqual({ done: true, value: undefined })
   })
 
+  it('with recursive: false, reports the root entries (a new subdirectory too) and nothing below them', async () => {
+    const dir = tempDir()
+    mkdirSync(join(dir, 'old'))
+    const w = await open(dir, { recursive: false })
+    expect(w.stats().watches).toBe(1)
+    sh(dir, 'mkdir "$D/new"; touch "$D/new/f" "$D/old/g" "$D/top"; touch "$D/.end"')
+    expect(brief(await untilMarker(w, dir))).toEqual([`create ${dir}/new/`, `create ${dir}/top`])
+  })
+
   it('closes when its AbortSignal aborts', async () => {
     const dir = tempDir()
     const controller = new AbortController()
@@ -192,7 +201,8 @@ describe('watch()', () => {
     expect(() => watch(dir, { debounceMs: -1 })).toThrow(RangeError)
     expect(() => watch(dir, { maxBacklog: 0 })).toThrow(RangeError)
     expect(() => watch(dir, { ignore: [42 as never] })).toThrow(TypeError)
-    expect(() => watch(dir, { recursive: false } as never)).toThrow(TypeError)
+    expect(() => watch(dir, { recursive: 'no' } as never)).toThrow(TypeError)
+    expect(() => watch(dir, { recurse: true } as never)).toThrow(/unknown option "recurse"/)
     expect(() => watch([])).toThrow(TypeError)
     expect(() => watch(join(dir, 'missing'))).toThrow(/ENOENT/)
   })

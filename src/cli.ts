@@ -5,12 +5,16 @@
  * @module
  */
 import { parseArgs } from 'node:util'
+import { watchMain } from './cli-watch'
+import { formatUsage, inotifyUsage } from './doctor'
 import { Inotify } from './inotify'
 import { IN_ALL_EVENTS, namesToMask, type MaskName } from './constants'
 import { InotifyError } from './errors'
 import type { InotifyEvent } from './event'
 
 const USAGE = `Usage: inotify-napi [options] [path ...]
+       inotify-napi watch [-r] [--exclude GLOB]... [--json] PATH... [-- COMMAND...]   (see watch --help)
+       inotify-napi doctor [--json]   the inotify limits, who holds watches, how to raise the limits
 
 Watches each path (default: the current directory) and prints one line per event, as the Python
 inotify package's example does:
@@ -110,7 +114,22 @@ export function formatJsonLine(event: InotifyEvent, date: Date): string {
   })
 }
 
+function doctorMain(argv: string[]): number {
+  const json = argv.includes('--json')
+  const unknown = argv.filter((a) => a !== '--json')
+  if (unknown.length > 0) {
+    process.stderr.write(`inotify-napi doctor: unknown argument '${unknown[0]}'\n\n${USAGE}\n`)
+    return EXIT_USAGE
+  }
+  const usage = inotifyUsage()
+  process.stdout.write(json ? `${JSON.stringify(usage)}\n` : `${formatUsage(usage)}\n`)
+  return EXIT_OK
+}
+
 async function main(argv: string[]): Promise<number> {
+  // A path named like a subcommand is given as ./watch or ./doctor.
+  if (argv[0] === 'watch') return watchMain(argv.slice(1))
+  if (argv[0] === 'doctor') return doctorMain(argv.slice(1))
   let options: ReturnType<typeof parse>
   try {
     options = parse(argv)

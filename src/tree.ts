@@ -65,6 +65,8 @@ export interface TreeInternals {
   changes: boolean
   /** Also apply each root's `.gitignore`. */
   readGitignore: boolean
+  /** Watch below the roots. */
+  recursive: boolean
 }
 
 const TREE_OPTION_KEYS = new Set(['mask', 'blockDurationS', 'encoding', 'followSymlinks', 'ignore', 'onError'])
@@ -197,6 +199,7 @@ export class InotifyTrees<E extends PathEncoding = 'utf8'> extends EventSource<E
         ignore: ignore.patterns,
         changes: internals?.changes ?? false,
         readGitignore: internals?.readGitignore ?? false,
+        recursive: internals?.recursive ?? true,
       },
       ignoreFunction,
     })

@@ -40,6 +40,11 @@ export type WatchIgnore = string | RegExp | IgnoreFunction
 /** Options of {@link watch}. */
 export interface WatchOptions {
   /**
+   * Watch every directory below the roots (default true). With `false`, each root's own entries
+   * are reported (a subdirectory's creation too) but nothing below them.
+   */
+  recursive?: boolean
+  /**
    * What to leave out, before any watch is added: gitignore-style patterns relative to each root
    * (`node_modules`, `*.log`, `!keep.log`, `/build`, `dist/`), regular expressions tested on the
    * absolute path, and functions of `(path, isDir)`.
@@ -103,7 +108,7 @@ export interface WatcherEvents {
   close: []
 }
 
-const WATCH_OPTION_KEYS = new Set(['ignore', 'gitignore', 'debounceMs', 'followSymlinks', 'signal', 'maxBacklog'])
+const WATCH_OPTION_KEYS = new Set(['recursive', 'ignore', 'gitignore', 'debounceMs', 'followSymlinks', 'signal', 'maxBacklog'])
 
 /** A tree whose events the engine turns into changes; the watcher owns it. */
 class ChangeTree extends InotifyTrees<'utf8'> {
@@ -179,8 +184,10 @@ export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterabl
     this.#ignoreFiles = anyOf(ignore.functions)
     this.#debounceMs = checkCount(options.debounceMs ?? 0, 'debounceMs', 0)
     this.#maxBacklog = checkCount(options.maxBacklog ?? 1000, 'maxBacklog', 1)
-    if (options.gitignore !== undefined && typeof options.gitignore !== 'boolean') {
-      throw new TypeError(`gitignore must be a boolean, got ${describe(options.gitignore)}`)
+    for (const flag of ['gitignore', 'recursive', 'followSymlinks'] as const) {
+      if (options[flag] !== undefined && typeof options[flag] !== 'boolean') {
+        throw new TypeError(`${flag} must be a boolean, got ${describe(options[flag])}`)
+      }
     }
     const signal = options.signal
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
@@ -197,7 +204,7 @@ export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterabl
       followSymlinks: options.followSymlinks ?? false,
       ignore: [...ignore.patterns, ...ignore.functions],
       onError: (error) => this.#fault(error),
-    }, { changes: true, readGitignore: options.gitignore ?? false })
+    }, { changes: true, readGitignore: options.gitignore ?? false, recursive: options.recursive ?? true })
     this.#tree.listen(() => this.#onRing())
     this.ready = this.#tree.ready.then(() => {
       this.#stats.crawlMs = performance.now() - this.#started

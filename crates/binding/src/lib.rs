@@ -66,6 +66,8 @@ pub struct TreeConfig {
     pub read_gitignore: Option<bool>,
     /// Turn events into per-path changes, taken with `takeChanges` (the tooling API).
     pub changes: Option<bool>,
+    /// Watch below the roots (default true).
+    pub recursive: Option<bool>,
 }
 
 /// Something a tree reports that is not an event.
@@ -167,6 +169,7 @@ impl NativeInotify {
                 let options = TreeOptions {
                     mask: config.mask,
                     follow_symlinks: config.follow_symlinks,
+                    recursive: config.recursive.unwrap_or(true),
                     ignore: Some(ignore),
                 };
                 if config.changes.unwrap_or(false) {

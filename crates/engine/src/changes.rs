@@ -129,6 +129,13 @@ impl ChangeSet {
     /// Takes in one event a tree reported.
     pub fn add(&mut self, event: &DecodedEvent) {
         let mask = event.mask;
+        // The kernel queues a rename's halves next to each other: a first half followed by
+        // anything but its second left the tree (a delete, in its place in the order).
+        if !self.moves.is_empty()
+            && !(mask & IN_MOVED_TO != 0 && self.moves.iter().any(|m| m.cookie == event.cookie))
+        {
+            self.settle();
+        }
         if mask & IN_Q_OVERFLOW != 0 {
             self.push(Change {
                 kind: ChangeKind::Overflow,

@@ -216,3 +216,14 @@ fn encodes_changes_in_the_documented_layout() {
     assert_eq!(&bytes[bytes.len() - 4..], b"/r/a");
     assert_eq!(set.take_encoded(), None, "taken once");
 }
+
+#[test]
+fn a_move_out_is_reported_in_its_place_in_the_order() {
+    assert_eq!(
+        changes(&[moved(IN_MOVED_FROM, "a", 7), e(IN_CREATE, "b")]),
+        vec![
+            one(ChangeKind::Delete, "/r/a"),
+            one(ChangeKind::Create, "/r/b")
+        ]
+    );
+}

@@ -43,6 +43,9 @@ pub struct TreeOptions {
     /// Follow symbolic links to directories (cycles end where the kernel reports an inode that is
     /// already watched).
     pub follow_symlinks: bool,
+    /// Watch the directories below each root too (`false`: each root alone, its entries reported
+    /// but its subdirectories not watched).
+    pub recursive: bool,
     /// Paths to leave out.
     pub ignore: Option<Box<dyn IgnoreRule>>,
 }
@@ -320,10 +323,11 @@ impl Tree {
         name: &[u8],
         scan: &mut Scan<'_>,
     ) -> Option<i32> {
-        if self
-            .dirs
-            .get(&parent)
-            .is_some_and(|d| d.subdirs.contains_key(name))
+        if !self.options.recursive
+            || self
+                .dirs
+                .get(&parent)
+                .is_some_and(|d| d.subdirs.contains_key(name))
         {
             return None;
         }

@@ -196,6 +196,7 @@ fn tree(mask: u32) -> Tree {
     Tree::new(TreeOptions {
         mask,
         follow_symlinks: false,
+        recursive: true,
         ignore: None,
     })
 }
@@ -535,6 +536,7 @@ fn symlinks_are_not_followed_unless_asked_and_a_loop_ends() {
     let mut followed = Tree::new(TreeOptions {
         mask: IN_ALL_EVENTS,
         follow_symlinks: true,
+        recursive: true,
         ignore: None,
     });
     followed.add_root(&mut fs, b"/r");
@@ -628,6 +630,7 @@ fn ignored_paths_get_no_watch_and_no_event() {
     let mut t = Tree::new(TreeOptions {
         mask: IN_ALL_EVENTS,
         follow_symlinks: false,
+        recursive: true,
         ignore: Some(Box::new(IgnoreNamed("node_modules"))),
     });
     t.add_root(&mut fs, b"/r");
@@ -705,4 +708,29 @@ fn a_directory_moved_over_an_empty_one_replaces_it_and_stays_watched() {
     assert_eq!(t.watch_count(), 3);
     let below = run(&mut t, &mut fs, &[ev(sub, IN_CREATE, "f")]);
     assert_eq!(below, vec![(IN_CREATE, "/r/b/sub/f".into(), false)]);
+}
+
+#[test]
+fn a_tree_that_is_not_recursive_watches_its_root_alone_and_reports_its_entries() {
+    let mut fs = FakeFs::new("/r");
+    fs.mkdir("/r/a");
+    fs.mkdir("/r/a/b");
+    let mut t = Tree::new(TreeOptions {
+        mask: IN_ALL_EVENTS,
+        follow_symlinks: false,
+        recursive: false,
+        ignore: None,
+    });
+    t.add_root(&mut fs, b"/r");
+    assert_eq!(t.watch_count(), 1);
+    let root = wd(&fs, "/r");
+    fs.mkdir("/r/n");
+    fs.touch("/r/n/f");
+    let reported = run(&mut t, &mut fs, &[ev(root, IN_CREATE | IN_ISDIR, "n")]);
+    assert_eq!(reported, vec![(IN_CREATE | IN_ISDIR, "/r/n".into(), false)]);
+    assert_eq!(
+        t.watch_count(),
+        1,
+        "a new subdirectory is not watched either"
+    );
 }

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use crate::books::{Books, Mode};
 use crate::changes::ChangeSet;
 use crate::error::{Error, Result};
-use crate::mask::check_add_watch_mask;
+use crate::mask::{check_add_watch_mask, IN_MOVED_FROM};
 use crate::parse::parse_events;
 use crate::sys::{InotifyFd, Poller, ReadOutcome};
 use crate::tree::TreeReport;
@@ -37,6 +37,10 @@ use crate::wire::{BatchEncoder, EncodedBatch};
 const READ_BUFFER_LEN: usize = 128 * 1024;
 /// A batch stops growing past this many encoded bytes; the rest waits for the next request.
 const MAX_BATCH_BYTES: usize = 1024 * 1024;
+/// A tree's read that ends on an `IN_MOVED_FROM` waits this long for its `IN_MOVED_TO`: the kernel
+/// queues a rename's two halves one after the other, not at once, so a reader can fall between
+/// them; without the wait a rename would be taken for a move out of the tree.
+const MOVE_PAIR_GRACE: Duration = Duration::from_millis(10);
 /// The reader stops reading while this many encoded bytes wait to be taken (some 400k events): a
 /// stalled consumer rides out bursts here, and past it the kernel's own queue takes over.
 pub const MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
@@ -599,6 +603,7 @@ fn drain(shared: &Shared, buf: &mut [u8]) -> Result<EncodedBatch> {
     let mut encoder = BatchEncoder::new();
     let mut fs = KernelTreeFs::new(&shared.inotify, &shared.stopping, &shared.watches);
     let mut settled = false;
+    let mut last_mask = 0;
     let mut books = lock(&shared.books);
     loop {
         if encoder.byte_len() >= MAX_BATCH_BYTES {
@@ -606,6 +611,12 @@ fn drain(shared: &Shared, buf: &mut [u8]) -> Result<EncodedBatch> {
         }
         let n = match shared.inotify.read(buf)? {
             ReadOutcome::Empty => {
+                if shared.tree && last_mask & IN_MOVED_FROM != 0 {
+                    last_mask = 0;
+                    if shared.poller.wait(Some(MOVE_PAIR_GRACE))?.readable {
+                        continue;
+                    }
+                }
                 books.settle(&mut fs, &mut encoder);
                 settled = true;
                 break;
@@ -614,6 +625,7 @@ fn drain(shared: &Shared, buf: &mut [u8]) -> Result<EncodedBatch> {
         };
         let mut events = parse_events(&buf[..n]);
         for event in events.by_ref() {
+            last_mask = event.mask;
             books.route(&mut fs, &event, &mut encoder);
         }
         if events.leftover() != 0 {

@@ -131,9 +131,9 @@ impl ChangeSet {
         let mask = event.mask;
         // The kernel queues a rename's halves next to each other: a first half followed by
         // anything but its second left the tree (a delete, in its place in the order).
-        if !self.moves.is_empty()
-            && !(mask & IN_MOVED_TO != 0 && self.moves.iter().any(|m| m.cookie == event.cookie))
-        {
+        let pairs_a_move =
+            mask & IN_MOVED_TO != 0 && self.moves.iter().any(|m| m.cookie == event.cookie);
+        if !pairs_a_move {
             self.settle();
         }
         if mask & IN_Q_OVERFLOW != 0 {

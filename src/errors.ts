@@ -167,6 +167,14 @@ export function fromNativeError(error: unknown, path?: string | Buffer): unknown
   const native = error as NativeError
   if (typeof native.code !== 'string' || typeof native.message !== 'string') return error
   const bar = native.message.indexOf('|')
+  if (native.code === 'ERR_INVALID_ARG_VALUE') {
+    // A bad argument only the engine could judge (an ignore pattern that is not a valid glob).
+    return Object.assign(new TypeError(native.message.slice(bar + 1)), { code: native.code })
+  }
+  if (native.code === 'ERR_INOTIFY_PANIC') {
+    // A panic napi-rs caught (its text has no syscall part), or the reader thread's.
+    return new InotifyError({ code: 'ERR_INOTIFY_PANIC', message: `ERR_INOTIFY_PANIC: ${native.message.slice(bar + 1)}` })
+  }
   if (bar < 0) return error
   const syscall = native.message.slice(0, bar) || undefined
   const detail = native.message.slice(bar + 1)

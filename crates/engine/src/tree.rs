@@ -175,8 +175,33 @@ impl Tree {
     }
 
     /// Takes what the tree has to report.
+    /// Watch-limit reports since the last call are merged into one (a burst of `mkdir`s past the
+    /// limit is one problem, with one total).
     pub fn take_reports(&mut self) -> Vec<TreeReport> {
-        std::mem::take(&mut self.reports)
+        let mut reports = Vec::with_capacity(self.reports.len());
+        let mut limit: Option<usize> = None;
+        let mut unwatched = 0;
+        for report in std::mem::take(&mut self.reports) {
+            if let TreeReport::WatchLimit {
+                needed, watched, ..
+            } = &report
+            {
+                unwatched += needed.saturating_sub(*watched);
+                if limit.is_some() {
+                    continue;
+                }
+                limit = Some(reports.len());
+            }
+            reports.push(report);
+        }
+        if let Some(TreeReport::WatchLimit {
+            needed, watched, ..
+        }) = limit.and_then(|i| reports.get_mut(i))
+        {
+            *watched = self.dirs.len() as u64;
+            *needed = *watched + unwatched;
+        }
+        reports
     }
 
     /// Whether work is waiting for [`Tree::settle`].
@@ -217,6 +242,17 @@ impl Tree {
                 self.reports.push(TreeReport::RootReady { path: root });
             }
             Ok(None) => self.reports.push(TreeReport::RootReady { path: root }),
+            // Not even the root could be watched: the limit, with what the root would need.
+            Err(Error::Sys { errno, .. }) if errno == crate::sys::ENOSPC => {
+                let watched = self.dirs.len() as u64;
+                let needed = watched + 1 + count_dirs(fs, &root);
+                self.reports.push(TreeReport::WatchLimit {
+                    path: root.clone(),
+                    needed,
+                    watched,
+                });
+                self.reports.push(TreeReport::RootReady { path: root });
+            }
             Err(error) => self
                 .reports
                 .push(TreeReport::RootFailed { path: root, error }),
@@ -440,7 +476,6 @@ impl Tree {
 
     fn keep_books(&mut self, fs: &mut dyn TreeFs, event: &RawEvent<'_>, out: &mut BatchEncoder) {
         let (wd, mask, name) = (event.wd, event.mask, event.name);
-        let is_dir = mask & IN_ISDIR != 0;
         if mask & IN_IGNORED != 0 {
             self.forget(wd);
             return;
@@ -448,6 +483,15 @@ impl Tree {
         if name.is_empty() {
             return;
         }
+        // A symlink's events never carry IN_ISDIR: one that arrives is a directory to the tree if
+        // it is followed and leads to one.
+        let is_dir = mask & IN_ISDIR != 0
+            || (self.options.follow_symlinks
+                && mask & (IN_CREATE | IN_MOVED_TO) != 0
+                && self
+                    .dirs
+                    .get(&wd)
+                    .is_some_and(|d| fs.is_dir_following_links(&join(&d.path, name))));
         let Some(dir) = self.dirs.get_mut(&wd) else {
             return;
         };

@@ -734,3 +734,70 @@ fn a_tree_that_is_not_recursive_watches_its_root_alone_and_reports_its_entries()
         "a new subdirectory is not watched either"
     );
 }
+
+#[test]
+fn a_symlink_to_a_directory_made_later_is_followed_when_asked() {
+    let mut fs = FakeFs::new("/r");
+    fs.mkdir("/other");
+    fs.touch("/other/f");
+    let mut t = Tree::new(TreeOptions {
+        mask: IN_ALL_EVENTS,
+        follow_symlinks: true,
+        recursive: true,
+        ignore: None,
+    });
+    t.add_root(&mut fs, b"/r");
+    let root = wd(&fs, "/r");
+    fs.symlink("/r/link", "/other");
+    let reported = run(&mut t, &mut fs, &[ev(root, IN_CREATE, "link")]);
+    assert_eq!(t.watch_count(), 2, "the link's target is watched");
+    assert!(reported.contains(&(IN_CREATE, "/r/link/f".into(), true)));
+}
+
+#[test]
+fn the_watch_limit_met_by_many_new_directories_is_one_report_with_the_total() {
+    let mut fs = FakeFs::new("/r");
+    fs.limit = Some(2);
+    let mut t = tree(IN_ALL_EVENTS);
+    t.add_root(&mut fs, b"/r");
+    t.take_reports();
+    let root = wd(&fs, "/r");
+    for name in ["a", "b", "c", "d"] {
+        fs.mkdir(&format!("/r/{name}"));
+    }
+    let events: Vec<RawEvent<'_>> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|n| ev(root, IN_CREATE | IN_ISDIR, n))
+        .collect();
+    run(&mut t, &mut fs, &events);
+    assert_eq!(
+        t.take_reports(),
+        vec![TreeReport::WatchLimit {
+            path: b"/r/b".to_vec(),
+            needed: 5,
+            watched: 2
+        }]
+    );
+}
+
+#[test]
+fn a_root_the_limit_leaves_no_watch_for_is_a_watch_limit_report() {
+    let mut fs = FakeFs::new("/r");
+    fs.mkdir("/r/a");
+    fs.limit = Some(0);
+    let mut t = tree(IN_ALL_EVENTS);
+    t.add_root(&mut fs, b"/r");
+    assert_eq!(
+        t.take_reports(),
+        vec![
+            TreeReport::WatchLimit {
+                path: b"/r".to_vec(),
+                needed: 2,
+                watched: 0
+            },
+            TreeReport::RootReady {
+                path: b"/r".to_vec()
+            }
+        ]
+    );
+}

@@ -1,0 +1,215 @@
+/**
+ * End-to-end: the Python package's own tree tests (dsoprea/PyInotify 0.2.12, `tests/test_inotify.py`,
+ * classes `TestInotifyTree` and `TestInotifyTrees`), ported. The seed's expectations include the
+ * `IN_OPEN`/`IN_ACCESS`/`IN_CLOSE_NOWRITE` a tree causes by listing directories; those are filtered
+ * out here (their number depends on how a directory is read), the rest is compared event by event.
+ * Where the seed re-added a watch for a renamed directory (a new wd), this tree keeps the wd.
+ */
+import { mkdirSync, renameSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import type { InotifyTreeEvent } from '../src/index'
+import { isDirectoryListing, kernelWatchCount, layout, useTreeFixture } from './tree-fixture'
+
+const fx = useTreeFixture()
+
+const notListing = (event: InotifyTreeEvent): boolean => !isDirectoryListing(event)
+
+/** An event as the seed's tuples compare it: `(header, type_names, path, filename)`. */
+function tuple(event: InotifyTreeEvent): [number, number, number, number, readonly string[], string, string] {
+  const { wd, mask, cookie, len } = event.header
+  return [wd, mask, cookie, len, event.typeNames, event.path, event.filename]
+}
+
+const IN_CREATE = 0x100
+const IN_OPEN = 0x20
+const IN_CLOSE_WRITE = 0x8
+const IN_DELETE = 0x200
+const IN_DELETE_SELF = 0x400
+const IN_MOVE_SELF = 0x800
+const IN_MOVED_FROM = 0x40
+const IN_MOVED_TO = 0x80
+const IN_IGNORED = 0x8000
+const IN_ISDIR = 0x40000000
+
+/** The seed's `open(path, 'w')` of a new file: IN_CREATE, IN_OPEN, IN_CLOSE_WRITE. */
+function newFileEvents(wd: number, path: string, name: string): ReturnType<typeof tuple>[] {
+  return [
+    [wd, IN_CREATE, 0, 16, ['IN_CREATE'], path, name],
+    [wd, IN_OPEN, 0, 16, ['IN_OPEN'], path, name],
+    [wd, IN_CLOSE_WRITE, 0, 16, ['IN_CLOSE_WRITE'], path, name],
+  ]
+}
+
+describe('TestInotifyTree (ported)', () => {
+  it('test__cycle: reports files made and removed in the root and in existing subdirectories, then the subdirectories deleted', async () => {
+    const path = fx.tempDir()
+    const path1 = join(path, 'aa')
+    const path2 = join(path, 'bb')
+    mkdirSync(path1)
+    mkdirSync(path2)
+    const tree = fx.tree(path)
+    await tree.ready
+    const log = fx.log(tree, { filter: notListing })
+    writeFileSync(join(path, 'seen_new_file1'), '')
+    writeFileSync(join(path1, 'seen_new_file2'), '')
+    writeFileSync(join(path2, 'seen_new_file3'), '')
+    unlinkSync(join(path, 'seen_new_file1'))
+    unlinkSync(join(path1, 'seen_new_file2'))
+    unlinkSync(join(path2, 'seen_new_file3'))
+    rmdirSync(path1)
+    rmdirSync(path2)
+    const events = await log.mark(path)
+    const w1 = events[0]!.header.wd
+    const w2 = events.find((e) => e.path === path1)?.header.wd ?? -1
+    const w3 = events.find((e) => e.path === path2)?.header.wd ?? -1
+    expect(new Set([w1, w2, w3]).size).toBe(3)
+    expect(events.map(tuple)).toEqual([
+      ...newFileEvents(w1, path, 'seen_new_file1'),
+      ...newFileEvents(w2, path1, 'seen_new_file2'),
+      ...newFileEvents(w3, path2, 'seen_new_file3'),
+      [w1, IN_DELETE, 0, 16, ['IN_DELETE'], path, 'seen_new_file1'],
+      [w2, IN_DELETE, 0, 16, ['IN_DELETE'], path1, 'seen_new_file2'],
+      [w3, IN_DELETE, 0, 16, ['IN_DELETE'], path2, 'seen_new_file3'],
+      [w2, IN_DELETE_SELF, 0, 0, ['IN_DELETE_SELF'], path1, ''],
+      [w2, IN_IGNORED, 0, 0, ['IN_IGNORED'], path1, ''],
+      [w1, IN_ISDIR | IN_DELETE, 0, 16, ['IN_ISDIR', 'IN_DELETE'], path, 'aa'],
+      [w3, IN_DELETE_SELF, 0, 0, ['IN_DELETE_SELF'], path2, ''],
+      [w3, IN_IGNORED, 0, 0, ['IN_IGNORED'], path2, ''],
+      [w1, IN_ISDIR | IN_DELETE, 0, 16, ['IN_ISDIR', 'IN_DELETE'], path, 'bb'],
+    ])
+    expect(tree.watchCount).toBe(1)
+  })
+
+  it('test__renames: a renamed directory keeps its wd and reports under the new path', async () => {
+    const path = fx.tempDir()
+    const tree = fx.tree(path)
+    await tree.ready
+    const log = fx.log(tree, { filter: notListing })
+    const oldPath = join(path, 'old_folder')
+    const newPath = join(path, 'new_folder')
+
+    mkdirSync(oldPath)
+    const events1 = await log.mark(path)
+    expect(events1.map(tuple)).toEqual([[1, IN_ISDIR | IN_CREATE, 0, 16, ['IN_ISDIR', 'IN_CREATE'], path, 'old_folder']])
+    // The new directory's wd: the second this instance got, as in the seed.
+    const w2 = 2
+    expect(tree.watchCount).toBe(2)
+
+    renameSync(oldPath, newPath)
+    const events2 = await log.mark(path)
+    const cookie = events2[0]?.header.cookie ?? 0
+    expect(cookie).not.toBe(0)
+    expect(events2.map(tuple)).toEqual([
+      [1, IN_ISDIR | IN_MOVED_FROM, cookie, 16, ['IN_ISDIR', 'IN_MOVED_FROM'], path, 'old_folder'],
+      [1, IN_ISDIR | IN_MOVED_TO, cookie, 16, ['IN_ISDIR', 'IN_MOVED_TO'], path, 'new_folder'],
+      // The seed dropped this one (its watch was re-added); here it is reported, under the new path.
+      [w2, IN_MOVE_SELF, 0, 0, ['IN_MOVE_SELF'], newPath, ''],
+    ])
+
+    writeFileSync(join(newPath, 'old_filename'), '')
+    renameSync(join(newPath, 'old_filename'), join(newPath, 'new_filename'))
+    unlinkSync(join(path, 'new_folder', 'new_filename'))
+    rmdirSync(join(path, 'new_folder'))
+    const events3 = await log.mark(path)
+    const fileCookie = events3[3]?.header.cookie ?? 0
+    expect(fileCookie).not.toBe(0)
+    expect(events3.map(tuple)).toEqual([
+      ...newFileEvents(w2, newPath, 'old_filename'),
+      [w2, IN_MOVED_FROM, fileCookie, 16, ['IN_MOVED_FROM'], newPath, 'old_filename'],
+      [w2, IN_MOVED_TO, fileCookie, 16, ['IN_MOVED_TO'], newPath, 'new_filename'],
+      [w2, IN_DELETE, 0, 16, ['IN_DELETE'], newPath, 'new_filename'],
+      [w2, IN_DELETE_SELF, 0, 0, ['IN_DELETE_SELF'], newPath, ''],
+      [w2, IN_IGNORED, 0, 0, ['IN_IGNORED'], newPath, ''],
+      [1, IN_ISDIR | IN_DELETE, 0, 16, ['IN_ISDIR', 'IN_DELETE'], path, 'new_folder'],
+    ])
+    expect(tree.watchCount).toBe(1)
+  })
+
+  it('test__automatic_new_watches_on_new_paths: new directories get watches', async () => {
+    const path = fx.tempDir()
+    const tree = fx.tree(path)
+    await tree.ready
+    const log = fx.log(tree, { filter: notListing })
+    const path1 = join(path, 'folder1')
+    const path2 = join(path1, 'folder2')
+
+    mkdirSync(path1)
+    expect((await log.mark(path)).map(tuple)).toEqual([
+      [1, IN_ISDIR | IN_CREATE, 0, 16, ['IN_ISDIR', 'IN_CREATE'], path, 'folder1'],
+    ])
+
+    mkdirSync(path2)
+    expect((await log.mark(path)).map(tuple)).toEqual([
+      [2, IN_ISDIR | IN_CREATE, 0, 16, ['IN_ISDIR', 'IN_CREATE'], path1, 'folder2'],
+    ])
+
+    writeFileSync(join(path2, 'filename'), '')
+    expect((await log.mark(path)).map(tuple)).toEqual(newFileEvents(3, path2, 'filename'))
+    expect(kernelWatchCount(tree.fd)).toBe(3)
+  })
+
+  it('test__automatic_new_watches_on_existing_paths: existing nested directories are watched at start', async () => {
+    const path = fx.tempDir()
+    const path1 = join(path, 'folder1')
+    const path2 = join(path1, 'folder2')
+    mkdirSync(path1)
+    mkdirSync(path2)
+    const tree = fx.tree(path)
+    await tree.ready
+    const log = fx.log(tree, { filter: notListing })
+    writeFileSync(join(path2, 'filename'), '')
+    expect((await log.mark(path)).map(tuple)).toEqual(newFileEvents(3, path2, 'filename'))
+  })
+
+  it('test__exclude_subdirectories: ignored directories (here an ignore function) get no watch', async () => {
+    const path = fx.tempDir()
+    const all: string[] = []
+    for (let a = 1; a < 5; a++) {
+      for (let b = 1; b < 5; b++) {
+        for (let c = 1; c < 3; c++) all.push(`folder${a}/subfolder${b}/subsubfolder${c}`)
+      }
+    }
+    layout(path, all.map((p) => `${p}/`))
+    const ignoredDirs = new Set(['folder1', 'folder2/subfolder2', 'folder2/subfolder3', 'folder2/subfolder4/subsubfolder2',
+      'folder3', 'folder4'].map((p) => join(path, p)))
+    const expectedWatches = [path, ...['folder2', 'folder2/subfolder1', 'folder2/subfolder1/subsubfolder1',
+      'folder2/subfolder1/subsubfolder2', 'folder2/subfolder4', 'folder2/subfolder4/subsubfolder1'].map((p) => join(path, p))]
+    const tree = fx.tree(path, { ignore: (p) => ignoredDirs.has(p) })
+    await tree.ready
+    expect(tree.watchCount).toBe(expectedWatches.length)
+    expect(kernelWatchCount(tree.fd)).toBe(expectedWatches.length)
+    // Which directories are watched: a file written in every directory reports from exactly those.
+    const log = fx.log(tree, { filter: notListing })
+    const everyDir = new Set([path])
+    for (const p of all) {
+      const parts = p.split('/')
+      for (let i = 1; i <= parts.length; i++) everyDir.add(join(path, ...parts.slice(0, i)))
+    }
+    for (const dir of everyDir) writeFileSync(join(dir, 'probe'), '')
+    const events = await log.mark(path)
+    const reporting = new Set(events.filter((e) => e.filename === 'probe').map((e) => e.path))
+    expect([...reporting].sort()).toEqual(expectedWatches.sort())
+  })
+})
+
+describe('TestInotifyTrees (ported)', () => {
+  it('test__cycle: two roots both report, each under its own wd', async () => {
+    const path = fx.tempDir()
+    const path1 = join(path, 'aa')
+    const path2 = join(path, 'bb')
+    mkdirSync(path1)
+    mkdirSync(path2)
+    const trees = fx.trees([path1, path2])
+    await trees.ready
+    expect(trees.roots).toEqual([path1, path2])
+    const log = fx.log(trees, { filter: notListing })
+    writeFileSync(join(path1, 'seen_new_file1'), '')
+    writeFileSync(join(path2, 'seen_new_file2'), '')
+    expect((await log.mark(path1)).map(tuple)).toEqual([
+      ...newFileEvents(1, path1, 'seen_new_file1'),
+      ...newFileEvents(2, path2, 'seen_new_file2'),
+    ])
+    expect(trees.inotify).toBe(trees)
+  })
+})

@@ -334,6 +334,21 @@ describe('lifecycle', () => {
     expect(tree.watchCount).toBe(0)
   })
 
+  it('scans off the JS thread: the constructor returns at once, and the event loop turns while 3,000 directories are watched', async () => {
+    const root = fx.tempDir()
+    layout(root, Array.from({ length: 3000 }, (_, i) => `d${Math.floor(i / 50)}/e${i}/`))
+    let turns = 0
+    const ticker = setInterval(() => { turns += 1 }, 0)
+    const tree = fx.tree(root)
+    // The scan has not finished when the constructor returns, and timers keep firing meanwhile.
+    expect(tree.watchCount).toBeLessThan(3061)
+    let readyAfter = -1
+    await withinDeadline(tree.ready.then(() => { readyAfter = turns }), 'ready', 20_000)
+    clearInterval(ticker)
+    expect(tree.watchCount).toBe(3061)
+    expect(readyAfter).toBeGreaterThan(0)
+  })
+
   it('refuses eventGenSync on a tree with an ignore function (its scans need this thread)', async () => {
     const tree = fx.tree(fx.tempDir(), { ignore: () => false })
     await tree.ready

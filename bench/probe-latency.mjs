@@ -35,7 +35,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 // Wrap the native class before dist/ constructs one (dist/native.js looks it up at each `new`).
 const marks = {}
-const binding = createRequire(import.meta.url)(join(rootDir, 'binding.cjs'))
+const binding = createRequire(import.meta.url)(join(rootDir, 'dist/native.js')).native
 const NativeInotify = binding.NativeInotify
 binding.NativeInotify = function ProbedNativeInotify(onReady) {
   const native = new NativeInotify(() => {

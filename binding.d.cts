@@ -76,4 +76,6 @@ export interface TreeConfig {
   changes?: boolean
   /** Watch below the roots (default true). */
   recursive?: boolean
+  /** Bound of what waits to be taken, in bytes (default 16 MiB). */
+  maxQueuedBytes?: number
 }

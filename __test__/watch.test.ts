@@ -200,12 +200,38 @@ describe('watch()', () => {
     const dir = tempDir()
     expect(() => watch(dir, { debounceMs: -1 })).toThrow(RangeError)
     expect(() => watch(dir, { maxBacklog: 0 })).toThrow(RangeError)
+    expect(() => watch(dir, { maxQueuedBytes: 0.5 })).toThrow(RangeError)
     expect(() => watch(dir, { ignore: [42 as never] })).toThrow(TypeError)
     expect(() => watch(dir, { recursive: 'no' } as never)).toThrow(TypeError)
     expect(() => watch(dir, { recurse: true } as never)).toThrow(/unknown option "recurse"/)
     expect(() => watch([])).toThrow(TypeError)
     expect(() => watch(join(dir, 'missing'))).toThrow(/ENOENT/)
   })
+
+  it('with a small maxQueuedBytes and nobody reading, yields an overflow then a re-scan that reports every file', async () => {
+    const dir = tempDir()
+    for (let i = 0; i < 10; i++) mkdirSync(join(dir, `d${i}`))
+    const w = await open(dir, { maxQueuedBytes: 4096 })
+    // Nobody iterates or listens: changes wait natively, the 4 KiB bound fills, the reader stops,
+    // and some 90k events overflow the kernel's queue (max_queued_events is 16384 here).
+    execFileSync('sh', ['-c', `
+      i=0; while [ $i -lt 10 ]; do (cd "$D/d$i" && seq 1 3000 | sed 's/^/f/' | xargs touch) & i=$((i+1)); done; wait`],
+    { env: { ...process.env, D: dir } })
+    const want = new Set<string>()
+    for (let i = 0; i < 10; i++) for (let n = 1; n <= 3000; n++) want.add(join(dir, `d${i}`, `f${n}`))
+    const seen = new Set<string>()
+    const kinds: string[] = []
+    await collect(w, (changes) => {
+      for (const c of changes.splice(0)) {
+        if (kinds.at(-1) !== c.type) kinds.push(c.type)
+        if (c.type === 'create' || c.type === 'modify') seen.add(c.path)
+      }
+      return seen.size >= want.size
+    }, 60_000)
+    expect(kinds).toContain('overflow')
+    expect(w.stats().overflows).toBeGreaterThanOrEqual(1)
+    expect([...want].filter((p) => !seen.has(p))).toEqual([])
+  }, 90_000)
 
   it('ends with every file reported, or an overflow and a re-scan that reports them, when the consumer stops reading for 4 s during 30k creates', async () => {
     const dir = tempDir()

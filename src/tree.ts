@@ -67,6 +67,8 @@ export interface TreeInternals {
   readGitignore: boolean
   /** Watch below the roots. */
   recursive: boolean
+  /** Bound of the native queue, in bytes. */
+  maxQueuedBytes?: number
 }
 
 const TREE_OPTION_KEYS = new Set(['mask', 'blockDurationS', 'encoding', 'followSymlinks', 'ignore', 'onError'])
@@ -200,6 +202,7 @@ export class InotifyTrees<E extends PathEncoding = 'utf8'> extends EventSource<E
         changes: internals?.changes ?? false,
         readGitignore: internals?.readGitignore ?? false,
         recursive: internals?.recursive ?? true,
+        maxQueuedBytes: internals?.maxQueuedBytes,
       },
       ignoreFunction,
     })

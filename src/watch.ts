@@ -63,6 +63,15 @@ export interface WatchOptions {
   /** Aborting closes the watcher. */
   signal?: AbortSignal
   /**
+   * The bound of the queue of changes waiting to be taken, in bytes (default 16 MiB, some 400k
+   * changes). Changes to one path take one place in it, however many events they coalesce. When a
+   * consumer leaves it full, the native thread stops reading: events wait in the kernel's queue
+   * (`fs.inotify.max_queued_events`), and past that the kernel drops them and says so; the watcher
+   * then yields an `overflow` change and re-scans, reporting what changed as synthetic changes.
+   * Nothing is dropped without an `overflow`.
+   */
+  maxQueuedBytes?: number
+  /**
    * Batches an async iterator may hold while `'events'` listeners drive delivery and it does not
    * keep up (default 1000). Past it, its backlog is replaced by one `overflow` change: the
    * consumer is told to re-read what it needs, never left to believe it saw everything.
@@ -108,7 +117,7 @@ export interface WatcherEvents {
   close: []
 }
 
-const WATCH_OPTION_KEYS = new Set(['recursive', 'ignore', 'gitignore', 'debounceMs', 'followSymlinks', 'signal', 'maxBacklog'])
+const WATCH_OPTION_KEYS = new Set(['recursive', 'maxQueuedBytes', 'ignore', 'gitignore', 'debounceMs', 'followSymlinks', 'signal', 'maxBacklog'])
 
 /** A tree whose events the engine turns into changes; the watcher owns it. */
 class ChangeTree extends InotifyTrees<'utf8'> {
@@ -184,6 +193,7 @@ export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterabl
     this.#ignoreFiles = anyOf(ignore.functions)
     this.#debounceMs = checkCount(options.debounceMs ?? 0, 'debounceMs', 0)
     this.#maxBacklog = checkCount(options.maxBacklog ?? 1000, 'maxBacklog', 1)
+    const maxQueuedBytes = checkCount(options.maxQueuedBytes ?? 16 * 1024 * 1024, 'maxQueuedBytes', 1)
     for (const flag of ['gitignore', 'recursive', 'followSymlinks'] as const) {
       if (options[flag] !== undefined && typeof options[flag] !== 'boolean') {
         throw new TypeError(`${flag} must be a boolean, got ${describe(options[flag])}`)
@@ -204,7 +214,7 @@ export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterabl
       followSymlinks: options.followSymlinks ?? false,
       ignore: [...ignore.patterns, ...ignore.functions],
       onError: (error) => this.#fault(error),
-    }, { changes: true, readGitignore: options.gitignore ?? false, recursive: options.recursive ?? true })
+    }, { changes: true, readGitignore: options.gitignore ?? false, recursive: options.recursive ?? true, maxQueuedBytes })
     this.#tree.listen(() => this.#onRing())
     this.ready = this.#tree.ready.then(() => {
       this.#stats.crawlMs = performance.now() - this.#started

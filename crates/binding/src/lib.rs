@@ -68,6 +68,8 @@ pub struct TreeConfig {
     pub changes: Option<bool>,
     /// Watch below the roots (default true).
     pub recursive: Option<bool>,
+    /// Bound of what waits to be taken, in bytes (default 16 MiB).
+    pub max_queued_bytes: Option<f64>,
 }
 
 /// Something a tree reports that is not an event.
@@ -147,6 +149,7 @@ impl NativeInotify {
         ignore_fn: Option<Function<(String, bool), bool>>,
     ) -> Result<Self, ErrorCode> {
         let closing = Arc::new(AtomicBool::new(false));
+        let max_queued_bytes = tree.as_ref().and_then(|t| t.max_queued_bytes);
         let mode = match tree {
             None => Mode::Plain,
             Some(config) => {
@@ -186,6 +189,10 @@ impl NativeInotify {
             .build_callback(|_| Ok(()))
             .map_err(error::napi_error)?;
         let watcher = Watcher::open_with(JsDoorbell(doorbell), mode).map_err(engine_error)?;
+        if let Some(bytes) = max_queued_bytes {
+            // Checked in JS: a positive integer; beyond usize it is "no bound" anyway.
+            watcher.set_max_queued_bytes(bytes as usize);
+        }
         // `worker.terminate()` and process teardown do not run JS `close()`: stop and join the
         // reader from the environment's cleanup hook instead.
         let fired = Arc::new(AtomicBool::new(false));

@@ -67,8 +67,10 @@ struct Armed {
     tick: Option<Duration>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
+    /// The queue's bound ([`MAX_QUEUED_BYTES`] unless set with [`Watcher::set_max_queued_bytes`]).
+    max_queued_bytes: usize,
     armed: Option<Armed>,
     /// Roots to add (tree mode), in order.
     roots: VecDeque<Vec<u8>>,
@@ -85,6 +87,24 @@ struct State {
     /// Reports were added since the last ring (they ring whatever `ring_pending` says: the
     /// consumer takes reports on a ring, not on a take).
     fresh_reports: bool,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            max_queued_bytes: MAX_QUEUED_BYTES,
+            armed: None,
+            roots: VecDeque::new(),
+            stop: false,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            ring_pending: false,
+            blocked_takers: 0,
+            reports: Vec::new(),
+            changes: ChangeSet::new(),
+            fresh_reports: false,
+        }
+    }
 }
 
 impl State {
@@ -111,7 +131,7 @@ impl State {
     }
 
     fn full(&self) -> bool {
-        self.queued_bytes + self.changes.byte_len() >= MAX_QUEUED_BYTES
+        self.queued_bytes + self.changes.byte_len() >= self.max_queued_bytes
     }
 }
 
@@ -298,6 +318,13 @@ impl Watcher {
     /// Number of watch descriptors held.
     pub fn watch_count(&self) -> usize {
         self.shared.watches.load(Ordering::Relaxed)
+    }
+
+    /// Bounds what waits to be taken (encoded batches, or coalesced changes) to about `bytes`:
+    /// past it the reader stops reading, and the kernel's queue (and its overflow) takes over.
+    pub fn set_max_queued_bytes(&self, bytes: usize) {
+        lock(&self.shared.state).max_queued_bytes = bytes.max(1);
+        self.shared.changed.notify_all();
     }
 
     /// The inotify descriptor, for diagnostics.

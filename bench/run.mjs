@@ -3,6 +3,9 @@
 // - tree scenarios (startup, mkdir, movein, stall): InotifyTree against @parcel/watcher, chokidar and
 //   recursive fs.watch (inotify-napi / peer). The peers come from bench/package.json (installed here
 //   with `npm ci` when missing), never from the package's own dependencies.
+// - inotify-napi's tooling API, `watch(dir, { recursive: true, debounceMs: 0 })`, in the burst and in
+//   every tree scenario, against the raw API of the same package (watch() / raw: Inotify in the
+//   burst, InotifyTree in the tree scenarios), with the issue #4 target: within 10% of the raw numbers.
 //
 //   npm run bench              3 runs per scenario, medians reported
 //   npm run bench -- --quick   1 short run
@@ -31,11 +34,18 @@ import { parseArgs } from 'node:util'
 import { benchDir, loadInotifyNapi, packageVersion, rootDir } from './load.mjs'
 import { ensurePeers } from './peers.mjs'
 
+/** The latency scenario's watchers (both on one directory at once). */
 const IMPLS = ['inotify-napi', 'fs.watch']
+/** The tooling API, `watch(dir, { recursive: true, debounceMs: 0 })`, compared with the raw API. */
+const WATCH = 'watch()'
+/** The burst's watchers (one at a time). */
+const BURST_IMPLS = ['inotify-napi', WATCH, 'fs.watch']
 const TARGET_P50_RATIO = 1.2
 /** The tree scenarios' watchers; 'fs.watch' there is `fs.watch(dir, { recursive: true })`. */
-const TREE_IMPLS = ['inotify-napi', '@parcel/watcher', 'chokidar', 'fs.watch']
-const PEERS = TREE_IMPLS.slice(1)
+const TREE_IMPLS = ['inotify-napi', WATCH, '@parcel/watcher', 'chokidar', 'fs.watch']
+const PEERS = ['@parcel/watcher', 'chokidar', 'fs.watch']
+/** Issue #4: watch()'s time, CPU and RSS figures at most this times the raw API's; completeness equal. */
+const TARGET_WATCH_RATIO = 1.1
 const PLAIN_SCENARIOS = ['latency', 'burst']
 const TREE_SCENARIOS = ['startup', 'mkdir', 'movein', 'stall']
 const TARGET_STARTUP_RATIO = 0.5
@@ -68,7 +78,8 @@ if (args.help) {
                         (default 180 s); one that takes longer is reported as "timed out"
   --scenario NAME       latency, burst, startup, mkdir, movein or stall (repeatable; default all)
                         (startup, mkdir, movein and stall compare InotifyTree with @parcel/watcher,
-                        chokidar and recursive fs.watch; bench/'s own npm ci installs them if missing)
+                        chokidar and recursive fs.watch; bench/'s own npm ci installs them if missing;
+                        burst and the tree scenarios also run watch(), inotify-napi's tooling API)
   --base DIR            where the watched directories go (default /dev/shm, else the tmpdir)
   --clock NAME          monotonic (default) or timeorigin (see bench/clock.mjs)
   --json FILE           results file (default bench/results/latest.json)`)
@@ -413,6 +424,9 @@ async function burstRun(impl) {
       cpuUs: r.cpuUs,
       cpuUsPerEvent: r.events > 0 ? r.cpuUs / r.events : NaN,
       maxRssKiB: r.maxRssKiB,
+      // watch() only: batches delivered and changes in them (of any type).
+      batches: r.batches,
+      changes: r.changes,
     }
   } finally {
     await reap(writer)
@@ -688,10 +702,17 @@ function versions() {
 
 const fmt = (x, digits = 2) => (typeof x === 'string' ? x : Number.isFinite(x) ? x.toFixed(digits) : 'n/a')
 
-/** Prints rows `{ scenario, metric, values: [...], ratios: [...], digits }` under `columns`. */
+/**
+ * Prints rows `{ scenario, metric, values: [...], ratios: [...], digits }` under `columns`: every
+ * column but the first is followed by its ratio column, headed 'ratio' unless the column is given as
+ * `{ name, ratio }`.
+ */
 function printTable(columns, rows) {
   const header = ['scenario', 'metric']
-  columns.forEach((c, i) => header.push(...(i === 0 ? [c] : [c, 'ratio'])))
+  columns.forEach((c, i) => {
+    const name = typeof c === 'string' ? c : c.name
+    header.push(...(i === 0 ? [name] : [name, typeof c === 'string' ? 'ratio' : c.ratio]))
+  })
   const cells = rows.map((r) => {
     const row = [r.scenario, r.metric]
     r.values.forEach((value, i) => {
@@ -747,9 +768,8 @@ async function main() {
   }
   if (config.scenarios.includes('burst')) {
     for (let run = 0; run < config.runs; run++) {
-      const order = run % 2 === 0 ? IMPLS : [...IMPLS].reverse()
       const result = {}
-      for (const impl of order) {
+      for (const impl of rotate(BURST_IMPLS, run)) {
         process.stderr.write(`burst run ${run + 1}/${config.runs}: ${impl}...\n`)
         result[impl] = await burstRun(impl)
       }
@@ -789,6 +809,28 @@ async function main() {
     const verdict = t.holds === null ? 'n/a' : t.holds ? 'HOLDS' : 'MISSED'
     console.log(`target ${name.padEnd(16)} ${t.target}: ${verdict} (${t.detail})`)
   }
+  /**
+   * Issue #4's target, one line per figure: watch() within 10% of the raw API (its ratio to it at most
+   * TARGET_WATCH_RATIO; a completeness figure must be equal). A figure that is not a number (a watcher
+   * that failed or timed out) gives n/a, or MISSED when it is watch()'s and the raw API has one.
+   */
+  const printWatchTargets = (scenario, figures, rawName = 'InotifyTree') => {
+    for (const f of figures) {
+      const name = `${scenario}Watch${f.key}`
+      const r = ratio(f.watch, f.raw)
+      const known = Number.isFinite(f.raw) && Number.isFinite(f.watch)
+      const holds = known ? (f.equal ? f.watch === f.raw : r <= TARGET_WATCH_RATIO) : Number.isFinite(f.raw) ? false : null
+      const rule = f.equal ? 'equal' : `ratio <= ${fmt(TARGET_WATCH_RATIO)}`
+      printTarget(name, {
+        target: `watch() within 10% of ${rawName}: ${f.figure} (${rule})`,
+        ratio: r,
+        raw: f.raw,
+        watch: f.watch,
+        holds,
+        detail: `${fmt(f.watch, f.digits)} vs ${fmt(f.raw, f.digits)}, ratio ${fmt(r)}${f.note ? `; ${f.note}` : ''}`,
+      })
+    }
+  }
   const tables = {}
   const section = (scenario, columns, rows) => {
     tables[scenario] = rows
@@ -819,13 +861,22 @@ async function main() {
   }
   if (runs.burst.length) {
     const m = (impl, key) => med('burst', impl, key)
-    section('burst', plainColumns, [
-      plainRow('burst', 'seen % (worst run)', worst('burst', 'inotify-napi', 'completeness'), worst('burst', 'fs.watch', 'completeness'), { digits: 3 }),
-      plainRow('burst', 'overflows', sum('burst', 'inotify-napi', 'overflows'), 'n/a', { digits: 0, withRatio: false }),
-      plainRow('burst', 'lag after last ms', m('inotify-napi', 'lagMs'), m('fs.watch', 'lagMs')),
-      plainRow('burst', 'CPU us/event', m('inotify-napi', 'cpuUsPerEvent'), m('fs.watch', 'cpuUsPerEvent')),
-      plainRow('burst', 'CPU ms total', m('inotify-napi', 'cpuUs') / 1000, m('fs.watch', 'cpuUs') / 1000, { digits: 1 }),
-      plainRow('burst', 'peak RSS MiB', m('inotify-napi', 'maxRssKiB') / 1024, m('fs.watch', 'maxRssKiB') / 1024, { digits: 1 }),
+    // inotify-napi (Inotify), then watch() with its ratio to it, then fs.watch with inotify-napi / fs.watch.
+    const burstRow = (metric, napi, w, fs, { digits = 2, withRatio = true } = {}) => ({
+      scenario: 'burst',
+      metric,
+      values: [napi, w, fs],
+      ratios: withRatio ? [ratio(w, napi), ratio(napi, fs)] : [undefined, undefined],
+      digits,
+    })
+    const b = (key, scale = 1) => BURST_IMPLS.map((impl) => m(impl, key) / scale)
+    section('burst', ['inotify-napi', { name: WATCH, ratio: 'watch/raw' }, { name: 'fs.watch', ratio: 'raw/fs' }], [
+      burstRow('seen % (worst run)', ...BURST_IMPLS.map((impl) => worst('burst', impl, 'completeness')), { digits: 3 }),
+      burstRow('overflows', sum('burst', 'inotify-napi', 'overflows'), sum('burst', WATCH, 'overflows'), 'n/a', { digits: 0, withRatio: false }),
+      burstRow('lag after last ms', ...b('lagMs')),
+      burstRow('CPU us/event', ...b('cpuUsPerEvent')),
+      burstRow('CPU ms total', ...b('cpuUs', 1000), { digits: 1 }),
+      burstRow('peak RSS MiB', ...b('maxRssKiB', 1024), { digits: 1 }),
     ])
     const napiRuns = runs.burst.map((b) => b['inotify-napi'])
     const seen = napiRuns.map((b) => `${b.seen}/${b.expected}`)
@@ -837,21 +888,36 @@ async function main() {
       holds: napiRuns.every((b) => b.seen === b.expected && b.overflows === 0),
       detail: `seen ${seen.join(', ')}; overflows ${overflows.join(', ')}`,
     })
-    const writerMs = median(runs.burst.flatMap((b) => IMPLS.map((impl) => b[impl].writerMs)))
+    printWatchTargets('burst', [
+      { key: 'Seen', figure: 'seen %', raw: worst('burst', 'inotify-napi', 'completeness'), watch: worst('burst', WATCH, 'completeness'), equal: true, digits: 3 },
+      { key: 'Lag', figure: 'lag after last ms', raw: m('inotify-napi', 'lagMs'), watch: m(WATCH, 'lagMs'), digits: 2 },
+      { key: 'Cpu', figure: 'CPU us/event', raw: m('inotify-napi', 'cpuUsPerEvent'), watch: m(WATCH, 'cpuUsPerEvent'), digits: 2 },
+      { key: 'Rss', figure: 'peak RSS MiB', raw: m('inotify-napi', 'maxRssKiB') / 1024, watch: m(WATCH, 'maxRssKiB') / 1024, digits: 1 },
+    ], 'raw Inotify')
+    const watchRuns = runs.burst.map((b) => b[WATCH])
+    console.log(
+      `watch() : ${watchRuns.map((b) => `${b.batches} batches, ${fmt(b.changes / b.batches, 1)} changes a batch`).join('; ')}; ` +
+        `overflows ${watchRuns.map((b) => b.overflows).join(', ')}`,
+    )
+    const writerMs = median(runs.burst.flatMap((b) => BURST_IMPLS.map((impl) => b[impl].writerMs)))
     console.log(`writer  : ${config.burstFiles} creates in ${fmt(writerMs, 1)} ms (median), ${fmt(config.burstFiles / writerMs, 0)} creates/ms`)
     console.log('')
   }
 
-  // Tree scenarios: inotify-napi / each peer. A watcher that failed or timed out in any run shows
+  // Tree scenarios: inotify-napi / each peer, and watch() / inotify-napi. A watcher that failed or timed out in any run shows
   // "timed out" (or "failed") instead of a figure.
-  const treeColumns = ['inotify-napi', '@parcel/watcher', 'chokidar', 'fs.watch rec.']
+  const treeColumns = ['inotify-napi', { name: WATCH, ratio: 'watch/raw' }, '@parcel/watcher', 'chokidar', 'fs.watch rec.']
   const failedIn = (scenario, impl) => runs[scenario].map((r) => r[impl].failed).find(Boolean)
   const tmed = (scenario, impl, key, scale = 1) => failedIn(scenario, impl) ?? median(runs[scenario].map((r) => r[impl][key])) / scale
   const tworst = (scenario, impl, key) => failedIn(scenario, impl) ?? worst(scenario, impl, key)
   const tsum = (scenario, impl, key) => failedIn(scenario, impl) ?? sum(scenario, impl, key)
   const treeRow = (scenario, metric, valueOf, { digits = 2, withRatio = true } = {}) => {
     const values = TREE_IMPLS.map(valueOf)
-    return { scenario, metric, values, ratios: values.slice(1).map((x) => (withRatio ? ratio(values[0], x) : undefined)), digits }
+    // watch() / InotifyTree for watch(); InotifyTree / peer for the peers.
+    const ratios = TREE_IMPLS.slice(1).map((impl, i) =>
+      withRatio ? (impl === WATCH ? ratio(values[i + 1], values[0]) : ratio(values[0], values[i + 1])) : undefined,
+    )
+    return { scenario, metric, values, ratios, digits }
   }
   if (runs.startup.length) {
     section('startup', treeColumns, [
@@ -860,7 +926,7 @@ async function main() {
       treeRow('startup', 'peak RSS MiB', (impl) => tmed('startup', impl, 'maxRssKiB', 1024), { digits: 1 }),
       treeRow('startup', 'peak RSS - idle MiB', (impl) => tmed('startup', impl, 'rssDeltaKiB', 1024), { digits: 1 }),
       treeRow('startup', 'watches (fdinfo)', (impl) => tmed('startup', impl, 'fdinfoWatches'), { digits: 0 }),
-      treeRow('startup', 'watches (own count)', (impl) => (impl === 'inotify-napi' ? tmed('startup', impl, 'ownWatchCount') : 'n/a'), {
+      treeRow('startup', 'watches (own count)', (impl) => (impl === 'inotify-napi' || impl === WATCH ? tmed('startup', impl, 'ownWatchCount') : 'n/a'), {
         digits: 0,
         withRatio: false,
       }),
@@ -888,6 +954,17 @@ async function main() {
         `over an idle node ${fmt(napiRss, 1)} vs ${fmt(parcelRss, 1)} MiB, ratio ${fmt(rssRatio)}; ` +
         `whole process ${fmt(napiRaw, 1)} vs ${fmt(parcelRaw, 1)} MiB`,
     })
+    printWatchTargets('startup', [
+      { key: 'Ready', figure: 'ready ms', raw: napi, watch: tmed('startup', WATCH, 'startupMs'), digits: 0 },
+      {
+        key: 'Rss',
+        figure: 'peak RSS MiB',
+        raw: napiRaw,
+        watch: tmed('startup', WATCH, 'maxRssKiB', 1024),
+        digits: 1,
+        note: `over an idle node ${fmt(napiRss, 1)} vs ${fmt(tmed('startup', WATCH, 'rssDeltaKiB', 1024), 1)} MiB, ratio ${fmt(ratio(tmed('startup', WATCH, 'rssDeltaKiB', 1024), napiRss))}`,
+      },
+    ])
     console.log(
       `tree    : ${tree.dirs} dirs / ${tree.files} files (+ the root), built in ${fmt(tree.ms / 1000, 1)} s; ` +
         `idle node peak RSS ${fmt(med('startup', 'idle', 'maxRssKiB') / 1024, 1)} MiB (median)`,
@@ -922,6 +999,12 @@ async function main() {
         (napiRuns.some((r) => r.overflows) ? `, errors/overflows ${napiRuns.map((r) => r.overflows).join(', ')}` : '') +
         `; peers that missed some: ${peersMissing.join(', ') || 'none'}`,
     })
+    printWatchTargets(scenario, [
+      { key: 'Seen', figure: 'files seen', raw: tworst(scenario, 'inotify-napi', 'seen'), watch: tworst(scenario, WATCH, 'seen'), equal: true, digits: 0 },
+      ...(scenario === 'stall'
+        ? [{ key: 'Rss', figure: 'peak RSS MiB', raw: tmed(scenario, 'inotify-napi', 'maxRssKiB', 1024), watch: tmed(scenario, WATCH, 'maxRssKiB', 1024), digits: 1 }]
+        : []),
+    ])
     const ok = runs[scenario].flatMap((r) => TREE_IMPLS.map((impl) => r[impl])).filter((x) => !x.failed)
     let line = `${scenario.padEnd(8)}: writer ${fmt(median(ok.map((x) => x.writerMs)), 1)} ms (median)`
     if (scenario === 'stall') {

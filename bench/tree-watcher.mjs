@@ -24,6 +24,12 @@
 //   fs.watch         fs.watch(D, { recursive: true }) (Node's JS implementation on Linux: one watch per
 //                    directory and per file, set up synchronously); ready when the call returns; an entry
 //                    is reported by a 'rename' event's filename
+//   watch()          inotify-napi's tooling API: watch(D, { recursive: true, debounceMs: 0 }), iterated with
+//                    `for await (const batch of watcher)`; ready is `await watcher.ready`; an entry is
+//                    reported by a 'create' change (synthetic ones included: what a scan of a new
+//                    directory found); the engine coalesces a file's IN_CREATE and IN_CLOSE_WRITE into one
+//                    create, and the paths are counted distinct, as for every watcher; 'overflow' changes
+//                    and 'error' events (but vanished directories) are counted as errors
 //
 // The process exits when run.mjs goes away (its IPC channel closes), so that no watcher outlives the
 // run holding inotify watches.
@@ -54,7 +60,7 @@ process.on('disconnect', () => process.exit(0))
 const root = args.dir
 const impl = args.impl
 // Loaded up front: loading a module is not part of the startup time (it is part of the RSS).
-const inotifyNapi = impl === 'inotify-napi' ? loadInotifyNapi() : null
+const inotifyNapi = impl === 'inotify-napi' || impl === 'watch()' ? loadInotifyNapi() : null
 const parcel = impl === '@parcel/watcher' ? await loadPeer('@parcel/watcher') : null
 const chokidar = impl === 'chokidar' ? await loadPeer('chokidar') : null
 
@@ -129,10 +135,33 @@ async function startWatcher(onFile, onOverflow) {
     watcher.on('error', (error) => onOverflow(String(error?.message ?? error)))
     return { startupMs, stop: () => watcher.close(), watchCount: () => null }
   }
+  if (impl === 'watch()') {
+    const t0 = nowMs()
+    const watcher = inotifyNapi.watch(root, { recursive: true, debounceMs: 0 })
+    // Counted like InotifyTree's onError (without an 'error' listener, watch() would only warn).
+    watcher.on('error', (error) => {
+      if (error.code !== 'ENOENT' && error.code !== 'ENOTDIR') onOverflow(error.code ?? error.message)
+    })
+    ;(async () => {
+      for await (const batch of watcher) {
+        for (const change of batch) {
+          if (change.type === 'create') onFile(rel(change.path))
+          else if (change.type === 'overflow') onOverflow('overflow')
+        }
+      }
+    })().catch((error) => {
+      console.error('tree-watcher: watch() iteration failed:', error)
+      process.exit(1)
+    })
+    // As for InotifyTree: a rejected ready has been reported as an 'error' too.
+    await watcher.ready.catch(() => {})
+    const startupMs = nowMs() - t0
+    return { startupMs, stop: () => watcher.close(), watchCount: () => watcher.stats().watches }
+  }
   if (impl === 'idle') {
     return { startupMs: 0, stop: () => {}, watchCount: () => null }
   }
-  console.error(`bench/tree-watcher.mjs: --impl inotify-napi|@parcel/watcher|chokidar|fs.watch|idle, got ${impl}`)
+  console.error(`bench/tree-watcher.mjs: --impl inotify-napi|@parcel/watcher|chokidar|fs.watch|watch()|idle, got ${impl}`)
   process.exit(2)
 }
 

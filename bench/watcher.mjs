@@ -3,11 +3,16 @@
 //   node bench/watcher.mjs --impl inotify-napi|fs.watch --mode latency --dir D --prefix P
 //       sends {op:'event', name, t} over IPC for each created name that starts with P, t being the
 //       time (bench/clock.mjs) at which user code got it.
-//   node bench/watcher.mjs --impl inotify-napi|fs.watch --mode burst --dir D --expect N
+//   node bench/watcher.mjs --impl inotify-napi|fs.watch|watch() --mode burst --dir D --expect N
 //       counts distinct created names; ends when it has seen N, or 2 s after {op:'writer-done'}
 //       with no new event; prints one JSON line of results on stdout.
 //
-// Both sides do the same per-event work: read the clock, add the name to a Set.
+// Every watcher does the same per-event work: read the clock, add the name to a Set.
+// `watch()` (the tooling API: `watch(dir, { recursive: true, debounceMs: 0 })`, iterated with
+// `for await (const batch of watcher)`) is in the burst only; its 'create' changes count, by their
+// absolute path (one per file: the engine coalesces a file's IN_CREATE and IN_CLOSE_WRITE), and an
+// 'overflow' change counts as an overflow. Its 'modify' changes (a file written after its batch was
+// taken) are not creates and are skipped.
 import { watch } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { answerClockChecks, nowMs } from './clock.mjs'
@@ -35,18 +40,22 @@ answerClockChecks()
 process.on('disconnect', () => process.exit(0))
 
 // Loaded up front, so that loading the module is not part of the CPU time measured.
-const inotifyNapi = args.impl === 'inotify-napi' ? loadInotifyNapi() : null
+const inotifyNapi = args.impl === 'inotify-napi' || args.impl === 'watch()' ? loadInotifyNapi() : null
+/** What `watch()` delivered: batches, and every change of any type (for the batch-size figures). */
+const watchStats = { batches: 0, changes: 0 }
 
 /**
- * Starts watching `dir` for created names and calls `onCreate(name)` for each; returns a function that
- * stops watching. `onOverflow` is called for a kernel queue overflow (only inotify-napi can see one).
+ * Starts watching `dir` for created names and calls `onCreate(name)` for each; returns `{ stop, ready }`:
+ * a function that stops watching, and a promise that resolves once the watch is in place (at once but
+ * for `watch()`, whose tree scan runs on its native thread). `onOverflow` is called for a kernel queue
+ * overflow (only inotify-napi can see one).
  */
 function startWatcher(impl, dir, onCreate, onOverflow) {
   if (impl === 'fs.watch') {
     const watcher = watch(dir, { persistent: true, recursive: false }, (eventType, filename) => {
       if (eventType === 'rename' && filename !== null) onCreate(filename)
     })
-    return () => watcher.close()
+    return { stop: () => watcher.close(), ready: Promise.resolve() }
   }
   if (impl === 'inotify-napi') {
     const { Inotify, IN_CREATE, IN_Q_OVERFLOW } = inotifyNapi
@@ -63,15 +72,34 @@ function startWatcher(impl, dir, onCreate, onOverflow) {
       console.error('watcher: inotify-napi generator failed:', error)
       process.exit(1)
     })
-    return () => inotify.close()
+    return { stop: () => inotify.close(), ready: Promise.resolve() }
   }
-  console.error(`bench/watcher.mjs: --impl inotify-napi|fs.watch, got ${impl}`)
+  if (impl === 'watch()') {
+    // The tooling API as a tool would use it: recursive, no debounce, async iteration over batches.
+    const watcher = inotifyNapi.watch(dir, { recursive: true, debounceMs: 0 })
+    ;(async () => {
+      for await (const batch of watcher) {
+        watchStats.batches++
+        watchStats.changes += batch.length
+        for (const change of batch) {
+          if (change.type === 'create') onCreate(change.path)
+          else if (change.type === 'overflow') onOverflow()
+        }
+      }
+    })().catch((error) => {
+      console.error('watcher: watch() iteration failed:', error)
+      process.exit(1)
+    })
+    // The burst starts once the watch is in place (run.mjs waits for 'ready').
+    return { stop: () => watcher.close(), ready: watcher.ready }
+  }
+  console.error(`bench/watcher.mjs: --impl inotify-napi|fs.watch|watch(), got ${impl}`)
   process.exit(2)
 }
 
 if (args.mode === 'latency') {
   const prefix = args.prefix
-  const stop = startWatcher(
+  const { stop, ready } = startWatcher(
     args.impl,
     args.dir,
     (name) => {
@@ -80,6 +108,7 @@ if (args.mode === 'latency') {
     },
     () => process.send({ op: 'overflow' }),
   )
+  await ready
   process.on('message', (message) => {
     if (message.op === 'stop') {
       stop()
@@ -120,6 +149,7 @@ if (args.mode === 'latency') {
       cpuUserUs: cpu.user,
       cpuSystemUs: cpu.system,
       maxRssKiB: process.resourceUsage().maxRSS,
+      ...(args.impl === 'watch()' ? { batches: watchStats.batches, changes: watchStats.changes } : {}),
     }
     process.stdout.write(`${JSON.stringify(result)}\n`, () => process.disconnect())
   }
@@ -128,7 +158,7 @@ if (args.mode === 'latency') {
     quietTimer = setTimeout(() => finish('quiet'), QUIET_MS)
   }
 
-  stop = startWatcher(
+  const watcher = startWatcher(
     args.impl,
     args.dir,
     (name) => {
@@ -146,6 +176,8 @@ if (args.mode === 'latency') {
       if (writerDone) armQuietTimer()
     },
   )
+  stop = watcher.stop
+  await watcher.ready
   // From here on, CPU time is the burst's (the watch itself is set up).
   cpuStart = process.cpuUsage()
   process.on('message', (message) => {

@@ -3,6 +3,8 @@
 //! path and advice.
 
 use inotify_engine::Error;
+use std::panic::AssertUnwindSafe;
+
 use napi::Status;
 
 /// A JS error's `code`.
@@ -21,13 +23,29 @@ impl AsRef<str> for ErrorCode {
 }
 
 impl From<Status> for ErrorCode {
-    fn from(status: Status) -> Self {
-        // napi-rs turns a caught panic into GenericFailure with the panic's text as the reason.
-        match status {
-            Status::GenericFailure => ErrorCode("ERR_INOTIFY_PANIC"),
-            _ => ErrorCode("ERR_INOTIFY_NATIVE"),
-        }
+    fn from(_status: Status) -> Self {
+        ErrorCode("ERR_INOTIFY_NATIVE")
     }
+}
+
+/// Runs the body of a `#[napi]` function: a panic in it (a bug) becomes a JS error with code
+/// `ERR_INOTIFY_PANIC` and the panic's message, never an unwind into Node (undefined behaviour)
+/// or an abort. napi-rs's own `catch_unwind` attribute is not used: it reports a panic with the
+/// code `GenericFailure`, which says nothing.
+pub fn guard<T>(
+    body: impl FnOnce() -> Result<T, napi::Error<ErrorCode>>,
+) -> Result<T, napi::Error<ErrorCode>> {
+    std::panic::catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_owned());
+        Err(napi::Error::new(
+            ErrorCode("ERR_INOTIFY_PANIC"),
+            format!("|a panic in the native binding (a bug; please report it): {message}"),
+        ))
+    })
 }
 
 /// An engine error as a JS error.

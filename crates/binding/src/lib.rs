@@ -18,7 +18,7 @@ use napi_derive::napi;
 mod error;
 mod js_ignore;
 
-use error::{engine_error, ErrorCode};
+use error::{engine_error, guard, ErrorCode};
 use napi::Result;
 
 /// The JS callback the reader thread rings: no payload, not ref'd (the JS side holds the ref'd
@@ -141,8 +141,150 @@ pub struct NativeInotify {
 impl NativeInotify {
     /// Opens an inotify instance; `onReady` is called (with no argument) each time a batch can be
     /// taken.
-    #[napi(constructor, catch_unwind)]
+    #[napi(constructor)]
     pub fn new(
+        env: Env,
+        on_ready: Function<(), ()>,
+        tree: Option<TreeConfig>,
+        ignore_fn: Option<Function<(String, bool), bool>>,
+    ) -> Result<Self, ErrorCode> {
+        guard(|| Self::open(env, on_ready, tree, ignore_fn))
+    }
+
+    /// `inotify_add_watch(2)`; returns the wd.
+    #[napi]
+    pub fn add_watch(&self, path: Buffer, mask: u32) -> Result<i32, ErrorCode> {
+        guard(|| self.watcher()?.add_watch(&path, mask).map_err(engine_error))
+    }
+
+    /// `inotify_rm_watch(2)` (or only forgets the wd, when `superficial`).
+    #[napi]
+    pub fn remove_watch(&self, wd: i32, superficial: bool) -> Result<(), ErrorCode> {
+        guard(|| {
+            self.watcher()?
+                .remove_watch(wd, superficial)
+                .map_err(engine_error)
+        })
+    }
+
+    /// Adds a tree root; the reader thread scans it and reports `ready` (or `rootFailed`).
+    #[napi]
+    pub fn add_root(&self, path: Buffer) -> Result<(), ErrorCode> {
+        guard(|| self.watcher()?.add_root(&path).map_err(engine_error))
+    }
+
+    /// What the tree reported since the last call.
+    #[napi]
+    pub fn take_reports(&self) -> Result<Vec<NativeTreeReport>, ErrorCode> {
+        guard(|| {
+            Ok(self
+                .watcher
+                .as_ref()
+                .map(|w| w.take_reports().into_iter().map(Into::into).collect())
+                .unwrap_or_default())
+        })
+    }
+
+    /// The wd a path is watched as.
+    #[napi]
+    pub fn wd_of(&self, path: Buffer) -> Result<Option<i32>, ErrorCode> {
+        guard(|| Ok(self.watcher.as_ref().and_then(|w| w.wd_of(&path))))
+    }
+
+    /// Number of watch descriptors held.
+    #[napi]
+    pub fn watch_count(&self) -> Result<u32, ErrorCode> {
+        guard(|| {
+            let count = self.watcher.as_ref().map_or(0, Watcher::watch_count);
+            Ok(u32::try_from(count).unwrap_or(u32::MAX))
+        })
+    }
+
+    /// The inotify file descriptor (for diagnostics and tests).
+    #[napi(getter)]
+    pub fn fd(&self) -> i32 {
+        self.watcher.as_ref().map_or(-1, Watcher::raw_fd)
+    }
+
+    /// Arms the reader: it reads as events come and queues a tick after `timeoutMs` without events
+    /// (negative: no ticks). `false` when it was armed already (the tick is updated).
+    #[napi]
+    pub fn request(&self, timeout_ms: f64) -> Result<bool, ErrorCode> {
+        guard(|| {
+            self.watcher()?
+                .request(timeout_from_ms(timeout_ms))
+                .map_err(engine_error)
+        })
+    }
+
+    /// Disarms the reader: it reads nothing more until `request` (events wait in the kernel).
+    #[napi]
+    pub fn pause(&self) -> Result<(), ErrorCode> {
+        guard(|| {
+            if let Some(watcher) = self.watcher.as_ref() {
+                watcher.pause();
+            }
+            Ok(())
+        })
+    }
+
+    /// The oldest batch that is ready (see `src/wire.ts` for its layout), or `null`.
+    #[napi]
+    pub fn take(&self) -> Result<Option<Buffer>, ErrorCode> {
+        guard(|| {
+            Ok(self
+                .watcher()?
+                .take()
+                .map_err(engine_error)?
+                .map(|batch| Buffer::from(batch.bytes)))
+        })
+    }
+
+    /// Changes mode: what changed since the last call, encoded (`null`: nothing).
+    #[napi]
+    pub fn take_changes(&self) -> Result<Option<Buffer>, ErrorCode> {
+        guard(|| {
+            Ok(self
+                .watcher()?
+                .take_changes()
+                .map_err(engine_error)?
+                .map(Buffer::from))
+        })
+    }
+
+    /// Blocks this thread until a batch is ready or `timeoutMs` passes (`null`).
+    #[napi]
+    pub fn take_blocking(&self, timeout_ms: f64) -> Result<Option<Buffer>, ErrorCode> {
+        guard(|| {
+            Ok(self
+                .watcher()?
+                .take_blocking(timeout_from_ms(timeout_ms))
+                .map_err(engine_error)?
+                .map(|batch| Buffer::from(batch.bytes)))
+        })
+    }
+
+    /// Stops and joins the reader thread and closes the descriptors; idempotent.
+    #[napi]
+    pub fn close(&mut self) -> Result<(), ErrorCode> {
+        guard(|| {
+            self.closing.store(true, Ordering::SeqCst);
+            if let Some(watcher) = self.watcher.take() {
+                watcher.close();
+            }
+            self.remove_cleanup_hook()
+        })
+    }
+
+    /// Whether `close()` was called (or the environment is shutting down).
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.watcher.as_ref().is_none_or(Watcher::is_closed)
+    }
+}
+
+impl NativeInotify {
+    fn open(
         env: Env,
         on_ready: Function<(), ()>,
         tree: Option<TreeConfig>,
@@ -215,116 +357,6 @@ impl NativeInotify {
             closing,
         })
     }
-
-    /// `inotify_add_watch(2)`; returns the wd.
-    #[napi(catch_unwind)]
-    pub fn add_watch(&self, path: Buffer, mask: u32) -> Result<i32, ErrorCode> {
-        self.watcher()?.add_watch(&path, mask).map_err(engine_error)
-    }
-
-    /// `inotify_rm_watch(2)` (or only forgets the wd, when `superficial`).
-    #[napi(catch_unwind)]
-    pub fn remove_watch(&self, wd: i32, superficial: bool) -> Result<(), ErrorCode> {
-        self.watcher()?
-            .remove_watch(wd, superficial)
-            .map_err(engine_error)
-    }
-
-    /// Adds a tree root; the reader thread scans it and reports `ready` (or `rootFailed`).
-    #[napi(catch_unwind)]
-    pub fn add_root(&self, path: Buffer) -> Result<(), ErrorCode> {
-        self.watcher()?.add_root(&path).map_err(engine_error)
-    }
-
-    /// What the tree reported since the last call.
-    #[napi(catch_unwind)]
-    pub fn take_reports(&self) -> Vec<NativeTreeReport> {
-        self.watcher
-            .as_ref()
-            .map(|w| w.take_reports().into_iter().map(Into::into).collect())
-            .unwrap_or_default()
-    }
-
-    /// The wd a path is watched as.
-    #[napi(catch_unwind)]
-    pub fn wd_of(&self, path: Buffer) -> Option<i32> {
-        self.watcher.as_ref().and_then(|w| w.wd_of(&path))
-    }
-
-    /// Number of watch descriptors held.
-    #[napi(catch_unwind)]
-    pub fn watch_count(&self) -> u32 {
-        u32::try_from(self.watcher.as_ref().map_or(0, Watcher::watch_count)).unwrap_or(u32::MAX)
-    }
-
-    /// The inotify file descriptor (for diagnostics and tests).
-    #[napi(getter)]
-    pub fn fd(&self) -> i32 {
-        self.watcher.as_ref().map_or(-1, Watcher::raw_fd)
-    }
-
-    /// Arms the reader: it reads as events come and queues a tick after `timeoutMs` without events
-    /// (negative: no ticks). `false` when it was armed already (the tick is updated).
-    #[napi(catch_unwind)]
-    pub fn request(&self, timeout_ms: f64) -> Result<bool, ErrorCode> {
-        self.watcher()?
-            .request(timeout_from_ms(timeout_ms))
-            .map_err(engine_error)
-    }
-
-    /// Disarms the reader: it reads nothing more until `request` (events wait in the kernel).
-    #[napi(catch_unwind)]
-    pub fn pause(&self) {
-        if let Some(watcher) = self.watcher.as_ref() {
-            watcher.pause();
-        }
-    }
-
-    /// The oldest batch that is ready (see `src/wire.ts` for its layout), or `null`.
-    #[napi(catch_unwind)]
-    pub fn take(&self) -> Result<Option<Buffer>, ErrorCode> {
-        Ok(self
-            .watcher()?
-            .take()
-            .map_err(engine_error)?
-            .map(|batch| Buffer::from(batch.bytes)))
-    }
-
-    /// Changes mode: what changed since the last call, encoded (`null`: nothing).
-    #[napi(catch_unwind)]
-    pub fn take_changes(&self) -> Result<Option<Buffer>, ErrorCode> {
-        Ok(self
-            .watcher()?
-            .take_changes()
-            .map_err(engine_error)?
-            .map(Buffer::from))
-    }
-
-    /// Blocks this thread until a batch is ready or `timeoutMs` passes (`null`).
-    #[napi(catch_unwind)]
-    pub fn take_blocking(&self, timeout_ms: f64) -> Result<Option<Buffer>, ErrorCode> {
-        Ok(self
-            .watcher()?
-            .take_blocking(timeout_from_ms(timeout_ms))
-            .map_err(engine_error)?
-            .map(|batch| Buffer::from(batch.bytes)))
-    }
-
-    /// Stops and joins the reader thread and closes the descriptors; idempotent.
-    #[napi(catch_unwind)]
-    pub fn close(&mut self) -> Result<(), ErrorCode> {
-        self.closing.store(true, Ordering::SeqCst);
-        if let Some(watcher) = self.watcher.take() {
-            watcher.close();
-        }
-        self.remove_cleanup_hook()
-    }
-
-    /// Whether `close()` was called (or the environment is shutting down).
-    #[napi(getter)]
-    pub fn closed(&self) -> bool {
-        self.watcher.as_ref().is_none_or(Watcher::is_closed)
-    }
 }
 
 impl NativeInotify {
@@ -353,6 +385,14 @@ impl Drop for NativeInotify {
         self.closing.store(true, Ordering::SeqCst);
         let _ = self.remove_cleanup_hook();
     }
+}
+
+/// Test-only: panics inside a `#[napi]` call, so that tests can prove a Rust panic reaches JS as an
+/// error (`ERR_INOTIFY_PANIC`) and never aborts the process. Not part of the API; never call it
+/// outside tests. (The reader thread's own hook is the engine's `INOTIFY_NAPI_TEST_PANIC=reader`.)
+#[napi]
+pub fn debug_panic_for_tests() -> Result<(), ErrorCode> {
+    guard(|| panic!("debugPanicForTests: a panic on purpose (a test hook)"))
 }
 
 /// Codes that a JS error from this module can carry, for `src/errors.ts`.

@@ -389,6 +389,48 @@ impl ChangeSet {
     }
 }
 
+/// Reads an encoded set back (for tests and Rust consumers); `None` if the bytes are not one.
+pub fn decode_changes(bytes: &[u8]) -> Option<Vec<Change>> {
+    fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
+        let field = bytes.get(at..at.checked_add(4)?)?;
+        Some(u32::from_le_bytes([field[0], field[1], field[2], field[3]]))
+    }
+    let count = u32_at(bytes, 0)? as usize;
+    let mut changes = Vec::with_capacity(count.min(65536));
+    let mut at = 4;
+    for _ in 0..count {
+        let kind = match *bytes.get(at)? {
+            0 => ChangeKind::Create,
+            1 => ChangeKind::Modify,
+            2 => ChangeKind::Delete,
+            3 => ChangeKind::Rename,
+            4 => ChangeKind::Overflow,
+            _ => return None,
+        };
+        let flags = *bytes.get(at + 1)?;
+        let path_len = u32_at(bytes, at + 2)? as usize;
+        let path = bytes.get(at + 6..(at + 6).checked_add(path_len)?)?.to_vec();
+        at += 6 + path_len;
+        let old_len = u32_at(bytes, at)?;
+        at += 4;
+        let old_path = if old_len == NO_OLD_PATH {
+            None
+        } else {
+            let old = bytes.get(at..at.checked_add(old_len as usize)?)?.to_vec();
+            at += old_len as usize;
+            Some(old)
+        };
+        changes.push(Change {
+            kind,
+            path,
+            old_path,
+            is_dir: flags & CHANGE_IS_DIR != 0,
+            synthetic: flags & CHANGE_SYNTHETIC != 0,
+        });
+    }
+    (at == bytes.len()).then_some(changes)
+}
+
 #[cfg(test)]
 #[path = "changes_tests.rs"]
 mod tests;

@@ -227,3 +227,110 @@ fn a_move_out_is_reported_in_its_place_in_the_order() {
         ]
     );
 }
+
+/// Arbitrary event sequences (any mask, cookie, path and name, settled at any point): the set never
+/// panics, its encoding reads back as exactly what `take` gives, and it is empty once taken.
+/// Failing cases are kept in `proptest-regressions/changes_tests.txt`.
+mod props {
+    use super::*;
+    use crate::mask::{IN_IGNORED, IN_UNMOUNT};
+    use proptest::prelude::*;
+
+    const BITS: [u32; 13] = [
+        IN_CREATE,
+        IN_MODIFY,
+        IN_CLOSE_WRITE,
+        IN_ATTRIB,
+        IN_DELETE,
+        IN_DELETE_SELF,
+        IN_MOVED_FROM,
+        IN_MOVED_TO,
+        IN_ISDIR,
+        IN_Q_OVERFLOW,
+        IN_IGNORED,
+        IN_UNMOUNT,
+        IN_ISDIR | IN_CREATE,
+    ];
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Add(DecodedEvent),
+        Settle,
+    }
+
+    fn event() -> impl Strategy<Value = DecodedEvent> {
+        let mask = prop_oneof![
+            4 => proptest::sample::select(&BITS[..]),
+            1 => any::<u32>(),
+        ];
+        let dir = proptest::option::weighted(
+            0.95,
+            proptest::sample::select(vec!["/r", "/r/a", "/r/a/b", "/r/b", "/"]),
+        );
+        let name = prop_oneof![
+            4 => proptest::sample::select(vec!["", "a", "b", "c", "f"]).prop_map(|n| n.as_bytes().to_vec()),
+            1 => proptest::collection::vec(any::<u8>(), 0..8),
+        ];
+        (mask, 0u32..4, dir, name, 0u32..4).prop_map(|(mask, cookie, dir, name, flags)| {
+            DecodedEvent {
+                wd: 1,
+                mask,
+                cookie,
+                len: 16,
+                path: dir.map(|d| d.as_bytes().to_vec()),
+                flags,
+                name,
+            }
+        })
+    }
+
+    fn steps() -> impl Strategy<Value = Vec<Step>> {
+        let step = prop_oneof![
+            8 => event().prop_map(Step::Add),
+            1 => Just(Step::Settle),
+        ];
+        proptest::collection::vec(step, 0..64)
+    }
+
+    fn fill(steps: &[Step]) -> ChangeSet {
+        let mut set = ChangeSet::new();
+        for step in steps {
+            match step {
+                Step::Add(event) => set.add(event),
+                Step::Settle => set.settle(),
+            }
+        }
+        set
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: crate::props_cases(512),
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn any_event_sequence_coalesces_without_panic_and_its_encoding_round_trips(steps in steps()) {
+            let mut taken = fill(&steps);
+            let len = taken.len();
+            prop_assert_eq!(taken.is_empty(), len == 0);
+            let changes = taken.take();
+            prop_assert_eq!(changes.len(), len);
+            prop_assert!(taken.is_empty());
+            prop_assert_eq!(taken.byte_len(), 0);
+            for change in &changes {
+                prop_assert_eq!(change.old_path.is_some(), change.kind == ChangeKind::Rename);
+                if change.kind == ChangeKind::Overflow {
+                    prop_assert!(change.path.is_empty());
+                }
+            }
+
+            let mut encoded = fill(&steps);
+            match encoded.take_encoded() {
+                None => prop_assert!(changes.is_empty()),
+                Some(bytes) => prop_assert_eq!(decode_changes(&bytes), Some(changes)),
+            }
+            prop_assert_eq!(encoded.take_encoded(), None);
+        }
+    }
+}

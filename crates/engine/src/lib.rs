@@ -36,3 +36,12 @@ pub use event::RawEvent;
 pub use tree::{TreeOptions, TreeReport};
 pub use watcher::{Doorbell, Ring, Watcher};
 pub use wire::EncodedBatch;
+
+/// Cases per property test: `default`, or `PROPTEST_CASES` when set (the stress suite raises it).
+#[cfg(test)]
+pub(crate) fn props_cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

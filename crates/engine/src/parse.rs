@@ -168,3 +168,88 @@ mod tests {
         assert_eq!(parse_events(&huge_len).count(), 0);
     }
 }
+
+/// Properties over arbitrary bytes: the parser never panics, never reads past the buffer, and
+/// accounts for every byte. Failing cases are kept in `proptest-regressions/parse.txt`.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn record() -> impl Strategy<Value = (i32, u32, u32, Vec<u8>)> {
+        let name = proptest::collection::vec(1u8..=255, 0..=255);
+        (any::<i32>(), any::<u32>(), any::<u32>(), name)
+    }
+
+    /// Random bytes, or runs of headers whose `len` is small (so that records parse) followed by
+    /// payloads of any length (so that `len` and what follows disagree).
+    fn buffer() -> impl Strategy<Value = Vec<u8>> {
+        let chunk = (
+            any::<[u8; 12]>(),
+            0u32..80,
+            proptest::collection::vec(any::<u8>(), 0..80),
+        )
+            .prop_map(|(head, len, payload)| {
+                let mut chunk = head.to_vec();
+                chunk.extend_from_slice(&len.to_ne_bytes());
+                chunk.extend_from_slice(&payload);
+                chunk
+            });
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..2048),
+            proptest::collection::vec(chunk, 0..32).prop_map(|chunks| chunks.concat()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: crate::props_cases(256),
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn arbitrary_bytes_parse_without_panic_and_every_byte_is_accounted_for(
+            buf in buffer(),
+        ) {
+            let mut events = parse_events(&buf);
+            let mut consumed = 0usize;
+            for event in events.by_ref() {
+                let record_len = HEADER_LEN + event.len as usize;
+                prop_assert!(event.name.len() <= event.len as usize);
+                prop_assert!(!event.name.contains(&0));
+                consumed += record_len;
+                prop_assert!(consumed <= buf.len());
+            }
+            prop_assert_eq!(consumed + events.leftover(), buf.len());
+            // What is left is never a whole record: a header that does not fit, or a name that runs
+            // past the end.
+            let rest = &buf[consumed..];
+            let stopped_on_a_part = rest.len() < HEADER_LEN
+                || HEADER_LEN + u32::from_ne_bytes(field(rest, 12)) as usize > rest.len();
+            prop_assert!(stopped_on_a_part);
+        }
+
+        #[test]
+        fn kernel_records_round_trip_and_a_cut_anywhere_loses_only_the_cut_record(
+            records in proptest::collection::vec(record(), 0..24),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let mut buf = Vec::new();
+            let mut ends = Vec::new();
+            for (wd, mask, cookie, name) in &records {
+                encode_record(&mut buf, *wd, *mask, *cookie, name);
+                ends.push(buf.len());
+            }
+            let parsed: Vec<_> = parse_events(&buf).collect();
+            prop_assert_eq!(parsed.len(), records.len());
+            for (event, (wd, mask, cookie, name)) in parsed.iter().zip(&records) {
+                prop_assert_eq!((event.wd, event.mask, event.cookie, event.name), (*wd, *mask, *cookie, &name[..]));
+            }
+            let at = if buf.is_empty() { 0 } else { cut.index(buf.len()) };
+            let whole = ends.iter().filter(|&&end| end <= at).count();
+            let mut truncated = parse_events(&buf[..at]);
+            prop_assert_eq!(truncated.by_ref().count(), whole);
+            prop_assert_eq!(truncated.leftover(), at - ends.get(whole.wrapping_sub(1)).copied().unwrap_or(0));
+        }
+    }
+}

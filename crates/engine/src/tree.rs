@@ -477,7 +477,10 @@ impl Tree {
     fn keep_books(&mut self, fs: &mut dyn TreeFs, event: &RawEvent<'_>, out: &mut BatchEncoder) {
         let (wd, mask, name) = (event.wd, event.mask, event.name);
         if mask & IN_IGNORED != 0 {
-            self.forget(wd);
+            // The kernel dropped this watch, not those below it: a directory moved away from under
+            // it before it was deleted (the move lost in an overflow) still holds its watch. They
+            // are removed too (EINVAL for those the kernel dropped already), never leaked.
+            self.unwatch(fs, wd);
             return;
         }
         if name.is_empty() {
@@ -537,7 +540,7 @@ impl Tree {
             if mask & IN_MOVED_FROM != 0 {
                 self.pending_moves.push((event.cookie, child));
             } else {
-                self.forget(child);
+                self.unwatch(fs, child);
             }
         }
     }
@@ -628,9 +631,15 @@ impl Tree {
     }
 
     fn rescan_all(&mut self, fs: &mut dyn TreeFs, out: &mut BatchEncoder) {
-        let mut wds: Vec<i32> = self.dirs.keys().copied().collect();
+        // Parents before children (a parent's path is a prefix of its children's): a directory the
+        // parent's pass finds replaced is dropped before its own pass would list the newcomer.
+        let mut wds: Vec<(Vec<u8>, i32)> = self
+            .dirs
+            .iter()
+            .map(|(wd, d)| (d.path.clone(), *wd))
+            .collect();
         wds.sort_unstable();
-        for wd in wds {
+        for (_, wd) in wds {
             if fs.cancelled() {
                 return;
             }
@@ -656,16 +665,39 @@ impl Tree {
             let Some(dir) = self.dirs.get(&wd) else {
                 continue;
             };
+            let subdirs: Vec<(Vec<u8>, i32)> = dir
+                .subdirs
+                .iter()
+                .filter(|(name, _)| present.get(*name) == Some(&true))
+                .map(|(name, child)| (name.clone(), *child))
+                .collect();
+            // A directory deleted and made again under the same name while events were lost (its
+            // IN_IGNORED lost too): the name is the same, the inode is not. Asking the kernel for a
+            // watch on the path tells: the same wd, or another one (a watch on the newcomer).
+            let mut replaced: Vec<Vec<u8>> = Vec::new();
+            for (name, child) in subdirs {
+                if fs.add_watch(&join(&path, &name), self.watch_mask).ok() != Some(child) {
+                    replaced.push(name);
+                }
+            }
+            let Some(dir) = self.dirs.get(&wd) else {
+                continue;
+            };
             let mut gone: Vec<(Vec<u8>, bool)> = dir
                 .entries
                 .iter()
-                .filter(|(name, entry)| present.get(*name) != Some(&entry.is_dir))
+                .filter(|(name, entry)| {
+                    present.get(*name) != Some(&entry.is_dir) || replaced.contains(name)
+                })
                 .map(|(name, entry)| (name.clone(), entry.is_dir))
                 .collect();
             gone.sort();
             let mut added: Vec<(Vec<u8>, bool)> = present
                 .into_iter()
-                .filter(|(name, is_dir)| dir.entries.get(name).is_none_or(|e| e.is_dir != *is_dir))
+                .filter(|(name, is_dir)| {
+                    dir.entries.get(name).is_none_or(|e| e.is_dir != *is_dir)
+                        || replaced.contains(name)
+                })
                 .collect();
             added.sort();
             for (name, is_dir) in gone {

@@ -44,6 +44,11 @@ const MOVE_PAIR_GRACE: Duration = Duration::from_millis(10);
 /// The reader stops reading while this many encoded bytes wait to be taken (some 400k events): a
 /// stalled consumer rides out bursts here, and past it the kernel's own queue takes over.
 pub const MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
+/// Test-only: with this environment variable set to `reader` when a watcher opens, its reader
+/// thread panics the first time it is armed, so that tests can prove a panic there reaches the
+/// consumer as [`Error::Panicked`] instead of aborting the process or stalling it. Read once per
+/// open; never set it in production.
+pub const TEST_PANIC_ENV: &str = "INOTIFY_NAPI_TEST_PANIC";
 
 /// What ringing the consumer gave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,6 +157,8 @@ struct Shared {
     state: Mutex<State>,
     changed: Condvar,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Test-only ([`TEST_PANIC_ENV`]): the reader panics when first armed.
+    panic_for_tests: bool,
 }
 
 /// Locks a mutex; a panic elsewhere while it was held does not make the data unusable here (every
@@ -221,6 +228,7 @@ impl Watcher {
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
             thread: Mutex::new(None),
+            panic_for_tests: std::env::var_os(TEST_PANIC_ENV).is_some_and(|v| v == "reader"),
         });
         let for_thread = Arc::clone(&shared);
         let handle = std::thread::Builder::new()
@@ -522,6 +530,9 @@ fn run(shared: &Shared, doorbell: &dyn Doorbell) {
             Work::Roots(roots) => {
                 add_roots(shared, &roots);
                 None
+            }
+            Work::Serve(_) if shared.panic_for_tests => {
+                panic!("{TEST_PANIC_ENV}=reader: the reader thread panics on purpose (a test hook)")
             }
             Work::Serve(tick) => match serve(shared, &mut buf, tick) {
                 Served::Batch(delivery) => Some(delivery),

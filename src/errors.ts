@@ -3,7 +3,7 @@
  * @module
  */
 import { constants as osConstants } from 'node:os'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import type { EventName } from './constants'
 
 /** Node-style codes an {@link InotifyError} can carry besides errno names. */
@@ -25,6 +25,7 @@ export type InotifyErrorCode =
   | 'ERR_INOTIFY_CLOSED'
   | 'ERR_INOTIFY_NATIVE'
   | 'ERR_INOTIFY_PANIC'
+  | 'ERR_INOTIFY_OVERFLOW'
 
 /** Details an {@link InotifyError} is built from. */
 export interface InotifyErrorDetails {
@@ -96,20 +97,39 @@ export class AbortError extends Error {
   }
 }
 
-/** Reads a kernel limit, preferring the user namespace's value (the one in force here). */
+/**
+ * Reads a kernel limit as it is in force here. In a user namespace two values apply, the
+ * namespace's own (`/proc/sys/user/max_inotify_*`, INT_MAX unless set) and the machine's
+ * (`/proc/sys/fs/inotify/*`, which every namespace also counts against): the smaller one binds.
+ */
 export function readInotifyLimit(name: 'max_user_watches' | 'max_user_instances' | 'max_queued_events'): number | undefined {
   const files = name === 'max_queued_events'
     ? ['/proc/sys/fs/inotify/max_queued_events']
     : [`/proc/sys/user/max_inotify_${name.slice('max_user_'.length)}`, `/proc/sys/fs/inotify/${name}`]
+  let limit: number | undefined
   for (const file of files) {
     try {
       const value = Number.parseInt(readFileSync(file, 'utf8'), 10)
-      if (Number.isFinite(value)) return value
+      if (Number.isFinite(value)) limit = Math.min(limit ?? value, value)
     } catch {
-      // Not readable here (no procfs, or a sandbox): try the next source.
+      // Not readable here (no procfs, or a sandbox): the other source may be.
     }
   }
-  return undefined
+  return limit
+}
+
+/**
+ * Whether this process's descriptor table is (nearly) full: `inotify_init1` says EMFILE for that
+ * too, not only for the per-user instance limit.
+ */
+function descriptorTableFull(): boolean {
+  try {
+    const limits = readFileSync('/proc/self/limits', 'utf8')
+    const soft = Number.parseInt(/^Max open files\s+(\d+)/m.exec(limits)?.[1] ?? '', 10)
+    return Number.isFinite(soft) && readdirSync('/proc/self/fd').length >= soft - 1
+  } catch {
+    return false
+  }
 }
 
 function describePath(path: string | Buffer | undefined): string {
@@ -126,11 +146,13 @@ function advice(code: string, syscall: string | undefined): string {
         '`sudo sysctl fs.inotify.max_user_watches=524288` (persist it in /etc/sysctl.d/)'
     }
     case 'EMFILE':
-      if (syscall === 'inotify_init1') {
+      if (syscall === 'inotify_init1' && !descriptorTableFull()) {
+        // Every Inotify, tree and watch() holds one inotify instance of its own.
         const limit = readInotifyLimit('max_user_instances')
-        return `too many inotify instances (fs.inotify.max_user_instances = ${limit ?? 'unknown'}, ` +
-          'shared by every process of this user); close unused watchers or raise it with ' +
-          '`sudo sysctl fs.inotify.max_user_instances=1024`'
+        return `the inotify instance limit is reached (fs.inotify.max_user_instances = ${limit ?? 'unknown'}, ` +
+          'shared by every process of this user; each Inotify, InotifyTree and watch() holds one); ' +
+          'close watchers you no longer need, or raise it with ' +
+          '`sudo sysctl fs.inotify.max_user_instances=1024` (persist it in /etc/sysctl.d/)'
       }
       return 'this process has too many open files; close some or raise `ulimit -n`'
     case 'ENFILE':

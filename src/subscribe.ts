@@ -5,7 +5,7 @@
  */
 import { isAbsolute, relative, resolve as resolvePath } from 'node:path'
 import type { Change } from './changes'
-import { InotifyError } from './errors'
+import { InotifyError, readInotifyLimit } from './errors'
 import { describe } from './paths'
 import { watch, type Watcher } from './watch'
 
@@ -84,6 +84,18 @@ function toParcel(changes: readonly Change[]): SubscribeEvent[] {
   return events
 }
 
+/** What the callback gets when the kernel dropped events under `dir`. */
+function overflowError(dir: string): InotifyError {
+  const limit = readInotifyLimit('max_queued_events')
+  return new InotifyError({
+    code: 'ERR_INOTIFY_OVERFLOW',
+    path: dir,
+    message: `ERR_INOTIFY_OVERFLOW: the kernel's event queue overflowed under '${dir}' ` +
+      `(fs.inotify.max_queued_events = ${limit ?? 'unknown'}) and events were lost; the directory was ` +
+      'scanned again, and what changed follows as events',
+  })
+}
+
 function key(dir: string, options: SubscribeOptions | undefined): string {
   return JSON.stringify([dir, options?.ignore ?? []])
 }
@@ -101,6 +113,9 @@ export async function subscribe(dir: string, fn: SubscribeCallback, options?: Su
     debounceMs: options?.debounceMs ?? PARCEL_DEBOUNCE_MS,
   })
   watcher.on('events', (changes) => {
+    // Never silent: events were lost (the re-scan's findings follow in this batch's events), and
+    // the callback is told first, as @parcel/watcher tells of a lost buffer on Windows.
+    if (changes.some((c) => c.type === 'overflow')) fn(overflowError(root), [])
     const events = toParcel(changes)
     if (events.length > 0) fn(null, events)
   })

@@ -138,6 +138,11 @@ class ChangeTree extends InotifyTrees<'utf8'> {
     this.#onChanges?.()
   }
 
+  /** The native thread stopped by itself (it panicked: a bug), not by `close()`. */
+  get stopped(): boolean {
+    return !this.closed && this.native.closed
+  }
+
   takeChanges(): Buffer | null {
     try {
       return this.native.takeChanges()
@@ -180,6 +185,8 @@ export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterabl
   readonly #started = performance.now()
   #timer: NodeJS.Timeout | undefined
   #closing: Promise<void> | undefined
+  /** Why the native thread stopped by itself, once it did: every consumer is told. */
+  #failure: InotifyError | undefined
   #stats = { batches: 0, changes: 0, queueHighWater: 0, overflows: 0, crawlMs: undefined as number | undefined }
 
   /** Use {@link watch}. */
@@ -297,6 +304,7 @@ export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterabl
           continue
         }
         if (this.closed) return
+        if (this.#failure !== undefined) throw this.#failure
         await new Promise<void>((resolve) => {
           reader.wake = resolve
           this.#pull()
@@ -334,6 +342,17 @@ export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterabl
     else if (error.code !== 'ENOENT' && error.code !== 'ENOTDIR') process.emitWarning(error)
   }
 
+  /**
+   * The native thread stopped by itself (a panic, a bug): an `'error'`, and every iterator throws
+   * it, instead of waiting forever on a watcher that reports nothing more.
+   */
+  #fail(error: unknown): void {
+    if (this.closed || this.#failure !== undefined) return
+    this.#failure = error instanceof InotifyError ? error : closedError('watch')
+    this.#fault(this.#failure)
+    for (const reader of this.#readers) reader.wake?.()
+  }
+
   /** Someone wants changes: an `'events'` listener, or an iterator waiting. */
   #wanted(): boolean {
     if (this.listenerCount('events') > 0) return true
@@ -343,7 +362,9 @@ export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterabl
 
   /** The native thread has changes: take them now, or after the debounce. */
   #onRing(): void {
-    if (this.closed || !this.#wanted()) return
+    if (this.closed || this.#failure !== undefined) return
+    if (this.#tree.stopped) return this.#pull()
+    if (!this.#wanted()) return
     if (this.#debounceMs === 0) this.#pull()
     else this.#timer ??= setTimeout(() => {
       this.#timer = undefined
@@ -353,12 +374,13 @@ export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterabl
 
   /** Takes what changed and delivers it (nothing waits: nothing is taken, changes coalesce). */
   #pull(): void {
-    if (this.closed || !this.#wanted() || this.#timer !== undefined) return
+    if (this.closed || this.#failure !== undefined || this.#timer !== undefined) return
+    if (!this.#wanted() && !this.#tree.stopped) return
     let buf: Buffer | null
     try {
       buf = this.#tree.takeChanges()
     } catch (error) {
-      if (!this.closed) this.#fault(error instanceof InotifyError ? error : closedError('watch'))
+      this.#fail(error)
       return
     }
     if (buf === null) return

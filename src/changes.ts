@@ -17,7 +17,8 @@ export interface Change {
   /**
    * `create`: the path appeared (created, or moved in from outside the tree); `modify`: its content
    * or metadata changed, or it was replaced (an editor's atomic save); `delete`: it is gone
-   * (deleted, or moved out of the tree); `rename`: it moved from `oldPath`, inside the tree;
+   * (deleted, moved out of the tree, or its file system unmounted); `rename`: it moved from
+   * `oldPath`, inside the tree;
    * `overflow`: the kernel dropped events; the re-scan's findings follow as synthetic changes.
    */
   readonly type: ChangeType

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 
 use crate::mask::{
     IN_ATTRIB, IN_CLOSE_WRITE, IN_CREATE, IN_DELETE, IN_DELETE_SELF, IN_ISDIR, IN_MODIFY,
-    IN_MOVED_FROM, IN_MOVED_TO, IN_Q_OVERFLOW,
+    IN_MOVED_FROM, IN_MOVED_TO, IN_Q_OVERFLOW, IN_UNMOUNT,
 };
 use crate::wire::{DecodedEvent, FLAG_REPLACED, FLAG_SYNTHETIC};
 
@@ -171,8 +171,10 @@ impl ChangeSet {
             self.upsert(ChangeKind::Create, path, is_dir, synthetic);
         } else if mask & IN_DELETE != 0 {
             self.upsert(ChangeKind::Delete, path, is_dir, synthetic);
-        } else if mask & IN_DELETE_SELF != 0 {
-            // A root (a subdirectory's deletion is also reported by its parent, and coalesced here).
+        } else if mask & (IN_DELETE_SELF | IN_UNMOUNT) != 0 {
+            // A root (a subdirectory's deletion is also reported by its parent, and coalesced here),
+            // or a watched directory whose file system was unmounted: gone from what is watched
+            // (its watch went with it), and the consumer must hear of it.
             self.upsert(ChangeKind::Delete, path, true, false);
         } else if mask & (IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB) != 0 && !event.name.is_empty() {
             self.upsert(ChangeKind::Modify, path, is_dir, false);

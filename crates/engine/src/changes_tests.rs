@@ -228,6 +228,25 @@ fn a_move_out_is_reported_in_its_place_in_the_order() {
     );
 }
 
+#[test]
+fn an_unmounted_directory_is_a_delete_of_it() {
+    use crate::mask::{IN_IGNORED, IN_UNMOUNT};
+    assert_eq!(
+        changes(&[
+            e(IN_CREATE, "f"),
+            ev(IN_UNMOUNT, "/r/sub", "", 0, 0),
+            ev(IN_IGNORED, "/r/sub", "", 0, 0),
+            ev(IN_UNMOUNT, "/r", "", 0, 0),
+            ev(IN_IGNORED, "/r", "", 0, 0),
+        ]),
+        vec![
+            one(ChangeKind::Create, "/r/f"),
+            one(ChangeKind::Delete, "/r/sub"),
+            one(ChangeKind::Delete, "/r"),
+        ]
+    );
+}
+
 /// Arbitrary event sequences (any mask, cookie, path and name, settled at any point): the set never
 /// panics, its encoding reads back as exactly what `take` gives, and it is empty once taken.
 /// Failing cases are kept in `proptest-regressions/changes_tests.txt`.

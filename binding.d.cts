@@ -7,7 +7,7 @@ export declare class NativeInotify {
    * Opens an inotify instance; `onReady` is called (with no argument) each time a batch can be
    * taken.
    */
-  constructor(onReady: () => void, tree?: TreeConfig | undefined | null, ignoreFn?: ((arg: [string, boolean]) => boolean) | undefined | null)
+  constructor(onReady: (arg: boolean) => void, tree?: TreeConfig | undefined | null, ignoreFn?: ((arg: [string, boolean]) => boolean) | undefined | null)
   /** `inotify_add_watch(2)`; returns the wd. */
   addWatch(path: Buffer, mask: number): number
   /** `inotify_rm_watch(2)` (or only forgets the wd, when `superficial`). */

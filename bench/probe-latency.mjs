@@ -37,11 +37,11 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const marks = {}
 const binding = createRequire(import.meta.url)(join(rootDir, 'dist/native.js')).native
 const NativeInotify = binding.NativeInotify
-binding.NativeInotify = function ProbedNativeInotify(onReady) {
-  const native = new NativeInotify(() => {
+binding.NativeInotify = function ProbedNativeInotify(onReady, ...rest) {
+  const native = new NativeInotify((reports) => {
     marks.ring ??= wallMs()
-    onReady()
-  })
+    onReady(reports)
+  }, ...rest)
   native.take = function take() {
     const batch = NativeInotify.prototype.take.call(this)
     if (batch) marks.take ??= wallMs()

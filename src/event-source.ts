@@ -172,7 +172,7 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
     this.#encoding = settings.encoding
     this.#blockDuration = settings.blockDuration
     try {
-      this.native = new binding.NativeInotify(() => this.#ring(), settings.tree, settings.ignoreFunction)
+      this.native = new binding.NativeInotify((reports) => this.#ring(reports), settings.tree, settings.ignoreFunction)
     } catch (error) {
       throw fromNativeError(error)
     }
@@ -270,8 +270,11 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
   /** Throws when a blocking generator cannot be used on this source. */
   protected checkBlockingAllowed(): void {}
 
-  /** Called on each doorbell ring, before waiting generators wake (trees take their reports). */
-  protected onRing(): void {}
+  /**
+   * Called on each doorbell ring, before waiting generators wake; `reports` says the native side has
+   * reports to take (trees take them).
+   */
+  protected onRing(_reports: boolean): void {}
 
   /** Whether an event is yielded at all (trees drop what function ignores match). */
   protected keep(_event: InotifyEvent<PathOf<E>>): boolean {
@@ -279,10 +282,10 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
   }
 
   /** The reader thread's doorbell: wakes every waiting generator. Must never throw. */
-  #ring(): void {
+  #ring(reports = false): void {
     if (!this.#closed) {
       try {
-        this.onRing()
+        this.onRing(reports)
       } catch (error) {
         // A user callback threw: surface it as an uncaught exception, as an event listener's would.
         process.nextTick(() => { throw error })

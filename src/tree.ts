@@ -254,7 +254,8 @@ export class InotifyTrees<E extends PathEncoding = 'utf8'> extends EventSource<E
     return !ignored([`${String(event.path)}/${String(event.filename)}`, false])
   }
 
-  protected override onRing(): void {
+  protected override onRing(reports: boolean): void {
+    if (!reports) return
     for (const report of this.native.takeReports()) this.#handle(report)
   }
 

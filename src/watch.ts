@@ -133,8 +133,8 @@ class ChangeTree extends InotifyTrees<'utf8'> {
     this.#onChanges = onChanges
   }
 
-  protected override onRing(): void {
-    super.onRing()
+  protected override onRing(reports: boolean): void {
+    super.onRing(reports)
     this.#onChanges?.()
   }
 

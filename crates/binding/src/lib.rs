@@ -23,13 +23,13 @@ use napi::Result;
 
 /// The JS callback the reader thread rings: no payload, not ref'd (the JS side holds the ref'd
 /// handle while a watcher is open), errors not passed as a first argument.
-type DoorbellFn = ThreadsafeFunction<(), (), (), Status, false, true>;
+type DoorbellFn = ThreadsafeFunction<bool, (), bool, Status, false, true>;
 
 struct JsDoorbell(DoorbellFn);
 
 impl Doorbell for JsDoorbell {
-    fn ring(&self) -> Ring {
-        match self.0.call((), ThreadsafeFunctionCallMode::NonBlocking) {
+    fn ring(&self, reports: bool) -> Ring {
+        match self.0.call(reports, ThreadsafeFunctionCallMode::NonBlocking) {
             Status::Closing => Ring::Closed,
             // The queue is unbounded, so anything else means the call was queued.
             _ => Ring::Rung,
@@ -144,7 +144,7 @@ impl NativeInotify {
     #[napi(constructor)]
     pub fn new(
         env: Env,
-        on_ready: Function<(), ()>,
+        on_ready: Function<bool, ()>,
         tree: Option<TreeConfig>,
         ignore_fn: Option<Function<(String, bool), bool>>,
     ) -> Result<Self, ErrorCode> {
@@ -286,7 +286,7 @@ impl NativeInotify {
 impl NativeInotify {
     fn open(
         env: Env,
-        on_ready: Function<(), ()>,
+        on_ready: Function<bool, ()>,
         tree: Option<TreeConfig>,
         ignore_fn: Option<Function<(String, bool), bool>>,
     ) -> Result<Self, ErrorCode> {
@@ -325,10 +325,10 @@ impl NativeInotify {
             }
         };
         let doorbell = on_ready
-            .build_threadsafe_function::<()>()
+            .build_threadsafe_function::<bool>()
             .weak::<true>()
             .callee_handled::<false>()
-            .build_callback(|_| Ok(()))
+            .build_callback(|ctx| Ok(ctx.value))
             .map_err(error::napi_error)?;
         let watcher = Watcher::open_with(JsDoorbell(doorbell), mode).map_err(engine_error)?;
         if let Some(bytes) = max_queued_bytes {

@@ -62,8 +62,9 @@ pub enum Ring {
 /// How the reader thread tells the consumer that a batch or a report is ready. Called on the reader
 /// thread; it must not block.
 pub trait Doorbell: Send + 'static {
-    /// Tells the consumer to [`Watcher::take`] (and [`Watcher::take_reports`]).
-    fn ring(&self) -> Ring;
+    /// Tells the consumer to [`Watcher::take`], and with `reports` to [`Watcher::take_reports`]
+    /// too (there are some).
+    fn ring(&self, reports: bool) -> Ring;
 }
 
 /// The reader is armed: it reads, and delivers a tick after `tick` without events (`None`: never).
@@ -503,7 +504,7 @@ fn reader_thread(shared: &Shared, doorbell: &dyn Doorbell) {
         state.stop = true;
         drop(state);
         shared.changed.notify_all();
-        let _ = doorbell.ring();
+        let _ = doorbell.ring(false);
     }
 }
 
@@ -547,7 +548,7 @@ fn run(shared: &Shared, doorbell: &dyn Doorbell) {
             }
             other => (other, None),
         };
-        let (notify, send) = {
+        let (notify, send, fresh) = {
             let mut state = lock(&shared.state);
             let mut pushed = false;
             if let Some((events, settled)) = decoded {
@@ -569,12 +570,12 @@ fn run(shared: &Shared, doorbell: &dyn Doorbell) {
             }
             let fresh = std::mem::take(&mut state.fresh_reports);
             let send = (pushed && !std::mem::replace(&mut state.ring_pending, true)) || fresh;
-            (state.blocked_takers > 0, send)
+            (state.blocked_takers > 0, send, fresh)
         };
         if notify {
             shared.changed.notify_all();
         }
-        if send && doorbell.ring() == Ring::Closed {
+        if send && doorbell.ring(fresh) == Ring::Closed {
             lock(&shared.state).stop = true;
             shared.changed.notify_all();
             return;

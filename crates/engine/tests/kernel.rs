@@ -24,7 +24,7 @@ const PATIENCE: Duration = Duration::from_secs(10);
 struct ChannelDoorbell(Sender<()>);
 
 impl Doorbell for ChannelDoorbell {
-    fn ring(&self) -> Ring {
+    fn ring(&self, _reports: bool) -> Ring {
         match self.0.send(()) {
             Ok(()) => Ring::Rung,
             Err(_) => Ring::Closed,

@@ -29,7 +29,10 @@ struct JsDoorbell(DoorbellFn);
 
 impl Doorbell for JsDoorbell {
     fn ring(&self, reports: bool) -> Ring {
-        match self.0.call(reports, ThreadsafeFunctionCallMode::NonBlocking) {
+        match self
+            .0
+            .call(reports, ThreadsafeFunctionCallMode::NonBlocking)
+        {
             Status::Closing => Ring::Closed,
             // The queue is unbounded, so anything else means the call was queued.
             _ => Ring::Rung,

@@ -4,35 +4,18 @@
  * themselves, and signals that interrupt the reader threads' waits.
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
-import { Inotify, InotifyTree, watch } from '../src/index'
 import { until } from './helpers'
 import { withinDeadline } from './inotify-fixture'
+import { holdings, openCloseCycles } from './reliability-fixture'
 import { REPO, useTreeFixture } from './tree-fixture'
 
 const fx = useTreeFixture()
 const DIST = resolve(REPO, 'dist/index.js')
 const CHILD = resolve(__dirname, 'fixtures/reliability-child.cjs')
-
-/** What this process holds: descriptors, threads, inotify instances and the kernel watches in them. */
-function holdings(): { fds: number; threads: number; inotify: number; watches: number } {
-  let inotify = 0
-  let watches = 0
-  const fds = readdirSync('/proc/self/fd')
-  for (const fd of fds) {
-    try {
-      if (readlinkSync(`/proc/self/fd/${fd}`) !== 'anon_inode:inotify') continue
-      inotify += 1
-      watches += readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').split('\n').filter((l) => l.startsWith('inotify wd:')).length
-    } catch {
-      // The descriptor readdir itself used is gone by now.
-    }
-  }
-  return { fds: fds.length, threads: readdirSync('/proc/self/task').length, inotify, watches }
-}
 
 /** The watcher each worker runs, consuming events and counting them back to the parent. */
 const WORKER_SOURCES = {
@@ -93,35 +76,8 @@ describe('open/close cycles', () => {
     const dir = fx.tempDir()
     for (const sub of ['a', 'b', 'c']) spawnSync('mkdir', ['-p', join(dir, sub, 'deeper')])
     const before = holdings()
-    const cycles = Number(process.env.RELIABILITY_CYCLES ?? 2000)
-    for (let i = 0; i < cycles; i++) {
-      switch (i % 4) {
-        case 0: {
-          // A plain instance, its reader armed by a generator that is waiting when it closes.
-          const inotify = new Inotify({ paths: [dir, join(dir, 'a')] })
-          const pending = inotify.eventGen().next()
-          inotify.close()
-          await pending
-          break
-        }
-        case 1: {
-          const inotify = new Inotify({ paths: [dir] })
-          inotify.close()
-          break
-        }
-        case 2: {
-          const tree = new InotifyTree(dir)
-          await tree.ready
-          tree.close()
-          break
-        }
-        default: {
-          const w = watch(dir)
-          await w.ready
-          await w.close()
-        }
-      }
-    }
+    const cycles = 2000
+    await openCloseCycles(dir, cycles)
     const after = holdings()
     console.log(`after ${cycles} cycles: ${JSON.stringify(after)} (before: ${JSON.stringify(before)})`)
     expect(after).toEqual(before)

@@ -1,0 +1,68 @@
+/**
+ * Shared by the reliability suites and the stress suite: what this process holds (descriptors,
+ * threads, inotify instances and their kernel watches, all from /proc/self), and open/close cycles
+ * of every kind of watcher.
+ */
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { join } from 'node:path'
+import { Inotify, InotifyTree, watch } from '../src/index'
+
+/** Descriptors, threads, inotify instances and the kernel watches in them, of this process. */
+export interface Holdings {
+  fds: number
+  threads: number
+  inotify: number
+  watches: number
+}
+
+/** What this process holds now. */
+export function holdings(): Holdings {
+  let inotify = 0
+  let watches = 0
+  const fds = readdirSync('/proc/self/fd')
+  for (const fd of fds) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`) !== 'anon_inode:inotify') continue
+      inotify += 1
+      watches += readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').split('\n').filter((l) => l.startsWith('inotify wd:')).length
+    } catch {
+      // The descriptor readdir itself used is gone by now.
+    }
+  }
+  return { fds: fds.length, threads: readdirSync('/proc/self/task').length, inotify, watches }
+}
+
+/**
+ * Opens and closes `cycles` watchers on `dir` (which should hold a directory `a`), in turn: an
+ * Inotify closed while a generator waits (its reader armed), a bare Inotify, an InotifyTree once
+ * ready, and a watch() once ready.
+ */
+export async function openCloseCycles(dir: string, cycles: number): Promise<void> {
+  for (let i = 0; i < cycles; i++) {
+    switch (i % 4) {
+      case 0: {
+        const inotify = new Inotify({ paths: [dir, join(dir, 'a')] })
+        const pending = inotify.eventGen().next()
+        inotify.close()
+        await pending
+        break
+      }
+      case 1: {
+        const inotify = new Inotify({ paths: [dir] })
+        inotify.close()
+        break
+      }
+      case 2: {
+        const tree = new InotifyTree(dir)
+        await tree.ready
+        tree.close()
+        break
+      }
+      default: {
+        const w = watch(dir)
+        await w.ready
+        await w.close()
+      }
+    }
+  }
+}

@@ -1,8 +1,11 @@
 // The side-by-side benchmark (DESIGN.md section 6), measured in the same run and reported as ratios:
-// - plain scenarios (latency, burst): inotify-napi's Inotify against Node's fs.watch (inotify-napi / fs.watch);
-// - tree scenarios (startup, mkdir, movein, stall): InotifyTree against @parcel/watcher, chokidar and
-//   recursive fs.watch (inotify-napi / peer). The peers come from bench/package.json (installed here
-//   with `npm ci` when missing), never from the package's own dependencies.
+// - plain scenarios (latency, burst, drain): inotify-napi's Inotify against Node's fs.watch and a raw C
+//   reader of inotify, compiled here with the system C compiler (bench/c-reader.mjs): the physical
+//   limit (inotify-napi / fs.watch, inotify-napi / C reader);
+// - tree scenarios (startup at several sizes, idle, mkdir, movein, stall): InotifyTree against
+//   @parcel/watcher, chokidar and recursive fs.watch (inotify-napi / peer). The peers come from
+//   bench/package.json (installed here with `npm ci` when missing), never from the package's own
+//   dependencies.
 // - inotify-napi's tooling API, `watch(dir, { recursive: true, debounceMs: 0 })`, in the burst and in
 //   every tree scenario, against the raw API of the same package (watch() / raw: Inotify in the
 //   burst, InotifyTree in the tree scenarios), with the issue #4 target: within 10% of the raw numbers.
@@ -31,24 +34,31 @@ import {
 import os from 'node:os'
 import { join, relative } from 'node:path'
 import { parseArgs } from 'node:util'
+import { buildCReader, C_READER, spawnCReader } from './c-reader.mjs'
 import { benchDir, loadInotifyNapi, packageVersion, rootDir } from './load.mjs'
 import { ensurePeers } from './peers.mjs'
 
-/** The latency scenario's watchers (both on one directory at once). */
-const IMPLS = ['inotify-napi', 'fs.watch']
 /** The tooling API, `watch(dir, { recursive: true, debounceMs: 0 })`, compared with the raw API. */
 const WATCH = 'watch()'
-/** The burst's watchers (one at a time). */
-const BURST_IMPLS = ['inotify-napi', WATCH, 'fs.watch']
 const TARGET_P50_RATIO = 1.2
 /** The tree scenarios' watchers; 'fs.watch' there is `fs.watch(dir, { recursive: true })`. */
 const TREE_IMPLS = ['inotify-napi', WATCH, '@parcel/watcher', 'chokidar', 'fs.watch']
 const PEERS = ['@parcel/watcher', 'chokidar', 'fs.watch']
+/** The tree watchers that watch every file as well as every directory. */
+const WATCH_PER_FILE = ['chokidar', 'fs.watch']
 /** Issue #4: watch()'s time, CPU and RSS figures at most this times the raw API's; completeness equal. */
 const TARGET_WATCH_RATIO = 1.1
-const PLAIN_SCENARIOS = ['latency', 'burst']
-const TREE_SCENARIOS = ['startup', 'mkdir', 'movein', 'stall']
+const PLAIN_SCENARIOS = ['latency', 'burst', 'drain']
+const TREE_SCENARIOS = ['startup', 'idle', 'mkdir', 'movein', 'stall']
 const TARGET_STARTUP_RATIO = 0.5
+/** Issue #7: the burst's lag after the writer's last create, at most. */
+const TARGET_BURST_LAG_MS = 20
+/** Issue #7: the batch path drains the kernel's queue at least this fraction of the C reader's rate. */
+const TARGET_DRAIN_RATIO = 0.5
+/** The drain fills the kernel's queue to this fraction of max_queued_events. */
+const DRAIN_FILL = 0.95
+/** Startup linearity: ms per directory at the largest tree at most this times the middle tree's. */
+const TARGET_LINEARITY = 1.25
 
 const { values: args } = parseArgs({
   options: {
@@ -58,6 +68,8 @@ const { values: args } = parseArgs({
     samples: { type: 'string' },
     files: { type: 'string' },
     'tree-dirs': { type: 'string' },
+    'idle-dirs': { type: 'string' },
+    'idle-s': { type: 'string' },
     'tree-timeout': { type: 'string' },
     'gap-ms': { type: 'string', default: '1' },
     scenario: { type: 'string', multiple: true },
@@ -73,13 +85,18 @@ if (args.help) {
   --samples N           latency samples per watcher (500; quick 100)
   --files N             creates in the burst (20,000; quick 5,000)
   --gap-ms MS           pause between latency samples (default 1)
-  --tree-dirs N         directories of the startup tree, 10 files in each (10,000; quick 2,000)
+  --tree-dirs N,N,N     the startup trees' sizes in directories, 10 files in each
+                        (1000,10000,50000; quick 1000,2000,5000)
+  --idle-dirs N         directories of the idle scenario's tree (50,000; quick 10,000)
+  --idle-s S            the idle scenario's window, in seconds (10; quick 2)
   --tree-timeout S      how long a tree watcher may take to be ready, or to report after the writer
                         (default 180 s); one that takes longer is reported as "timed out"
-  --scenario NAME       latency, burst, startup, mkdir, movein or stall (repeatable; default all)
-                        (startup, mkdir, movein and stall compare InotifyTree with @parcel/watcher,
-                        chokidar and recursive fs.watch; bench/'s own npm ci installs them if missing;
-                        burst and the tree scenarios also run watch(), inotify-napi's tooling API)
+  --scenario NAME       latency, burst, drain, startup, idle, mkdir, movein or stall (repeatable;
+                        default all) (latency, burst and drain compare Inotify with fs.watch and a C
+                        reader, built here with cc; the others compare InotifyTree with
+                        @parcel/watcher, chokidar and recursive fs.watch; bench/'s own npm ci installs
+                        them if missing; burst, drain and the tree scenarios also run watch(),
+                        inotify-napi's tooling API)
   --base DIR            where the watched directories go (default /dev/shm, else the tmpdir)
   --clock NAME          monotonic (default) or timeorigin (see bench/clock.mjs)
   --json FILE           results file (default bench/results/latest.json)`)
@@ -92,7 +109,7 @@ const config = {
   latencyWarmup: args.quick ? 10 : 20,
   latencyGapMs: Number(args['gap-ms']),
   burstFiles: Number(args.files ?? (args.quick ? 5000 : 20000)),
-  treeDirs: Number(args['tree-dirs'] ?? (args.quick ? 2000 : 10000)),
+  treeSizes: (args['tree-dirs'] ?? (args.quick ? '1000,2000,5000' : '1000,10000,50000')).split(',').map(Number).sort((a, b) => a - b),
   treeFilesPerDir: 10,
   mkdirCount: args.quick ? 100 : 500,
   moveinTrees: args.quick ? 10 : 50,
@@ -106,6 +123,12 @@ const config = {
   treeReadyTimeoutMs: Number(args['tree-timeout'] ?? 180) * 1000,
   /** How long a count scenario's watcher may take to report, after the writer is done. */
   countTimeoutMs: Number(args['tree-timeout'] ?? 180) * 1000,
+  idleDirs: Number(args['idle-dirs'] ?? (args.quick ? 10000 : 50000)),
+  idleWindowMs: Number(args['idle-s'] ?? (args.quick ? 2 : 10)) * 1000,
+  /** After the last idle watcher is ready, before the window: what a watcher does just after ready is not idle. */
+  idleSettleMs: args.quick ? 500 : 1000,
+  /** Events in the kernel's queue for the drain (DRAIN_FILL of max_queued_events). */
+  drainEvents: Math.floor(DRAIN_FILL * (readProc('/proc/sys/fs/inotify/max_queued_events') ?? 16384)),
   scenarios: args.scenario ?? [...PLAIN_SCENARIOS, ...TREE_SCENARIOS],
   base: args.base ?? defaultBase(),
   clock: args.clock,
@@ -141,7 +164,7 @@ function defaultBase() {
 }
 
 // Fail early, and clearly, when the package is not built, and install the peers when they are missing.
-loadInotifyNapi()
+const { IN_CREATE } = loadInotifyNapi()
 let peerVersions = {}
 if (treeScenarios.length) {
   try {
@@ -151,6 +174,16 @@ if (treeScenarios.length) {
     process.exit(1)
   }
 }
+// The C reader is compiled for the plain scenarios; without a compiler its column is left out (the
+// header says why).
+const cReader = config.scenarios.some((name) => PLAIN_SCENARIOS.includes(name)) ? buildCReader() : { skipped: 'no plain scenario' }
+const withC = (impls) => (cReader.binary ? [...impls, C_READER] : impls)
+/** The latency scenario's watchers (all on one directory at once). */
+const IMPLS = withC(['inotify-napi', 'fs.watch'])
+/** The burst's watchers (one at a time). */
+const BURST_IMPLS = withC(['inotify-napi', WATCH, 'fs.watch'])
+/** The drain's watchers (one at a time). */
+const DRAIN_IMPLS = withC(['inotify-napi', WATCH, 'fs.watch'])
 
 // ---------------------------------------------------------------------------------------------
 // Child processes with an IPC inbox
@@ -160,11 +193,22 @@ function startChild(script, argv) {
   const child = spawn(process.execPath, [join(benchDir, script), ...argv], {
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   })
-  return adopt(child, script)
+  return adopt(child, script, (message) => {
+    if (child.connected) child.send(message, () => {})
+  })
 }
 
-/** Wraps a child process: an IPC inbox, its stdout, its exit. */
-function adopt(child, script) {
+/**
+ * Starts the C reader (`argv`: MODE DIR MASK [EXPECT] [PREFIX]): its stdout's JSON lines are its
+ * messages, and what it is sent goes to its stdin as a line.
+ */
+function startCReader(argv) {
+  const { child, send } = spawnCReader(argv)
+  return adopt(child, C_READER, send)
+}
+
+/** Wraps a child process: an inbox of its messages, `send` to answer, its stdout, its exit. */
+function adopt(child, script, send) {
   const inbox = []
   let wake = () => {}
   let stdout = ''
@@ -189,9 +233,7 @@ function adopt(child, script) {
     get stdout() {
       return stdout
     },
-    send(message) {
-      if (child.connected) child.send(message, () => {})
-    },
+    send,
     /** The first message that `match` accepts, waiting at most `timeoutMs`; null on timeout. */
     async next(match, timeoutMs) {
       const test = typeof match === 'string' ? (m) => m.op === match : match
@@ -235,7 +277,8 @@ async function checkClock(proc, what) {
     const sent = nowMs()
     proc.send({ op: 'clock' })
     const { t, originOffsetMs } = await expectMessage(proc, 'clock', 10_000, `${what}'s clock`)
-    if (i === 0) originOffsetsMs.push(originOffsetMs)
+    // The C reader has no performance.timeOrigin.
+    if (i === 0 && originOffsetMs !== undefined) originOffsetsMs.push(originOffsetMs)
     const received = nowMs()
     const outside = t < sent ? sent - t : t > received ? t - received : 0
     best = Math.min(best, outside)
@@ -333,17 +376,20 @@ function summarize(latencies) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Scenario 1: write-to-event latency, the two watchers sampled alternately
+// Scenario 1: write-to-event latency, the watchers sampled in turn
 
 async function latencyRun(run) {
   const dir = freshDir('latency')
-  const prefix = { 'inotify-napi': 'n', 'fs.watch': 'f' }
+  const prefix = { 'inotify-napi': 'n', 'fs.watch': 'f', [C_READER]: 'c' }
   const watchers = {}
   let writer
   try {
-    // Both watch the same directory, each in its own process; each reports only its own names.
+    // All watch the same directory, each in its own process; each reports only its own names.
     for (const impl of IMPLS) {
-      watchers[impl] = startChild('watcher.mjs', ['--impl', impl, '--mode', 'latency', '--dir', dir, '--prefix', prefix[impl]])
+      watchers[impl] =
+        impl === C_READER
+          ? startCReader(['latency', dir, String(IN_CREATE), '0', prefix[impl]])
+          : startChild('watcher.mjs', ['--impl', impl, '--mode', 'latency', '--dir', dir, '--prefix', prefix[impl]])
     }
     writer = startChild('writer.mjs', ['--mode', 'latency'])
     for (const impl of IMPLS) await expectMessage(watchers[impl], 'ready', 10_000, `${impl} watcher`)
@@ -351,13 +397,12 @@ async function latencyRun(run) {
     for (const impl of IMPLS) await checkClock(watchers[impl], `${impl} watcher`)
     await checkClock(writer, 'the writer')
 
-    const received = { 'inotify-napi': new Map(), 'fs.watch': new Map() }
-    const lost = { 'inotify-napi': 0, 'fs.watch': 0 }
+    const received = Object.fromEntries(IMPLS.map((impl) => [impl, new Map()]))
+    const lost = Object.fromEntries(IMPLS.map((impl) => [impl, 0]))
     const total = config.latencyWarmup + config.latencySamples
     for (let i = 0; i < total; i++) {
-      // Alternate which goes first, so neither always follows the other.
-      const order = (i + run) % 2 === 0 ? IMPLS : [...IMPLS].reverse()
-      for (const impl of order) {
+      // A different one first each time, so none always follows another.
+      for (const impl of rotate(IMPLS, i + run)) {
         const name = `${prefix[impl]}${i}`
         const path = join(dir, name)
         writer.send({ op: 'create', path })
@@ -395,7 +440,10 @@ async function burstRun(impl) {
   let watcher
   let writer
   try {
-    watcher = startChild('watcher.mjs', ['--impl', impl, '--mode', 'burst', '--dir', dir, '--expect', String(count)])
+    watcher =
+      impl === C_READER
+        ? startCReader(['burst', dir, String(IN_CREATE), String(count)])
+        : startChild('watcher.mjs', ['--impl', impl, '--mode', 'burst', '--dir', dir, '--expect', String(count)])
     await expectMessage(watcher, 'ready', 10_000, `${impl} watcher`)
     writer = startChild('writer.mjs', ['--mode', 'burst', '--dir', dir, '--count', String(count)])
     await expectMessage(writer, 'ready', 10_000, 'the writer')
@@ -432,6 +480,72 @@ async function burstRun(impl) {
     await reap(writer)
     await reap(watcher)
     removeDir(dir)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenario 3: drain a full kernel queue, one watcher at a time
+
+/**
+ * The watcher sets its watch and reads nothing (see drainWatcher in bench/watcher.mjs); the writer
+ * fills the kernel's queue to DRAIN_FILL of max_queued_events (one IN_CREATE per symbolic link);
+ * then the watcher is told to go, and times from there to the last event in user code.
+ */
+async function drainRun(impl) {
+  const dir = freshDir('drain')
+  const goDir = impl === 'fs.watch' ? freshDir('drain-go') : null
+  const goFile = goDir && join(goDir, 'go')
+  const count = config.drainEvents
+  let watcher
+  let writer
+  try {
+    watcher =
+      impl === C_READER
+        ? startCReader(['drain', dir, String(IN_CREATE), String(count)])
+        : startChild('watcher.mjs', ['--impl', impl, '--mode', 'drain', '--dir', dir, '--expect', String(count), ...(goFile ? ['--go-file', goFile] : [])])
+    await expectMessage(watcher, 'ready', 10_000, `${impl} watcher`)
+    writer = startChild('writer.mjs', ['--mode', 'drain', '--dir', dir, '--count', String(count)])
+    await expectMessage(writer, 'ready', 10_000, 'the writer')
+    await checkClock(watcher, `${impl} watcher`)
+    await checkClock(writer, 'the writer')
+    if (impl === 'fs.watch') {
+      // Its event loop is the reader: blocked (until the go file exists), it reads nothing.
+      watcher.send({ op: 'block' })
+      await expectMessage(watcher, 'blocking', 10_000, 'fs.watch to block its loop')
+      await sleep(config.stallLeadMs)
+    }
+    writer.send({ op: 'go' })
+    const done = await expectMessage(writer, 'drain-done', 120_000, 'the writer to fill the queue')
+    if (goFile) writeFileSync(goFile, '')
+    else watcher.send({ op: 'go' })
+    await waitExit(watcher, 120_000, `${impl} watcher to drain`)
+    const line = watcher.stdout.trim().split('\n').pop()
+    if (!line) throw new Error(`${impl} watcher exited without results`)
+    const r = JSON.parse(line)
+    const drainMs = r.tLastEvent === null ? NaN : r.tLastEvent - r.tGo
+    return {
+      expected: r.expected,
+      seen: r.seen,
+      overflows: r.overflows,
+      endedBy: r.reason,
+      drainMs,
+      eventsPerS: r.seen === r.expected ? (1000 * r.seen) / drainMs : NaN,
+      cpuUs: r.cpuUs,
+      cpuUsPerEvent: r.seen > 0 ? r.cpuUs / r.seen : NaN,
+      maxRssKiB: r.maxRssKiB,
+      writerMs: done.tLast - done.tFirst,
+      // From the writer's last link to go: the queue was full (and unread) this long.
+      heldMs: r.tGo - done.tLast,
+      // The C reader's FIONREAD at go; watch()'s batches.
+      queuedBytes: r.queuedBytes,
+      batches: r.batches,
+      queueHighWater: r.queueHighWater,
+    }
+  } finally {
+    await reap(writer)
+    await reap(watcher)
+    removeDir(dir)
+    if (goDir) removeDir(goDir)
   }
 }
 
@@ -696,6 +810,7 @@ function versions() {
     distBuilt,
     napi: process.versions.napi,
     libuv: process.versions.uv,
+    cc: cReader.compiler ?? null,
     ...peerVersions,
   }
 }
@@ -727,6 +842,55 @@ function printTable(columns, rows) {
   for (const row of cells) console.log(line(row))
 }
 
+/**
+ * The drain's table and targets: events per second from go to the last event (every watcher drains
+ * the same number of events), and whether the queue was filled without an overflow.
+ */
+function printDrain(drainRuns, { section, plainRow, plainColumns, printTarget }) {
+  const m = (impl, key, scale = 1) => median(drainRuns.map((r) => r[impl][key])) / scale
+  const row = (metric, valueOf, options) => plainRow('drain', DRAIN_IMPLS, metric, valueOf, options)
+  section('drain', plainColumns(DRAIN_IMPLS), [
+    row('events/s (thousands)', (impl) => m(impl, 'eventsPerS', 1000), { digits: 0 }),
+    row('drain ms', (impl) => m(impl, 'drainMs')),
+    row('CPU us/event', (impl) => m(impl, 'cpuUsPerEvent')),
+    row('peak RSS MiB', (impl) => m(impl, 'maxRssKiB', 1024), { digits: 1 }),
+    row(`seen (worst of ${config.drainEvents})`, (impl) => Math.min(...drainRuns.map((r) => r[impl].seen)), { digits: 0, withRatio: false }),
+    row('overflows', (impl) => drainRuns.reduce((total, r) => total + r[impl].overflows, 0), { digits: 0, withRatio: false }),
+  ])
+  const all = drainRuns.flatMap((r) => DRAIN_IMPLS.map((impl) => ({ impl, ...r[impl] })))
+  const short = all.filter((x) => x.seen !== x.expected || x.overflows > 0)
+  printTarget('drainNoOverflow', {
+    target: `the queue filled to ${config.drainEvents} events without an overflow, every event drained, in every run`,
+    holds: short.length === 0,
+    detail: short.length ? `short: ${short.map((x) => `${x.impl} ${x.seen}/${x.expected}, ${x.overflows} overflows`).join('; ')}` : `${all.length} drains`,
+  })
+  if (cReader.binary) {
+    const batch = m(WATCH, 'eventsPerS')
+    const c = m(C_READER, 'eventsPerS')
+    const r = ratio(batch, c)
+    printTarget('drainBatchRate', {
+      target: `watch() (the batch path) drains at >= ${TARGET_DRAIN_RATIO}x the C reader's rate`,
+      ratio: r,
+      holds: Number.isFinite(r) ? r >= TARGET_DRAIN_RATIO : false,
+      detail: `${fmt(batch / 1000, 0)}k vs ${fmt(c / 1000, 0)}k events/s, ratio ${fmt(r)}; eventGen (per event) ${fmt(ratio(m('inotify-napi', 'eventsPerS'), c))}x`,
+    })
+  } else {
+    console.log(`target drainBatchRate   n/a: no C reader (${cReader.skipped})`)
+  }
+  const c = drainRuns.map((r) => r[C_READER]).filter(Boolean)
+  const watchRuns = drainRuns.map((r) => r[WATCH])
+  console.log(
+    `drain   : ${config.drainEvents} events (${DRAIN_FILL * 100}% of max_queued_events), one IN_CREATE (a symbolic link) each; ` +
+      `writer ${fmt(m('inotify-napi', 'writerMs'), 1)} ms; unread for ${fmt(Math.min(...all.map((x) => x.heldMs)), 1)} ms or more before go` +
+      (c.length ? `; in the kernel's queue at go (C reader, FIONREAD) ${c.map((x) => x.queuedBytes).join(', ')} bytes` : ''),
+  )
+  console.log(
+    `drain   : inotify-napi is eventGen (per event), watch() iterates batches (maxQueuedBytes: 1): ` +
+      `${watchRuns.map((x) => `${x.batches} batches, largest ${x.queueHighWater}`).join('; ')}; fs.watch with its event loop blocked until go`,
+  )
+  console.log('')
+}
+
 function ratio(a, b) {
   return Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? a / b : NaN
 }
@@ -738,7 +902,7 @@ async function main() {
   console.log(`machine : ${m.cpu}, ${m.cores} cores, ${m.os}, Node ${m.node}, load ${m.loadAverage.join(' ')}`)
   console.log(
     `versions: inotify-napi ${v['inotify-napi']} (git ${v.commit}${v.srcDirty ? ' + uncommitted src/crates changes' : ''}, dist built ${v.distBuilt}), ` +
-      `N-API ${v.napi}, libuv ${v.libuv} (fs.watch)` +
+      `N-API ${v.napi}, libuv ${v.libuv} (fs.watch), C reader ${cReader.compiler ?? 'n/a'}` +
       (treeScenarios.length ? `, @parcel/watcher ${v['@parcel/watcher']}, chokidar ${v.chokidar}` : ''),
   )
   console.log(
@@ -748,8 +912,9 @@ async function main() {
   if (config.scenarios.some((name) => PLAIN_SCENARIOS.includes(name))) {
     console.log(
       `plain   : latency ${config.latencySamples} samples per watcher (+${config.latencyWarmup} warm-up, ${config.latencyGapMs} ms apart), ` +
-        `burst ${config.burstFiles} creates`,
+        `burst ${config.burstFiles} creates, drain ${config.drainEvents} events`,
     )
+    console.log(cReader.binary ? `C reader: ${relative(process.cwd(), cReader.binary)}, built now with cc -O2` : `C reader: left out: ${cReader.skipped}`)
   }
   if (treeScenarios.length) {
     console.log(
@@ -759,7 +924,7 @@ async function main() {
   }
   console.log('')
 
-  const runs = { latency: [], burst: [], startup: [], mkdir: [], movein: [], stall: [] }
+  const runs = { latency: [], burst: [], drain: [], startup: [], idle: [], mkdir: [], movein: [], stall: [] }
   if (config.scenarios.includes('latency')) {
     for (let run = 0; run < config.runs; run++) {
       process.stderr.write(`latency run ${run + 1}/${config.runs}...\n`)
@@ -774,6 +939,16 @@ async function main() {
         result[impl] = await burstRun(impl)
       }
       runs.burst.push(result)
+    }
+  }
+  if (config.scenarios.includes('drain')) {
+    for (let run = 0; run < config.runs; run++) {
+      const result = {}
+      for (const impl of rotate(DRAIN_IMPLS, run)) {
+        process.stderr.write(`drain run ${run + 1}/${config.runs}: ${impl}...\n`)
+        result[impl] = await drainRun(impl)
+      }
+      runs.drain.push(result)
     }
   }
   let tree = null
@@ -838,22 +1013,25 @@ async function main() {
     printTable(columns, rows)
   }
 
-  // Plain scenarios: inotify-napi / fs.watch.
-  const plainRow = (scenario, metric, napi, fs, { digits = 2, withRatio = true } = {}) => ({
-    scenario,
-    metric,
-    values: [napi, fs],
-    ratios: [withRatio ? ratio(napi, fs) : undefined],
-    digits,
-  })
-  const plainColumns = ['inotify-napi', 'fs.watch']
+  // Plain scenarios: inotify-napi (Inotify) first; then watch() with watch() / inotify-napi, and fs.watch
+  // and the C reader with inotify-napi / it.
+  const plainLabels = { [WATCH]: 'watch/raw', 'fs.watch': 'raw/fs', [C_READER]: 'raw/C' }
+  const plainColumns = (impls) => impls.map((impl, i) => (i === 0 ? impl : { name: impl, ratio: plainLabels[impl] }))
+  const plainRow = (scenario, impls, metric, valueOf, { digits = 2, withRatio = true } = {}) => {
+    const values = impls.map(valueOf)
+    const ratios = impls.slice(1).map((impl, i) =>
+      withRatio ? (impl === WATCH ? ratio(values[i + 1], values[0]) : ratio(values[0], values[i + 1])) : undefined,
+    )
+    return { scenario, metric, values, ratios, digits }
+  }
   if (runs.latency.length) {
     const m = (impl, key) => med('latency', impl, key)
-    section('latency', plainColumns, [
-      plainRow('latency', 'p50 ms', m('inotify-napi', 'p50'), m('fs.watch', 'p50'), { digits: 3 }),
-      plainRow('latency', 'p90 ms', m('inotify-napi', 'p90'), m('fs.watch', 'p90'), { digits: 3 }),
-      plainRow('latency', 'p99 ms', m('inotify-napi', 'p99'), m('fs.watch', 'p99'), { digits: 3 }),
-      plainRow('latency', 'lost samples', sum('latency', 'inotify-napi', 'lost'), sum('latency', 'fs.watch', 'lost'), { digits: 0, withRatio: false }),
+    const row = (metric, valueOf, options) => plainRow('latency', IMPLS, metric, valueOf, options)
+    section('latency', plainColumns(IMPLS), [
+      row('p50 ms', (impl) => m(impl, 'p50'), { digits: 3 }),
+      row('p90 ms', (impl) => m(impl, 'p90'), { digits: 3 }),
+      row('p99 ms', (impl) => m(impl, 'p99'), { digits: 3 }),
+      row('lost samples', (impl) => sum('latency', impl, 'lost'), { digits: 0, withRatio: false }),
     ])
     const r = ratio(m('inotify-napi', 'p50'), m('fs.watch', 'p50'))
     printTarget('latencyP50', { target: `<= ${TARGET_P50_RATIO}x fs.watch`, ratio: r, holds: r <= TARGET_P50_RATIO, detail: `p50 ratio ${fmt(r)}` })
@@ -861,22 +1039,14 @@ async function main() {
   }
   if (runs.burst.length) {
     const m = (impl, key) => med('burst', impl, key)
-    // inotify-napi (Inotify), then watch() with its ratio to it, then fs.watch with inotify-napi / fs.watch.
-    const burstRow = (metric, napi, w, fs, { digits = 2, withRatio = true } = {}) => ({
-      scenario: 'burst',
-      metric,
-      values: [napi, w, fs],
-      ratios: withRatio ? [ratio(w, napi), ratio(napi, fs)] : [undefined, undefined],
-      digits,
-    })
-    const b = (key, scale = 1) => BURST_IMPLS.map((impl) => m(impl, key) / scale)
-    section('burst', ['inotify-napi', { name: WATCH, ratio: 'watch/raw' }, { name: 'fs.watch', ratio: 'raw/fs' }], [
-      burstRow('seen % (worst run)', ...BURST_IMPLS.map((impl) => worst('burst', impl, 'completeness')), { digits: 3 }),
-      burstRow('overflows', sum('burst', 'inotify-napi', 'overflows'), sum('burst', WATCH, 'overflows'), 'n/a', { digits: 0, withRatio: false }),
-      burstRow('lag after last ms', ...b('lagMs')),
-      burstRow('CPU us/event', ...b('cpuUsPerEvent')),
-      burstRow('CPU ms total', ...b('cpuUs', 1000), { digits: 1 }),
-      burstRow('peak RSS MiB', ...b('maxRssKiB', 1024), { digits: 1 }),
+    const row = (metric, valueOf, options) => plainRow('burst', BURST_IMPLS, metric, valueOf, options)
+    section('burst', plainColumns(BURST_IMPLS), [
+      row('seen % (worst run)', (impl) => worst('burst', impl, 'completeness'), { digits: 3 }),
+      row('overflows', (impl) => (impl === 'fs.watch' ? 'n/a' : sum('burst', impl, 'overflows')), { digits: 0, withRatio: false }),
+      row('lag after last ms', (impl) => m(impl, 'lagMs')),
+      row('CPU us/event', (impl) => m(impl, 'cpuUsPerEvent')),
+      row('CPU ms total', (impl) => m(impl, 'cpuUs') / 1000, { digits: 1 }),
+      row('peak RSS MiB', (impl) => m(impl, 'maxRssKiB') / 1024, { digits: 1 }),
     ])
     const napiRuns = runs.burst.map((b) => b['inotify-napi'])
     const seen = napiRuns.map((b) => `${b.seen}/${b.expected}`)
@@ -887,6 +1057,21 @@ async function main() {
       overflows,
       holds: napiRuns.every((b) => b.seen === b.expected && b.overflows === 0),
       detail: `seen ${seen.join(', ')}; overflows ${overflows.join(', ')}`,
+    })
+    const lag = m('inotify-napi', 'lagMs')
+    printTarget('burstLag', {
+      target: `lag after the writer's last create < ${TARGET_BURST_LAG_MS} ms`,
+      lagMs: lag,
+      holds: Number.isFinite(lag) ? lag < TARGET_BURST_LAG_MS : false,
+      detail: `${fmt(lag)} ms (median); worst run ${fmt(Math.max(...napiRuns.map((b) => b.lagMs)))} ms`,
+    })
+    const cpu = m('inotify-napi', 'cpuUsPerEvent')
+    const fsCpu = m('fs.watch', 'cpuUsPerEvent')
+    printTarget('burstCpu', {
+      target: "CPU per event <= fs.watch's",
+      ratio: ratio(cpu, fsCpu),
+      holds: Number.isFinite(cpu) && Number.isFinite(fsCpu) ? cpu <= fsCpu : null,
+      detail: `${fmt(cpu)} vs ${fmt(fsCpu)} us/event, ratio ${fmt(ratio(cpu, fsCpu))}`,
     })
     printWatchTargets('burst', [
       { key: 'Seen', figure: 'seen %', raw: worst('burst', 'inotify-napi', 'completeness'), watch: worst('burst', WATCH, 'completeness'), equal: true, digits: 3 },
@@ -903,6 +1088,7 @@ async function main() {
     console.log(`writer  : ${config.burstFiles} creates in ${fmt(writerMs, 1)} ms (median), ${fmt(config.burstFiles / writerMs, 0)} creates/ms`)
     console.log('')
   }
+  if (runs.drain.length) printDrain(runs.drain, { section, plainRow, plainColumns, printTarget })
 
   // Tree scenarios: inotify-napi / each peer, and watch() / inotify-napi. A watcher that failed or timed out in any run shows
   // "timed out" (or "failed") instead of a figure.

@@ -7,13 +7,19 @@
 //       counts distinct created names; ends when it has seen N, or 2 s after {op:'writer-done'}
 //       with no new event; prints one JSON line of results on stdout.
 //
+//   node bench/watcher.mjs --impl inotify-napi|watch()|fs.watch --mode drain --dir D --expect N [--go-file F]
+//       sets its watch and reads nothing, so that the writer's events wait in the kernel's queue; on
+//       {op:'go'} it starts reading (fs.watch: see drainWatcher) and counts the events named f...
+//       until it has N; ends then, or 2 s after its last one; prints one JSON line of results.
+//
 // Every watcher does the same per-event work: read the clock, add the name to a Set.
 // `watch()` (the tooling API: `watch(dir, { recursive: true, debounceMs: 0 })`, iterated with
 // `for await (const batch of watcher)`) is in the burst only; its 'create' changes count, by their
 // absolute path (one per file: the engine coalesces a file's IN_CREATE and IN_CLOSE_WRITE), and an
 // 'overflow' change counts as an overflow. Its 'modify' changes (a file written after its batch was
 // taken) are not creates and are skipped.
-import { watch } from 'node:fs'
+import { existsSync, watch } from 'node:fs'
+import { basename } from 'node:path'
 import { parseArgs } from 'node:util'
 import { answerClockChecks, nowMs } from './clock.mjs'
 import { loadInotifyNapi } from './load.mjs'
@@ -27,6 +33,7 @@ const { values: args } = parseArgs({
     dir: { type: 'string' },
     prefix: { type: 'string', default: '' },
     expect: { type: 'string', default: '0' },
+    'go-file': { type: 'string' },
   },
 })
 
@@ -187,7 +194,148 @@ if (args.mode === 'latency') {
     }
   })
   process.send({ op: 'ready' })
+} else if (args.mode === 'drain') {
+  await drain()
 } else {
-  console.error(`bench/watcher.mjs: --mode latency|burst, got ${args.mode}`)
+  console.error(`bench/watcher.mjs: --mode latency|burst|drain, got ${args.mode}`)
   process.exit(2)
+}
+
+/**
+ * A watcher that reads nothing until it is told to, then calls `onName(name)` for each created name
+ * and `onOverflow()` for an overflow. Returns `{ ready, start(), stop(), stats() }`; `start()` returns
+ * when reading has begun.
+ *
+ * - inotify-napi: `new Inotify({ paths: [dir], mask: IN_CREATE, blockDurationS: null })` with no
+ *   generator running: its reader thread is not armed and reads nothing; start() runs
+ *   `eventGen({ yieldNones: false, terminalEvents: [] })`, the per-event path.
+ * - watch(): `watch(dir, { recursive: true, debounceMs: 0, maxQueuedBytes: 1 })`. Its native thread
+ *   reads for good (it is armed once, for every consumer), into its queue of coalesced changes: with
+ *   the default bound (16 MiB) it would drain the kernel's queue whether anybody iterates or not.
+ *   With the smallest bound, one change (the writer's primer) fills it and the thread stops
+ *   reading, so the events wait in the kernel's queue as they do for the others; start() iterates
+ *   `for await (const batch of watcher)`, the batch path, and each take lets the thread read again
+ *   (up to 1 MiB of events a read loop).
+ * - fs.watch: it cannot be paused (libuv reads its inotify descriptor on the event loop whenever
+ *   the loop runs), so its loop is blocked instead: {op:'block'} busy-loops the JS thread until the
+ *   file `goFile` exists (run.mjs makes it instead of sending 'go'), as a busy application would.
+ */
+function drainWatcher(impl, dir, onName, onOverflow, goFile) {
+  if (impl === 'inotify-napi') {
+    const { Inotify, IN_CREATE, IN_Q_OVERFLOW } = inotifyNapi
+    const inotify = new Inotify({ paths: [dir], mask: IN_CREATE, blockDurationS: null })
+    const start = () => {
+      const events = inotify.eventGen({ yieldNones: false, terminalEvents: [] })
+      ;(async () => {
+        for await (const event of events) {
+          if (event.header.mask & IN_Q_OVERFLOW) onOverflow()
+          else onName(event.filename)
+        }
+      })().catch((error) => {
+        console.error('watcher: inotify-napi generator failed:', error)
+        process.exit(1)
+      })
+    }
+    return { ready: Promise.resolve(), start, stop: () => inotify.close(), stats: () => ({}) }
+  }
+  if (impl === 'watch()') {
+    const watcher = inotifyNapi.watch(dir, { recursive: true, debounceMs: 0, maxQueuedBytes: 1 })
+    const start = () => {
+      ;(async () => {
+        for await (const batch of watcher) {
+          watchStats.batches++
+          watchStats.changes += batch.length
+          for (const change of batch) {
+            if (change.type === 'create') onName(basename(change.path))
+            else if (change.type === 'overflow') onOverflow()
+          }
+        }
+      })().catch((error) => {
+        console.error('watcher: watch() iteration failed:', error)
+        process.exit(1)
+      })
+    }
+    const stats = () => ({ batches: watchStats.batches, changes: watchStats.changes, queueHighWater: watcher.stats().queueHighWater })
+    return { ready: watcher.ready, start, stop: () => watcher.close(), stats }
+  }
+  if (impl === 'fs.watch') {
+    const watcher = watch(dir, { persistent: true, recursive: false }, (eventType, filename) => {
+      if (eventType === 'rename' && filename !== null) onName(filename)
+    })
+    const start = () => {
+      while (!existsSync(goFile)) {}
+    }
+    return { ready: Promise.resolve(), start, stop: () => watcher.close(), stats: () => ({}) }
+  }
+  console.error(`bench/watcher.mjs: --impl inotify-napi|watch()|fs.watch, got ${impl}`)
+  process.exit(2)
+}
+
+/** The drain: wait, then time from the start of reading to the last of the expected names. */
+async function drain() {
+  const expected = Number(args.expect)
+  let seen = 0
+  let overflows = 0
+  let tGo = null
+  let tLast = null
+  let cpuStart
+  let quietTimer
+  let finished = false
+  const finish = (reason) => {
+    if (finished) return
+    finished = true
+    const cpu = process.cpuUsage(cpuStart)
+    clearTimeout(quietTimer)
+    const result = {
+      impl: args.impl,
+      reason,
+      expected,
+      seen,
+      overflows,
+      tGo,
+      tLastEvent: tLast,
+      cpuUs: cpu.user + cpu.system,
+      maxRssKiB: process.resourceUsage().maxRSS,
+      ...watcher.stats(),
+    }
+    watcher.stop()
+    process.stdout.write(`${JSON.stringify(result)}\n`, () => process.disconnect())
+  }
+  const armQuietTimer = () => {
+    clearTimeout(quietTimer)
+    quietTimer = setTimeout(() => finish('quiet'), QUIET_MS)
+  }
+  const watcher = drainWatcher(
+    args.impl,
+    args.dir,
+    (name) => {
+      if (!name.startsWith('f')) return
+      tLast = nowMs()
+      seen++
+      if (seen === expected) finish('complete')
+      else armQuietTimer()
+    },
+    () => {
+      overflows++
+      armQuietTimer()
+    },
+    args['go-file'],
+  )
+  await watcher.ready
+  const go = () => {
+    tGo = nowMs()
+    cpuStart = process.cpuUsage()
+    armQuietTimer()
+  }
+  process.on('message', (message) => {
+    if (message.op === 'go') {
+      go()
+      watcher.start()
+    } else if (message.op === 'block') {
+      process.send({ op: 'blocking' })
+      watcher.start()
+      go()
+    }
+  })
+  process.send({ op: 'ready' })
 }

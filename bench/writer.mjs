@@ -9,9 +9,17 @@
 //                                          on {op:'go'}, creates N empty files in D as fast as it
 //                                          can and reports when it began, when it began the last
 //                                          create, and when it was done.
+//   node bench/writer.mjs --mode drain --dir D --count N
+//                                          on {op:'go'}, makes a symbolic link D/primer, waits
+//                                          100 ms (so that a watcher whose bounded queue the primer
+//                                          fills stops reading: watch() in the drain), then N
+//                                          symbolic links D/f000000...: one IN_CREATE each, nothing
+//                                          else, so that N is the number of events every watcher
+//                                          finds in the kernel's queue.
 //
 // Times come from bench/clock.mjs (ms, float, comparable between processes on one machine).
-import { closeSync, openSync } from 'node:fs'
+import { closeSync, openSync, symlinkSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { answerClockChecks, nowMs } from './clock.mjs'
@@ -65,7 +73,20 @@ if (args.mode === 'latency') {
     process.send({ op: 'burst-done', count, tFirst, tLastStart, tLast }, () => process.disconnect())
   })
   process.send({ op: 'ready' })
+} else if (args.mode === 'drain') {
+  const count = Number(args.count)
+  const paths = Array.from({ length: count }, (_, i) => join(args.dir, `f${String(i).padStart(6, '0')}`))
+  process.on('message', async (message) => {
+    if (message.op !== 'go') return
+    symlinkSync('nowhere', join(args.dir, 'primer'))
+    await sleep(100)
+    const tFirst = nowMs()
+    for (const path of paths) symlinkSync('nowhere', path)
+    const tLast = nowMs()
+    process.send({ op: 'drain-done', count, tFirst, tLast }, () => process.disconnect())
+  })
+  process.send({ op: 'ready' })
 } else {
-  console.error(`bench/writer.mjs: --mode latency|burst, got ${args.mode}`)
+  console.error(`bench/writer.mjs: --mode latency|burst|drain, got ${args.mode}`)
   process.exit(2)
 }

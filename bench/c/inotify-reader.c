@@ -1,0 +1,222 @@
+/*
+ * The physical limit: a raw reader of inotify, for bench/run.mjs to put beside inotify-napi.
+ *
+ *   inotify-reader MODE DIR MASK [EXPECT] [PREFIX]
+ *
+ * One inotify instance, one watch on DIR with MASK (a decimal number), read(2) into a 256 KiB
+ * buffer, timestamps from clock_gettime(CLOCK_MONOTONIC): the clock of process.hrtime.bigint(), so
+ * they compare with the Node processes' stamps. It speaks to run.mjs in lines: commands on stdin
+ * (`clock`, `go`, `writer-done`, `stop`), one JSON object per line on stdout. It exits when stdin
+ * closes (run.mjs went away), as the Node children exit when their IPC channel closes.
+ *
+ * MODE latency: prints {"op":"event","name","t"} for each event whose name starts with PREFIX, t
+ *   taken when the event is parsed; `stop` prints {"op":"stopped","maxRssKiB"} and exits.
+ * MODE burst: counts distinct names among the EXPECT the burst writer makes (f000000 to f0NNNNN:
+ *   the index in the name marks a bitmap, the C counterpart of the Node watchers' Set), taking the
+ *   clock for each event; ends when it has seen them all, or 2 s after `writer-done` without a new
+ *   one, and prints one JSON line of results (the fields of bench/watcher.mjs's).
+ * MODE drain: reads nothing until `go`, so that events wait in the kernel's queue; on `go` it notes
+ *   the bytes queued (FIONREAD), then reads until it has EXPECT events named f..., and prints one
+ *   JSON line: from `go` to the last event, CPU time over the same span.
+ *
+ * CPU time and peak RSS come from getrusage(RUSAGE_SELF) (ru_maxrss is in KiB on Linux).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#define QUIET_MS 2000.0
+
+static char buf[256 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+struct state {
+    const char *mode;
+    const char *prefix;
+    long expect;
+    unsigned char *seen; /* burst: one byte per expected name */
+    long distinct;
+    long events;
+    long overflows;
+    double t_first;
+    double t_last;
+    double quiet_deadline; /* burst: 0 until `writer-done` */
+    long cpu0_us;
+    double t_go; /* drain: 0 until `go` */
+    long queued_bytes;
+};
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static long cpu_us(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000L + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+}
+
+static long max_rss_kib(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+static void die(const char *what) {
+    fprintf(stderr, "inotify-reader: %s: %s\n", what, strerror(errno));
+    exit(1);
+}
+
+/* The burst's and the drain's results, as one JSON line; then the process ends. */
+static void finish(struct state *s, const char *reason) {
+    long cpu = cpu_us() - s->cpu0_us;
+    printf("{\"impl\":\"C reader\",\"reason\":\"%s\",\"expected\":%ld,\"seen\":%ld,\"events\":%ld,\"overflows\":%ld,",
+           reason, s->expect, s->distinct, s->events, s->overflows);
+    if (s->t_first > 0) printf("\"tFirstEvent\":%.6f,", s->t_first);
+    else printf("\"tFirstEvent\":null,");
+    if (s->t_last > 0) printf("\"tLastEvent\":%.6f,", s->t_last);
+    else printf("\"tLastEvent\":null,");
+    if (s->t_go > 0) printf("\"tGo\":%.6f,\"queuedBytes\":%ld,", s->t_go, s->queued_bytes);
+    printf("\"cpuUs\":%ld,\"maxRssKiB\":%ld}\n", cpu, max_rss_kib());
+    fflush(stdout);
+    exit(0);
+}
+
+/* The burst writer's names are f000000, f000001...: the index, or -1 for another name. */
+static long name_index(const char *name) {
+    if (name[0] != 'f') return -1;
+    char *end;
+    long i = strtol(name + 1, &end, 10);
+    return *end == '\0' ? i : -1;
+}
+
+static void on_event(struct state *s, const struct inotify_event *ev) {
+    double t = now_ms();
+    s->events++;
+    if (s->t_first == 0) s->t_first = t;
+    if (ev->mask & IN_Q_OVERFLOW) {
+        s->overflows++;
+        if (s->quiet_deadline > 0) s->quiet_deadline = t + QUIET_MS;
+        return;
+    }
+    const char *name = ev->len ? ev->name : "";
+    if (strcmp(s->mode, "latency") == 0) {
+        if (strncmp(name, s->prefix, strlen(s->prefix)) == 0) {
+            printf("{\"op\":\"event\",\"name\":\"%s\",\"t\":%.6f}\n", name, t);
+            fflush(stdout);
+        }
+        return;
+    }
+    if (strcmp(s->mode, "drain") == 0) {
+        if (name[0] == 'f') {
+            s->distinct++;
+            s->t_last = t;
+            if (s->distinct == s->expect) finish(s, "complete");
+        }
+        return;
+    }
+    long i = name_index(name);
+    if (i < 0 || i >= s->expect || s->seen[i]) return;
+    s->seen[i] = 1;
+    s->distinct++;
+    s->t_last = t;
+    if (s->distinct == s->expect) finish(s, "complete");
+    if (s->quiet_deadline > 0) s->quiet_deadline = t + QUIET_MS;
+}
+
+/* Reads what the kernel has (non-blocking descriptor), until EAGAIN. */
+static void read_events(struct state *s, int fd) {
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EAGAIN) return;
+            if (errno == EINTR) continue;
+            die("read");
+        }
+        for (char *p = buf; p < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)p;
+            on_event(s, ev);
+            p += sizeof *ev + ev->len;
+        }
+    }
+}
+
+static void on_command(struct state *s, int fd, const char *line) {
+    if (strcmp(line, "clock") == 0) {
+        printf("{\"op\":\"clock\",\"t\":%.6f}\n", now_ms());
+    } else if (strcmp(line, "go") == 0) {
+        s->t_go = now_ms();
+        s->cpu0_us = cpu_us();
+        int queued = 0;
+        if (ioctl(fd, FIONREAD, &queued) == 0) s->queued_bytes = queued;
+    } else if (strcmp(line, "writer-done") == 0) {
+        s->quiet_deadline = now_ms() + QUIET_MS;
+    } else if (strcmp(line, "stop") == 0) {
+        printf("{\"op\":\"stopped\",\"maxRssKiB\":%ld}\n", max_rss_kib());
+        fflush(stdout);
+        exit(0);
+    }
+    fflush(stdout);
+}
+
+/* Reads stdin's commands (one a line); EOF ends the process. */
+static void read_commands(struct state *s, int fd) {
+    static char line[4096];
+    static size_t len;
+    ssize_t n = read(STDIN_FILENO, line + len, sizeof line - 1 - len);
+    if (n <= 0) exit(0);
+    len += (size_t)n;
+    char *start = line;
+    for (char *nl; (nl = memchr(start, '\n', (size_t)(line + len - start))) != NULL; start = nl + 1) {
+        *nl = '\0';
+        on_command(s, fd, start);
+    }
+    len = (size_t)(line + len - start);
+    memmove(line, start, len);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 4) {
+        fprintf(stderr, "usage: inotify-reader latency|burst|drain DIR MASK [EXPECT] [PREFIX]\n");
+        return 2;
+    }
+    struct state s = {.mode = argv[1], .prefix = argc > 5 ? argv[5] : "", .expect = argc > 4 ? atol(argv[4]) : 0};
+    if (strcmp(s.mode, "burst") == 0 && (s.seen = calloc((size_t)s.expect + 1, 1)) == NULL) die("calloc");
+    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0) die("inotify_init1");
+    if (inotify_add_watch(fd, argv[2], (uint32_t)strtoul(argv[3], NULL, 10)) < 0) die("inotify_add_watch");
+    /* From here on, CPU time is the scenario's (the watch is set up). */
+    s.cpu0_us = cpu_us();
+    printf("{\"op\":\"ready\"}\n");
+    fflush(stdout);
+    int draining = strcmp(s.mode, "drain") == 0;
+    for (;;) {
+        struct pollfd fds[2] = {{.fd = STDIN_FILENO, .events = POLLIN}, {.fd = fd, .events = POLLIN}};
+        /* A drain reads nothing before `go`: the events wait in the kernel's queue. */
+        nfds_t nfds = draining && s.t_go == 0 ? 1 : 2;
+        int timeout = -1;
+        if (s.quiet_deadline > 0) {
+            double left = s.quiet_deadline - now_ms();
+            if (left <= 0) finish(&s, "quiet");
+            timeout = (int)left + 1;
+        }
+        if (draining && s.t_go > 0) timeout = (int)QUIET_MS;
+        int ready = poll(fds, nfds, timeout);
+        if (ready < 0) {
+            if (errno == EINTR) continue;
+            die("poll");
+        }
+        if (ready == 0 && draining) finish(&s, "quiet");
+        if (nfds > 1 && fds[1].revents & POLLIN) read_events(&s, fd);
+        if (fds[0].revents & (POLLIN | POLLHUP)) read_commands(&s, fd);
+    }
+}

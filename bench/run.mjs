@@ -607,10 +607,11 @@ function inotifyWatchesOf(pid) {
 }
 
 /** Builds the startup tree (in the writer process, as all file-system activity). */
-async function buildTree() {
+async function buildTree(dirs) {
+  process.stderr.write(`building a tree of ${dirs} dirs / ${dirs * config.treeFilesPerDir} files...\n`)
   const dir = freshDir('tree')
   const writer = startChild('tree-writer.mjs', [
-    '--mode', 'build', '--dir', dir, '--dirs', String(config.treeDirs), '--files', String(config.treeFilesPerDir),
+    '--mode', 'build', '--dir', dir, '--dirs', String(dirs), '--files', String(config.treeFilesPerDir),
   ])
   try {
     const built = await expectMessage(writer, 'built', 600_000, 'the writer to build the startup tree')
@@ -658,11 +659,83 @@ async function startupOne(impl, dir) {
 async function startupRun(run, tree) {
   const result = { idle: await startupOne('idle', tree.dir) }
   for (const impl of rotate(TREE_IMPLS, run)) {
-    process.stderr.write(`startup run ${run + 1}/${config.runs}: ${impl}...\n`)
-    result[impl] = await startupOne(impl, tree.dir)
+    process.stderr.write(`startup ${tree.dirs} dirs, run ${run + 1}/${config.runs}: ${impl}...\n`)
+    result[impl] = overLimit(impl, tree, maxUserWatches) ?? (await startupOne(impl, tree.dir))
     if (!result[impl].failed) result[impl].rssDeltaKiB = result[impl].maxRssKiB - result.idle.maxRssKiB
   }
   return result
+}
+
+const maxUserWatches = readProc('/proc/sys/fs/inotify/max_user_watches') ?? Infinity
+
+/** The inotify watches `impl` needs for `tree`: one per directory, and one per file for some. */
+function watchesNeeded(impl, tree) {
+  return tree.dirs + 1 + (WATCH_PER_FILE.includes(impl) ? tree.files : 0)
+}
+
+/**
+ * A watcher that would need more watches than `budget` is not started (it would fail with ENOSPC
+ * after a long scan, and take the watches other processes of this user need): its record says
+ * 'limit' and why. Null when it fits.
+ */
+function overLimit(impl, tree, budget, why = 'max_user_watches') {
+  const needed = watchesNeeded(impl, tree)
+  if (needed <= budget) return null
+  const error = `needs ${needed} watches (${WATCH_PER_FILE.includes(impl) ? 'one per directory and per file' : 'one per directory'}), over ${why} (${budget})`
+  process.stderr.write(`bench: ${impl}: not run on ${tree.dirs} dirs: ${error}\n`)
+  return { failed: 'limit', error }
+}
+
+/** Idle: the cheapest to start first, so that the watch budget leaves out the most expensive. */
+const IDLE_IMPLS = ['inotify-napi', WATCH, '@parcel/watcher', 'fs.watch', 'chokidar']
+
+/**
+ * Scenario idle: every watcher on the same tree at once, each in its process, started one after
+ * another (each once the one before is ready) as long as their watches fit in max_user_watches
+ * together; then, after a settling pause, each process's CPU time over the same window, in which
+ * nothing happens in the tree.
+ */
+async function idleRun(tree) {
+  const result = {}
+  const watchers = {}
+  let budget = maxUserWatches
+  try {
+    for (const impl of IDLE_IMPLS) {
+      const limit = overLimit(impl, tree, budget, `max_user_watches less the watchers already running (${maxUserWatches} in all)`)
+      if (limit) {
+        result[impl] = limit
+        continue
+      }
+      budget -= watchesNeeded(impl, tree)
+      watchers[impl] = startChild('tree-watcher.mjs', ['--impl', impl, '--mode', 'startup', '--dir', tree.dir])
+      try {
+        const ready = await expectOrTimeOut(watchers[impl], 'ready', config.treeReadyTimeoutMs, `${impl} to be ready`)
+        result[impl] = { startupMs: ready.startupMs, errors: ready.errors, fdinfoWatches: inotifyWatchesOf(watchers[impl].child.pid).watches }
+      } catch (error) {
+        result[impl] = failure(impl, error)
+        await reap(watchers[impl])
+        delete watchers[impl]
+      }
+    }
+    await sleep(config.idleSettleMs)
+    const usage = () => Promise.all(Object.entries(watchers).map(async ([impl, w]) => {
+      w.send({ op: 'usage' })
+      return [impl, await expectMessage(w, 'usage', 10_000, `${impl}'s CPU time`)]
+    }))
+    const before = Object.fromEntries(await usage())
+    await sleep(config.idleWindowMs)
+    for (const [impl, after] of await usage()) {
+      Object.assign(result[impl], {
+        cpuMs: after.cpuMs - before[impl].cpuMs,
+        windowMs: after.t - before[impl].t,
+        events: after.events - before[impl].events,
+        maxRssKiB: after.maxRssKiB,
+      })
+    }
+    return result
+  } finally {
+    for (const w of Object.values(watchers)) await reap(w)
+  }
 }
 
 /** A different first watcher in each run. */
@@ -891,6 +964,145 @@ function printDrain(drainRuns, { section, plainRow, plainColumns, printTarget })
   console.log('')
 }
 
+/** 1000 -> '1k', 2500 -> '2500'. */
+const sizeLabel = (dirs) => (dirs % 1000 === 0 ? `${dirs / 1000}k` : String(dirs))
+
+/** The least-squares slope of ys over xs; NaN if a value is not a number. */
+function slope(xs, ys) {
+  if (xs.length < 2 || ![...xs, ...ys].every(Number.isFinite)) return NaN
+  const mx = xs.reduce((a, b) => a + b, 0) / xs.length
+  const my = ys.reduce((a, b) => a + b, 0) / ys.length
+  const sxy = xs.reduce((total, x, i) => total + (x - mx) * (ys[i] - my), 0)
+  const sxx = xs.reduce((total, x) => total + (x - mx) ** 2, 0)
+  return sxy / sxx
+}
+
+/**
+ * The startup table: each tree size's figures, then how they grow (least-squares slopes per 1,000
+ * directories, and ms per directory at the largest tree over the next largest: 1 is linear). Each
+ * target line holds only if it holds at every size.
+ */
+function printStartup(sizes, { section, printTarget, treeRow, treeColumns, tmed, tsum }) {
+  const rows = []
+  for (const { dirs, runs } of sizes) {
+    const label = `startup ${sizeLabel(dirs)}`
+    rows.push(
+      treeRow(label, 'ready ms', (impl) => tmed(runs, impl, 'startupMs'), { digits: 0 }),
+      treeRow(label, 'CPU ms to ready', (impl) => tmed(runs, impl, 'cpuMs'), { digits: 0 }),
+      treeRow(label, 'peak RSS MiB', (impl) => tmed(runs, impl, 'maxRssKiB', 1024), { digits: 1 }),
+      treeRow(label, 'peak RSS - idle MiB', (impl) => tmed(runs, impl, 'rssDeltaKiB', 1024), { digits: 1 }),
+      treeRow(label, 'watches (fdinfo)', (impl) => tmed(runs, impl, 'fdinfoWatches'), { digits: 0 }),
+      treeRow(label, 'watches (own count)', (impl) => (impl === 'inotify-napi' || impl === WATCH ? tmed(runs, impl, 'ownWatchCount') : 'n/a'), {
+        digits: 0,
+        withRatio: false,
+      }),
+      treeRow(label, 'errors', (impl) => tsum(runs, impl, 'errors'), { digits: 0, withRatio: false }),
+    )
+  }
+  const ks = sizes.map((size) => size.dirs / 1000)
+  const series = (impl, key, scale = 1) => sizes.map((size) => tmed(size.runs, impl, key, scale))
+  /** ms per directory at the largest tree over the same at the next largest. */
+  const linearity = (impl) => {
+    const ms = series(impl, 'startupMs')
+    const [m, l] = [ms.length - 2, ms.length - 1]
+    return ratio(ms[l] / sizes[l].dirs, ms[m] / sizes[m].dirs)
+  }
+  if (sizes.length > 1) {
+    const big = sizes.at(-1).dirs
+    const mid = sizes.at(-2).dirs
+    rows.push(
+      treeRow('startup', 'ready ms per 1k dirs (slope)', (impl) => slope(ks, series(impl, 'startupMs')), { digits: 1 }),
+      treeRow('startup', 'RSS - idle MiB per 1k dirs', (impl) => slope(ks, series(impl, 'rssDeltaKiB', 1024)), { digits: 2 }),
+      treeRow('startup', `ms/dir ${sizeLabel(big)} / ms/dir ${sizeLabel(mid)}`, linearity, { digits: 2, withRatio: false }),
+    )
+  }
+  section('startup', treeColumns, rows)
+
+  /** A target over every size: `judge(runs, dirs)` gives `{ holds, text }` for one. */
+  const everySize = (name, target, judge) => {
+    const verdicts = sizes.map(({ dirs, runs }) => ({ dirs, ...judge(runs, dirs) }))
+    printTarget(name, {
+      target: `${target}, at every size`,
+      perSize: verdicts,
+      holds: verdicts.some((v) => v.holds === null) ? null : verdicts.every((v) => v.holds),
+      detail: verdicts.map((v) => `${sizeLabel(v.dirs)}: ${v.text}`).join('; '),
+    })
+  }
+  const finite = (...xs) => xs.every(Number.isFinite)
+  everySize('startupTime', `ready in <= ${TARGET_STARTUP_RATIO}x @parcel/watcher's time`, (runs) => {
+    const [napi, parcel] = [tmed(runs, 'inotify-napi', 'startupMs'), tmed(runs, '@parcel/watcher', 'startupMs')]
+    const r = ratio(napi, parcel)
+    return { holds: finite(r) ? r <= TARGET_STARTUP_RATIO : null, text: `${fmt(napi, 0)} vs ${fmt(parcel, 0)} ms, ${fmt(r)}` }
+  })
+  everySize('startupRss', 'peak RSS <= @parcel/watcher (over an idle node and whole process)', (runs) => {
+    const [napi, parcel] = [tmed(runs, 'inotify-napi', 'rssDeltaKiB', 1024), tmed(runs, '@parcel/watcher', 'rssDeltaKiB', 1024)]
+    const [napiRaw, parcelRaw] = [tmed(runs, 'inotify-napi', 'maxRssKiB', 1024), tmed(runs, '@parcel/watcher', 'maxRssKiB', 1024)]
+    return {
+      holds: finite(napi, parcel) ? napi <= parcel && napiRaw <= parcelRaw : null,
+      text: `${fmt(napi, 1)} vs ${fmt(parcel, 1)} MiB, ${fmt(ratio(napi, parcel))} (whole ${fmt(napiRaw, 1)} vs ${fmt(parcelRaw, 1)})`,
+    }
+  })
+  everySize('startupWatches', 'one watch per directory (dirs + the root, in fdinfo)', (runs, dirs) => {
+    const watches = tmed(runs, 'inotify-napi', 'fdinfoWatches')
+    return { holds: finite(watches) ? watches === dirs + 1 : false, text: `${fmt(watches, 0)} for ${dirs + 1}` }
+  })
+  if (sizes.length > 1) {
+    const r = linearity('inotify-napi')
+    printTarget('startupLinear', {
+      target: `linear: ms per directory at ${sizeLabel(sizes.at(-1).dirs)} <= ${TARGET_LINEARITY}x that at ${sizeLabel(sizes.at(-2).dirs)}`,
+      ratio: r,
+      holds: Number.isFinite(r) ? r <= TARGET_LINEARITY : null,
+      detail: `ratio ${fmt(r)}; slope ${fmt(slope(ks, series('inotify-napi', 'startupMs')), 1)} ms per 1k dirs (@parcel/watcher ${fmt(slope(ks, series('@parcel/watcher', 'startupMs')), 1)})`,
+    })
+  }
+  const within = (raw, watch) => (finite(raw, watch) ? watch <= TARGET_WATCH_RATIO * raw : Number.isFinite(raw) ? false : null)
+  everySize('startupWatchReady', `watch() within 10% of InotifyTree: ready ms (ratio <= ${fmt(TARGET_WATCH_RATIO)})`, (runs) => {
+    const [raw, watch] = [tmed(runs, 'inotify-napi', 'startupMs'), tmed(runs, WATCH, 'startupMs')]
+    return { holds: within(raw, watch), text: `${fmt(watch, 0)} vs ${fmt(raw, 0)}, ${fmt(ratio(watch, raw))}` }
+  })
+  everySize('startupWatchRss', `watch() within 10% of InotifyTree: peak RSS MiB (ratio <= ${fmt(TARGET_WATCH_RATIO)})`, (runs) => {
+    const [raw, watch] = [tmed(runs, 'inotify-napi', 'maxRssKiB', 1024), tmed(runs, WATCH, 'maxRssKiB', 1024)]
+    return { holds: within(raw, watch), text: `${fmt(watch, 1)} vs ${fmt(raw, 1)}, ${fmt(ratio(watch, raw))}` }
+  })
+  for (const { dirs, files, buildMs, runs } of sizes) {
+    const limited = TREE_IMPLS.map((impl) => [impl, runs.map((r) => r[impl]).find((x) => x.failed === 'limit')]).filter(([, x]) => x)
+    console.log(
+      `tree ${sizeLabel(dirs).padEnd(4)}: ${dirs} dirs / ${files} files (+ the root), built in ${fmt(buildMs / 1000, 1)} s; ` +
+        `idle node peak RSS ${fmt(median(runs.map((r) => r.idle.maxRssKiB)) / 1024, 1)} MiB` +
+        limited.map(([impl, x]) => `; ${impl} not run: ${x.error}`).join(''),
+    )
+  }
+  console.log('')
+}
+
+/** The idle table: each watcher's CPU time over the same window with nothing happening. */
+function printIdle(idleRuns, tree, { section, printTarget, treeRow, treeColumns, tmed, tsum }) {
+  const seconds = config.idleWindowMs / 1000
+  section('idle', treeColumns, [
+    treeRow('idle', `CPU ms in ${seconds} s`, (impl) => tmed(idleRuns, impl, 'cpuMs'), { digits: 1 }),
+    treeRow('idle', 'CPU % of a core', (impl) => tmed(idleRuns, impl, 'cpuMs') / config.idleWindowMs * 100, { digits: 3, withRatio: false }),
+    treeRow('idle', 'events while idle', (impl) => tsum(idleRuns, impl, 'events'), { digits: 0, withRatio: false }),
+    treeRow('idle', 'watches (fdinfo)', (impl) => tmed(idleRuns, impl, 'fdinfoWatches'), { digits: 0 }),
+    treeRow('idle', 'peak RSS MiB', (impl) => tmed(idleRuns, impl, 'maxRssKiB', 1024), { digits: 1 }),
+    treeRow('idle', 'errors', (impl) => tsum(idleRuns, impl, 'errors'), { digits: 0, withRatio: false }),
+  ])
+  const napi = tmed(idleRuns, 'inotify-napi', 'cpuMs')
+  const parcel = tmed(idleRuns, '@parcel/watcher', 'cpuMs')
+  printTarget('idleCpu', {
+    target: "CPU time while idle <= @parcel/watcher's",
+    ratio: ratio(napi, parcel),
+    holds: Number.isFinite(napi) && Number.isFinite(parcel) ? napi <= parcel : null,
+    detail: `${fmt(napi, 1)} vs ${fmt(parcel, 1)} ms in ${seconds} s`,
+  })
+  const limited = TREE_IMPLS.map((impl) => [impl, idleRuns.map((r) => r[impl]).find((x) => x.failed === 'limit')]).filter(([, x]) => x)
+  console.log(
+    `idle    : ${tree.dirs} dirs / ${tree.files} files; the watchers run at once (each started when the one before was ready), ` +
+      `then ${config.idleSettleMs} ms to settle and a ${seconds} s window` +
+      limited.map(([impl, x]) => `; ${impl} not run: ${x.error}`).join(''),
+  )
+  console.log('')
+}
+
 function ratio(a, b) {
   return Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? a / b : NaN
 }
@@ -918,7 +1130,8 @@ async function main() {
   }
   if (treeScenarios.length) {
     console.log(
-      `trees   : startup ${config.treeDirs} dirs / ${config.treeDirs * config.treeFilesPerDir} files; mkdir ${config.mkdirCount} x mkdir -p + write; ` +
+      `trees   : startup ${config.treeSizes.join(', ')} dirs (${config.treeFilesPerDir} files in each); ` +
+        `idle ${config.idleDirs} dirs for ${config.idleWindowMs / 1000} s; mkdir ${config.mkdirCount} x mkdir -p + write; ` +
         `movein ${config.moveinTrees} trees x 15 files; stall ${config.stallBlockMs / 1000} s during ${config.stallFiles} creates in ${config.stallDirs} watched dirs`,
     )
   }
@@ -951,15 +1164,38 @@ async function main() {
       runs.drain.push(result)
     }
   }
-  let tree = null
-  if (config.scenarios.includes('startup')) {
-    process.stderr.write(`startup: building ${config.treeDirs} dirs / ${config.treeDirs * config.treeFilesPerDir} files...\n`)
-    tree = await buildTree()
-    try {
-      for (let run = 0; run < config.runs; run++) runs.startup.push(await startupRun(run, tree))
-    } finally {
-      removeDir(tree.dir)
+  // The trees of startup and idle, built once each (idle reuses startup's tree of its size).
+  const trees = new Map()
+  const treeOf = async (dirs) => {
+    if (!trees.has(dirs)) trees.set(dirs, await buildTree(dirs))
+    return trees.get(dirs)
+  }
+  const dropTree = (dirs) => {
+    removeDir(trees.get(dirs).dir)
+    trees.delete(dirs)
+  }
+  const idleToo = config.scenarios.includes('idle')
+  let idleTree = null
+  try {
+    if (config.scenarios.includes('startup')) {
+      for (const dirs of config.treeSizes) {
+        const tree = await treeOf(dirs)
+        const size = { dirs: tree.dirs, files: tree.files, buildMs: tree.ms, runs: [] }
+        for (let run = 0; run < config.runs; run++) size.runs.push(await startupRun(run, tree))
+        runs.startup.push(size)
+        if (!(idleToo && dirs === config.idleDirs)) dropTree(dirs)
+      }
     }
+    if (idleToo) {
+      const tree = await treeOf(config.idleDirs)
+      for (let run = 0; run < config.runs; run++) {
+        process.stderr.write(`idle ${tree.dirs} dirs, run ${run + 1}/${config.runs}...\n`)
+        runs.idle.push(await idleRun(tree))
+      }
+      idleTree = { dirs: tree.dirs, files: tree.files }
+    }
+  } finally {
+    for (const dirs of [...trees.keys()]) dropTree(dirs)
   }
   for (const scenario of ['mkdir', 'movein', 'stall']) {
     if (!config.scenarios.includes(scenario)) continue
@@ -1093,10 +1329,10 @@ async function main() {
   // Tree scenarios: inotify-napi / each peer, and watch() / inotify-napi. A watcher that failed or timed out in any run shows
   // "timed out" (or "failed") instead of a figure.
   const treeColumns = ['inotify-napi', { name: WATCH, ratio: 'watch/raw' }, '@parcel/watcher', 'chokidar', 'fs.watch rec.']
-  const failedIn = (scenario, impl) => runs[scenario].map((r) => r[impl].failed).find(Boolean)
-  const tmed = (scenario, impl, key, scale = 1) => failedIn(scenario, impl) ?? median(runs[scenario].map((r) => r[impl][key])) / scale
-  const tworst = (scenario, impl, key) => failedIn(scenario, impl) ?? worst(scenario, impl, key)
-  const tsum = (scenario, impl, key) => failedIn(scenario, impl) ?? sum(scenario, impl, key)
+  const failedIn = (list, impl) => list.map((r) => r[impl].failed).find(Boolean)
+  const tmed = (list, impl, key, scale = 1) => failedIn(list, impl) ?? median(list.map((r) => r[impl][key])) / scale
+  const tworst = (list, impl, key) => failedIn(list, impl) ?? Math.min(...list.map((r) => r[impl][key]))
+  const tsum = (list, impl, key) => failedIn(list, impl) ?? list.reduce((total, r) => total + r[impl][key], 0)
   const treeRow = (scenario, metric, valueOf, { digits = 2, withRatio = true } = {}) => {
     const values = TREE_IMPLS.map(valueOf)
     // watch() / InotifyTree for watch(); InotifyTree / peer for the peers.
@@ -1105,71 +1341,22 @@ async function main() {
     )
     return { scenario, metric, values, ratios, digits }
   }
-  if (runs.startup.length) {
-    section('startup', treeColumns, [
-      treeRow('startup', 'ready ms', (impl) => tmed('startup', impl, 'startupMs'), { digits: 0 }),
-      treeRow('startup', 'CPU ms to ready', (impl) => tmed('startup', impl, 'cpuMs'), { digits: 0 }),
-      treeRow('startup', 'peak RSS MiB', (impl) => tmed('startup', impl, 'maxRssKiB', 1024), { digits: 1 }),
-      treeRow('startup', 'peak RSS - idle MiB', (impl) => tmed('startup', impl, 'rssDeltaKiB', 1024), { digits: 1 }),
-      treeRow('startup', 'watches (fdinfo)', (impl) => tmed('startup', impl, 'fdinfoWatches'), { digits: 0 }),
-      treeRow('startup', 'watches (own count)', (impl) => (impl === 'inotify-napi' || impl === WATCH ? tmed('startup', impl, 'ownWatchCount') : 'n/a'), {
-        digits: 0,
-        withRatio: false,
-      }),
-      treeRow('startup', 'errors', (impl) => tsum('startup', impl, 'errors'), { digits: 0, withRatio: false }),
-    ])
-    const napi = tmed('startup', 'inotify-napi', 'startupMs')
-    const parcel = tmed('startup', '@parcel/watcher', 'startupMs')
-    const r = ratio(napi, parcel)
-    printTarget('startupTime', {
-      target: `ready in <= ${TARGET_STARTUP_RATIO}x @parcel/watcher's time`,
-      ratio: r,
-      holds: Number.isFinite(r) ? r <= TARGET_STARTUP_RATIO : null,
-      detail: `${fmt(napi, 0)} ms vs ${fmt(parcel, 0)} ms, ratio ${fmt(r)}`,
-    })
-    const napiRss = tmed('startup', 'inotify-napi', 'rssDeltaKiB', 1024)
-    const parcelRss = tmed('startup', '@parcel/watcher', 'rssDeltaKiB', 1024)
-    const napiRaw = tmed('startup', 'inotify-napi', 'maxRssKiB', 1024)
-    const parcelRaw = tmed('startup', '@parcel/watcher', 'maxRssKiB', 1024)
-    const rssRatio = ratio(napiRss, parcelRss)
-    printTarget('startupRss', {
-      target: 'peak RSS <= @parcel/watcher',
-      ratio: rssRatio,
-      holds: Number.isFinite(rssRatio) ? napiRss <= parcelRss && napiRaw <= parcelRaw : null,
-      detail:
-        `over an idle node ${fmt(napiRss, 1)} vs ${fmt(parcelRss, 1)} MiB, ratio ${fmt(rssRatio)}; ` +
-        `whole process ${fmt(napiRaw, 1)} vs ${fmt(parcelRaw, 1)} MiB`,
-    })
-    printWatchTargets('startup', [
-      { key: 'Ready', figure: 'ready ms', raw: napi, watch: tmed('startup', WATCH, 'startupMs'), digits: 0 },
-      {
-        key: 'Rss',
-        figure: 'peak RSS MiB',
-        raw: napiRaw,
-        watch: tmed('startup', WATCH, 'maxRssKiB', 1024),
-        digits: 1,
-        note: `over an idle node ${fmt(napiRss, 1)} vs ${fmt(tmed('startup', WATCH, 'rssDeltaKiB', 1024), 1)} MiB, ratio ${fmt(ratio(tmed('startup', WATCH, 'rssDeltaKiB', 1024), napiRss))}`,
-      },
-    ])
-    console.log(
-      `tree    : ${tree.dirs} dirs / ${tree.files} files (+ the root), built in ${fmt(tree.ms / 1000, 1)} s; ` +
-        `idle node peak RSS ${fmt(med('startup', 'idle', 'maxRssKiB') / 1024, 1)} MiB (median)`,
-    )
-    console.log('')
-  }
+  const tree = { section, printTarget, treeRow, treeColumns, tmed, tsum }
+  if (runs.startup.length) printStartup(runs.startup, tree)
+  if (runs.idle.length) printIdle(runs.idle, idleTree, tree)
   for (const scenario of ['mkdir', 'movein', 'stall']) {
     if (!runs[scenario].length) continue
     const expected = config.expected[scenario]
     const rows = [
-      treeRow(scenario, `files seen (worst of ${expected})`, (impl) => tworst(scenario, impl, 'seen'), { digits: 0 }),
-      treeRow(scenario, 'seen % (worst run)', (impl) => tworst(scenario, impl, 'completeness'), { digits: 1 }),
+      treeRow(scenario, `files seen (worst of ${expected})`, (impl) => tworst(runs[scenario], impl, 'seen'), { digits: 0 }),
+      treeRow(scenario, 'seen % (worst run)', (impl) => tworst(runs[scenario], impl, 'completeness'), { digits: 1 }),
       ...(scenario === 'stall'
         ? []
-        : [treeRow(scenario, 'seen or under a new dir seen %', (impl) => tworst(scenario, impl, 'coveredPct'), { digits: 1 })]),
-      treeRow(scenario, 'errors/overflows reported', (impl) => tsum(scenario, impl, 'overflows'), { digits: 0, withRatio: false }),
-      treeRow(scenario, 'last file after writer ms', (impl) => tmed(scenario, impl, 'lagMs'), { digits: 0, withRatio: false }),
-      treeRow(scenario, scenario === 'stall' ? 'CPU ms (but the stall)' : 'CPU ms', (impl) => tmed(scenario, impl, 'cpuMs'), { digits: 0 }),
-      treeRow(scenario, 'peak RSS MiB', (impl) => tmed(scenario, impl, 'maxRssKiB', 1024), { digits: 1 }),
+        : [treeRow(scenario, 'seen or under a new dir seen %', (impl) => tworst(runs[scenario], impl, 'coveredPct'), { digits: 1 })]),
+      treeRow(scenario, 'errors/overflows reported', (impl) => tsum(runs[scenario], impl, 'overflows'), { digits: 0, withRatio: false }),
+      treeRow(scenario, 'last file after writer ms', (impl) => tmed(runs[scenario], impl, 'lagMs'), { digits: 0, withRatio: false }),
+      treeRow(scenario, scenario === 'stall' ? 'CPU ms (but the stall)' : 'CPU ms', (impl) => tmed(runs[scenario], impl, 'cpuMs'), { digits: 0 }),
+      treeRow(scenario, 'peak RSS MiB', (impl) => tmed(runs[scenario], impl, 'maxRssKiB', 1024), { digits: 1 }),
     ]
     section(scenario, treeColumns, rows)
     const napiRuns = runs[scenario].map((r) => r['inotify-napi'])
@@ -1186,9 +1373,9 @@ async function main() {
         `; peers that missed some: ${peersMissing.join(', ') || 'none'}`,
     })
     printWatchTargets(scenario, [
-      { key: 'Seen', figure: 'files seen', raw: tworst(scenario, 'inotify-napi', 'seen'), watch: tworst(scenario, WATCH, 'seen'), equal: true, digits: 0 },
+      { key: 'Seen', figure: 'files seen', raw: tworst(runs[scenario], 'inotify-napi', 'seen'), watch: tworst(runs[scenario], WATCH, 'seen'), equal: true, digits: 0 },
       ...(scenario === 'stall'
-        ? [{ key: 'Rss', figure: 'peak RSS MiB', raw: tmed(scenario, 'inotify-napi', 'maxRssKiB', 1024), watch: tmed(scenario, WATCH, 'maxRssKiB', 1024), digits: 1 }]
+        ? [{ key: 'Rss', figure: 'peak RSS MiB', raw: tmed(runs[scenario], 'inotify-napi', 'maxRssKiB', 1024), watch: tmed(runs[scenario], WATCH, 'maxRssKiB', 1024), digits: 1 }]
         : []),
     ])
     const ok = runs[scenario].flatMap((r) => TREE_IMPLS.map((impl) => r[impl])).filter((x) => !x.failed)

@@ -3,7 +3,9 @@
 //
 //   node bench/tree-watcher.mjs --impl IMPL --mode startup --dir D
 //       watches D; sends {op:'ready', startupMs, cpuMs, maxRssKiB, watchCount, events, errors} when it
-//       is ready (timed from the constructor call to ready), then waits for {op:'stop'}.
+//       is ready (timed from the constructor call to ready), then waits for {op:'stop'};
+//       {op:'usage'} gets {op:'usage', t, cpuMs, events, maxRssKiB} back (the idle scenario's
+//       window: the process's CPU time so far, and the events reported so far).
 //   node bench/tree-watcher.mjs --impl IMPL --mode count --dir D
 //       watches D; sends {op:'ready'}; records the path (relative to D) of every entry it reports
 //       created or moved in (files and directories) and when it first did; {op:'block', ms}
@@ -190,6 +192,9 @@ if (args.mode === 'startup') {
     firstErrors: [...new Set(errors)].slice(0, 3),
   })
   process.on('message', async (message) => {
+    if (message.op === 'usage') {
+      process.send({ op: 'usage', t: nowMs(), cpuMs: cpuMs(), events, maxRssKiB: process.resourceUsage().maxRSS })
+    }
     if (message.op !== 'stop') return
     await watcher.stop()
     process.send({ op: 'stopped', events, errors: errors.length, maxRssKiB: process.resourceUsage().maxRSS }, () =>

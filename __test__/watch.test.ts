@@ -247,14 +247,19 @@ describe('watch()', () => {
     const want = new Set<string>()
     for (let i = 0; i < 10; i++) for (let n = 1; n <= 3000; n++) want.add(join(dir, `d${i}`, `f${n}`))
     const seen = new Set<string>()
+    const others: Change[] = []
     let overflows = 0
     await collect(w, (changes) => {
       for (const c of changes.splice(0)) {
         if (c.type === 'overflow') overflows += 1
         else if (c.type === 'create') seen.add(c.path)
+        else others.push(c)
       }
       return seen.size >= want.size
-    }, 60_000)
+    }, 60_000).catch((error: unknown) => {
+      const some = JSON.stringify(others.slice(0, 5))
+      throw new Error(`${seen.size} of ${want.size} files created, ${overflows} overflow(s), other changes: ${some}`, { cause: error })
+    })
     expect([...want].filter((p) => !seen.has(p))).toEqual([])
     expect(w.stats().overflows).toBe(overflows)
   }, 90_000)

@@ -228,7 +228,14 @@ impl ChangeSet {
         };
         match (existing.kind, kind) {
             (Create, Create | Modify) => existing.synthetic &= synthetic,
-            (Modify, Create | Modify) | (Delete, Modify) => {}
+            // A file written, then found by a re-scan: its IN_CREATE was lost in an overflow (the
+            // tree learns of a name only from IN_CREATE, IN_MOVED_TO or a scan), so the consumer
+            // may never have heard of it. It is reported as what the scan says: new.
+            (Modify, Create) => {
+                existing.kind = Create;
+                existing.synthetic = synthetic;
+            }
+            (Modify, Modify) | (Delete, Modify) => {}
             (Modify | Delete, Delete) => existing.kind = Delete,
             (Delete, Create) if existing.is_dir == is_dir => {
                 existing.kind = Modify;

@@ -191,6 +191,19 @@ fn an_overflow_is_kept_in_order_and_synthetic_creates_are_marked() {
 }
 
 #[test]
+fn a_write_then_a_rescan_finding_the_file_is_a_synthetic_create() {
+    // The kernel dropped the file's IN_CREATE (a queue overflow) but not its IN_CLOSE_WRITE, read
+    // before the re-scan listed the directory and found the name new: the consumer hears `create`.
+    let mut set = ChangeSet::new();
+    set.add(&e(IN_CLOSE_WRITE, "x"));
+    set.add(&ev(IN_CREATE, "/r", "x", 0, FLAG_SYNTHETIC));
+    let taken = set.take();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].kind, ChangeKind::Create);
+    assert!(taken[0].synthetic);
+}
+
+#[test]
 fn a_rename_half_waits_for_its_pair_until_settled() {
     let mut set = ChangeSet::new();
     set.add(&moved(IN_MOVED_FROM, "a", 5));

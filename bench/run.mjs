@@ -1342,9 +1342,9 @@ async function main() {
     )
     return { scenario, metric, values, ratios, digits }
   }
-  const tree = { section, printTarget, treeRow, treeColumns, tmed, tsum }
-  if (runs.startup.length) printStartup(runs.startup, tree)
-  if (runs.idle.length) printIdle(runs.idle, idleTree, tree)
+  const treeTools = { section, printTarget, treeRow, treeColumns, tmed, tsum }
+  if (runs.startup.length) printStartup(runs.startup, treeTools)
+  if (runs.idle.length) printIdle(runs.idle, idleTree, treeTools)
   for (const scenario of ['mkdir', 'movein', 'stall']) {
     if (!runs[scenario].length) continue
     const expected = config.expected[scenario]

@@ -332,9 +332,11 @@ async function drain() {
       go()
       watcher.start()
     } else if (message.op === 'block') {
-      process.send({ op: 'blocking' })
-      watcher.start()
-      go()
+      // Spins once the answer is written (run.mjs starts the writer when it has it).
+      process.send({ op: 'blocking' }, () => {
+        watcher.start()
+        go()
+      })
     }
   })
   process.send({ op: 'ready' })

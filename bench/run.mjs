@@ -949,7 +949,7 @@ function printDrain(drainRuns, { section, plainRow, plainColumns, printTarget })
       detail: `${fmt(batch / 1000, 0)}k vs ${fmt(c / 1000, 0)}k events/s, ratio ${fmt(r)}; eventGen (per event) ${fmt(ratio(m('inotify-napi', 'eventsPerS'), c))}x`,
     })
   } else {
-    console.log(`target drainBatchRate   n/a: no C reader (${cReader.skipped})`)
+    printTarget('drainBatchRate', { target: `watch() (the batch path) drains at >= ${TARGET_DRAIN_RATIO}x the C reader's rate`, holds: null, detail: `no C reader: ${cReader.skipped}` })
   }
   const c = drainRuns.map((r) => r[C_READER]).filter(Boolean)
   const watchRuns = drainRuns.map((r) => r[WATCH])

@@ -3,7 +3,7 @@
  * disposal, process exit, the blocking generator).
  */
 import { spawnSync } from 'node:child_process'
-import { existsSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { Worker } from 'node:worker_threads'
@@ -30,6 +30,23 @@ async function msUntilEnd(gen: AsyncGenerator<unknown>): Promise<number> {
     }
   })(), 'the generator to end')
   return performance.now() - start
+}
+
+/** Thread ids of this process's inotify reader threads. */
+function readerThreads(): string[] {
+  return readdirSync('/proc/self/task').filter((tid) => {
+    try {
+      return readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() === 'inotify-reader'
+    } catch {
+      return false // the thread ended meanwhile
+    }
+  })
+}
+
+/** How many times a thread went to sleep by itself (each wait it woke from). */
+function voluntarySwitches(tid: string): number {
+  const status = readFileSync(`/proc/self/task/${tid}/status`, 'utf8')
+  return Number(/^voluntary_ctxt_switches:\s+(\d+)$/m.exec(status)?.[1])
 }
 
 describe('removing watches', () => {
@@ -100,6 +117,28 @@ describe('timeouts and ticks', () => {
     const inotify = fx.open({ blockDurationS: 0.05 })
     inotify.addWatch(fx.tempDir())
     expect(await drain(inotify.eventGen({ timeoutS: 0.4, yieldNones: false }))).toEqual([])
+  })
+
+  it('wakes its reader thread at each tick only while a generator yields nulls: an idle yieldNones false generator leaves it asleep', async () => {
+    const before = new Set(readerThreads())
+    const inotify = fx.open({ blockDurationS: 0.02 })
+    inotify.addWatch(fx.tempDir())
+    // With nulls: a tick (a wake-up of the reader thread) every 20 ms. This also starts the thread.
+    const ticking = await drain(inotify.eventGen({ timeoutS: 0.5 }))
+    expect(ticking.length).toBeGreaterThanOrEqual(5)
+    const [reader] = readerThreads().filter((tid) => !before.has(tid))
+    expect(reader).toBeDefined()
+    const wakeUps = async (gen: AsyncGenerator<unknown>): Promise<number> => {
+      const start = voluntarySwitches(reader!)
+      await drain(gen)
+      return voluntarySwitches(reader!) - start
+    }
+    const withNones = await wakeUps(inotify.eventGen({ timeoutS: 0.5 }))
+    // Without nulls, for as long: the thread wakes to be armed and to be paused, not 25 times.
+    const withoutNones = await wakeUps(inotify.eventGen({ timeoutS: 0.5, yieldNones: false }))
+    console.log(`reader thread wake-ups over 0.5 s at blockDurationS 0.02: ${withNones} yielding nulls, ${withoutNones} not`)
+    expect(withNones).toBeGreaterThanOrEqual(5)
+    expect(withoutNones).toBeLessThanOrEqual(3)
   })
 
   it('restarts the timeout at each event', async () => {

@@ -166,6 +166,8 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
   #closed = false
   /** Generators running; the reader is disarmed when the last one ends. */
   #active = 0
+  /** Generators running that yield `null`s: only they need the reader's ticks. */
+  #ticking = 0
 
   /** Opens the native instance (a tree when `settings.tree` is given). */
   protected constructor(settings: EventSourceSettings<E>) {
@@ -301,10 +303,14 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
     return seconds * 1000
   }
 
-  /** Arms the reader (it then reads as events come), ticking after the block duration. */
-  #request(waitMs = this.#blockMs()): void {
+  /**
+   * Arms the reader (it then reads as events come). It ticks after each block duration without
+   * events only while a generator yields `null`s: a tick's only product is a `null`, so with
+   * none wanted the reader waits for the kernel alone (an idle watcher costs no CPU).
+   */
+  #request(): void {
     try {
-      this.native.request(waitMs)
+      this.native.request(this.#ticking > 0 ? this.#blockMs() : -1)
     } catch (error) {
       throw fromNativeError(error)
     }
@@ -371,31 +377,33 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
   }
 
   /** One more generator runs. */
-  #enter(): void {
+  #enter(s: GenSettings<PathOf<E>>): void {
     this.#active += 1
+    if (s.yieldNones) this.#ticking += 1
   }
 
   /** A generator ended: with none left, the reader stops reading (events wait in the kernel). */
-  #leave(): void {
+  #leave(s: GenSettings<PathOf<E>>): void {
     this.#active -= 1
+    if (s.yieldNones) this.#ticking -= 1
     if (this.#active === 0 && !this.#closed) this.native.pause()
   }
 
   async *#generate(s: GenSettings<PathOf<E>>): AsyncGenerator<InotifyEvent<PathOf<E>> | null, void, undefined> {
-    this.#enter()
+    this.#enter(s)
     try {
       yield* this.#events(s)
     } finally {
-      this.#leave()
+      this.#leave(s)
     }
   }
 
   *#generateSync(s: GenSettings<PathOf<E>>): Generator<InotifyEvent<PathOf<E>> | null, void, undefined> {
-    this.#enter()
+    this.#enter(s)
     try {
       yield* this.#eventsSync(s)
     } finally {
-      this.#leave()
+      this.#leave(s)
     }
   }
 

@@ -17,6 +17,8 @@ export interface InotifyOptions<E extends PathEncoding = 'utf8'> {
   /**
    * Longest wait for events before a cycle ends with none (and `eventGen` yields `null`), in
    * seconds: a number, a function called before each wait, or `null` for no limit. Default 1.
+   * Only generators that yield `null`s wait in such cycles; with `yieldNones: false` the reader
+   * sleeps until the kernel has events (`timeoutS` still ends the generator on time).
    */
   blockDurationS?: BlockDuration
   /** `'utf8'` (default): paths and names are strings. `'buffer'`: the kernel's exact bytes. */

@@ -2,12 +2,12 @@
  * End-to-end: a tree whose kernel queue overflowed reports `IN_Q_OVERFLOW`, then re-scans and
  * reports what it missed (DESIGN.md section 4), so a consumer ends with a correct picture.
  */
-import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { TerminalEventError, type InotifyTreeEvent } from '../src/index'
 import { withinDeadline } from './inotify-fixture'
-import { fullPath, isCreate, kernelWatchCount, layout, useTreeFixture } from './tree-fixture'
+import { fullPath, isCreate, isDirectoryListing, kernelWatchCount, layout, useTreeFixture } from './tree-fixture'
 
 const fx = useTreeFixture()
 
@@ -92,6 +92,25 @@ describe('kernel queue overflow', () => {
     writeFileSync(join(root, 'n4/after'), '')
     await log.untilPath(join(root, 'n4/after'), 10_000, (e) => isCreate(e) && e.synthetic === undefined)
   }, 90_000)
+
+  it('does not overflow the queue with its own listings: a scan of 3,000 directories with IN_ALL_EVENTS reports each listing once, then goes quiet', async () => {
+    const root = fx.tempDir()
+    const dirs = 3000
+    for (let i = 0; i < dirs; i++) mkdirSync(join(root, `d${i}`))
+    // Listing a directory queues IN_OPEN, IN_ACCESS and IN_CLOSE_NOWRITE on its watch and on its
+    // parent's: the scan alone makes more events than the kernel's queue holds.
+    expect(maxQueuedEvents()).toBeLessThan(dirs * 6)
+    const tree = fx.tree(root)
+    await tree.ready
+    const log = fx.log(tree, { terminalEvents: [] })
+    const scan = await log.mark(root, 30_000)
+    expect(scan.filter((e) => e.typeNames.includes('IN_Q_OVERFLOW')).length).toBe(0)
+    // Each directory listed once, seen from its own watch and its parent's (the root from its own).
+    const opens = scan.filter((e) => isDirectoryListing(e) && e.typeNames.includes('IN_OPEN'))
+    expect(opens.length).toBe(2 * dirs + 1)
+    // And no re-scan after it lists everything again.
+    expect((await log.mark(root)).filter(isDirectoryListing)).toEqual([])
+  }, 60_000)
 
   it('throws TerminalEventError for IN_Q_OVERFLOW by default, and the next eventGen yields the rescan', async () => {
     const root = fx.tempDir()

@@ -7,6 +7,8 @@
 //! - [`wire`] encodes a batch of events into one byte buffer, so a consumer across an FFI boundary
 //!   receives a whole batch in one call.
 //! - [`changes`] turns a tree's events into per-path changes (create, modify, delete, rename), coalesced.
+//! - [`backlog`] holds what the kernel queued while the reader was scanning, so a scan never
+//!   overflows the kernel's queue with the events its own listing makes.
 //! - [`watcher`] owns a reader thread that reads on demand, never faster than the consumer asks.
 //!
 //! # inotify gotchas this crate handles
@@ -16,6 +18,7 @@
 //! - `IN_IGNORED` ends a watch (after `inotify_rm_watch`, deletion or unmount); the table forgets it.
 //! - Names are bytes: a non-UTF-8 name is carried as it is, never an error.
 
+pub mod backlog;
 pub mod books;
 pub mod changes;
 pub mod error;

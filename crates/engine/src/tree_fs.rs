@@ -5,8 +5,13 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use crate::backlog::Backlog;
 use crate::error::{Error, Result};
 use crate::sys::InotifyFd;
+
+/// Directories listed between two moves of the kernel's queue into the backlog (each listing makes
+/// about six events; an empty read costs one syscall).
+const LISTINGS_PER_READ_AHEAD: usize = 16;
 
 /// What a directory entry is, as `getdents` reports it (no `stat`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,21 +54,32 @@ pub trait TreeFs {
 
 /// [`TreeFs`] on the real kernel: the instance's inotify descriptor and `std::fs::read_dir` (which
 /// is `getdents`, and reports the kind from `d_type` without a `stat` where the file system has it).
+/// Every few listings it moves what the kernel has queued into the [`Backlog`], so that a long scan
+/// does not overflow the kernel's queue (with, among others, the events its own listings make).
 #[derive(Debug)]
 pub struct KernelTreeFs<'a> {
     inotify: &'a InotifyFd,
     stopping: &'a AtomicBool,
     watches: &'a AtomicUsize,
+    backlog: &'a Backlog,
+    listed: usize,
 }
 
 impl<'a> KernelTreeFs<'a> {
-    /// Operations on `inotify`; scans give up once `stopping` is set, and publish their progress
-    /// in `watches`.
-    pub fn new(inotify: &'a InotifyFd, stopping: &'a AtomicBool, watches: &'a AtomicUsize) -> Self {
+    /// Operations on `inotify`; scans give up once `stopping` is set, publish their progress in
+    /// `watches`, and read the kernel's queue into `backlog` as they go.
+    pub fn new(
+        inotify: &'a InotifyFd,
+        stopping: &'a AtomicBool,
+        watches: &'a AtomicUsize,
+        backlog: &'a Backlog,
+    ) -> Self {
         Self {
             inotify,
             stopping,
             watches,
+            backlog,
+            listed: 0,
         }
     }
 }
@@ -87,6 +103,11 @@ impl TreeFs for KernelTreeFs<'_> {
     }
 
     fn list_dir(&mut self, path: &[u8]) -> Result<Vec<ListedEntry>> {
+        self.listed += 1;
+        if self.listed.is_multiple_of(LISTINGS_PER_READ_AHEAD) {
+            // A read error here is met again, and reported, by the reader's next own read.
+            let _ = self.backlog.read_from(self.inotify);
+        }
         let dir = std::fs::read_dir(OsStr::from_bytes(path))
             .map_err(|e| io_error("opendir", &e, path))?;
         let mut entries = Vec::new();

@@ -23,12 +23,13 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::backlog::Backlog;
 use crate::books::{Books, Mode};
 use crate::changes::ChangeSet;
 use crate::error::{Error, Result};
 use crate::mask::{check_add_watch_mask, IN_MOVED_FROM};
 use crate::parse::parse_events;
-use crate::sys::{InotifyFd, Poller, ReadOutcome};
+use crate::sys::{InotifyFd, Poller, ReadOutcome, Readiness};
 use crate::tree::TreeReport;
 use crate::tree_fs::KernelTreeFs;
 use crate::wire::{BatchEncoder, EncodedBatch};
@@ -511,6 +512,7 @@ fn reader_thread(shared: &Shared, doorbell: &dyn Doorbell) {
 /// Add roots and serve requests until stopped or the consumer is gone.
 fn run(shared: &Shared, doorbell: &dyn Doorbell) {
     let mut buf = vec![0u8; READ_BUFFER_LEN];
+    let backlog = Backlog::new();
     loop {
         let work = {
             let mut state = lock(&shared.state);
@@ -529,13 +531,13 @@ fn run(shared: &Shared, doorbell: &dyn Doorbell) {
         };
         let queued = match work {
             Work::Roots(roots) => {
-                add_roots(shared, &roots);
+                add_roots(shared, &roots, &backlog);
                 None
             }
             Work::Serve(_) if shared.panic_for_tests => {
                 panic!("{TEST_PANIC_ENV}=reader: the reader thread panics on purpose (a test hook)")
             }
-            Work::Serve(tick) => match serve(shared, &mut buf, tick) {
+            Work::Serve(tick) => match serve(shared, &mut buf, &backlog, tick) {
                 Served::Batch(delivery) => Some(delivery),
                 Served::Interrupted => continue,
             },
@@ -583,10 +585,10 @@ fn run(shared: &Shared, doorbell: &dyn Doorbell) {
     }
 }
 
-fn add_roots(shared: &Shared, roots: &[Vec<u8>]) {
+fn add_roots(shared: &Shared, roots: &[Vec<u8>], backlog: &Backlog) {
     let mut books = lock(&shared.books);
     if let Books::Tree(tree) = &mut *books {
-        let mut fs = KernelTreeFs::new(&shared.inotify, &shared.stopping, &shared.watches);
+        let mut fs = KernelTreeFs::new(&shared.inotify, &shared.stopping, &shared.watches, backlog);
         for root in roots {
             tree.add_root(&mut fs, root);
         }
@@ -612,20 +614,28 @@ fn interrupted(shared: &Shared, tick: Option<Duration>) -> bool {
     state.stop || !state.roots.is_empty() || state.armed != Some(Armed { tick })
 }
 
-/// Waits for events and reads them into one batch; a tick when `tick` passes first.
-fn serve(shared: &Shared, buf: &mut [u8], tick: Option<Duration>) -> Served {
+/// Waits for events (those a scan read ahead first) and reads them into one batch; a tick when
+/// `tick` passes first.
+fn serve(shared: &Shared, buf: &mut [u8], backlog: &Backlog, tick: Option<Duration>) -> Served {
     let deadline = tick.map(|t| Instant::now() + t);
     loop {
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let ready = match shared.poller.wait(left) {
-            Ok(ready) => ready,
-            Err(e) => return Served::Batch(Err(e)),
+        let ready = if backlog.is_empty() {
+            match shared.poller.wait(left) {
+                Ok(ready) => ready,
+                Err(e) => return Served::Batch(Err(e)),
+            }
+        } else {
+            Readiness {
+                readable: true,
+                woken: false,
+            }
         };
         if ready.woken && interrupted(shared, tick) {
             return Served::Interrupted;
         }
         if ready.readable {
-            match drain(shared, buf) {
+            match drain(shared, buf, backlog) {
                 Ok(batch) if batch.events > 0 => return Served::Batch(Ok(batch)),
                 Ok(_) => {} // only events of removed watches: keep waiting
                 Err(e) => return Served::Batch(Err(e)),
@@ -637,10 +647,11 @@ fn serve(shared: &Shared, buf: &mut [u8], tick: Option<Duration>) -> Served {
     }
 }
 
-/// Reads until EAGAIN (or until the batch is large) and routes what was read through the books.
-fn drain(shared: &Shared, buf: &mut [u8]) -> Result<EncodedBatch> {
+/// Reads until EAGAIN (or until the batch is large) and routes what was read through the books:
+/// what a scan read ahead into `backlog` first, in order, then the kernel's queue.
+fn drain(shared: &Shared, buf: &mut [u8], backlog: &Backlog) -> Result<EncodedBatch> {
     let mut encoder = BatchEncoder::new();
-    let mut fs = KernelTreeFs::new(&shared.inotify, &shared.stopping, &shared.watches);
+    let mut fs = KernelTreeFs::new(&shared.inotify, &shared.stopping, &shared.watches, backlog);
     let mut settled = false;
     let mut last_mask = 0;
     let mut books = lock(&shared.books);
@@ -648,21 +659,25 @@ fn drain(shared: &Shared, buf: &mut [u8]) -> Result<EncodedBatch> {
         if encoder.byte_len() >= MAX_BATCH_BYTES {
             break;
         }
-        let n = match shared.inotify.read(buf)? {
-            ReadOutcome::Empty => {
-                if shared.tree && last_mask & IN_MOVED_FROM != 0 {
-                    last_mask = 0;
-                    if shared.poller.wait(Some(MOVE_PAIR_GRACE))?.readable {
-                        continue;
+        let early = backlog.pop();
+        let bytes = match &early {
+            Some(chunk) => chunk.as_slice(),
+            None => match shared.inotify.read(buf)? {
+                ReadOutcome::Empty => {
+                    if shared.tree && last_mask & IN_MOVED_FROM != 0 {
+                        last_mask = 0;
+                        if shared.poller.wait(Some(MOVE_PAIR_GRACE))?.readable {
+                            continue;
+                        }
                     }
+                    books.settle(&mut fs, &mut encoder);
+                    settled = true;
+                    break;
                 }
-                books.settle(&mut fs, &mut encoder);
-                settled = true;
-                break;
-            }
-            ReadOutcome::Bytes(n) => n,
+                ReadOutcome::Bytes(n) => buf.get(..n).unwrap_or_default(),
+            },
         };
-        let mut events = parse_events(&buf[..n]);
+        let mut events = parse_events(bytes);
         for event in events.by_ref() {
             last_mask = event.mask;
             books.route(&mut fs, &event, &mut encoder);

@@ -17,7 +17,9 @@ use crate::sys::{InotifyFd, ReadOutcome};
 
 /// At most this many bytes wait here: some 250 bytes a directory scanned with every event type
 /// asked for, so a scan of about 250,000 directories at once. Past it the kernel's queue fills,
-/// and its overflow is reported as always.
+/// and its overflow is reported as always (with every event type asked for, a tree that large can
+/// still overflow again in each re-scan: a larger `max_queued_events`, or a mask without
+/// `IN_OPEN`, `IN_ACCESS` and `IN_CLOSE_NOWRITE`, avoids it).
 pub const MAX_BACKLOG_BYTES: usize = 64 * 1024 * 1024;
 
 /// One `read(2)` at most; larger than any one event (16 bytes and a name of up to 256).

@@ -701,6 +701,10 @@ async function idleRun(tree) {
   const watchers = {}
   let budget = maxUserWatches
   try {
+    // The floor: a node process that loads nothing and watches nothing, in the same window.
+    watchers.idle = startChild('tree-watcher.mjs', ['--impl', 'idle', '--mode', 'startup', '--dir', tree.dir])
+    await expectOrTimeOut(watchers.idle, 'ready', config.treeReadyTimeoutMs, 'the idle node to be ready')
+    result.idle = {}
     for (const impl of IDLE_IMPLS) {
       const limit = overLimit(impl, tree, budget, `max_user_watches less the watchers already running (${maxUserWatches} in all)`)
       if (limit) {
@@ -1081,6 +1085,7 @@ function printIdle(idleRuns, tree, { section, printTarget, treeRow, treeColumns,
   const seconds = config.idleWindowMs / 1000
   section('idle', treeColumns, [
     treeRow('idle', `CPU ms in ${seconds} s`, (impl) => tmed(idleRuns, impl, 'cpuMs'), { digits: 1 }),
+    treeRow('idle', `CPU ms over an idle node`, (impl) => tmed(idleRuns, impl, 'cpuMs') - median(idleRuns.map((r) => r.idle.cpuMs)), { digits: 1, withRatio: false }),
     treeRow('idle', 'CPU % of a core', (impl) => tmed(idleRuns, impl, 'cpuMs') / config.idleWindowMs * 100, { digits: 3, withRatio: false }),
     treeRow('idle', 'events while idle', (impl) => tsum(idleRuns, impl, 'events'), { digits: 0, withRatio: false }),
     treeRow('idle', 'watches (fdinfo)', (impl) => tmed(idleRuns, impl, 'fdinfoWatches'), { digits: 0 }),
@@ -1098,7 +1103,8 @@ function printIdle(idleRuns, tree, { section, printTarget, treeRow, treeColumns,
   const limited = TREE_IMPLS.map((impl) => [impl, idleRuns.map((r) => r[impl]).find((x) => x.failed === 'limit')]).filter(([, x]) => x)
   console.log(
     `idle    : ${tree.dirs} dirs / ${tree.files} files; the watchers run at once (each started when the one before was ready), ` +
-      `then ${config.idleSettleMs} ms to settle and a ${seconds} s window` +
+      `then ${config.idleSettleMs} ms to settle and a ${seconds} s window; ` +
+      `an idle node (loads nothing, watches nothing) used ${fmt(median(idleRuns.map((r) => r.idle.cpuMs)), 1)} ms in it` +
       limited.map(([impl, x]) => `; ${impl} not run: ${x.error}`).join(''),
   )
   console.log('')

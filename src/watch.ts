@@ -68,7 +68,9 @@ export interface WatchOptions {
    * consumer leaves it full, the native thread stops reading: events wait in the kernel's queue
    * (`fs.inotify.max_queued_events`), and past that the kernel drops them and says so; the watcher
    * then yields an `overflow` change and re-scans, reporting what changed as synthetic changes.
-   * Nothing is dropped without an `overflow`.
+   * Nothing is dropped without an `overflow`. Not counted in it: while it scans directories, the
+   * native thread moves the kernel's queue into memory (up to 64 MiB), so that a scan never
+   * overflows the queue by itself.
    */
   maxQueuedBytes?: number
   /**

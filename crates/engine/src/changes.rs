@@ -233,6 +233,7 @@ impl ChangeSet {
             // may never have heard of it. It is reported as what the scan says: new.
             (Modify, Create) => {
                 existing.kind = Create;
+                existing.is_dir = is_dir;
                 existing.synthetic = synthetic;
             }
             (Modify, Modify) | (Delete, Modify) => {}

@@ -201,6 +201,13 @@ fn a_write_then_a_rescan_finding_the_file_is_a_synthetic_create() {
     assert_eq!(taken.len(), 1);
     assert_eq!(taken[0].kind, ChangeKind::Create);
     assert!(taken[0].synthetic);
+    assert!(!taken[0].is_dir);
+    // Replaced by a directory in a second overflow: what the scan found is what is reported.
+    let mut set = ChangeSet::new();
+    set.add(&e(IN_CLOSE_WRITE, "x"));
+    set.add(&ev(IN_CREATE | IN_ISDIR, "/r", "x", 0, FLAG_SYNTHETIC));
+    let taken = set.take();
+    assert_eq!((taken[0].kind, taken[0].is_dir), (ChangeKind::Create, true));
 }
 
 #[test]

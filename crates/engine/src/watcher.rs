@@ -332,6 +332,7 @@ impl Watcher {
 
     /// Bounds what waits to be taken (encoded batches, or coalesced changes) to about `bytes`:
     /// past it the reader stops reading, and the kernel's queue (and its overflow) takes over.
+    /// What a scan reads ahead into its [`Backlog`] is bounded apart, by [`crate::backlog::MAX_BACKLOG_BYTES`].
     pub fn set_max_queued_bytes(&self, bytes: usize) {
         lock(&self.shared.state).max_queued_bytes = bytes.max(1);
         self.shared.changed.notify_all();

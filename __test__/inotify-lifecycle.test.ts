@@ -141,6 +141,24 @@ describe('timeouts and ticks', () => {
     expect(withoutNones).toBeLessThanOrEqual(3)
   })
 
+  it('gives a generator that yields nulls its nulls while another, yielding none, waits on the same instance', async () => {
+    const inotify = fx.open({ blockDurationS: 0.05 })
+    inotify.addWatch(fx.tempDir())
+    // Started first, so woken first by every tick: it takes each cycle's end off the shared queue.
+    const quiet = inotify.eventGen({ yieldNones: false })
+    const pending = quiet.next()
+    await new Promise((resolve) => setTimeout(resolve, 30))
+    const ticking = inotify.eventGen()
+    try {
+      const items = await collectUntil(ticking, (i) => i.length >= 3, 'three nulls')
+      expect(items).toEqual([null, null, null])
+    } finally {
+      await ticking.return()
+      inotify.close()
+      expect(await withinDeadline(pending, 'the quiet generator to end')).toEqual({ done: true, value: undefined })
+    }
+  })
+
   it('restarts the timeout at each event', async () => {
     const dir = fx.tempDir()
     const inotify = fx.open({ blockDurationS: 0.05 })

@@ -168,6 +168,12 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
   #active = 0
   /** Generators running that yield `null`s: only they need the reader's ticks. */
   #ticking = 0
+  /**
+   * Cycle ends taken off the shared queue, by any generator: one that yields `null`s yields one for
+   * each, also when another generator took it (else a generator that yields no `null`, waiting on
+   * the same instance, could take every tick and starve it).
+   */
+  #cycles = 0
 
   /** Opens the native instance (a tree when `settings.tree` is given). */
   protected constructor(settings: EventSourceSettings<E>) {
@@ -338,7 +344,9 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
       if (buf === null) return undefined
       this.#push(buf)
     }
-    return this.#queue[this.#head++]
+    const item = this.#queue[this.#head++]
+    if (item === CYCLE_END) this.#cycles += 1
+    return item
   }
 
   #wait(deadline: number | undefined, signal: AbortSignal | undefined): Promise<WakeReason> {
@@ -408,6 +416,7 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
     try {
       this.lastSuccessReturn = null
       let lastHit = performance.now()
+      let cycles = this.#cycles
       const deadline = (): number | undefined => (s.timeoutMs === undefined ? undefined : lastHit + s.timeoutMs)
       const expired = (): boolean => s.timeoutMs !== undefined && performance.now() >= lastHit + s.timeoutMs
       while (!this.#closed) {
@@ -415,11 +424,18 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
         const item = this.#next()
         if (item === undefined) {
           if (expired()) return
+          if (s.yieldNones && cycles !== this.#cycles) {
+            // Another generator took this cycle's end off the queue: it is this one's too.
+            cycles = this.#cycles
+            yield null
+            continue
+          }
           this.#request()
           if ((await this.#wait(deadline(), s.signal)) === 'deadline' && expired()) return
           continue
         }
         if (item === CYCLE_END) {
+          cycles = this.#cycles
           if (expired()) return
           if (s.yieldNones) yield null
           continue
@@ -437,12 +453,18 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
   *#eventsSync(s: GenSettings<PathOf<E>>): Generator<InotifyEvent<PathOf<E>> | null, void, undefined> {
     this.lastSuccessReturn = null
     let lastHit = performance.now()
+    let cycles = this.#cycles
     const expired = (): boolean => s.timeoutMs !== undefined && performance.now() >= lastHit + s.timeoutMs
     while (!this.#closed) {
       if (s.signal?.aborted) throw new AbortError(s.signal.reason)
       const item = this.#next()
       if (item === undefined) {
         if (expired()) return
+        if (s.yieldNones && cycles !== this.#cycles) {
+          cycles = this.#cycles
+          yield null
+          continue
+        }
         // Armed with the block duration, the reader delivers a tick (an empty batch, so a null)
         // after each wait without events; this thread waits in slices, to stay interruptible.
         this.#request()
@@ -458,6 +480,7 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
         continue
       }
       if (item === CYCLE_END) {
+        cycles = this.#cycles
         if (expired()) return
         if (s.yieldNones) yield null
         continue

@@ -170,7 +170,11 @@ describe('directories that change nature', () => {
     expect(ends(plain)).toEqual([['IN_DELETE_SELF'], ['IN_IGNORED']])
     expect(kernelWatchCount(tree.fd)).toBe(1)
     await log.untilPath(sub, 5000, (e) => e.typeNames.includes('IN_CREATE') && !e.typeNames.includes('IN_ISDIR'))
-    expect(changes.map((c) => [c.type, c.path, c.isDir])).toEqual([['delete', sub, true], ['create', sub, false]])
+    const said = changes.map((c) => [c.type, c.path, c.isDir])
+    expect(said.slice(0, 2)).toEqual([['delete', sub, true], ['create', sub, false]])
+    // The file's write may come after its create's batch was taken (changes coalesce within what is
+    // not yet taken): then as a modify of the file, and nothing else.
+    expect(said.slice(2).filter(([type, path, isDir]) => !(type === 'modify' && path === sub && isDir === false))).toEqual([])
     // The file can be watched in its turn.
     expect(inotify.addWatch(sub)).toBeGreaterThan(0)
   })

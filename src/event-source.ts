@@ -47,6 +47,23 @@ const CYCLE_END = Symbol('cycle end')
  */
 const SYNC_SLICE_MS = 100
 
+/** What a generator's step says instead of an item to yield. */
+const WAIT = Symbol('wait')
+const END = Symbol('end')
+const SKIP = Symbol('skip')
+type Step = typeof WAIT | typeof END | typeof SKIP
+
+/** Where one generator is: when it last had an event, and how many cycle ends it has seen. */
+interface GenPosition {
+  lastHit: number
+  cycles: number
+}
+
+/** Whether a generator's `timeoutS` has passed since its last event. */
+function expired(s: { timeoutMs: number | undefined }, at: GenPosition): boolean {
+  return s.timeoutMs !== undefined && performance.now() >= at.lastHit + s.timeoutMs
+}
+
 /** `setTimeout` fires at once for delays past 2^31-1 ms; longer waits are re-armed at wake-up. */
 const MAX_TIMER_MS = 0x7fffffff
 
@@ -407,6 +424,33 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
   }
 
   /**
+   * One step of a generator: the next item to yield (an event, or a `null` at a cycle's end), or
+   * what to do instead (WAIT for the reader, END the generator, SKIP to the next step). The async
+   * and the blocking generators differ only in how they wait.
+   */
+  #step(s: GenSettings<PathOf<E>>, at: GenPosition): InotifyEvent<PathOf<E>> | null | Step {
+    if (s.signal?.aborted) throw new AbortError(s.signal.reason)
+    const item = this.#next()
+    if (item === undefined) {
+      if (expired(s, at)) return END
+      if (s.yieldNones && at.cycles !== this.#cycles) {
+        // Another generator took this cycle's end off the queue: it is this one's too.
+        at.cycles = this.#cycles
+        return null
+      }
+      return WAIT
+    }
+    if (item === CYCLE_END) {
+      at.cycles = this.#cycles
+      if (expired(s, at)) return END
+      return s.yieldNones ? null : SKIP
+    }
+    at.lastHit = performance.now()
+    const verdict = this.#judge(item, s)
+    return verdict === 'yield' ? item : verdict === 'end' ? END : SKIP
+  }
+
+  /**
    * One generator: counted in while it runs (see #leave). Its loop is here rather than in a
    * generator it delegates to with `yield*`: an async delegation costs a promise and an iterator
    * result more per event (a third more garbage, measured).
@@ -415,35 +459,18 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
     this.#enter(s)
     try {
       this.lastSuccessReturn = null
-      let lastHit = performance.now()
-      let cycles = this.#cycles
-      const deadline = (): number | undefined => (s.timeoutMs === undefined ? undefined : lastHit + s.timeoutMs)
-      const expired = (): boolean => s.timeoutMs !== undefined && performance.now() >= lastHit + s.timeoutMs
+      const at = this.#position()
       while (!this.#closed) {
-        if (s.signal?.aborted) throw new AbortError(s.signal.reason)
-        const item = this.#next()
-        if (item === undefined) {
-          if (expired()) return
-          if (s.yieldNones && cycles !== this.#cycles) {
-            // Another generator took this cycle's end off the queue: it is this one's too.
-            cycles = this.#cycles
-            yield null
-            continue
-          }
+        const step = this.#step(s, at)
+        if (step === END) return
+        if (step === SKIP) continue
+        if (step === WAIT) {
           this.#request()
-          if ((await this.#wait(deadline(), s.signal)) === 'deadline' && expired()) return
+          const deadline = s.timeoutMs === undefined ? undefined : at.lastHit + s.timeoutMs
+          if ((await this.#wait(deadline, s.signal)) === 'deadline' && expired(s, at)) return
           continue
         }
-        if (item === CYCLE_END) {
-          cycles = this.#cycles
-          if (expired()) return
-          if (s.yieldNones) yield null
-          continue
-        }
-        lastHit = performance.now()
-        const verdict = this.#judge(item, s)
-        if (verdict === 'end') return
-        if (verdict === 'yield') yield item
+        yield step
       }
     } finally {
       this.#leave(s)
@@ -452,23 +479,16 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
 
   *#eventsSync(s: GenSettings<PathOf<E>>): Generator<InotifyEvent<PathOf<E>> | null, void, undefined> {
     this.lastSuccessReturn = null
-    let lastHit = performance.now()
-    let cycles = this.#cycles
-    const expired = (): boolean => s.timeoutMs !== undefined && performance.now() >= lastHit + s.timeoutMs
+    const at = this.#position()
     while (!this.#closed) {
-      if (s.signal?.aborted) throw new AbortError(s.signal.reason)
-      const item = this.#next()
-      if (item === undefined) {
-        if (expired()) return
-        if (s.yieldNones && cycles !== this.#cycles) {
-          cycles = this.#cycles
-          yield null
-          continue
-        }
+      const step = this.#step(s, at)
+      if (step === END) return
+      if (step === SKIP) continue
+      if (step === WAIT) {
         // Armed with the block duration, the reader delivers a tick (an empty batch, so a null)
         // after each wait without events; this thread waits in slices, to stay interruptible.
         this.#request()
-        const left = s.timeoutMs === undefined ? SYNC_SLICE_MS : lastHit + s.timeoutMs - performance.now()
+        const left = s.timeoutMs === undefined ? SYNC_SLICE_MS : at.lastHit + s.timeoutMs - performance.now()
         let buf: Buffer | null
         try {
           buf = this.native.takeBlocking(Math.max(0, Math.min(SYNC_SLICE_MS, left)))
@@ -479,16 +499,12 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
         if (buf !== null) this.#push(buf)
         continue
       }
-      if (item === CYCLE_END) {
-        cycles = this.#cycles
-        if (expired()) return
-        if (s.yieldNones) yield null
-        continue
-      }
-      lastHit = performance.now()
-      const verdict = this.#judge(item, s)
-      if (verdict === 'end') return
-      if (verdict === 'yield') yield item
+      yield step
     }
+  }
+
+  /** A new generator's position: now, having seen the cycle ends taken so far. */
+  #position(): GenPosition {
+    return { lastHit: performance.now(), cycles: this.#cycles }
   }
 }

@@ -334,7 +334,11 @@ impl ChangeSet {
         });
     }
 
-    /// A directory moved: changes below it that wait now carry its new path.
+    /// A directory moved: changes below it that wait now carry its new path. Every moved key
+    /// leaves the map before any re-pathed one enters it, so the result does not depend on the
+    /// map's order (a re-pathed key may be one still to move when the target is below the
+    /// source, as a stale path may say). A change already waiting at a re-pathed path stays
+    /// reported in its place; the moved one is what later events there coalesce with.
     fn repath_below(&mut self, old: &[u8], new: &[u8]) {
         let moved: Vec<Vec<u8>> = self
             .by_path
@@ -342,16 +346,19 @@ impl ChangeSet {
             .filter(|p| is_under(p, old))
             .cloned()
             .collect();
+        let mut repathed = Vec::with_capacity(moved.len());
         for path in moved {
-            let Some(index) = self.by_path.remove(&path) else {
-                continue;
-            };
-            let mut repathed = new.to_vec();
-            repathed.extend_from_slice(&path[old.len()..]);
-            if let Some(Some(change)) = self.changes.get_mut(index) {
-                change.path.clone_from(&repathed);
+            if let Some(index) = self.by_path.remove(&path) {
+                let mut to = new.to_vec();
+                to.extend_from_slice(&path[old.len()..]);
+                repathed.push((to, index));
             }
-            self.by_path.insert(repathed, index);
+        }
+        for (to, index) in repathed {
+            if let Some(Some(change)) = self.changes.get_mut(index) {
+                change.path.clone_from(&to);
+            }
+            self.by_path.insert(to, index);
         }
     }
 

@@ -3,7 +3,10 @@
 //! The consumer arms the reader ([`Watcher::request`]); while armed, the thread waits in epoll for the
 //! kernel to have events, reads until EAGAIN, queues one encoded batch and rings the consumer's
 //! [`Doorbell`], then goes straight back to waiting: nothing on the consumer's side wakes it per
-//! batch. Rings are coalesced (one until the consumer takes), and the queue is bounded
+//! batch, except when the consumer has fallen behind a stream (`HOLD_MAX`): then the reader waits
+//! for its take (2 ms at most) and reads what arrived meanwhile in one go, rather than waking every
+//! few events for batches nobody is ready to take. Rings are coalesced (one until the consumer
+//! takes), and the queue is bounded
 //! ([`MAX_QUEUED_BYTES`]): a consumer that stalls longer than that leaves events in the kernel's
 //! queue, where an overflow is reported by the kernel itself (`IN_Q_OVERFLOW`), never lost in a
 //! buffer of ours. Disarmed ([`Watcher::pause`]), the reader reads nothing. A wait that ends with no
@@ -42,6 +45,15 @@ const MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// queues a rename's two halves one after the other, not at once, so a reader can fall between
 /// them; without the wait a rename would be taken for a move out of the tree.
 const MOVE_PAIR_GRACE: Duration = Duration::from_millis(10);
+/// A consumer that falls behind in a stream (a batch of at least [`HOLD_MIN_EVENTS`] was queued
+/// while it still had not taken what it was rung for) is busy with what it has: the reader then
+/// holds off reading until it takes, for at most this long, and reads what arrived meanwhile in one
+/// go instead of in a wake-up every few events. A consumer that keeps up, or a trickle of events,
+/// is never held for, so this costs latency nothing. Far below the time a writer needs to fill the
+/// kernel's queue (16,384 events by default).
+const HOLD_MAX: Duration = Duration::from_millis(2);
+/// See [`HOLD_MAX`].
+const HOLD_MIN_EVENTS: u32 = 8;
 /// The reader stops reading while this many encoded bytes wait to be taken (some 400k events): a
 /// stalled consumer rides out bursts here, and past it the kernel's own queue takes over.
 pub const MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
@@ -86,6 +98,8 @@ struct State {
     queued_bytes: usize,
     /// A ring was sent and nothing was taken since: the consumer will look anyway.
     ring_pending: bool,
+    /// The reader holds off reading until the consumer takes ([`HOLD_MAX`]): a take wakes it.
+    reader_holding: bool,
     /// Threads blocked in `take_blocking`: only they need the condvar when a batch is queued.
     blocked_takers: usize,
     reports: Vec<TreeReport>,
@@ -106,6 +120,7 @@ impl Default for State {
             queue: VecDeque::new(),
             queued_bytes: 0,
             ring_pending: false,
+            reader_holding: false,
             blocked_takers: 0,
             reports: Vec::new(),
             changes: ChangeSet::new(),
@@ -139,6 +154,24 @@ impl State {
 
     fn full(&self) -> bool {
         self.queued_bytes + self.changes.byte_len() >= self.max_queued_bytes
+    }
+
+    /// The consumer took (or looked): a ring is due for what comes next, and a holding reader reads.
+    fn taken(&mut self, changed: &Condvar) {
+        self.ring_pending = false;
+        if std::mem::take(&mut self.reader_holding) {
+            changed.notify_all();
+        }
+    }
+
+    /// How much longer the reader holds off reading: the consumer fell behind at `behind_since` and
+    /// has not taken since (a thread blocked in a take is waiting now, so it is never held for).
+    fn hold_left(&self, behind_since: Option<Instant>) -> Option<Duration> {
+        if !self.ring_pending || self.blocked_takers > 0 {
+            return None;
+        }
+        let left = HOLD_MAX.saturating_sub(behind_since?.elapsed());
+        (!left.is_zero()).then_some(left)
     }
 }
 
@@ -384,7 +417,7 @@ impl Watcher {
     /// The oldest queued batch, if any. An error the reader met is returned here, in order.
     pub fn take(&self) -> Result<Option<EncodedBatch>> {
         let mut state = lock(&self.shared.state);
-        state.ring_pending = false;
+        state.taken(&self.shared.changed);
         match self.pop(&mut state) {
             Some(delivery) => delivery.map(Some),
             None if state.stop => Err(Error::Closed),
@@ -396,7 +429,7 @@ impl Watcher {
     /// (`None`: nothing). An error the reader met is returned first.
     pub fn take_changes(&self) -> Result<Option<Vec<u8>>> {
         let mut state = lock(&self.shared.state);
-        state.ring_pending = false;
+        state.taken(&self.shared.changed);
         if let Some(Err(error)) = self.pop(&mut state) {
             return Err(error);
         }
@@ -423,6 +456,7 @@ impl Watcher {
     pub fn take_blocking(&self, timeout: Option<Duration>) -> Result<Option<EncodedBatch>> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut state = lock(&self.shared.state);
+        state.taken(&self.shared.changed);
         loop {
             if let Some(delivery) = self.pop(&mut state) {
                 return delivery.map(Some);
@@ -514,6 +548,9 @@ fn reader_thread(shared: &Shared, doorbell: &dyn Doorbell) {
 fn run(shared: &Shared, doorbell: &dyn Doorbell) {
     let mut buf = vec![0u8; READ_BUFFER_LEN];
     let backlog = Backlog::new();
+    // When a batch was queued for a consumer that had not taken what it was rung for (see
+    // [`HOLD_MAX`]); `None` once a batch rings afresh.
+    let mut behind_since: Option<Instant> = None;
     loop {
         let work = {
             let mut state = lock(&shared.state);
@@ -525,7 +562,14 @@ fn run(shared: &Shared, doorbell: &dyn Doorbell) {
                     break Work::Roots(state.roots.drain(..).collect());
                 }
                 match state.armed {
-                    Some(armed) if !state.full() => break Work::Serve(armed.tick),
+                    Some(armed) if !state.full() => match state.hold_left(behind_since) {
+                        None => break Work::Serve(armed.tick),
+                        Some(left) => {
+                            state.reader_holding = true;
+                            state = wait_on(&shared.changed, state, Some(left));
+                            state.reader_holding = false;
+                        }
+                    },
                     _ => state = wait_on(&shared.changed, state, None),
                 }
             }
@@ -544,6 +588,10 @@ fn run(shared: &Shared, doorbell: &dyn Doorbell) {
             },
         };
         // Changes mode: the batch is decoded here, off the state's lock, and coalesced into it.
+        let read = match &queued {
+            Some(Ok(batch)) => batch.events,
+            _ => 0,
+        };
         let (queued, decoded) = match queued {
             Some(Ok(batch)) if shared.changes => {
                 let events = crate::wire::decode(&batch.bytes).unwrap_or_default();
@@ -572,7 +620,12 @@ fn run(shared: &Shared, doorbell: &dyn Doorbell) {
                 }
             }
             let fresh = std::mem::take(&mut state.fresh_reports);
-            let send = (pushed && !std::mem::replace(&mut state.ring_pending, true)) || fresh;
+            let newly_pending = pushed && !std::mem::replace(&mut state.ring_pending, true);
+            if pushed {
+                let behind = !newly_pending && read >= HOLD_MIN_EVENTS;
+                behind_since = behind.then(Instant::now);
+            }
+            let send = newly_pending || fresh;
             (state.blocked_takers > 0, send, fresh)
         };
         if notify {

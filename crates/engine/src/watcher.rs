@@ -50,7 +50,7 @@ const MOVE_PAIR_GRACE: Duration = Duration::from_millis(10);
 /// holds off reading until it takes, for at most this long, and reads what arrived meanwhile in one
 /// go instead of in a wake-up every few events. A consumer that keeps up, or a trickle of events,
 /// is never held for, so this costs latency nothing. Far below the time a writer needs to fill the
-/// kernel's queue (16,384 events by default).
+/// kernel's queue (16,384 events by default). Changes mode (`watch()`) never holds.
 const HOLD_MAX: Duration = Duration::from_millis(2);
 /// See [`HOLD_MAX`].
 const HOLD_MIN_EVENTS: u32 = 8;
@@ -622,7 +622,10 @@ fn run(shared: &Shared, doorbell: &dyn Doorbell) {
             let fresh = std::mem::take(&mut state.fresh_reports);
             let newly_pending = pushed && !std::mem::replace(&mut state.ring_pending, true);
             if pushed {
-                let behind = !newly_pending && read >= HOLD_MIN_EVENTS;
+                // Not in changes mode: there a ring starts the consumer's debounce, which takes
+                // what was read when it ends; read late, a change would miss the batch its
+                // window promised it (and reading is coalescing, which costs the consumer nothing).
+                let behind = !shared.changes && !newly_pending && read >= HOLD_MIN_EVENTS;
                 behind_since = behind.then(Instant::now);
             }
             let send = newly_pending || fresh;

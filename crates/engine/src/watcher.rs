@@ -3,7 +3,7 @@
 //! The consumer arms the reader ([`Watcher::request`]); while armed, the thread waits in epoll for the
 //! kernel to have events, reads until EAGAIN, queues one encoded batch and rings the consumer's
 //! [`Doorbell`], then goes straight back to waiting: nothing on the consumer's side wakes it per
-//! batch, except when the consumer has fallen behind a stream (`HOLD_MAX`): then the reader waits
+//! batch, except when the consumer has two batches or more to take (`HOLD_MAX`): then the reader waits
 //! for its take (2 ms at most) and reads what arrived meanwhile in one go, rather than waking every
 //! few events for batches nobody is ready to take. Rings are coalesced (one until the consumer
 //! takes), and the queue is bounded
@@ -45,15 +45,14 @@ const MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// queues a rename's two halves one after the other, not at once, so a reader can fall between
 /// them; without the wait a rename would be taken for a move out of the tree.
 const MOVE_PAIR_GRACE: Duration = Duration::from_millis(10);
-/// A consumer that falls behind in a stream (a batch of at least [`HOLD_MIN_EVENTS`] was queued
-/// while it still had not taken what it was rung for) is busy with what it has: the reader then
-/// holds off reading until it takes, for at most this long, and reads what arrived meanwhile in one
-/// go instead of in a wake-up every few events. A consumer that keeps up, or a trickle of events,
-/// is never held for, so this costs latency nothing. Far below the time a writer needs to fill the
-/// kernel's queue (16,384 events by default). Changes mode (`watch()`) never holds.
+/// A consumer with two batches or more queued is behind a stream and has work in hand: the reader
+/// then holds off reading until it takes one, for at most this long, and reads what arrived
+/// meanwhile in one go instead of in a wake-up every few events. With one batch still queued when
+/// it takes, the consumer never runs dry for it, so its latency does not change; a consumer that
+/// keeps up is never held for. Far below the time a writer needs to fill the kernel's queue (16,384
+/// events by default). Changes mode (`watch()`) never holds: there reading is coalescing, and a
+/// debounce takes what was read when it ends.
 const HOLD_MAX: Duration = Duration::from_millis(2);
-/// See [`HOLD_MAX`].
-const HOLD_MIN_EVENTS: u32 = 8;
 /// The reader stops reading while this many encoded bytes wait to be taken (some 400k events): a
 /// stalled consumer rides out bursts here, and past it the kernel's own queue takes over.
 pub const MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
@@ -164,10 +163,10 @@ impl State {
         }
     }
 
-    /// How much longer the reader holds off reading: the consumer fell behind at `behind_since` and
-    /// has not taken since (a thread blocked in a take is waiting now, so it is never held for).
+    /// How much longer the reader holds off reading: the consumer has had two batches or more to
+    /// take since `behind_since` (a thread blocked in a take is waiting now: never held for).
     fn hold_left(&self, behind_since: Option<Instant>) -> Option<Duration> {
-        if !self.ring_pending || self.blocked_takers > 0 {
+        if self.queue.len() < 2 || self.blocked_takers > 0 {
             return None;
         }
         let left = HOLD_MAX.saturating_sub(behind_since?.elapsed());
@@ -548,8 +547,7 @@ fn reader_thread(shared: &Shared, doorbell: &dyn Doorbell) {
 fn run(shared: &Shared, doorbell: &dyn Doorbell) {
     let mut buf = vec![0u8; READ_BUFFER_LEN];
     let backlog = Backlog::new();
-    // When a batch was queued for a consumer that had not taken what it was rung for (see
-    // [`HOLD_MAX`]); `None` once a batch rings afresh.
+    // When the last batch was queued behind another (see [`HOLD_MAX`]).
     let mut behind_since: Option<Instant> = None;
     loop {
         let work = {
@@ -588,10 +586,6 @@ fn run(shared: &Shared, doorbell: &dyn Doorbell) {
             },
         };
         // Changes mode: the batch is decoded here, off the state's lock, and coalesced into it.
-        let read = match &queued {
-            Some(Ok(batch)) => batch.events,
-            _ => 0,
-        };
         let (queued, decoded) = match queued {
             Some(Ok(batch)) if shared.changes => {
                 let events = crate::wire::decode(&batch.bytes).unwrap_or_default();
@@ -622,10 +616,7 @@ fn run(shared: &Shared, doorbell: &dyn Doorbell) {
             let fresh = std::mem::take(&mut state.fresh_reports);
             let newly_pending = pushed && !std::mem::replace(&mut state.ring_pending, true);
             if pushed {
-                // Not in changes mode: there a ring starts the consumer's debounce, which takes
-                // what was read when it ends; read late, a change would miss the batch its
-                // window promised it (and reading is coalescing, which costs the consumer nothing).
-                let behind = !shared.changes && !newly_pending && read >= HOLD_MIN_EVENTS;
+                let behind = !shared.changes && state.queue.len() >= 2;
                 behind_since = behind.then(Instant::now);
             }
             let send = newly_pending || fresh;

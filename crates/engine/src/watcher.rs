@@ -49,9 +49,10 @@ const MOVE_PAIR_GRACE: Duration = Duration::from_millis(10);
 /// then holds off reading until it takes one, for at most this long, and reads what arrived
 /// meanwhile in one go instead of in a wake-up every few events. With one batch still queued when
 /// it takes, the consumer never runs dry for it, so its latency does not change; a consumer that
-/// keeps up is never held for. Far below the time a writer needs to fill the kernel's queue (16,384
-/// events by default). Changes mode (`watch()`) never holds: there reading is coalescing, and a
-/// debounce takes what was read when it ends.
+/// keeps up is never held for. Only after a read that emptied the kernel's queue (not one cut at
+/// [`MAX_BATCH_BYTES`]), so what accumulates during a hold is 2 ms of events, far below what fills
+/// the kernel's queue (16,384 events by default). Changes mode (`watch()`) never holds: there
+/// reading is coalescing, and a debounce takes what was read when it ends.
 const HOLD_MAX: Duration = Duration::from_millis(2);
 /// The reader stops reading while this many encoded bytes wait to be taken (some 400k events): a
 /// stalled consumer rides out bursts here, and past it the kernel's own queue takes over.
@@ -155,7 +156,8 @@ impl State {
         self.queued_bytes + self.changes.byte_len() >= self.max_queued_bytes
     }
 
-    /// The consumer took (or looked): a ring is due for what comes next, and a holding reader reads.
+    /// The consumer took (or looked): a ring is due for what comes next, and a holding reader
+    /// re-checks its hold (it reads once fewer than two batches are left).
     fn taken(&mut self, changed: &Condvar) {
         self.ring_pending = false;
         if std::mem::take(&mut self.reader_holding) {
@@ -547,7 +549,8 @@ fn reader_thread(shared: &Shared, doorbell: &dyn Doorbell) {
 fn run(shared: &Shared, doorbell: &dyn Doorbell) {
     let mut buf = vec![0u8; READ_BUFFER_LEN];
     let backlog = Backlog::new();
-    // When the last batch was queued behind another (see [`HOLD_MAX`]).
+    // When the last push left two batches or more queued after a read that emptied the kernel's
+    // queue (see [`HOLD_MAX`]); `None` after any other push.
     let mut behind_since: Option<Instant> = None;
     loop {
         let work = {
@@ -586,6 +589,7 @@ fn run(shared: &Shared, doorbell: &dyn Doorbell) {
             },
         };
         // Changes mode: the batch is decoded here, off the state's lock, and coalesced into it.
+        let settled = matches!(&queued, Some(Ok(batch)) if batch.settled);
         let (queued, decoded) = match queued {
             Some(Ok(batch)) if shared.changes => {
                 let events = crate::wire::decode(&batch.bytes).unwrap_or_default();
@@ -616,7 +620,7 @@ fn run(shared: &Shared, doorbell: &dyn Doorbell) {
             let fresh = std::mem::take(&mut state.fresh_reports);
             let newly_pending = pushed && !std::mem::replace(&mut state.ring_pending, true);
             if pushed {
-                let behind = !shared.changes && state.queue.len() >= 2;
+                let behind = !shared.changes && settled && state.queue.len() >= 2;
                 behind_since = behind.then(Instant::now);
             }
             let send = newly_pending || fresh;

@@ -142,8 +142,13 @@ describe('signals', () => {
     let timer: NodeJS.Timeout | undefined
     try {
       await until(() => stderr.includes('\n'), 'the child to list its reader threads', 10_000)
-      const { readers } = JSON.parse(stderr.split('\n')[0]!) as { readers: number[] }
-      expect(readers).toHaveLength(3)
+      let readers: number[] = []
+      try {
+        readers = (JSON.parse(stderr.split('\n')[0]!) as { readers: number[] }).readers
+      } catch {
+        throw new Error(`the child's first line on stderr is not its reader list:\n${stderr}`)
+      }
+      expect(readers, `reader threads listed by the child; its stderr: ${stderr}`).toHaveLength(3)
       // kill(2) on a thread id makes that thread the signal's preferred target: each signal lands
       // on a reader thread, in whatever system call it is waiting in (epoll_wait, mostly). One
       // per millisecond, in turn: a signal sent while the last is still pending would be merged.

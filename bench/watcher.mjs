@@ -3,7 +3,7 @@
 //   node bench/watcher.mjs --impl inotify-napi|fs.watch --mode latency --dir D --prefix P
 //       sends {op:'event', name, t} over IPC for each created name that starts with P, t being the
 //       time (bench/clock.mjs) at which user code got it.
-//   node bench/watcher.mjs --impl inotify-napi|fs.watch|watch() --mode burst --dir D --expect N
+//   node bench/watcher.mjs --impl inotify-napi|InotifyTree|fs.watch|watch() --mode burst --dir D --expect N
 //       counts distinct created names; ends when it has seen N, or 2 s after {op:'writer-done'}
 //       with no new event; prints one JSON line of results on stdout.
 //
@@ -47,7 +47,7 @@ answerClockChecks()
 process.on('disconnect', () => process.exit(0))
 
 // Loaded up front, so that loading the module is not part of the CPU time measured.
-const inotifyNapi = args.impl === 'inotify-napi' || args.impl === 'watch()' ? loadInotifyNapi() : null
+const inotifyNapi = ['inotify-napi', 'InotifyTree', 'watch()'].includes(args.impl) ? loadInotifyNapi() : null
 /** What `watch()` delivered: batches, and every change of any type (for the batch-size figures). */
 const watchStats = { batches: 0, changes: 0 }
 
@@ -81,6 +81,29 @@ function startWatcher(impl, dir, onCreate, onOverflow) {
     })
     return { stop: () => inotify.close(), ready: Promise.resolve() }
   }
+  if (impl === 'InotifyTree') {
+    // The raw recursive API that issue #4 measures watch() against, asking the kernel for what
+    // watch() asks it for (so two events reach JavaScript per file here, IN_CREATE and
+    // IN_CLOSE_WRITE, where watch() coalesces them into one create natively).
+    const { InotifyTree, IN_CREATE, IN_MODIFY, IN_CLOSE_WRITE, IN_ATTRIB, IN_DELETE, IN_MOVED_FROM, IN_MOVED_TO,
+      IN_DELETE_SELF, IN_Q_OVERFLOW } = inotifyNapi
+    const tree = new InotifyTree(dir, {
+      mask: IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF,
+      blockDurationS: null,
+    })
+    const events = tree.eventGen({ yieldNones: false, terminalEvents: [] })
+    ;(async () => {
+      for await (const event of events) {
+        const mask = event.header.mask
+        if (mask & IN_Q_OVERFLOW) onOverflow()
+        else if (mask & IN_CREATE) onCreate(event.filename)
+      }
+    })().catch((error) => {
+      console.error('watcher: InotifyTree generator failed:', error)
+      process.exit(1)
+    })
+    return { stop: () => tree.close(), ready: tree.ready }
+  }
   if (impl === 'watch()') {
     // The tooling API as a tool would use it: recursive, no debounce, async iteration over batches.
     const watcher = inotifyNapi.watch(dir, { recursive: true, debounceMs: 0 })
@@ -100,7 +123,7 @@ function startWatcher(impl, dir, onCreate, onOverflow) {
     // The burst starts once the watch is in place (run.mjs waits for 'ready').
     return { stop: () => watcher.close(), ready: watcher.ready }
   }
-  console.error(`bench/watcher.mjs: --impl inotify-napi|fs.watch|watch(), got ${impl}`)
+  console.error(`bench/watcher.mjs: --impl inotify-napi|InotifyTree|fs.watch|watch(), got ${impl}`)
   process.exit(2)
 }
 

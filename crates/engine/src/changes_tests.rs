@@ -283,11 +283,7 @@ fn re_pathing_below_a_moved_directory_does_not_depend_on_the_maps_order() {
             vec![
                 one(ChangeKind::Modify, "/r/a/b/c"),
                 one(ChangeKind::Modify, "/r/a/b/b/c"),
-                (
-                    ChangeKind::Rename,
-                    "/r/a/b".to_owned(),
-                    Some("/r/a".to_owned())
-                ),
+                (ChangeKind::Rename, "/r/a/b".into(), Some("/r/a".into())),
             ]
         );
     }
@@ -308,11 +304,7 @@ fn a_change_below_a_directory_moved_over_a_path_that_had_changes_is_the_live_one
         vec![
             one(ChangeKind::Delete, "/r/new/x"),
             one(ChangeKind::Modify, "/r/new/x"),
-            (
-                ChangeKind::Rename,
-                "/r/new".to_owned(),
-                Some("/r/old".to_owned())
-            ),
+            (ChangeKind::Rename, "/r/new".into(), Some("/r/old".into())),
         ]
     );
 }

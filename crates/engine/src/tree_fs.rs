@@ -10,6 +10,7 @@ use rustix::fs::{FileType, Mode, OFlags, RawDir};
 use crate::backlog::Backlog;
 use crate::error::{Error, Result};
 use crate::sys::InotifyFd;
+use crate::tree::join;
 
 /// Directories listed between two moves of the kernel's queue into the backlog (each listing makes
 /// about six events; an empty read costs one syscall).
@@ -102,23 +103,22 @@ fn errno_error(syscall: &'static str, errno: rustix::io::Errno, path: &[u8]) -> 
     }
 }
 
-/// The kind of `dir/name` from `lstat`, for a file system whose `getdents` gives no `d_type`;
-/// `None` when the entry vanished since it was listed (it is then simply not listed).
+/// The entry kind of a file type; `None` for `Unknown` (a file system whose `getdents` gives no
+/// `d_type`).
+fn kind_of(file_type: FileType) -> Option<EntryKind> {
+    match file_type {
+        FileType::Directory => Some(EntryKind::Dir),
+        FileType::Symlink => Some(EntryKind::Symlink),
+        FileType::Unknown => None,
+        _ => Some(EntryKind::File),
+    }
+}
+
+/// The kind of `dir/name` from `lstat`; `None` when the entry vanished since it was listed (it is
+/// then simply not listed).
 fn lstat_kind(dir: &[u8], name: &[u8]) -> Option<EntryKind> {
-    let mut path = Vec::with_capacity(dir.len() + 1 + name.len());
-    path.extend_from_slice(dir);
-    path.push(b'/');
-    path.extend_from_slice(name);
-    let file_type = std::fs::symlink_metadata(OsStr::from_bytes(&path))
-        .ok()?
-        .file_type();
-    Some(if file_type.is_dir() {
-        EntryKind::Dir
-    } else if file_type.is_symlink() {
-        EntryKind::Symlink
-    } else {
-        EntryKind::File
-    })
+    let stat = rustix::fs::lstat(OsStr::from_bytes(&join(dir, name))).ok()?;
+    kind_of(FileType::from_raw_mode(stat.st_mode))
 }
 
 impl TreeFs for KernelTreeFs<'_> {
@@ -154,14 +154,8 @@ impl TreeFs for KernelTreeFs<'_> {
             if name == b"." || name == b".." {
                 continue;
             }
-            let kind = match entry.file_type() {
-                FileType::Directory => EntryKind::Dir,
-                FileType::Symlink => EntryKind::Symlink,
-                FileType::Unknown => match lstat_kind(path, name) {
-                    Some(kind) => kind,
-                    None => continue,
-                },
-                _ => EntryKind::File,
+            let Some(kind) = kind_of(entry.file_type()).or_else(|| lstat_kind(path, name)) else {
+                continue;
             };
             entries.push(ListedEntry {
                 name: name.to_vec(),
@@ -192,6 +186,21 @@ mod tests {
     fn sorted(mut entries: Vec<ListedEntry>) -> Vec<ListedEntry> {
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         entries
+    }
+
+    #[test]
+    fn the_lstat_fallback_for_a_missing_d_type_tells_each_kind_and_skips_what_vanished() {
+        // tmpfs and ext4 always give a d_type, so the listing test never reaches this fallback.
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dir = temp.path();
+        std::fs::create_dir(dir.join("sub")).expect("mkdir");
+        symlink("sub", dir.join("link")).expect("symlink");
+        std::fs::write(dir.join("file"), b"").expect("create");
+        let at = dir.as_os_str().as_bytes();
+        assert_eq!(lstat_kind(at, b"sub"), Some(EntryKind::Dir));
+        assert_eq!(lstat_kind(at, b"link"), Some(EntryKind::Symlink));
+        assert_eq!(lstat_kind(at, b"file"), Some(EntryKind::File));
+        assert_eq!(lstat_kind(at, b"gone"), None);
     }
 
     #[test]

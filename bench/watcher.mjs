@@ -57,6 +57,25 @@ const watchStats = { batches: 0, changes: 0 }
  * for `watch()`, whose tree scan runs on its native thread). `onOverflow` is called for a kernel queue
  * overflow (only inotify-napi can see one).
  */
+/**
+ * Reads an `eventGen`: `onCreate(filename)` for each `IN_CREATE`, `onOverflow()` for
+ * `IN_Q_OVERFLOW` (the generators run with no terminal events: an overflow is counted, not thrown,
+ * so that the results still print).
+ */
+function readCreates(events, onCreate, onOverflow, what) {
+  const { IN_CREATE, IN_Q_OVERFLOW } = inotifyNapi
+  ;(async () => {
+    for await (const event of events) {
+      const mask = event.header.mask
+      if (mask & IN_Q_OVERFLOW) onOverflow()
+      else if (mask & IN_CREATE) onCreate(event.filename)
+    }
+  })().catch((error) => {
+    console.error(`watcher: ${what} generator failed:`, error)
+    process.exit(1)
+  })
+}
+
 function startWatcher(impl, dir, onCreate, onOverflow) {
   if (impl === 'fs.watch') {
     const watcher = watch(dir, { persistent: true, recursive: false }, (eventType, filename) => {
@@ -65,20 +84,11 @@ function startWatcher(impl, dir, onCreate, onOverflow) {
     return { stop: () => watcher.close(), ready: Promise.resolve() }
   }
   if (impl === 'inotify-napi') {
-    const { Inotify, IN_CREATE, IN_Q_OVERFLOW } = inotifyNapi
+    const { Inotify, IN_CREATE } = inotifyNapi
     // blockDurationS null: no ticks, the reader waits for the kernel without a timeout.
     const inotify = new Inotify({ paths: [dir], mask: IN_CREATE, blockDurationS: null })
     // No terminal events: an overflow is counted, not thrown, so that the results still print.
-    const events = inotify.eventGen({ yieldNones: false, terminalEvents: [] })
-    ;(async () => {
-      for await (const event of events) {
-        if (event.header.mask & IN_Q_OVERFLOW) onOverflow()
-        else onCreate(event.filename)
-      }
-    })().catch((error) => {
-      console.error('watcher: inotify-napi generator failed:', error)
-      process.exit(1)
-    })
+    readCreates(inotify.eventGen({ yieldNones: false, terminalEvents: [] }), onCreate, onOverflow, 'inotify-napi')
     return { stop: () => inotify.close(), ready: Promise.resolve() }
   }
   if (impl === 'InotifyTree') {
@@ -86,22 +96,12 @@ function startWatcher(impl, dir, onCreate, onOverflow) {
     // watch() asks it for (so two events reach JavaScript per file here, IN_CREATE and
     // IN_CLOSE_WRITE, where watch() coalesces them into one create natively).
     const { InotifyTree, IN_CREATE, IN_MODIFY, IN_CLOSE_WRITE, IN_ATTRIB, IN_DELETE, IN_MOVED_FROM, IN_MOVED_TO,
-      IN_DELETE_SELF, IN_Q_OVERFLOW } = inotifyNapi
+      IN_DELETE_SELF } = inotifyNapi
     const tree = new InotifyTree(dir, {
       mask: IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF,
       blockDurationS: null,
     })
-    const events = tree.eventGen({ yieldNones: false, terminalEvents: [] })
-    ;(async () => {
-      for await (const event of events) {
-        const mask = event.header.mask
-        if (mask & IN_Q_OVERFLOW) onOverflow()
-        else if (mask & IN_CREATE) onCreate(event.filename)
-      }
-    })().catch((error) => {
-      console.error('watcher: InotifyTree generator failed:', error)
-      process.exit(1)
-    })
+    readCreates(tree.eventGen({ yieldNones: false, terminalEvents: [] }), onCreate, onOverflow, 'InotifyTree')
     return { stop: () => tree.close(), ready: tree.ready }
   }
   if (impl === 'watch()') {
@@ -245,19 +245,10 @@ if (args.mode === 'latency') {
  */
 function drainWatcher(impl, dir, onName, onOverflow, goFile) {
   if (impl === 'inotify-napi') {
-    const { Inotify, IN_CREATE, IN_Q_OVERFLOW } = inotifyNapi
+    const { Inotify, IN_CREATE } = inotifyNapi
     const inotify = new Inotify({ paths: [dir], mask: IN_CREATE, blockDurationS: null })
     const start = () => {
-      const events = inotify.eventGen({ yieldNones: false, terminalEvents: [] })
-      ;(async () => {
-        for await (const event of events) {
-          if (event.header.mask & IN_Q_OVERFLOW) onOverflow()
-          else onName(event.filename)
-        }
-      })().catch((error) => {
-        console.error('watcher: inotify-napi generator failed:', error)
-        process.exit(1)
-      })
+      readCreates(inotify.eventGen({ yieldNones: false, terminalEvents: [] }), onName, onOverflow, 'inotify-napi')
     }
     return { ready: Promise.resolve(), start, stop: () => inotify.close(), stats: () => ({}) }
   }

@@ -41,6 +41,10 @@ use crate::wire::{BatchEncoder, EncodedBatch};
 const READ_BUFFER_LEN: usize = 128 * 1024;
 /// A batch stops growing past this many encoded bytes; the rest waits for the next request.
 const MAX_BATCH_BYTES: usize = 1024 * 1024;
+/// A read that leaves less room than this in the read buffer (one event with the longest name:
+/// a 16-byte header and `NAME_MAX` + 1 bytes, padded) was cut by the buffer, not by the kernel's
+/// queue running dry: more is waiting. See [`hand_over_early`].
+const READ_ROOM_FOR_ONE_MORE: usize = 16 + 256 + 16;
 /// A tree's read that ends on an `IN_MOVED_FROM` waits this long for its `IN_MOVED_TO`: the kernel
 /// queues a rename's two halves one after the other, not at once, so a reader can fall between
 /// them; without the wait a rename would be taken for a move out of the tree.
@@ -699,7 +703,15 @@ fn serve(shared: &Shared, buf: &mut [u8], backlog: &Backlog, tick: Option<Durati
     }
 }
 
-/// Reads until EAGAIN (or until the batch is large) and routes what was read through the books:
+/// Whether to end the batch now, though the kernel has more for it: when the consumer has nothing
+/// left to take, it would only wait for the rest; handed what was read so far, it works through it
+/// while this thread reads the rest (a backlog drains at the pace of the slower of the two, not of
+/// both in a row). Not in changes mode, where the consumer takes coalesced changes, not batches.
+fn hand_over_early(shared: &Shared, encoder: &BatchEncoder) -> bool {
+    !shared.changes && encoder.event_count() > 0 && lock(&shared.state).queue.is_empty()
+}
+
+/// Reads until EAGAIN (or until the batch is large, or handed over early: [`hand_over_early`]) and routes what was read through the books:
 /// what a scan read ahead into `backlog` first, in order, then the kernel's queue.
 fn drain(shared: &Shared, buf: &mut [u8], backlog: &Backlog) -> Result<EncodedBatch> {
     let mut encoder = BatchEncoder::new();
@@ -729,6 +741,7 @@ fn drain(shared: &Shared, buf: &mut [u8], backlog: &Backlog) -> Result<EncodedBa
                 ReadOutcome::Bytes(n) => buf.get(..n).unwrap_or_default(),
             },
         };
+        let more_waiting = early.is_none() && bytes.len() + READ_ROOM_FOR_ONE_MORE > buf.len();
         let mut events = parse_events(bytes);
         for event in events.by_ref() {
             last_mask = event.mask;
@@ -738,6 +751,9 @@ fn drain(shared: &Shared, buf: &mut [u8], backlog: &Backlog) -> Result<EncodedBa
             return Err(Error::Malformed {
                 leftover: events.leftover(),
             });
+        }
+        if more_waiting && hand_over_early(shared, &encoder) {
+            break;
         }
     }
     let reports = books.take_reports();

@@ -677,6 +677,50 @@ fn a_request_with_a_new_tick_restarts_the_readers_wait_with_it() {
     assert_eq!(batch.events, 0, "a tick, from an idle directory");
 }
 
+/// Takes batches only when rung, as the binding does, until `count` events came: their names, and
+/// each batch's size. `work` runs on each batch before its events are counted.
+fn take_when_rung(
+    watcher: &Watcher,
+    rings: &Receiver<()>,
+    count: usize,
+    work: impl Fn(),
+) -> (Vec<Vec<u8>>, Vec<u32>) {
+    let deadline = Instant::now() + PATIENCE;
+    let (mut names, mut sizes) = (Vec::new(), Vec::new());
+    while names.len() < count {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "timed out with {} of {count} events",
+            names.len()
+        );
+        // Every take that leaves nothing is followed by a ring for the next batch: a consumer that
+        // waits for rings never waits in vain.
+        if let Err(e) = rings.recv_timeout(left) {
+            panic!(
+                "no ring ({e:?}) with {} of {count} events taken",
+                names.len()
+            );
+        }
+        while let Some(batch) = watcher.take().expect("take") {
+            work();
+            sizes.push(batch.events);
+            for event in decoded(&batch) {
+                assert_eq!(event.mask, IN_CREATE, "no overflow, only the creates");
+                names.push(event.name);
+            }
+        }
+    }
+    (names, sizes)
+}
+
+/// `count` names made of `prefix` and a number, and the same as bytes, to compare with events.
+fn numbered(prefix: &str, count: usize) -> (Vec<String>, Vec<Vec<u8>>) {
+    let names: Vec<String> = (0..count).map(|i| format!("{prefix}{i:05}")).collect();
+    let bytes = names.iter().map(|n| n.as_bytes().to_vec()).collect();
+    (names, bytes)
+}
+
 #[test]
 fn a_consumer_that_falls_behind_a_stream_gets_every_event_once_and_in_order() {
     // The consumer takes only when rung and works on each batch (200 us, a busy loop), so it falls
@@ -694,45 +738,53 @@ fn a_consumer_that_falls_behind_a_stream_gets_every_event_once_and_in_order() {
         .expect("watch the dir");
     assert_eq!(watcher.request(None), Ok(true));
     const FILES: usize = 3000;
-    let names: Vec<String> = (0..FILES).map(|i| format!("f{i:05}")).collect();
-    let seen = std::thread::scope(|scope| {
+    let (names, expected) = numbered("f", FILES);
+    let (seen, _) = std::thread::scope(|scope| {
         scope.spawn(|| {
             for name in &names {
                 File::create(dir.join(name)).expect("create a file");
             }
         });
-        let deadline = Instant::now() + PATIENCE;
-        let mut seen: Vec<Vec<u8>> = Vec::new();
-        while seen.len() < FILES {
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
-                "timed out with {} of {FILES} events",
-                seen.len()
-            );
-            // Every take that leaves nothing is followed by a ring for the next batch: a consumer
-            // that waits for rings never waits in vain.
-            match rings.recv_timeout(left) {
-                Ok(()) => {}
-                Err(e) => panic!(
-                    "no ring ({e:?}) with {} of {FILES} events taken",
-                    seen.len()
-                ),
+        take_when_rung(&watcher, &rings, FILES, || {
+            let work = Instant::now();
+            while work.elapsed() < Duration::from_micros(200) {
+                std::hint::spin_loop();
             }
-            while let Some(batch) = watcher.take().expect("take") {
-                let work = Instant::now();
-                while work.elapsed() < Duration::from_micros(200) {
-                    std::hint::spin_loop();
-                }
-                for event in decoded(&batch) {
-                    assert_eq!(event.mask, IN_CREATE, "no overflow, only the creates");
-                    seen.push(event.name);
-                }
-            }
-        }
-        seen
+        })
     });
-    let expected: Vec<Vec<u8>> = names.iter().map(|n| n.as_bytes().to_vec()).collect();
     assert_eq!(seen, expected, "every create once, in the order made");
+    watcher.close();
+}
+
+#[test]
+fn a_backlog_is_handed_over_in_parts_while_the_reader_reads_on() {
+    // 10,000 events wait in the kernel's queue (the reader is not armed); once armed, the reader
+    // hands over what its first read got, because the consumer had nothing to take, and reads the
+    // rest meanwhile: the consumer starts on the backlog before it is all read. Every event once,
+    // in order.
+    let Fixture {
+        watcher,
+        dir,
+        rings,
+        _temp,
+    } = fixture();
+    watcher
+        .add_watch(bytes(&dir), IN_CREATE)
+        .expect("watch the dir");
+    const LINKS: usize = 10_000;
+    let (names, expected) = numbered("link", LINKS);
+    for name in &names {
+        std::os::unix::fs::symlink("target", dir.join(name)).expect("create a symbolic link");
+    }
+    assert_eq!(watcher.request(None), Ok(true));
+    let (seen, sizes) = take_when_rung(&watcher, &rings, LINKS, || {});
+    assert_eq!(seen, expected, "every link once, in the order made");
+    // The first read fills the 128 KiB buffer with 32-byte events (16 + "linkNNNNN" padded to 16).
+    assert_eq!(
+        sizes.first(),
+        Some(&4096),
+        "the first read is handed over alone; batches {sizes:?}"
+    );
+    assert!(sizes.len() >= 2, "batches {sizes:?}");
     watcher.close();
 }

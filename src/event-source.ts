@@ -10,7 +10,8 @@ import { AbortError, closedError, fromNativeError, TerminalEventError } from './
 import type { InotifyEvent } from './event'
 import { native as binding, type NativeInotify, type NativeTreeConfig } from './native'
 import { describe, type PathEncoding, type PathOf } from './paths'
-import { decodeBatch } from './wire'
+import { BatchView, type EventBatch } from './batch'
+import { WireBatch } from './wire'
 
 /** How long one wait for events lasts, in seconds; `null` waits without end (no ticks). */
 export type BlockDuration = number | (() => number) | null
@@ -30,6 +31,14 @@ export interface EventGenOptions<P extends string | Buffer = string> {
   filter?: (event: InotifyEvent<P>) => boolean
   /** Type names that throw {@link TerminalEventError}; default `['IN_Q_OVERFLOW', 'IN_UNMOUNT']`. */
   terminalEvents?: readonly EventName[]
+  /** Aborting ends the generator with an `AbortError`. */
+  signal?: AbortSignal
+}
+
+/** Options of `eventBatches`. */
+export interface EventBatchesOptions {
+  /** End the generator after this many seconds without an event (monotonic clock). */
+  timeoutS?: number
   /** Aborting ends the generator with an `AbortError`. */
   signal?: AbortSignal
 }
@@ -79,6 +88,7 @@ interface GenSettings<P extends string | Buffer> {
 }
 
 const GEN_OPTION_KEYS = new Set(['timeoutS', 'yieldNones', 'filterPredicate', 'filter', 'terminalEvents', 'signal'])
+const BATCH_OPTION_KEYS = new Set(['timeoutS', 'signal'])
 
 /** Throws a TypeError for an option name not in `known` (a typo would otherwise pass silently). */
 export function checkKeys(options: object, known: ReadonlySet<string>, what: string): void {
@@ -104,10 +114,14 @@ export function checkFunction(value: unknown, what: string): void {
   }
 }
 
-function genSettings<P extends string | Buffer>(options: EventGenOptions<P> | undefined): GenSettings<P> {
+function genSettings<P extends string | Buffer>(
+  options: EventGenOptions<P> | undefined,
+  what = 'eventGen',
+  known: ReadonlySet<string> = GEN_OPTION_KEYS,
+): GenSettings<P> {
   const o = options ?? {}
-  if (typeof o !== 'object') throw new TypeError(`eventGen options must be an object, got ${describe(o)}`)
-  checkKeys(o, GEN_OPTION_KEYS, 'eventGen')
+  if (typeof o !== 'object' || o === null) throw new TypeError(`${what} options must be an object, got ${describe(o)}`)
+  checkKeys(o, known, what)
   checkFunction(o.filterPredicate, 'filterPredicate')
   checkFunction(o.filter, 'filter')
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
@@ -175,9 +189,12 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
   protected readonly native: NativeInotify
   readonly #encoding: E
   readonly #blockDuration: BlockDuration
-  /** Decoded events not yet yielded, with a CYCLE_END after each batch. */
-  #queue: (InotifyEvent<PathOf<E>> | typeof CYCLE_END)[] = []
-  #head = 0
+  /**
+   * Batches taken from the native side and not used up yet; the first one's rows before `#row` were
+   * yielded already. Using up a batch is the end of a cycle.
+   */
+  #batches: WireBatch<E>[] = []
+  #row = 0
   readonly #waiters = new Set<() => void>()
   #keepAlive: NodeJS.Timeout | undefined
   #closed = false
@@ -242,6 +259,26 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
     return this.#generateSync(genSettings(options))
   }
 
+  /**
+   * Yields the events a batch at a time, as the reader thread read them from the kernel: the fastest
+   * way to take every event, with nothing made per event until it is asked for (see
+   * {@link EventBatch}). Every event is in a batch, `IN_Q_OVERFLOW` and `IN_UNMOUNT` included (they
+   * end nothing here: check `mask(i)`); batches are never empty. It shares the queue with `eventGen`:
+   * events one generator left are the next one's, and ending either loses nothing.
+   *
+   * @example
+   * ```ts
+   * for await (const batch of inotify.eventBatches()) {
+   *   for (let i = 0; i < batch.length; i++) console.log(batch.mask(i), batch.filename(i))
+   * }
+   * ```
+   */
+  eventBatches(options?: EventBatchesOptions): AsyncGenerator<EventBatch<PathOf<E>>, void, undefined> {
+    const s = genSettings<PathOf<E>>(options, 'eventBatches', BATCH_OPTION_KEYS)
+    s.yieldNones = false
+    return this.#generateBatches(s)
+  }
+
   /** Iterates events without the `null`s: `for await (const event of inotify)`. */
   [Symbol.asyncIterator](): AsyncIterator<InotifyEvent<PathOf<E>>> {
     return this.eventGen({ yieldNones: false })
@@ -268,8 +305,8 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
     this.#closed = true
     clearInterval(this.#keepAlive)
     this.#keepAlive = undefined
-    this.#queue = []
-    this.#head = 0
+    this.#batches = []
+    this.#row = 0
     try {
       this.native.close()
     } finally {
@@ -300,6 +337,11 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
    * reports to take (trees take them).
    */
   protected onRing(_reports: boolean): void {}
+
+  /** Whether {@link EventSource.keep} may drop events (else batches are yielded whole, unchecked). */
+  protected get dropsEvents(): boolean {
+    return false
+  }
 
   /** Whether an event is yielded at all (trees drop what function ignores match). */
   protected keep(_event: InotifyEvent<PathOf<E>>): boolean {
@@ -340,30 +382,49 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
   }
 
   #push(buf: Buffer): void {
-    if (this.#head === this.#queue.length) {
-      this.#queue = []
-      this.#head = 0
-    }
-    const events = decodeBatch(buf, this.#encoding)
-    for (const event of events) this.#queue.push(event)
-    this.#queue.push(CYCLE_END)
+    this.#batches.push(new WireBatch(buf, this.#encoding))
   }
 
-  /** The next queued item, taking a batch from the reader if the queue is empty. */
-  #next(): InotifyEvent<PathOf<E>> | typeof CYCLE_END | undefined {
-    if (this.#head === this.#queue.length) {
-      let buf: Buffer | null
-      try {
-        buf = this.native.take()
-      } catch (error) {
-        throw fromNativeError(error)
-      }
-      if (buf === null) return undefined
-      this.#push(buf)
+  /** A batch from the reader, if one is ready. */
+  #take(): WireBatch<E> | undefined {
+    let buf: Buffer | null
+    try {
+      buf = this.native.take()
+    } catch (error) {
+      throw fromNativeError(error)
     }
-    const item = this.#queue[this.#head++]
-    if (item === CYCLE_END) this.#cycles += 1
-    return item
+    return buf === null ? undefined : new WireBatch(buf, this.#encoding)
+  }
+
+  /** The next event, or the end of a cycle, taking a batch from the reader if none is left. */
+  #next(): InotifyEvent<PathOf<E>> | typeof CYCLE_END | undefined {
+    let batch = this.#batches[0]
+    if (batch === undefined) {
+      batch = this.#take()
+      if (batch === undefined) return undefined
+      this.#batches.push(batch)
+    }
+    if (this.#row < batch.count) return batch.event(this.#row++)
+    this.#batches.shift()
+    this.#row = 0
+    this.#cycles += 1
+    return CYCLE_END
+  }
+
+  /** What is left of the next batch (possibly nothing: a tick, or all of it dropped), as a cycle. */
+  #nextBatch(): BatchView<E> | undefined {
+    const queued = this.#batches.shift()
+    const from = queued === undefined ? 0 : this.#row
+    this.#row = 0
+    const batch = queued ?? this.#take()
+    if (batch === undefined) return undefined
+    this.#cycles += 1
+    if (from === 0 && !this.dropsEvents) return new BatchView(batch)
+    const rows: number[] = []
+    for (let row = from; row < batch.count; row++) {
+      if (!this.dropsEvents || this.keep(batch.event(row))) rows.push(row)
+    }
+    return new BatchView(batch, Uint32Array.from(rows))
   }
 
   #wait(deadline: number | undefined, signal: AbortSignal | undefined): Promise<WakeReason> {
@@ -471,6 +532,30 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
           continue
         }
         yield step
+      }
+    } finally {
+      this.#leave(s)
+    }
+  }
+
+  /** `eventBatches`' generator: as `#generate`, a batch at a time (counted in while it runs). */
+  async *#generateBatches(s: GenSettings<PathOf<E>>): AsyncGenerator<EventBatch<PathOf<E>>, void, undefined> {
+    this.#enter(s)
+    try {
+      const at = this.#position()
+      while (!this.#closed) {
+        if (s.signal?.aborted) throw new AbortError(s.signal.reason)
+        const batch = this.#nextBatch()
+        if (batch === undefined || batch.length === 0) {
+          if (expired(s, at)) return
+          if (batch !== undefined) continue
+          this.#request()
+          const deadline = s.timeoutMs === undefined ? undefined : at.lastHit + s.timeoutMs
+          if ((await this.#wait(deadline, s.signal)) === 'deadline' && expired(s, at)) return
+          continue
+        }
+        at.lastHit = performance.now()
+        yield batch
       }
     } finally {
       this.#leave(s)

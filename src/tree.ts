@@ -247,6 +247,10 @@ export class InotifyTrees<E extends PathEncoding = 'utf8'> extends EventSource<E
     }
   }
 
+  protected override get dropsEvents(): boolean {
+    return this.#ignoreFunction !== undefined
+  }
+
   /** Drops the events of files an ignore function leaves out (directories never got a watch). */
   protected override keep(event: InotifyTreeEvent<E>): boolean {
     const ignored = this.#ignoreFunction

@@ -1,65 +1,164 @@
 /**
- * Decoding a batch from the native engine: one `Buffer` per batch, the layout written by
- * `crates/engine/src/wire.rs` (every integer little-endian):
+ * Reading a batch from the native engine: one `Buffer` per batch, in columns, the layout written
+ * by `crates/engine/src/wire.rs` (every integer a little-endian u32, every column on a multiple
+ * of 4 bytes):
  *
  * ```text
- * header  u32 eventCount, u32 pathCount, u32 pathsOffset
- * events  eventCount × { i32 wd, u32 mask, u32 cookie, u32 len, u32 pathIndex, u32 flags,
- *                        u32 nameLen, nameLen bytes }
- * paths   pathCount × { u32 byteLen, byteLen bytes }
+ * header   u32 eventCount (N), u32 pathCount (P), u32 namesOffset, u32 pathsOffset
+ * columns  at 16, N × u32 each: wd (i32), mask, cookie, len, pathIndex, flags, nameEnd
+ * names    at namesOffset: the names one after the other (name i from nameEnd[i - 1], or 0, to
+ *          nameEnd[i]); zero bytes up to a multiple of 4
+ * paths    at pathsOffset: P × u32 pathEnd, then the paths' bytes one after the other
  * ```
+ *
+ * The columns are read through typed arrays over the batch's own memory (no copy, nothing parsed
+ * per event); a name or a path becomes a string or a `Buffer` only when asked for.
  * @module
  */
+import { endianness } from 'node:os'
 import { maskToNames } from './constants'
-import type { PathEncoding, PathOf } from './paths'
 import type { InotifyEvent } from './event'
+import type { PathEncoding, PathOf } from './paths'
 
 const NO_PATH = 0xffffffff
 const FLAG_SYNTHETIC = 1
-const HEADER_LEN = 12
-const EVENT_FIXED_LEN = 28
+/** Set by the engine: the name's bytes are all ASCII (so Latin-1 decoding gives its UTF-8 text). */
+const FLAG_ASCII_NAME = 4
+const HEADER_LEN = 16
+const COLUMNS = 7
 
-function decodeBytes<E extends PathEncoding>(buf: Buffer, start: number, end: number, encoding: E): PathOf<E> {
-  // A copy, so that an event kept by the user does not pin the whole batch in memory.
-  return (encoding === 'buffer'
-    ? Buffer.from(buf.subarray(start, end))
-    : buf.toString('utf8', start, end)) as PathOf<E>
+/** Whether this host's typed arrays read little-endian, as the batch is written. */
+export const HOST_LITTLE_ENDIAN = endianness() === 'LE'
+
+/**
+ * The `n` u32 values at `offset` of `buf`: a view when the host is little-endian and the column is
+ * aligned in memory (always, for the engine's buffers), else a copy read field by field.
+ */
+export function u32Column(buf: Buffer, offset: number, n: number, littleEndianHost = HOST_LITTLE_ENDIAN): Uint32Array {
+  if (littleEndianHost && (buf.byteOffset + offset) % 4 === 0) {
+    return new Uint32Array(buf.buffer, buf.byteOffset + offset, n)
+  }
+  const column = new Uint32Array(n)
+  for (let i = 0; i < n; i++) column[i] = buf.readUInt32LE(offset + 4 * i)
+  return column
 }
 
-/** Decodes one batch into events. An empty array is a tick: a wait that ended with no event. */
-export function decodeBatch<E extends PathEncoding>(buf: Buffer, encoding: E): InotifyEvent<PathOf<E>>[] {
-  const count = buf.readUInt32LE(0)
-  const pathCount = buf.readUInt32LE(4)
-  let at = buf.readUInt32LE(8)
-  const paths: PathOf<E>[] = []
-  for (let i = 0; i < pathCount; i++) {
-    const length = buf.readUInt32LE(at)
-    paths.push(decodeBytes(buf, at + 4, at + 4 + length, encoding))
-    at += 4 + length
-  }
-  const empty = decodeBytes(buf, 0, 0, encoding)
-  const events: InotifyEvent<PathOf<E>>[] = new Array(count)
-  at = HEADER_LEN
-  for (let i = 0; i < count; i++) {
-    const mask = buf.readUInt32LE(at + 4)
-    const pathIndex = buf.readUInt32LE(at + 16)
-    const flags = buf.readUInt32LE(at + 20)
-    const nameLen = buf.readUInt32LE(at + 24)
-    const nameStart = at + EVENT_FIXED_LEN
-    const event: InotifyEvent<PathOf<E>> = {
-      header: {
-        wd: buf.readInt32LE(at),
-        mask,
-        cookie: buf.readUInt32LE(at + 8),
-        len: buf.readUInt32LE(at + 12),
-      },
-      typeNames: maskToNames(mask),
-      path: pathIndex === NO_PATH ? empty : (paths[pathIndex] as PathOf<E>),
-      filename: nameLen === 0 ? empty : decodeBytes(buf, nameStart, nameStart + nameLen, encoding),
+/** A malformed batch: a bug in the engine or in this decoder, never the kernel's doing. */
+function malformed(why: string): Error {
+  return new Error(`inotify-napi: malformed batch from the native engine (${why})`)
+}
+
+/**
+ * One batch, read in place. Rows are the batch's events in the kernel's order; nothing here checks
+ * a row number (callers loop from 0 to `count`, or check user input first).
+ */
+export class WireBatch<E extends PathEncoding> {
+  /** Number of events. */
+  readonly count: number
+  /** The columns, one value per event. `wd` is read as unsigned: see {@link WireBatch.wd}. */
+  readonly wds: Uint32Array
+  readonly masks: Uint32Array
+  readonly cookies: Uint32Array
+  readonly lens: Uint32Array
+  readonly pathIndexes: Uint32Array
+  readonly flags: Uint32Array
+  readonly nameEnds: Uint32Array
+  readonly #buf: Buffer
+  readonly #encoding: E
+  readonly #namesOffset: number
+  readonly #pathsOffset: number
+  readonly #pathCount: number
+  /** The paths, decoded when first asked for. */
+  readonly #paths: (PathOf<E> | undefined)[]
+  /** Every name of the batch as one Latin-1 string, made when an ASCII name is first asked for. */
+  #ascii: string | undefined
+
+  constructor(buf: Buffer, encoding: E, littleEndianHost = HOST_LITTLE_ENDIAN) {
+    if (buf.length < HEADER_LEN) throw malformed(`${buf.length} bytes`)
+    const n = buf.readUInt32LE(0)
+    this.#pathCount = buf.readUInt32LE(4)
+    this.#namesOffset = buf.readUInt32LE(8)
+    this.#pathsOffset = buf.readUInt32LE(12)
+    if (this.#namesOffset !== HEADER_LEN + 4 * COLUMNS * n || this.#pathsOffset + 4 * this.#pathCount > buf.length) {
+      throw malformed(`${n} events, ${this.#pathCount} paths, offsets ${this.#namesOffset} and ${this.#pathsOffset} in ${buf.length} bytes`)
     }
-    if (flags & FLAG_SYNTHETIC) event.synthetic = true
-    events[i] = event
-    at = nameStart + nameLen
+    const column = (c: number): Uint32Array => u32Column(buf, HEADER_LEN + 4 * n * c, n, littleEndianHost)
+    this.count = n
+    this.wds = column(0)
+    this.masks = column(1)
+    this.cookies = column(2)
+    this.lens = column(3)
+    this.pathIndexes = column(4)
+    this.flags = column(5)
+    this.nameEnds = column(6)
+    this.#buf = buf
+    this.#encoding = encoding
+    this.#paths = new Array<PathOf<E> | undefined>(this.#pathCount)
+    this.#ascii = undefined
   }
-  return events
+
+  /** The watch descriptor of row `row` (-1 for `IN_Q_OVERFLOW`). */
+  wd(row: number): number {
+    return this.wds[row]! | 0
+  }
+
+  /** The file name of row `row`: empty for an event on the watched object itself. */
+  name(row: number): PathOf<E> {
+    const start = row === 0 ? 0 : this.nameEnds[row - 1]!
+    const end = this.nameEnds[row]!
+    if ((this.flags[row]! & FLAG_ASCII_NAME) !== 0 && this.#encoding === 'utf8') {
+      // Every ASCII name of the batch comes out of one string: a slice each, no native call.
+      const ascii = this.#ascii ?? this.#asciiNames()
+      return ascii.slice(start, end) as PathOf<E>
+    }
+    const at = this.#namesOffset
+    if (this.#encoding === 'buffer') return Buffer.from(this.#buf.subarray(at + start, at + end)) as PathOf<E>
+    return this.#buf.toString('utf8', at + start, at + end) as PathOf<E>
+  }
+
+  #asciiNames(): string {
+    const at = this.#namesOffset
+    this.#ascii = this.#buf.toString('latin1', at, at + this.nameEnds[this.count - 1]!)
+    return this.#ascii
+  }
+
+  /** The watch path row `row` is reported under: empty for `IN_Q_OVERFLOW`, which has none. */
+  path(row: number): PathOf<E> {
+    const index = this.pathIndexes[row]!
+    if (index === NO_PATH) return (this.#encoding === 'buffer' ? Buffer.alloc(0) : '') as PathOf<E>
+    return this.#paths[index] ?? this.#decodePath(index)
+  }
+
+  #decodePath(index: number): PathOf<E> {
+    if (index >= this.#pathCount) throw malformed(`path ${index} of ${this.#pathCount}`)
+    const ends = this.#pathsOffset
+    const bytesAt = ends + 4 * this.#pathCount
+    const start = bytesAt + (index === 0 ? 0 : this.#buf.readUInt32LE(ends + 4 * (index - 1)))
+    const end = bytesAt + this.#buf.readUInt32LE(ends + 4 * index)
+    if (end < start || end > this.#buf.length) throw malformed(`path ${index} at ${start}..${end}`)
+    // A copy, so that a path kept by the user does not keep the whole batch in memory.
+    const path = (this.#encoding === 'buffer'
+      ? Buffer.from(this.#buf.subarray(start, end))
+      : this.#buf.toString('utf8', start, end)) as PathOf<E>
+    this.#paths[index] = path
+    return path
+  }
+
+  /** Whether row `row` was made by a directory scan (trees), not read from the kernel. */
+  synthetic(row: number): boolean {
+    return (this.flags[row]! & FLAG_SYNTHETIC) !== 0
+  }
+
+  /** Row `row` as an event object. */
+  event(row: number): InotifyEvent<PathOf<E>> {
+    const mask = this.masks[row]!
+    const event: InotifyEvent<PathOf<E>> = {
+      header: { wd: this.wd(row), mask, cookie: this.cookies[row]!, len: this.lens[row]! },
+      typeNames: maskToNames(mask),
+      path: this.path(row),
+      filename: this.name(row),
+    }
+    if (this.synthetic(row)) event.synthetic = true
+    return event
+  }
 }

@@ -1,17 +1,25 @@
 //! One batch of events as one byte buffer, so that a consumer across an FFI boundary gets a whole
 //! batch with one call and one allocation instead of a few objects per event.
 //!
-//! Layout, every integer little-endian (whatever the host), nothing aligned:
+//! The batch is in columns, so that a consumer reads a field of every event through one typed
+//! array over the buffer (`Uint32Array` in JS) instead of parsing records one by one. Every integer
+//! is a little-endian u32 (whatever the host), and every column starts on a multiple of 4 bytes:
 //!
 //! ```text
-//! header  u32 event_count, u32 path_count, u32 paths_offset
-//! events  event_count × { i32 wd, u32 mask, u32 cookie, u32 len, u32 path_index, u32 flags,
-//!                         u32 name_len, name_len bytes of name }
-//! paths   (at paths_offset) path_count × { u32 byte_len, byte_len bytes }
+//! header   u32 event_count (N), u32 path_count (P), u32 names_offset, u32 paths_offset
+//! columns  at 16, N × u32 each, in this order: wd (i32), mask, cookie, len, path_index, flags,
+//!          name_end
+//! names    at names_offset (= 16 + 28 N): every name, one after the other; name i is the bytes
+//!          from name_end[i - 1] (0 for the first) to name_end[i], relative to names_offset;
+//!          zero bytes up to a multiple of 4
+//! paths    at paths_offset: P × u32 path_end, then the paths' bytes, one after the other (path j
+//!          from path_end[j - 1] to path_end[j], relative to the end of path_end)
 //! ```
 //!
 //! `path_index` is [`NO_PATH`] for an event with no watch path (`IN_Q_OVERFLOW`). A path used by many
-//! events of a batch is stored once. `src/wire.ts` is the other half of this format.
+//! events of a batch is stored once. [`FLAG_ASCII_NAME`] marks a name whose bytes are all ASCII, so
+//! that a consumer can decode every such name of a batch at once. `src/wire.ts` is the other half of
+//! this format.
 
 use std::collections::HashMap;
 
@@ -23,9 +31,13 @@ pub const NO_PATH: u32 = u32::MAX;
 pub const FLAG_SYNTHETIC: u32 = 1;
 /// Event flag (trees): an `IN_MOVED_TO` onto a name the directory already held, which it replaced.
 pub const FLAG_REPLACED: u32 = 2;
+/// Event flag set by the encoder (not by [`BatchEncoder::push`]'s callers, and left out by
+/// [`decode`]): every byte of the name is ASCII, so it decodes the same as Latin-1 and as UTF-8.
+pub const FLAG_ASCII_NAME: u32 = 4;
 
-const HEADER_LEN: usize = 12;
-const EVENT_FIXED_LEN: usize = 28;
+const HEADER_LEN: usize = 16;
+/// The columns, in their order in a batch.
+const COLUMNS: usize = 7;
 
 /// A finished batch: the bytes and how many events they hold. An empty batch is a "tick": the wait
 /// ended with no event.
@@ -40,12 +52,14 @@ pub struct EncodedBatch {
     pub settled: bool,
 }
 
-/// Builds an [`EncodedBatch`].
+/// Builds an [`EncodedBatch`]: the columns grow apart and are laid out by [`BatchEncoder::finish`].
 #[derive(Debug)]
 pub struct BatchEncoder {
-    bytes: Vec<u8>,
-    events: u32,
+    /// `COLUMNS` values per event, event after event (transposed into columns at the end).
+    rows: Vec<u32>,
+    names: Vec<u8>,
     paths: Vec<Vec<u8>>,
+    paths_len: usize,
     /// Last path index used for each wd, to store a watch's path once per batch.
     by_wd: HashMap<i32, u32>,
 }
@@ -56,27 +70,35 @@ impl Default for BatchEncoder {
     }
 }
 
+/// `n` rounded up to a multiple of 4.
+fn aligned(n: usize) -> usize {
+    n.next_multiple_of(4)
+}
+
 impl BatchEncoder {
     /// An empty batch.
     pub fn new() -> Self {
-        let mut bytes = Vec::with_capacity(4096);
-        bytes.resize(HEADER_LEN, 0);
         Self {
-            bytes,
-            events: 0,
+            rows: Vec::with_capacity(COLUMNS * 64),
+            names: Vec::with_capacity(1024),
             paths: Vec::new(),
+            paths_len: 0,
             by_wd: HashMap::new(),
         }
     }
 
-    /// Bytes so far, to bound a batch's size.
+    /// Bytes the finished batch will take, to bound a batch's size.
     pub fn byte_len(&self) -> usize {
-        self.bytes.len() + self.paths.iter().map(|p| p.len() + 4).sum::<usize>()
+        HEADER_LEN
+            + 4 * self.rows.len()
+            + aligned(self.names.len())
+            + 4 * self.paths.len()
+            + self.paths_len
     }
 
     /// Number of events so far.
     pub fn event_count(&self) -> u32 {
-        self.events
+        (self.rows.len() / COLUMNS) as u32
     }
 
     fn intern(&mut self, wd: i32, path: &[u8]) -> u32 {
@@ -87,6 +109,7 @@ impl BatchEncoder {
         }
         let index = self.paths.len() as u32;
         self.paths.push(path.to_vec());
+        self.paths_len += path.len();
         self.by_wd.insert(wd, index);
         index
     }
@@ -97,33 +120,50 @@ impl BatchEncoder {
             Some(path) => self.intern(event.wd, path),
             None => NO_PATH,
         };
-        let bytes = &mut self.bytes;
-        bytes.reserve(EVENT_FIXED_LEN + event.name.len());
-        bytes.extend_from_slice(&event.wd.to_le_bytes());
-        bytes.extend_from_slice(&event.mask.to_le_bytes());
-        bytes.extend_from_slice(&event.cookie.to_le_bytes());
-        bytes.extend_from_slice(&event.len.to_le_bytes());
-        bytes.extend_from_slice(&path_index.to_le_bytes());
-        bytes.extend_from_slice(&flags.to_le_bytes());
-        bytes.extend_from_slice(&(event.name.len() as u32).to_le_bytes());
-        bytes.extend_from_slice(event.name);
-        self.events += 1;
+        let ascii = if event.name.is_ascii() {
+            FLAG_ASCII_NAME
+        } else {
+            0
+        };
+        self.names.extend_from_slice(event.name);
+        self.rows.extend_from_slice(&[
+            event.wd as u32,
+            event.mask,
+            event.cookie,
+            event.len,
+            path_index,
+            (flags & !FLAG_ASCII_NAME) | ascii,
+            self.names.len() as u32,
+        ]);
     }
 
-    /// Writes the path table and header and hands the batch over.
-    pub fn finish(mut self) -> EncodedBatch {
-        let paths_offset = self.bytes.len() as u32;
-        for path in &self.paths {
-            self.bytes
-                .extend_from_slice(&(path.len() as u32).to_le_bytes());
-            self.bytes.extend_from_slice(path);
+    /// Lays out the header, the columns, the names and the path table, and hands the batch over.
+    pub fn finish(self) -> EncodedBatch {
+        let events = self.rows.len() / COLUMNS;
+        let names_offset = HEADER_LEN + 4 * self.rows.len();
+        let paths_offset = names_offset + aligned(self.names.len());
+        let mut bytes = Vec::with_capacity(self.byte_len());
+        for value in [events, self.paths.len(), names_offset, paths_offset] {
+            bytes.extend_from_slice(&(value as u32).to_le_bytes());
         }
-        self.bytes[0..4].copy_from_slice(&self.events.to_le_bytes());
-        self.bytes[4..8].copy_from_slice(&(self.paths.len() as u32).to_le_bytes());
-        self.bytes[8..12].copy_from_slice(&paths_offset.to_le_bytes());
+        for column in 0..COLUMNS {
+            for row in self.rows.chunks_exact(COLUMNS) {
+                bytes.extend_from_slice(&row[column].to_le_bytes());
+            }
+        }
+        bytes.extend_from_slice(&self.names);
+        bytes.resize(paths_offset, 0);
+        let mut end = 0u32;
+        for path in &self.paths {
+            end += path.len() as u32;
+            bytes.extend_from_slice(&end.to_le_bytes());
+        }
+        for path in &self.paths {
+            bytes.extend_from_slice(path);
+        }
         EncodedBatch {
-            bytes: self.bytes,
-            events: self.events,
+            bytes,
+            events: events as u32,
             settled: false,
         }
     }
@@ -146,40 +186,78 @@ fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes([field[0], field[1], field[2], field[3]]))
 }
 
+/// Splits `bytes` at the cumulative `ends` (each at least the one before, the last at most
+/// `bytes.len()`); `None` otherwise.
+fn split_at_ends(bytes: &[u8], ends: &[u32]) -> Option<Vec<Vec<u8>>> {
+    let mut start = 0usize;
+    ends.iter()
+        .map(|&end| {
+            let end = end as usize;
+            let part = bytes.get(start..end)?.to_vec();
+            start = end;
+            Some(part)
+        })
+        .collect()
+}
+
 /// Reads a batch back. `None` if the bytes are not a well-formed batch.
 pub fn decode(bytes: &[u8]) -> Option<Vec<DecodedEvent>> {
     let events = u32_at(bytes, 0)? as usize;
     let path_count = u32_at(bytes, 4)? as usize;
-    let paths_offset = u32_at(bytes, 8)? as usize;
-    let mut paths = Vec::with_capacity(path_count.min(1024));
-    let mut at = paths_offset;
-    for _ in 0..path_count {
-        let len = u32_at(bytes, at)? as usize;
-        paths.push(bytes.get(at + 4..at + 4 + len)?.to_vec());
-        at += 4 + len;
+    let names_offset = u32_at(bytes, 8)? as usize;
+    let paths_offset = u32_at(bytes, 12)? as usize;
+    if names_offset != HEADER_LEN.checked_add(events.checked_mul(4 * COLUMNS)?)? {
+        return None;
     }
-    let mut out = Vec::with_capacity(events.min(65536));
-    let mut at = HEADER_LEN;
-    for _ in 0..events {
-        let name_len = u32_at(bytes, at + 24)? as usize;
-        let path_index = u32_at(bytes, at + 16)?;
-        out.push(DecodedEvent {
-            wd: u32_at(bytes, at)? as i32,
-            mask: u32_at(bytes, at + 4)?,
-            cookie: u32_at(bytes, at + 8)?,
-            len: u32_at(bytes, at + 12)?,
-            path: match path_index {
-                NO_PATH => None,
-                i => Some(paths.get(i as usize)?.clone()),
-            },
-            flags: u32_at(bytes, at + 20)?,
-            name: bytes
-                .get(at + EVENT_FIXED_LEN..at + EVENT_FIXED_LEN + name_len)?
-                .to_vec(),
-        });
-        at += EVENT_FIXED_LEN + name_len;
+    let column = |c: usize| -> Option<Vec<u32>> {
+        (0..events)
+            .map(|i| u32_at(bytes, HEADER_LEN + 4 * (c * events + i)))
+            .collect()
+    };
+    let name_ends = column(6)?;
+    let names_len = name_ends.last().map_or(0, |&end| end as usize);
+    if paths_offset != names_offset.checked_add(aligned(names_len))? {
+        return None;
     }
-    (at == paths_offset).then_some(out)
+    let names = split_at_ends(
+        bytes.get(names_offset..names_offset + names_len)?,
+        &name_ends,
+    )?;
+    let path_ends: Vec<u32> = (0..path_count)
+        .map(|j| u32_at(bytes, paths_offset.checked_add(4 * j)?))
+        .collect::<Option<_>>()?;
+    let paths_start = paths_offset + 4 * path_count;
+    let paths_len = path_ends.last().map_or(0, |&end| end as usize);
+    if bytes.len() != paths_start.checked_add(paths_len)? {
+        return None;
+    }
+    let paths = split_at_ends(bytes.get(paths_start..)?, &path_ends)?;
+    let (wds, masks, cookies, lens, path_indexes, flags) = (
+        column(0)?,
+        column(1)?,
+        column(2)?,
+        column(3)?,
+        column(4)?,
+        column(5)?,
+    );
+    names
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| {
+            Some(DecodedEvent {
+                wd: wds[i] as i32,
+                mask: masks[i],
+                cookie: cookies[i],
+                len: lens[i],
+                path: match path_indexes[i] {
+                    NO_PATH => None,
+                    j => Some(paths.get(j as usize)?.clone()),
+                },
+                flags: flags[i] & !FLAG_ASCII_NAME,
+                name,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -230,6 +308,68 @@ mod tests {
         let events = decode(&encoder.finish().bytes).expect("well-formed");
         assert_eq!(events[0].path.as_deref(), Some(&b"/old"[..]));
         assert_eq!(events[1].path.as_deref(), Some(&b"/new"[..]));
+    }
+
+    #[test]
+    fn lays_out_the_documented_columns_on_four_byte_boundaries() {
+        let mut encoder = BatchEncoder::new();
+        encoder.push(&event(7, IN_CREATE, b"abc"), Some(b"/w"), FLAG_SYNTHETIC);
+        encoder.push(&event(-1, IN_Q_OVERFLOW, b""), None, 0);
+        encoder.push(
+            &event(7, IN_DELETE, "\u{e9}t\u{e9}".as_bytes()),
+            Some(b"/w"),
+            0,
+        );
+        let expected_len = encoder.byte_len();
+        let bytes = encoder.finish().bytes;
+        assert_eq!(
+            bytes.len(),
+            expected_len,
+            "byte_len() foretells the finished size"
+        );
+        let n = 3;
+        let names_offset = HEADER_LEN + 4 * COLUMNS * n;
+        let col = |c: usize, i: usize| u32_at(&bytes, HEADER_LEN + 4 * (c * n + i));
+        assert_eq!(u32_at(&bytes, 0), Some(3));
+        assert_eq!(u32_at(&bytes, 8), Some(names_offset as u32));
+        assert_eq!(col(0, 1), Some(u32::MAX), "wd -1");
+        assert_eq!(col(1, 2), Some(IN_DELETE));
+        assert_eq!(col(4, 1), Some(NO_PATH));
+        assert_eq!(
+            col(5, 0),
+            Some(FLAG_SYNTHETIC | FLAG_ASCII_NAME),
+            "ASCII name"
+        );
+        assert_eq!(col(5, 1), Some(FLAG_ASCII_NAME), "an empty name is ASCII");
+        assert_eq!(col(5, 2), Some(0), "not ASCII");
+        assert_eq!(
+            [col(6, 0), col(6, 1), col(6, 2)],
+            [Some(3), Some(3), Some(8)]
+        );
+        assert_eq!(&bytes[names_offset..names_offset + 3], b"abc");
+        let paths_offset = u32_at(&bytes, 12).expect("header") as usize;
+        assert_eq!(paths_offset, names_offset + 8, "names padded to 4 bytes");
+        assert_eq!(paths_offset % 4, 0);
+        assert_eq!(u32_at(&bytes, paths_offset), Some(2));
+        assert_eq!(&bytes[paths_offset + 4..], b"/w");
+        let events = decode(&bytes).expect("well-formed");
+        assert_eq!(
+            events[0].flags, FLAG_SYNTHETIC,
+            "the encoder's own flag is not decoded"
+        );
+    }
+
+    #[test]
+    fn rejects_names_out_of_order() {
+        let mut encoder = BatchEncoder::new();
+        encoder.push(&event(1, IN_CREATE, b"ab"), Some(b"/w"), 0);
+        encoder.push(&event(1, IN_CREATE, b"cd"), Some(b"/w"), 0);
+        let mut bytes = encoder.finish().bytes;
+        let first_end = HEADER_LEN + 4 * (6 * 2);
+        bytes[first_end..first_end + 4].copy_from_slice(&3u32.to_le_bytes());
+        assert!(decode(&bytes).is_some(), "ends 3, 4 are in order");
+        bytes[first_end..first_end + 4].copy_from_slice(&5u32.to_le_bytes());
+        assert_eq!(decode(&bytes), None, "ends 5, 4 are not");
     }
 
     #[test]

@@ -1,0 +1,119 @@
+/**
+ * `EventBatch`: the events of one read of the kernel's queue, handed over whole, for consumers that
+ * want every event at the least cost (see `eventBatches`).
+ * @module
+ */
+import { maskToNames, type EventName } from './constants'
+import type { InotifyEvent } from './event'
+import { describe, type PathEncoding, type PathOf } from './paths'
+import type { WireBatch } from './wire'
+
+/**
+ * The events of one read of the kernel's queue, in the kernel's order, read in place from the
+ * native engine's buffer: a field of event `i` is one array read, and nothing is decoded until it is
+ * asked for. `P` is `string` (the default `'utf8'` encoding) or `Buffer` (`'buffer'`).
+ *
+ * Valid indices are the integers from 0 to `length - 1`; any other throws a `RangeError`. A batch
+ * stays valid as long as it is referenced. A file name taken from a batch may share memory with the
+ * batch's other names (a string slice), so keeping one name alive keeps that batch's name text
+ * (its names, not its whole buffer) alive too.
+ *
+ * @example
+ * ```ts
+ * for await (const batch of inotify.eventBatches()) {
+ *   for (let i = 0; i < batch.length; i++) {
+ *     if (batch.mask(i) & IN_CREATE) created.add(batch.filename(i))
+ *   }
+ * }
+ * ```
+ */
+export interface EventBatch<P extends string | Buffer = string> extends Iterable<InotifyEvent<P>> {
+  /** Number of events. */
+  readonly length: number
+  /** Watch descriptor of event `i`; -1 for `IN_Q_OVERFLOW`. */
+  wd(i: number): number
+  /** The kernel's mask of event `i` (see {@link maskToNames}). */
+  mask(i: number): number
+  /** The cookie of event `i`: pairs an `IN_MOVED_FROM` with its `IN_MOVED_TO`; 0 for other events. */
+  cookie(i: number): number
+  /** The kernel's name length of event `i`, NUL padding included (0 when it has no name). */
+  len(i: number): number
+  /** The names of event `i`'s mask bits, as {@link InotifyEvent.typeNames}. */
+  typeNames(i: number): readonly EventName[]
+  /** The watch's path of event `i`, as registered; empty for `IN_Q_OVERFLOW`. */
+  path(i: number): P
+  /** The name of the entry event `i` is about, inside a watched directory; empty for the watched object itself. */
+  filename(i: number): P
+  /** Whether event `i` was made by a directory scan (recursive trees), not read from the kernel. */
+  synthetic(i: number): boolean
+  /** Event `i` as the object `eventGen` yields. */
+  event(i: number): InotifyEvent<P>
+  /** The events as objects, in order. */
+  [Symbol.iterator](): IterableIterator<InotifyEvent<P>>
+}
+
+/**
+ * A batch as the user sees it: the rows of a {@link WireBatch}, all of them or some (`rows`: what a
+ * generator left over, or what a tree's ignore function kept).
+ */
+export class BatchView<E extends PathEncoding> implements EventBatch<PathOf<E>> {
+  readonly length: number
+  readonly #wire: WireBatch<E>
+  readonly #rows: Uint32Array | null
+
+  constructor(wire: WireBatch<E>, rows: Uint32Array | null = null) {
+    this.#wire = wire
+    this.#rows = rows
+    this.length = rows === null ? wire.count : rows.length
+  }
+
+  /** The wire row of index `i`; a `RangeError` unless `i` is an integer from 0 to `length - 1`. */
+  #row(i: number): number {
+    // `i >>> 0 === i` holds for the integers from 0 to 2^32 - 1 only (not for NaN, -1, 1.5, '1').
+    if (i >>> 0 !== i || i >= this.length) {
+      throw new RangeError(`EventBatch index must be an integer from 0 to ${this.length - 1}, got ${describe(i)}`)
+    }
+    const rows = this.#rows
+    return rows === null ? i : rows[i]!
+  }
+
+  wd(i: number): number {
+    return this.#wire.wd(this.#row(i))
+  }
+
+  mask(i: number): number {
+    return this.#wire.masks[this.#row(i)]!
+  }
+
+  cookie(i: number): number {
+    return this.#wire.cookies[this.#row(i)]!
+  }
+
+  len(i: number): number {
+    return this.#wire.lens[this.#row(i)]!
+  }
+
+  typeNames(i: number): readonly EventName[] {
+    return maskToNames(this.mask(i))
+  }
+
+  path(i: number): PathOf<E> {
+    return this.#wire.path(this.#row(i))
+  }
+
+  filename(i: number): PathOf<E> {
+    return this.#wire.name(this.#row(i))
+  }
+
+  synthetic(i: number): boolean {
+    return this.#wire.synthetic(this.#row(i))
+  }
+
+  event(i: number): InotifyEvent<PathOf<E>> {
+    return this.#wire.event(this.#row(i))
+  }
+
+  *[Symbol.iterator](): IterableIterator<InotifyEvent<PathOf<E>>> {
+    for (let i = 0; i < this.length; i++) yield this.event(i)
+  }
+}

@@ -1,18 +1,21 @@
 // One watcher, alone in its process so that its CPU time and RSS are its own.
 //
-//   node bench/watcher.mjs --impl inotify-napi|fs.watch --mode latency --dir D --prefix P
+//   node bench/watcher.mjs --impl inotify-napi|eventBatches|fs.watch --mode latency --dir D --prefix P
 //       sends {op:'event', name, t} over IPC for each created name that starts with P, t being the
 //       time (bench/clock.mjs) at which user code got it.
-//   node bench/watcher.mjs --impl inotify-napi|InotifyTree|fs.watch|watch() --mode burst --dir D --expect N
+//   node bench/watcher.mjs --impl inotify-napi|eventBatches|InotifyTree|fs.watch|watch() --mode burst --dir D --expect N
 //       counts distinct created names; ends when it has seen N, or 2 s after {op:'writer-done'}
 //       with no new event; prints one JSON line of results on stdout.
 //
-//   node bench/watcher.mjs --impl inotify-napi|watch()|fs.watch --mode drain --dir D --expect N [--go-file F]
+//   node bench/watcher.mjs --impl inotify-napi|eventBatches|watch()|fs.watch --mode drain --dir D --expect N [--go-file F]
 //       sets its watch and reads nothing, so that the writer's events wait in the kernel's queue; on
 //       {op:'go'} it starts reading (fs.watch: see drainWatcher) and counts the events named f...
 //       until it has N; ends then, or 2 s after its last one; prints one JSON line of results.
 //
 // Every watcher does the same per-event work: read the clock, add the name to a Set.
+// `inotify-napi` and `eventBatches` are the same `Inotify` read two ways: `eventGen` (the per-event
+// path: one InotifyEvent object per event) and `eventBatches` (the batch path: one EventBatch per read
+// of the kernel's queue, read with its index API, `batch.mask(i)` and `batch.filename(i)`).
 // `watch()` (the tooling API: `watch(dir, { recursive: true, debounceMs: 0 })`, iterated with
 // `for await (const batch of watcher)`) is in the burst only; its 'create' changes count, by their
 // absolute path (one per file: the engine coalesces a file's IN_CREATE and IN_CLOSE_WRITE), and an
@@ -47,9 +50,74 @@ answerClockChecks()
 process.on('disconnect', () => process.exit(0))
 
 // Loaded up front, so that loading the module is not part of the CPU time measured.
-const inotifyNapi = ['inotify-napi', 'InotifyTree', 'watch()'].includes(args.impl) ? loadInotifyNapi() : null
-/** What `watch()` delivered: batches, and every change of any type (for the batch-size figures). */
-const watchStats = { batches: 0, changes: 0 }
+const inotifyNapi = ['inotify-napi', 'eventBatches', 'InotifyTree', 'watch()'].includes(args.impl) ? loadInotifyNapi() : null
+/**
+ * What `watch()` or `eventBatches` delivered: batches, and every change or event of any type in them
+ * (for the batch-size figures).
+ */
+const batchStats = { batches: 0, changes: 0 }
+/** The impls that deliver batches, and report `batchStats`. */
+const BATCHED = ['watch()', 'eventBatches']
+
+/** Runs the async loop `read` (a consumer of one generator); a failure ends the process. */
+function consume(what, read) {
+  read().catch((error) => {
+    console.error(`watcher: ${what} iteration failed:`, error)
+    process.exit(1)
+  })
+}
+
+/**
+ * Reads an `eventGen` (the per-event path): `onCreate(filename)` for each `IN_CREATE`, `onOverflow()`
+ * for `IN_Q_OVERFLOW` (the generators run with no terminal events: an overflow is counted, not
+ * thrown, so that the results still print).
+ */
+function readCreates(events, onCreate, onOverflow, what) {
+  const { IN_CREATE, IN_Q_OVERFLOW } = inotifyNapi
+  consume(what, async () => {
+    for await (const event of events) {
+      const mask = event.header.mask
+      if (mask & IN_Q_OVERFLOW) onOverflow()
+      else if (mask & IN_CREATE) onCreate(event.filename)
+    }
+  })
+}
+
+/**
+ * Reads an `eventBatches` (the batch path) with the batch's index API: the same calls as
+ * `readCreates`, per event. `IN_Q_OVERFLOW` comes as an event of the batch (wd -1); nothing throws.
+ */
+function readBatchCreates(batches, onCreate, onOverflow) {
+  const { IN_CREATE, IN_Q_OVERFLOW } = inotifyNapi
+  consume('eventBatches', async () => {
+    for await (const batch of batches) {
+      batchStats.batches++
+      batchStats.changes += batch.length
+      for (let i = 0; i < batch.length; i++) {
+        const mask = batch.mask(i)
+        if (mask & IN_Q_OVERFLOW) onOverflow()
+        else if (mask & IN_CREATE) onCreate(batch.filename(i))
+      }
+    }
+  })
+}
+
+/**
+ * Reads `watch()`'s batches: `onCreate(path)` for each `create` change (its absolute path),
+ * `onOverflow()` for an `overflow` one.
+ */
+function readChanges(watcher, onCreate, onOverflow) {
+  consume('watch()', async () => {
+    for await (const batch of watcher) {
+      batchStats.batches++
+      batchStats.changes += batch.length
+      for (const change of batch) {
+        if (change.type === 'create') onCreate(change.path)
+        else if (change.type === 'overflow') onOverflow()
+      }
+    }
+  })
+}
 
 /**
  * Starts watching `dir` for created names and calls `onCreate(name)` for each; returns `{ stop, ready }`:
@@ -57,25 +125,6 @@ const watchStats = { batches: 0, changes: 0 }
  * for `watch()`, whose tree scan runs on its native thread). `onOverflow` is called for a kernel queue
  * overflow (only inotify-napi can see one).
  */
-/**
- * Reads an `eventGen`: `onCreate(filename)` for each `IN_CREATE`, `onOverflow()` for
- * `IN_Q_OVERFLOW` (the generators run with no terminal events: an overflow is counted, not thrown,
- * so that the results still print).
- */
-function readCreates(events, onCreate, onOverflow, what) {
-  const { IN_CREATE, IN_Q_OVERFLOW } = inotifyNapi
-  ;(async () => {
-    for await (const event of events) {
-      const mask = event.header.mask
-      if (mask & IN_Q_OVERFLOW) onOverflow()
-      else if (mask & IN_CREATE) onCreate(event.filename)
-    }
-  })().catch((error) => {
-    console.error(`watcher: ${what} generator failed:`, error)
-    process.exit(1)
-  })
-}
-
 function startWatcher(impl, dir, onCreate, onOverflow) {
   if (impl === 'fs.watch') {
     const watcher = watch(dir, { persistent: true, recursive: false }, (eventType, filename) => {
@@ -83,12 +132,13 @@ function startWatcher(impl, dir, onCreate, onOverflow) {
     })
     return { stop: () => watcher.close(), ready: Promise.resolve() }
   }
-  if (impl === 'inotify-napi') {
+  if (impl === 'inotify-napi' || impl === 'eventBatches') {
     const { Inotify, IN_CREATE } = inotifyNapi
     // blockDurationS null: no ticks, the reader waits for the kernel without a timeout.
     const inotify = new Inotify({ paths: [dir], mask: IN_CREATE, blockDurationS: null })
+    if (impl === 'eventBatches') readBatchCreates(inotify.eventBatches(), onCreate, onOverflow)
     // No terminal events: an overflow is counted, not thrown, so that the results still print.
-    readCreates(inotify.eventGen({ yieldNones: false, terminalEvents: [] }), onCreate, onOverflow, 'inotify-napi')
+    else readCreates(inotify.eventGen({ yieldNones: false, terminalEvents: [] }), onCreate, onOverflow, 'inotify-napi')
     return { stop: () => inotify.close(), ready: Promise.resolve() }
   }
   if (impl === 'InotifyTree') {
@@ -107,23 +157,11 @@ function startWatcher(impl, dir, onCreate, onOverflow) {
   if (impl === 'watch()') {
     // The tooling API as a tool would use it: recursive, no debounce, async iteration over batches.
     const watcher = inotifyNapi.watch(dir, { recursive: true, debounceMs: 0 })
-    ;(async () => {
-      for await (const batch of watcher) {
-        watchStats.batches++
-        watchStats.changes += batch.length
-        for (const change of batch) {
-          if (change.type === 'create') onCreate(change.path)
-          else if (change.type === 'overflow') onOverflow()
-        }
-      }
-    })().catch((error) => {
-      console.error('watcher: watch() iteration failed:', error)
-      process.exit(1)
-    })
+    readChanges(watcher, onCreate, onOverflow)
     // The burst starts once the watch is in place (run.mjs waits for 'ready').
     return { stop: () => watcher.close(), ready: watcher.ready }
   }
-  console.error(`bench/watcher.mjs: --impl inotify-napi|InotifyTree|fs.watch|watch(), got ${impl}`)
+  console.error(`bench/watcher.mjs: --impl inotify-napi|eventBatches|InotifyTree|fs.watch|watch(), got ${impl}`)
   process.exit(2)
 }
 
@@ -179,7 +217,7 @@ if (args.mode === 'latency') {
       cpuUserUs: cpu.user,
       cpuSystemUs: cpu.system,
       maxRssKiB: process.resourceUsage().maxRSS,
-      ...(args.impl === 'watch()' ? { batches: watchStats.batches, changes: watchStats.changes } : {}),
+      ...(BATCHED.includes(args.impl) ? { batches: batchStats.batches, changes: batchStats.changes } : {}),
     }
     process.stdout.write(`${JSON.stringify(result)}\n`, () => process.disconnect())
   }
@@ -232,6 +270,8 @@ if (args.mode === 'latency') {
  * - inotify-napi: `new Inotify({ paths: [dir], mask: IN_CREATE, blockDurationS: null })` with no
  *   generator running: its reader thread is not armed and reads nothing; start() runs
  *   `eventGen({ yieldNones: false, terminalEvents: [] })`, the per-event path.
+ * - eventBatches: the same `Inotify`; start() runs `eventBatches()`, the batch path (one EventBatch per
+ *   read of the kernel's queue, read with its index API).
  * - watch(): `watch(dir, { recursive: true, debounceMs: 0, maxQueuedBytes: 1 })`. Its native thread
  *   reads for good (it is armed once, for every consumer), into its queue of coalesced changes: with
  *   the default bound (16 MiB) it would drain the kernel's queue whether anybody iterates or not.
@@ -244,32 +284,20 @@ if (args.mode === 'latency') {
  *   file `goFile` exists (run.mjs makes it instead of sending 'go'), as a busy application would.
  */
 function drainWatcher(impl, dir, onName, onOverflow, goFile) {
-  if (impl === 'inotify-napi') {
+  if (impl === 'inotify-napi' || impl === 'eventBatches') {
     const { Inotify, IN_CREATE } = inotifyNapi
     const inotify = new Inotify({ paths: [dir], mask: IN_CREATE, blockDurationS: null })
     const start = () => {
-      readCreates(inotify.eventGen({ yieldNones: false, terminalEvents: [] }), onName, onOverflow, 'inotify-napi')
+      if (impl === 'eventBatches') readBatchCreates(inotify.eventBatches(), onName, onOverflow)
+      else readCreates(inotify.eventGen({ yieldNones: false, terminalEvents: [] }), onName, onOverflow, 'inotify-napi')
     }
-    return { ready: Promise.resolve(), start, stop: () => inotify.close(), stats: () => ({}) }
+    const stats = () => (impl === 'eventBatches' ? { batches: batchStats.batches, changes: batchStats.changes } : {})
+    return { ready: Promise.resolve(), start, stop: () => inotify.close(), stats }
   }
   if (impl === 'watch()') {
     const watcher = inotifyNapi.watch(dir, { recursive: true, debounceMs: 0, maxQueuedBytes: 1 })
-    const start = () => {
-      ;(async () => {
-        for await (const batch of watcher) {
-          watchStats.batches++
-          watchStats.changes += batch.length
-          for (const change of batch) {
-            if (change.type === 'create') onName(basename(change.path))
-            else if (change.type === 'overflow') onOverflow()
-          }
-        }
-      })().catch((error) => {
-        console.error('watcher: watch() iteration failed:', error)
-        process.exit(1)
-      })
-    }
-    const stats = () => ({ batches: watchStats.batches, changes: watchStats.changes, queueHighWater: watcher.stats().queueHighWater })
+    const start = () => readChanges(watcher, (path) => onName(basename(path)), onOverflow)
+    const stats = () => ({ batches: batchStats.batches, changes: batchStats.changes, queueHighWater: watcher.stats().queueHighWater })
     return { ready: watcher.ready, start, stop: () => watcher.close(), stats }
   }
   if (impl === 'fs.watch') {
@@ -281,7 +309,7 @@ function drainWatcher(impl, dir, onName, onOverflow, goFile) {
     }
     return { ready: Promise.resolve(), start, stop: () => watcher.close(), stats: () => ({}) }
   }
-  console.error(`bench/watcher.mjs: --impl inotify-napi|watch()|fs.watch, got ${impl}`)
+  console.error(`bench/watcher.mjs: --impl inotify-napi|eventBatches|watch()|fs.watch, got ${impl}`)
   process.exit(2)
 }
 

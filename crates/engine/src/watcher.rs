@@ -703,16 +703,20 @@ fn serve(shared: &Shared, buf: &mut [u8], backlog: &Backlog, tick: Option<Durati
     }
 }
 
-/// Whether to end the batch now, though the kernel has more for it: when the consumer has nothing
-/// left to take, it would only wait for the rest; handed what was read so far, it works through it
-/// while this thread reads the rest (a backlog drains at the pace of the slower of the two, not of
-/// both in a row). Not in changes mode, where the consumer takes coalesced changes, not batches.
+/// Whether to end the batch now, though the kernel has more for it: a read that filled the buffer
+/// is handed over as it is (not in changes mode, where the consumer takes coalesced changes, not
+/// batches), so that the consumer works through it while this thread reads the rest, and a backlog
+/// drains at the pace of the slower of the two rather than of both in a row. Handing over only when
+/// the consumer had nothing left to take was tried: the consumer then took a first part, and the
+/// rest (three quarters of a full queue) in one batch at the end, which it decoded alone after the
+/// reads were over (the drain's last millisecond).
 fn hand_over_early(shared: &Shared, encoder: &BatchEncoder) -> bool {
-    !shared.changes && encoder.event_count() > 0 && lock(&shared.state).queue.is_empty()
+    !shared.changes && encoder.event_count() > 0
 }
 
-/// Reads until EAGAIN (or until the batch is large, or handed over early: [`hand_over_early`]) and routes what was read through the books:
-/// what a scan read ahead into `backlog` first, in order, then the kernel's queue.
+/// Reads until EAGAIN (or until the batch is large, or until a read fills the buffer:
+/// [`hand_over_early`]) and routes what was read through the books: what a scan read ahead into
+/// `backlog` first, in order, then the kernel's queue.
 fn drain(shared: &Shared, buf: &mut [u8], backlog: &Backlog) -> Result<EncodedBatch> {
     let mut encoder = BatchEncoder::new();
     let mut fs = KernelTreeFs::new(&shared.inotify, &shared.stopping, &shared.watches, backlog);

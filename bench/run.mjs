@@ -74,6 +74,13 @@ const TARGET_BURST_LAG_MS = 20
 const TARGET_DRAIN_RATIO = 0.5
 /** The drain fills the kernel's queue to this fraction of max_queued_events. */
 const DRAIN_FILL = 0.95
+/**
+ * Drains per watcher process: round 1 cold (its JavaScript never ran), the last round warm (the same
+ * watcher after it drained and paused; round 2 with 2 rounds); issue #7's drain target is judged on
+ * the warm round. Rounds between are reported as `round N`.
+ */
+const DRAIN_ROUNDS = 2
+const drainRoundName = (k) => (k === 0 ? 'cold' : k === DRAIN_ROUNDS - 1 ? 'warm' : `round ${k + 1}`)
 /** Startup linearity: ms per directory at the largest tree at most this times the middle tree's. */
 const TARGET_LINEARITY = 1.25
 
@@ -231,8 +238,14 @@ function adopt(child, script, send) {
   let wake = () => {}
   let stdout = ''
   let exit = null
+  // 'exit' may come before the last of stdout is read (the C reader's last message is a line on it).
+  let stdoutClosed = false
   child.stdout.setEncoding('utf8')
   child.stdout.on('data', (chunk) => (stdout += chunk))
+  child.stdout.on('close', () => {
+    stdoutClosed = true
+    wake()
+  })
   child.on('message', (message) => {
     inbox.push(message)
     wake()
@@ -259,7 +272,7 @@ function adopt(child, script, send) {
       for (;;) {
         const at = inbox.findIndex(test)
         if (at >= 0) return inbox.splice(at, 1)[0]
-        if (exit !== null) throw new Error(`${script} exited (${JSON.stringify(exit)}) before the expected message`)
+        if (exit !== null && stdoutClosed) throw new Error(`${script} exited (${JSON.stringify(exit)}) before the expected message`)
         const left = deadline - Date.now()
         if (left <= 0) return null
         await new Promise((resolve) => {
@@ -507,59 +520,73 @@ async function burstRun(impl) {
 /**
  * The watcher sets its watch and reads nothing (see drainWatcher in bench/watcher.mjs); the writer
  * fills the kernel's queue to DRAIN_FILL of max_queued_events (one IN_CREATE per symbolic link);
- * then the watcher is told to go, and times from there to the last event in user code.
+ * then the watcher is told to go, and times from there to the last event in user code. Then it
+ * pauses (reads nothing again) and the same is done again with new names, DRAIN_ROUNDS rounds in the
+ * same process: round 1 cold (its JavaScript never ran), the last warm (a consumer that was paused).
+ * Returns `{ rounds: [each round's figures], maxRssKiB }` (peak RSS of the process, at its end).
  */
 async function drainRun(impl) {
   const dir = freshDir('drain')
   const goDir = impl === 'fs.watch' ? freshDir('drain-go') : null
-  const goFile = goDir && join(goDir, 'go')
   const count = config.drainEvents
   let watcher
   let writer
   try {
     watcher =
       impl === C_READER
-        ? startCReader(['drain', dir, String(IN_CREATE), String(count)])
-        : startChild('watcher.mjs', ['--impl', impl, '--mode', 'drain', '--dir', dir, '--expect', String(count), ...(goFile ? ['--go-file', goFile] : [])])
+        ? startCReader(['drain', dir, String(IN_CREATE), String(count), String(DRAIN_ROUNDS)])
+        : startChild('watcher.mjs', ['--impl', impl, '--mode', 'drain', '--dir', dir, '--expect', String(count), '--rounds', String(DRAIN_ROUNDS)])
     await expectMessage(watcher, 'ready', 10_000, `${impl} watcher`)
     writer = startChild('writer.mjs', ['--mode', 'drain', '--dir', dir, '--count', String(count)])
     await expectMessage(writer, 'ready', 10_000, 'the writer')
     await checkClock(watcher, `${impl} watcher`)
     await checkClock(writer, 'the writer')
-    if (impl === 'fs.watch') {
-      // Its event loop is the reader: blocked (until the go file exists), it reads nothing.
-      watcher.send({ op: 'block' })
-      await expectMessage(watcher, 'blocking', 10_000, 'fs.watch to block its loop')
-      await sleep(config.stallLeadMs)
+    const rounds = []
+    for (let round = 1; round <= DRAIN_ROUNDS; round++) {
+      const goFile = goDir && join(goDir, `go${round}`)
+      if (goFile) {
+        // Its event loop is the reader: blocked (until the go file exists), it reads nothing.
+        watcher.send({ op: 'block', goFile })
+        await expectMessage(watcher, 'blocking', 10_000, 'fs.watch to block its loop')
+        await sleep(config.stallLeadMs)
+      }
+      writer.send({ op: 'go', round })
+      const done = await expectMessage(writer, 'drain-done', 120_000, `the writer to fill the queue (round ${round})`)
+      if (goFile) writeFileSync(goFile, '')
+      else watcher.send({ op: 'go' })
+      const r = await expectMessage(watcher, 'drained', 120_000, `${impl} watcher to drain (round ${round})`)
+      const drainMs = r.tLastEvent === null ? NaN : r.tLastEvent - r.tGo
+      rounds.push({
+        round: r.round,
+        expected: r.expected,
+        seen: r.seen,
+        overflows: r.overflows,
+        endedBy: r.reason,
+        drainMs,
+        eventsPerS: r.seen === r.expected ? (1000 * r.seen) / drainMs : NaN,
+        cpuUs: r.cpuUs,
+        cpuUsPerEvent: r.seen > 0 ? r.cpuUs / r.seen : NaN,
+        maxRssKiB: r.maxRssKiB,
+        writerMs: done.tLast - done.tFirst,
+        // From the writer's last link to go: the queue was full (and unread) this long.
+        heldMs: r.tGo - done.tLast,
+        // The C reader's FIONREAD at go; watch()'s and eventBatches' batches in the round.
+        queuedBytes: r.queuedBytes,
+        batches: r.batches,
+        changes: r.changes,
+        largest: r.largest,
+      })
+      // A round that did not get every event ends the watcher (see drain() in bench/watcher.mjs).
+      if (r.reason !== 'complete') break
     }
-    writer.send({ op: 'go' })
-    const done = await expectMessage(writer, 'drain-done', 120_000, 'the writer to fill the queue')
-    if (goFile) writeFileSync(goFile, '')
-    else watcher.send({ op: 'go' })
-    await waitExit(watcher, 120_000, `${impl} watcher to drain`)
-    const line = watcher.stdout.trim().split('\n').pop()
-    if (!line) throw new Error(`${impl} watcher exited without results`)
-    const r = JSON.parse(line)
-    const drainMs = r.tLastEvent === null ? NaN : r.tLastEvent - r.tGo
-    return {
-      expected: r.expected,
-      seen: r.seen,
-      overflows: r.overflows,
-      endedBy: r.reason,
-      drainMs,
-      eventsPerS: r.seen === r.expected ? (1000 * r.seen) / drainMs : NaN,
-      cpuUs: r.cpuUs,
-      cpuUsPerEvent: r.seen > 0 ? r.cpuUs / r.seen : NaN,
-      maxRssKiB: r.maxRssKiB,
-      writerMs: done.tLast - done.tFirst,
-      // From the writer's last link to go: the queue was full (and unread) this long.
-      heldMs: r.tGo - done.tLast,
-      // The C reader's FIONREAD at go; watch()'s and eventBatches' batches.
-      queuedBytes: r.queuedBytes,
-      batches: r.batches,
-      changes: r.changes,
-      queueHighWater: r.queueHighWater,
+    await waitExit(watcher, 10_000, `${impl} watcher to end after its last round`)
+    writer.send({ op: 'exit' })
+    const maxRssKiB = rounds[rounds.length - 1].maxRssKiB
+    while (rounds.length < DRAIN_ROUNDS) {
+      rounds.push({ round: rounds.length + 1, expected: count, seen: 0, overflows: 0, endedBy: 'not run (a round before did not complete)', drainMs: NaN, eventsPerS: NaN, cpuUsPerEvent: NaN })
     }
+    rounds.forEach((x, k) => (x.name = drainRoundName(k)))
+    return { rounds, maxRssKiB }
   } finally {
     await reap(writer)
     await reap(watcher)
@@ -899,11 +926,18 @@ function versions() {
   try {
     distBuilt = statSync(join(rootDir, 'dist', 'index.js')).mtime.toISOString()
   } catch {}
+  // The native addon is built apart from dist/ (the newest *.node at the root, if any).
+  let addonBuilt = null
+  try {
+    const times = readdirSync(rootDir).filter((name) => name.endsWith('.node')).map((name) => statSync(join(rootDir, name)).mtimeMs)
+    if (times.length) addonBuilt = new Date(Math.max(...times)).toISOString()
+  } catch {}
   return {
     'inotify-napi': packageVersion(),
     commit,
     srcDirty: dirty,
     distBuilt,
+    addonBuilt,
     napi: process.versions.napi,
     libuv: process.versions.uv,
     cc: cReader.compiler ?? null,
@@ -940,56 +974,71 @@ function printTable(columns, rows) {
 
 /**
  * The drain's table and targets: events per second from go to the last event (every watcher drains
- * the same number of events), and whether the queue was filled without an overflow.
+ * the same number of events), in each round (cold: round 1, warm: the last, the same process), and
+ * whether the queue was filled without an overflow. issue #7's rate target is judged on the warm round.
  */
 function printDrain(drainRuns, { section, plainRow, plainColumns, printTarget }) {
-  const m = (impl, key, scale = 1) => median(drainRuns.map((r) => r[impl][key])) / scale
+  const [COLD, WARM] = [0, DRAIN_ROUNDS - 1]
+  const roundName = drainRoundName
+  const m = (impl, k, key, scale = 1) => median(drainRuns.map((r) => r[impl].rounds[k][key])) / scale
   const row = (metric, valueOf, options) => plainRow('drain', DRAIN_IMPLS, metric, valueOf, options)
+  const perRound = (metric, key, options, scale = 1) =>
+    Array.from({ length: DRAIN_ROUNDS }, (_, k) => row(metric.replace('%', roundName(k)), (impl) => m(impl, k, key, scale), options))
+  const roundsOf = (impl) => drainRuns.flatMap((r) => r[impl].rounds)
+  const everyRound = DRAIN_ROUNDS === 2 ? 'both rounds' : `all ${DRAIN_ROUNDS} rounds`
   section('drain', plainColumns(DRAIN_IMPLS), [
-    row('events/s (thousands)', (impl) => m(impl, 'eventsPerS', 1000), { digits: 0 }),
-    row('drain ms', (impl) => m(impl, 'drainMs')),
-    row('CPU us/event', (impl) => m(impl, 'cpuUsPerEvent')),
-    row('peak RSS MiB', (impl) => m(impl, 'maxRssKiB', 1024), { digits: 1 }),
-    row(`seen (worst of ${config.drainEvents})`, (impl) => Math.min(...drainRuns.map((r) => r[impl].seen)), { digits: 0, withRatio: false }),
-    row('overflows', (impl) => drainRuns.reduce((total, r) => total + r[impl].overflows, 0), { digits: 0, withRatio: false }),
+    ...perRound('events/s % (thousands)', 'eventsPerS', { digits: 0 }, 1000),
+    ...perRound('drain ms %', 'drainMs'),
+    ...perRound('CPU us/event %', 'cpuUsPerEvent'),
+    row('peak RSS MiB (at the end)', (impl) => median(drainRuns.map((r) => r[impl].maxRssKiB)) / 1024, { digits: 1 }),
+    row(`seen (worst of ${config.drainEvents}, ${everyRound})`, (impl) => Math.min(...roundsOf(impl).map((x) => x.seen)), { digits: 0, withRatio: false }),
+    row(`overflows (${everyRound})`, (impl) => roundsOf(impl).reduce((total, x) => total + x.overflows, 0), { digits: 0, withRatio: false }),
   ])
-  const all = drainRuns.flatMap((r) => DRAIN_IMPLS.map((impl) => ({ impl, ...r[impl] })))
+  const all = drainRuns.flatMap((r) => DRAIN_IMPLS.flatMap((impl) => r[impl].rounds.map((x, k) => ({ impl, name: roundName(k), ...x }))))
   const short = all.filter((x) => x.seen !== x.expected || x.overflows > 0)
   printTarget('drainNoOverflow', {
-    target: `the queue filled to ${config.drainEvents} events without an overflow, every event drained, in every run`,
+    target: `the queue filled to ${config.drainEvents} events without an overflow, every event drained, in every run and ${everyRound} (cold${DRAIN_ROUNDS > 2 ? ' to' : ' and'} warm)`,
     holds: short.length === 0,
-    detail: short.length ? `short: ${short.map((x) => `${x.impl} ${x.seen}/${x.expected}, ${x.overflows} overflows`).join('; ')}` : `${all.length} drains`,
+    detail: short.length
+      ? `short: ${short.map((x) => `${x.impl} ${x.name} ${x.seen}/${x.expected}, ${x.overflows} overflows (${x.endedBy})`).join('; ')}`
+      : `${all.length} drains (${drainRuns.length * DRAIN_IMPLS.length} processes x ${DRAIN_ROUNDS} rounds)`,
   })
-  const rateTarget = `the batch path (eventBatches) drains at >= ${TARGET_DRAIN_RATIO}x the C reader's rate`
+  const rateTarget = `the batch path (eventBatches) drains at >= ${TARGET_DRAIN_RATIO}x the C reader's rate, warm (round ${DRAIN_ROUNDS}: a consumer that was paused)`
   if (cReader.binary) {
-    const c = m(C_READER, 'eventsPerS')
-    const batch = m(BATCHES, 'eventsPerS')
-    const r = ratio(batch, c)
-    const [gen, watch] = [ratio(m('inotify-napi', 'eventsPerS'), c), ratio(m(WATCH, 'eventsPerS'), c)]
+    const rate = (impl, k) => m(impl, k, 'eventsPerS')
+    const vsC = (impl, k) => ratio(rate(impl, k), rate(C_READER, k))
+    const k1 = (x) => `${fmt(x / 1000, 0)}k`
+    const r = vsC(BATCHES, WARM)
     printTarget('drainBatchRate', {
       target: rateTarget,
       ratio: r,
-      ratioEventGen: gen,
-      ratioWatch: watch,
+      ratioCold: vsC(BATCHES, COLD),
+      ratioEventGen: vsC('inotify-napi', WARM),
+      ratioEventGenCold: vsC('inotify-napi', COLD),
+      ratioWatch: vsC(WATCH, WARM),
+      ratioWatchCold: vsC(WATCH, COLD),
       holds: Number.isFinite(r) ? r >= TARGET_DRAIN_RATIO : false,
-      detail: `eventBatches ${fmt(batch / 1000, 0)}k vs C reader ${fmt(c / 1000, 0)}k events/s (${fmt(r)}); ` +
-        `eventGen ${fmt(m('inotify-napi', 'eventsPerS') / 1000, 0)}k (${fmt(gen)}), watch() ${fmt(m(WATCH, 'eventsPerS') / 1000, 0)}k (${fmt(watch)})`,
+      detail: `warm: eventBatches ${k1(rate(BATCHES, WARM))} vs C reader ${k1(rate(C_READER, WARM))} events/s (${fmt(r)}); ` +
+        `cold ${fmt(vsC(BATCHES, COLD))} (${k1(rate(BATCHES, COLD))} vs ${k1(rate(C_READER, COLD))}); ` +
+        `eventGen warm ${fmt(vsC('inotify-napi', WARM))} cold ${fmt(vsC('inotify-napi', COLD))}; ` +
+        `watch() warm ${fmt(vsC(WATCH, WARM))} cold ${fmt(vsC(WATCH, COLD))}`,
     })
   } else {
     printTarget('drainBatchRate', { target: rateTarget, holds: null, detail: `no C reader: ${cReader.skipped}` })
   }
+  const perRun = (impl, show) =>
+    drainRuns.map((r) => r[impl].rounds.map((x, k) => `${roundName(k)} ${show(x)}`).join(', ')).join('; ')
   const c = drainRuns.map((r) => r[C_READER]).filter(Boolean)
-  const watchRuns = drainRuns.map((r) => r[WATCH])
-  const batchRuns = drainRuns.map((r) => r[BATCHES])
   console.log(
-    `drain   : ${config.drainEvents} events (${DRAIN_FILL * 100}% of max_queued_events), one IN_CREATE (a symbolic link) each; ` +
-      `writer ${fmt(m('inotify-napi', 'writerMs'), 1)} ms; unread for ${fmt(Math.min(...all.map((x) => x.heldMs)), 1)} ms or more before go` +
-      (c.length ? `; in the kernel's queue at go (C reader, FIONREAD) ${c.map((x) => x.queuedBytes).join(', ')} bytes` : ''),
+    `drain   : ${config.drainEvents} events (${DRAIN_FILL * 100}% of max_queued_events), one IN_CREATE (a symbolic link) each, ` +
+      `new names each round; ${DRAIN_ROUNDS} rounds per watcher process (cold, then ${DRAIN_ROUNDS > 2 ? 'again after each pause, the last warm' : 'warm after a pause'}); ` +
+      `writer ${fmt(median(all.map((x) => x.writerMs)), 1)} ms; unread for ${fmt(Math.min(...all.map((x) => x.heldMs).filter(Number.isFinite)), 1)} ms or more before go` +
+      (c.length ? `; in the kernel's queue at go (C reader, FIONREAD) ${perRun(C_READER, (x) => x.queuedBytes)} bytes` : ''),
   )
+  const batched = (x) => `${x.batches} batches, largest ${x.largest}`
   console.log(
-    `drain   : inotify-napi is eventGen (per event); eventBatches ${batchRuns.map((x) => `${x.batches} batches, ${fmt(x.changes / x.batches, 0)} events a batch`).join('; ')}; ` +
-      `watch() iterates batches (maxQueuedBytes: 1): ` +
-      `${watchRuns.map((x) => `${x.batches} batches, largest ${x.queueHighWater}`).join('; ')}; fs.watch with its event loop blocked until go`,
+    `drain   : inotify-napi is eventGen (per event); eventBatches ${perRun(BATCHES, batched)}; ` +
+      `watch() iterates batches (maxQueuedBytes: 1) ${perRun(WATCH, batched)}; fs.watch with its event loop blocked until go`,
   )
   console.log('')
 }
@@ -1145,7 +1194,7 @@ async function main() {
   console.log(`inotify-napi benchmark: ${config.quick ? 'quick, ' : ''}${config.runs} run(s) per scenario, medians of runs`)
   console.log(`machine : ${m.cpu}, ${m.cores} cores, ${m.os}, Node ${m.node}, load ${m.loadAverage.join(' ')}`)
   console.log(
-    `versions: inotify-napi ${v['inotify-napi']} (git ${v.commit}${v.srcDirty ? ' + uncommitted src/crates changes' : ''}, dist built ${v.distBuilt}), ` +
+    `versions: inotify-napi ${v['inotify-napi']} (git ${v.commit}${v.srcDirty ? ' + uncommitted src/crates changes' : ''}, dist built ${v.distBuilt}, addon built ${v.addonBuilt ?? 'n/a'}), ` +
       `N-API ${v.napi}, libuv ${v.libuv} (fs.watch), C reader ${cReader.compiler ?? 'n/a'}` +
       (treeScenarios.length ? `, @parcel/watcher ${v['@parcel/watcher']}, chokidar ${v.chokidar}` : ''),
   )

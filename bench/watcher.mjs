@@ -7,19 +7,22 @@
 //       counts distinct created names; ends when it has seen N, or 2 s after {op:'writer-done'}
 //       with no new event; prints one JSON line of results on stdout.
 //
-//   node bench/watcher.mjs --impl inotify-napi|eventBatches|watch()|fs.watch --mode drain --dir D --expect N [--go-file F]
+//   node bench/watcher.mjs --impl inotify-napi|eventBatches|watch()|fs.watch --mode drain --dir D --expect N [--rounds R]
 //       sets its watch and reads nothing, so that the writer's events wait in the kernel's queue; on
-//       {op:'go'} it starts reading (fs.watch: see drainWatcher) and counts the events named f...
-//       until it has N; ends then, or 2 s after its last one; prints one JSON line of results.
+//       {op:'go'} it starts reading (fs.watch: {op:'block', goFile}, see drainWatcher) and counts the
+//       events named f... until it has N; then it stops reading (pauses) and sends the round's
+//       results, {op:'drained', round, ...}, and waits for the next go. It ends after round R (2 by
+//       default), or after a round that ended 2 s after its last event without all N.
 //
-// Every watcher does the same per-event work: read the clock, add the name to a Set.
+// Every watcher does the same per-event work: read the clock, add the name to a Set (in the drain:
+// read the clock, count the name, as the C reader does).
 // `inotify-napi` and `eventBatches` are the same `Inotify` read two ways: `eventGen` (the per-event
 // path: one InotifyEvent object per event) and `eventBatches` (the batch path: one EventBatch per read
 // of the kernel's queue, read with its index API, `batch.mask(i)` and `batch.filename(i)`).
 // `watch()` (the tooling API: `watch(dir, { recursive: true, debounceMs: 0 })`, iterated with
-// `for await (const batch of watcher)`) is in the burst only; its 'create' changes count, by their
-// absolute path (one per file: the engine coalesces a file's IN_CREATE and IN_CLOSE_WRITE), and an
-// 'overflow' change counts as an overflow. Its 'modify' changes (a file written after its batch was
+// `for await (const batch of watcher)`) is in the burst and the drain (see drainWatcher); its
+// 'create' changes count, by their absolute path (one per file: the engine coalesces a file's
+// IN_CREATE and IN_CLOSE_WRITE), and an 'overflow' change counts as an overflow. Its 'modify' changes (a file written after its batch was
 // taken) are not creates and are skipped.
 import { existsSync, watch } from 'node:fs'
 import { basename } from 'node:path'
@@ -36,7 +39,7 @@ const { values: args } = parseArgs({
     dir: { type: 'string' },
     prefix: { type: 'string', default: '' },
     expect: { type: 'string', default: '0' },
-    'go-file': { type: 'string' },
+    rounds: { type: 'string', default: '2' },
   },
 })
 
@@ -52,16 +55,19 @@ process.on('disconnect', () => process.exit(0))
 // Loaded up front, so that loading the module is not part of the CPU time measured.
 const inotifyNapi = ['inotify-napi', 'eventBatches', 'InotifyTree', 'watch()'].includes(args.impl) ? loadInotifyNapi() : null
 /**
- * What `watch()` or `eventBatches` delivered: batches, and every change or event of any type in them
- * (for the batch-size figures).
+ * What `watch()` or `eventBatches` delivered: batches, every change or event of any type in them, and
+ * the largest batch (for the batch-size figures).
  */
-const batchStats = { batches: 0, changes: 0 }
+const batchStats = { batches: 0, changes: 0, largest: 0 }
 /** The impls that deliver batches, and report `batchStats`. */
 const BATCHED = ['watch()', 'eventBatches']
 
-/** Runs the async loop `read` (a consumer of one generator); a failure ends the process. */
+/**
+ * Runs the async loop `read` (a consumer of one generator); a failure ends the process. Returns the
+ * loop's promise, which resolves when the loop is left.
+ */
 function consume(what, read) {
-  read().catch((error) => {
+  return read().catch((error) => {
     console.error(`watcher: ${what} iteration failed:`, error)
     process.exit(1)
   })
@@ -70,15 +76,16 @@ function consume(what, read) {
 /**
  * Reads an `eventGen` (the per-event path): `onCreate(filename)` for each `IN_CREATE`, `onOverflow()`
  * for `IN_Q_OVERFLOW` (the generators run with no terminal events: an overflow is counted, not
- * thrown, so that the results still print).
+ * thrown, so that the results still print). When `onCreate` returns `true`, the loop is left (which
+ * ends the generator: with none running, the reader stops reading). Returns the loop's promise.
  */
 function readCreates(events, onCreate, onOverflow, what) {
   const { IN_CREATE, IN_Q_OVERFLOW } = inotifyNapi
-  consume(what, async () => {
+  return consume(what, async () => {
     for await (const event of events) {
       const mask = event.header.mask
       if (mask & IN_Q_OVERFLOW) onOverflow()
-      else if (mask & IN_CREATE) onCreate(event.filename)
+      else if (mask & IN_CREATE && onCreate(event.filename) === true) return
     }
   })
 }
@@ -89,14 +96,15 @@ function readCreates(events, onCreate, onOverflow, what) {
  */
 function readBatchCreates(batches, onCreate, onOverflow) {
   const { IN_CREATE, IN_Q_OVERFLOW } = inotifyNapi
-  consume('eventBatches', async () => {
+  return consume('eventBatches', async () => {
     for await (const batch of batches) {
       batchStats.batches++
       batchStats.changes += batch.length
+      batchStats.largest = Math.max(batchStats.largest, batch.length)
       for (let i = 0; i < batch.length; i++) {
         const mask = batch.mask(i)
         if (mask & IN_Q_OVERFLOW) onOverflow()
-        else if (mask & IN_CREATE) onCreate(batch.filename(i))
+        else if (mask & IN_CREATE && onCreate(batch.filename(i)) === true) return
       }
     }
   })
@@ -104,16 +112,19 @@ function readBatchCreates(batches, onCreate, onOverflow) {
 
 /**
  * Reads `watch()`'s batches: `onCreate(path)` for each `create` change (its absolute path),
- * `onOverflow()` for an `overflow` one.
+ * `onOverflow()` for an `overflow` one; as readCreates, `true` from `onCreate` leaves the loop (which
+ * closes nothing: the watcher's thread goes on reading into its bounded queue).
  */
 function readChanges(watcher, onCreate, onOverflow) {
-  consume('watch()', async () => {
+  return consume('watch()', async () => {
     for await (const batch of watcher) {
       batchStats.batches++
       batchStats.changes += batch.length
+      batchStats.largest = Math.max(batchStats.largest, batch.length)
       for (const change of batch) {
-        if (change.type === 'create') onCreate(change.path)
-        else if (change.type === 'overflow') onOverflow()
+        if (change.type === 'create') {
+          if (onCreate(change.path) === true) return
+        } else if (change.type === 'overflow') onOverflow()
       }
     }
   })
@@ -263,73 +274,95 @@ if (args.mode === 'latency') {
 }
 
 /**
- * A watcher that reads nothing until it is told to, then calls `onName(name)` for each created name
- * and `onOverflow()` for an overflow. Returns `{ ready, start(), stop(), stats() }`; `start()` returns
- * when reading has begun.
+ * A watcher that reads nothing until it is told to. Returns `{ ready, read(onName, onOverflow), stop(),
+ * stats() }`: `read` reads, calling `onName(name)` for each created name and `onOverflow()` for an
+ * overflow, until `onName` returns `true`; it returns a promise that resolves once reading has
+ * stopped, and may be called again for the next round (the same code path each time).
  *
  * - inotify-napi: `new Inotify({ paths: [dir], mask: IN_CREATE, blockDurationS: null })` with no
- *   generator running: its reader thread is not armed and reads nothing; start() runs
- *   `eventGen({ yieldNones: false, terminalEvents: [] })`, the per-event path.
- * - eventBatches: the same `Inotify`; start() runs `eventBatches()`, the batch path (one EventBatch per
- *   read of the kernel's queue, read with its index API).
+ *   generator running: its reader thread is not armed and reads nothing. read() runs
+ *   `eventGen({ yieldNones: false, terminalEvents: [] })`, the per-event path, and leaves its
+ *   `for await` at the last name: the generator ends, and with none running the reader is paused
+ *   again (events wait in the kernel's queue).
+ * - eventBatches: the same `Inotify`; read() runs `eventBatches()`, the batch path (one EventBatch per
+ *   read of the kernel's queue, read with its index API), and leaves it the same way.
  * - watch(): `watch(dir, { recursive: true, debounceMs: 0, maxQueuedBytes: 1 })`. Its native thread
  *   reads for good (it is armed once, for every consumer), into its queue of coalesced changes: with
  *   the default bound (16 MiB) it would drain the kernel's queue whether anybody iterates or not.
  *   With the smallest bound, one change (the writer's primer) fills it and the thread stops
- *   reading, so the events wait in the kernel's queue as they do for the others; start() iterates
+ *   reading, so the events wait in the kernel's queue as they do for the others; read() iterates
  *   `for await (const batch of watcher)`, the batch path, and each take lets the thread read again
- *   (up to 1 MiB of events a read loop).
+ *   (up to 1 MiB of events a read loop). Leaving the loop takes nothing more: the next round's
+ *   primer fills the queue again.
  * - fs.watch: it cannot be paused (libuv reads its inotify descriptor on the event loop whenever
- *   the loop runs), so its loop is blocked instead: {op:'block'} busy-loops the JS thread until the
- *   file `goFile` exists (run.mjs makes it instead of sending 'go'), as a busy application would.
+ *   the loop runs), so its loop is blocked instead: `block(goFile)` busy-loops the JS thread until
+ *   the file `goFile` exists (run.mjs makes it instead of sending 'go'), as a busy application
+ *   would; read() then counts what its callback gets.
  */
-function drainWatcher(impl, dir, onName, onOverflow, goFile) {
+function drainWatcher(impl, dir) {
+  const batchStatsOf = () => ({ batches: batchStats.batches, changes: batchStats.changes, largest: batchStats.largest })
   if (impl === 'inotify-napi' || impl === 'eventBatches') {
     const { Inotify, IN_CREATE } = inotifyNapi
     const inotify = new Inotify({ paths: [dir], mask: IN_CREATE, blockDurationS: null })
-    const start = () => {
-      if (impl === 'eventBatches') readBatchCreates(inotify.eventBatches(), onName, onOverflow)
-      else readCreates(inotify.eventGen({ yieldNones: false, terminalEvents: [] }), onName, onOverflow, 'inotify-napi')
-    }
-    const stats = () => (impl === 'eventBatches' ? { batches: batchStats.batches, changes: batchStats.changes } : {})
-    return { ready: Promise.resolve(), start, stop: () => inotify.close(), stats }
+    const read = (onName, onOverflow) =>
+      impl === 'eventBatches'
+        ? readBatchCreates(inotify.eventBatches(), onName, onOverflow)
+        : readCreates(inotify.eventGen({ yieldNones: false, terminalEvents: [] }), onName, onOverflow, 'inotify-napi')
+    const stats = () => (impl === 'eventBatches' ? batchStatsOf() : {})
+    return { ready: Promise.resolve(), read, stop: () => inotify.close(), stats }
   }
   if (impl === 'watch()') {
     const watcher = inotifyNapi.watch(dir, { recursive: true, debounceMs: 0, maxQueuedBytes: 1 })
-    const start = () => readChanges(watcher, (path) => onName(basename(path)), onOverflow)
-    const stats = () => ({ batches: batchStats.batches, changes: batchStats.changes, queueHighWater: watcher.stats().queueHighWater })
-    return { ready: watcher.ready, start, stop: () => watcher.close(), stats }
+    const read = (onName, onOverflow) => readChanges(watcher, (path) => onName(basename(path)), onOverflow)
+    return { ready: watcher.ready, read, stop: () => watcher.close(), stats: batchStatsOf }
   }
   if (impl === 'fs.watch') {
+    /** The running read(): its callback, and what resolves it; null between rounds. */
+    let reading = null
     const watcher = watch(dir, { persistent: true, recursive: false }, (eventType, filename) => {
-      if (eventType === 'rename' && filename !== null) onName(filename)
+      if (reading === null || eventType !== 'rename' || filename === null) return
+      if (reading.onName(filename) === true) {
+        reading.done()
+        reading = null
+      }
     })
-    const start = () => {
+    const read = (onName) => new Promise((done) => (reading = { onName, done }))
+    const block = (goFile) => {
       while (!existsSync(goFile)) {}
     }
-    return { ready: Promise.resolve(), start, stop: () => watcher.close(), stats: () => ({}) }
+    return { ready: Promise.resolve(), read, block, stop: () => watcher.close(), stats: () => ({}) }
   }
   console.error(`bench/watcher.mjs: --impl inotify-napi|eventBatches|watch()|fs.watch, got ${impl}`)
   process.exit(2)
 }
 
-/** The drain: wait, then time from the start of reading to the last of the expected names. */
+/**
+ * The drain, in rounds (the same watcher, the same code path each round): wait, then time from the
+ * start of reading to the last of the expected names; stop reading, report, wait for the next go.
+ * Round 1 runs JavaScript that never ran (a consumer that fell behind before it ever ran); round 2,
+ * the same after it has drained once and paused (a consumer that was paused).
+ */
 async function drain() {
   const expected = Number(args.expect)
-  let seen = 0
-  let overflows = 0
-  let tGo = null
-  let tLast = null
+  const rounds = Number(args.rounds)
+  const watcher = drainWatcher(args.impl, args.dir)
+  let round = 0
+  let seen
+  let overflows
+  let tGo
+  let tLast
   let cpuStart
-  let quietTimer
-  let finished = false
-  const finish = (reason) => {
-    if (finished) return
-    finished = true
+  /** When the last event (or go) came: the quiet end is 2 s after it. */
+  let tProgress
+  let quietCheck
+  /** The round's results, made at its last event (or at its quiet end); null while it runs. */
+  let result
+  const resultOf = (reason) => {
     const cpu = process.cpuUsage(cpuStart)
-    clearTimeout(quietTimer)
-    const result = {
+    clearInterval(quietCheck)
+    return {
       impl: args.impl,
+      round,
       reason,
       expected,
       seen,
@@ -340,44 +373,61 @@ async function drain() {
       maxRssKiB: process.resourceUsage().maxRSS,
       ...watcher.stats(),
     }
-    watcher.stop()
-    process.stdout.write(`${JSON.stringify(result)}\n`, () => process.disconnect())
   }
-  const armQuietTimer = () => {
-    clearTimeout(quietTimer)
-    quietTimer = setTimeout(() => finish('quiet'), QUIET_MS)
+  /** Sends the round's results; after the last round, or a round that did not complete, the process ends. */
+  const report = () => {
+    const last = round >= rounds || result.reason !== 'complete'
+    if (last) watcher.stop()
+    process.send({ op: 'drained', ...result }, () => {
+      if (last) process.disconnect()
+    })
   }
-  const watcher = drainWatcher(
-    args.impl,
-    args.dir,
-    (name) => {
-      if (!name.startsWith('f')) return
-      tLast = nowMs()
-      seen++
-      if (seen === expected) finish('complete')
-      else armQuietTimer()
-    },
-    () => {
-      overflows++
-      armQuietTimer()
-    },
-    args['go-file'],
-  )
-  await watcher.ready
-  const go = () => {
+  // The per-event work is the C reader's: take the clock, count the name. The quiet end is checked
+  // every 100 ms against the last event's time, not re-armed per event (a setTimeout and a
+  // clearTimeout per event cost a JS watcher some 1 us an event, three times the drain itself).
+  const onName = (name) => {
+    if (!name.startsWith('f')) return false
+    tLast = nowMs()
+    tProgress = tLast
+    seen++
+    if (seen !== expected) return false
+    result ??= resultOf('complete')
+    return true
+  }
+  const onOverflow = () => {
+    overflows++
+    tProgress = nowMs()
+  }
+  const startRound = () => {
+    round++
+    seen = 0
+    overflows = 0
+    tLast = null
+    result = null
+    Object.assign(batchStats, { batches: 0, changes: 0, largest: 0 })
     tGo = nowMs()
+    tProgress = tGo
     cpuStart = process.cpuUsage()
-    armQuietTimer()
+    quietCheck = setInterval(() => {
+      if (result !== null || nowMs() - tProgress < QUIET_MS) return
+      // A round that did not get every event: report it and end (its loop may still be waiting).
+      result = resultOf('quiet')
+      report()
+    }, 100)
+    // Resolves once reading has stopped (the loop left at the last name): the round reports then.
+    watcher.read(onName, onOverflow).then(() => {
+      if (result.reason === 'complete') report()
+    })
   }
+  await watcher.ready
   process.on('message', (message) => {
     if (message.op === 'go') {
-      go()
-      watcher.start()
+      startRound()
     } else if (message.op === 'block') {
       // Spins once the answer is written (run.mjs starts the writer when it has it).
       process.send({ op: 'blocking' }, () => {
-        watcher.start()
-        go()
+        watcher.block(message.goFile)
+        startRound()
       })
     }
   })

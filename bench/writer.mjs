@@ -10,12 +10,16 @@
 //                                          can and reports when it began, when it began the last
 //                                          create, and when it was done.
 //   node bench/writer.mjs --mode drain --dir D --count N
-//                                          on {op:'go'}, makes a symbolic link D/primer, waits
-//                                          100 ms (so that a watcher whose bounded queue the primer
-//                                          fills stops reading: watch() in the drain), then N
-//                                          symbolic links D/f000000...: one IN_CREATE each, nothing
-//                                          else, so that N is the number of events every watcher
-//                                          finds in the kernel's queue.
+//                                          on {op:'go', round}, makes a symbolic link D/primer
+//                                          (D/primer2 in round 2...), waits 100 ms (so that a
+//                                          watcher whose bounded queue the primer fills stops
+//                                          reading: watch() in the drain), then N symbolic links,
+//                                          D/f000000... in round 1, D/f1000000... in round 2
+//                                          (f followed by (round - 1) * 1,000,000 + i): one
+//                                          IN_CREATE each, nothing else, so that N is the number of
+//                                          events every watcher finds in the kernel's queue, and
+//                                          every round's names are new and start with f. Answers
+//                                          {op:'drain-done', round, ...}; {op:'exit'} ends it.
 //
 // Times come from bench/clock.mjs (ms, float, comparable between processes on one machine).
 import { closeSync, openSync, symlinkSync } from 'node:fs'
@@ -75,15 +79,18 @@ if (args.mode === 'latency') {
   process.send({ op: 'ready' })
 } else if (args.mode === 'drain') {
   const count = Number(args.count)
-  const paths = Array.from({ length: count }, (_, i) => join(args.dir, `f${String(i).padStart(6, '0')}`))
   process.on('message', async (message) => {
+    if (message.op === 'exit') return process.disconnect()
     if (message.op !== 'go') return
-    symlinkSync('nowhere', join(args.dir, 'primer'))
+    const round = message.round ?? 1
+    const first = (round - 1) * 1_000_000
+    const paths = Array.from({ length: count }, (_, i) => join(args.dir, `f${String(first + i).padStart(6, '0')}`))
+    symlinkSync('nowhere', join(args.dir, round === 1 ? 'primer' : `primer${round}`))
     await sleep(100)
     const tFirst = nowMs()
     for (const path of paths) symlinkSync('nowhere', path)
     const tLast = nowMs()
-    process.send({ op: 'drain-done', count, tFirst, tLast }, () => process.disconnect())
+    process.send({ op: 'drain-done', round, count, tFirst, tLast })
   })
   process.send({ op: 'ready' })
 } else {

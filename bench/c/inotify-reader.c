@@ -1,7 +1,7 @@
 /*
  * The physical limit: a raw reader of inotify, for bench/run.mjs to put beside inotify-napi.
  *
- *   inotify-reader MODE DIR MASK [EXPECT] [PREFIX]
+ *   inotify-reader MODE DIR MASK [EXPECT] [PREFIX | ROUNDS]
  *
  * One inotify instance, one watch on DIR with MASK (a decimal number), read(2) into a 256 KiB
  * buffer, timestamps from clock_gettime(CLOCK_MONOTONIC): the clock of process.hrtime.bigint(), so
@@ -17,7 +17,12 @@
  *   one, and prints one JSON line of results (the fields of bench/watcher.mjs's).
  * MODE drain: reads nothing until `go`, so that events wait in the kernel's queue; on `go` it notes
  *   the bytes queued (FIONREAD), then reads until it has EXPECT events named f..., and prints one
- *   JSON line: from `go` to the last event, CPU time over the same span.
+ *   JSON line, {"op":"drained","round":N,...}: from `go` to the last event, CPU time over the same
+ *   span. Then it stops reading (its descriptor is left out of poll again: events wait in the
+ *   kernel's queue), resets its counters and waits for the next `go`, for ROUNDS rounds (1 by
+ *   default); it exits after the last, or after a round that ended 2 s after its last event without
+ *   all EXPECT. What follows the last expected event in the same read(2) would be dropped: there is
+ *   nothing (the writer makes exactly EXPECT names f... a round).
  *
  * CPU time and peak RSS come from getrusage(RUSAGE_SELF) (ru_maxrss is in KiB on Linux).
  */
@@ -49,8 +54,11 @@ struct state {
     double t_last;
     double quiet_deadline; /* burst: 0 until `writer-done` */
     long cpu0_us;
-    double t_go; /* drain: 0 until `go` */
+    int draining; /* MODE drain */
+    double t_go;  /* drain: 0 until `go`, and again between rounds */
     long queued_bytes;
+    int round;  /* drain: the round running or awaited, from 1 */
+    int rounds; /* drain: how many */
 };
 
 static double now_ms(void) {
@@ -76,10 +84,15 @@ static void die(const char *what) {
     exit(1);
 }
 
-/* The burst's and the drain's results, as one JSON line; then the process ends. */
+/*
+ * The burst's and the drain's results, as one JSON line; then the process ends, but between the
+ * drain's rounds, where it stops reading and waits for the next `go` with its counters reset.
+ */
 static void finish(struct state *s, const char *reason) {
     long cpu = cpu_us() - s->cpu0_us;
-    printf("{\"impl\":\"C reader\",\"reason\":\"%s\",\"expected\":%ld,\"seen\":%ld,\"events\":%ld,\"overflows\":%ld,",
+    if (s->draining) printf("{\"op\":\"drained\",\"round\":%d,", s->round);
+    else printf("{");
+    printf("\"impl\":\"C reader\",\"reason\":\"%s\",\"expected\":%ld,\"seen\":%ld,\"events\":%ld,\"overflows\":%ld,",
            reason, s->expect, s->distinct, s->events, s->overflows);
     if (s->t_first > 0) printf("\"tFirstEvent\":%.6f,", s->t_first);
     else printf("\"tFirstEvent\":null,");
@@ -88,7 +101,11 @@ static void finish(struct state *s, const char *reason) {
     if (s->t_go > 0) printf("\"tGo\":%.6f,\"queuedBytes\":%ld,", s->t_go, s->queued_bytes);
     printf("\"cpuUs\":%ld,\"maxRssKiB\":%ld}\n", cpu, max_rss_kib());
     fflush(stdout);
-    exit(0);
+    if (!s->draining || s->round >= s->rounds || strcmp(reason, "complete") != 0) exit(0);
+    s->round++;
+    s->distinct = s->events = s->overflows = 0;
+    s->t_first = s->t_last = s->t_go = 0;
+    s->queued_bytes = 0;
 }
 
 /* The burst writer's names are f000000, f000001...: the index, or -1 for another name. */
@@ -116,7 +133,7 @@ static void on_event(struct state *s, const struct inotify_event *ev) {
         }
         return;
     }
-    if (strcmp(s->mode, "drain") == 0) {
+    if (s->draining) {
         if (name[0] == 'f') {
             s->distinct++;
             s->t_last = t;
@@ -145,6 +162,8 @@ static void read_events(struct state *s, int fd) {
         for (char *p = buf; p < buf + n;) {
             const struct inotify_event *ev = (const struct inotify_event *)p;
             on_event(s, ev);
+            /* A drain's round is over: read no more until the next `go`. */
+            if (s->draining && s->t_go == 0) return;
             p += sizeof *ev + ev->len;
         }
     }
@@ -186,10 +205,14 @@ static void read_commands(struct state *s, int fd) {
 
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: inotify-reader latency|burst|drain DIR MASK [EXPECT] [PREFIX]\n");
+        fprintf(stderr, "usage: inotify-reader latency|burst|drain DIR MASK [EXPECT] [PREFIX | ROUNDS]\n");
         return 2;
     }
-    struct state s = {.mode = argv[1], .prefix = argc > 5 ? argv[5] : "", .expect = argc > 4 ? atol(argv[4]) : 0};
+    struct state s = {.mode = argv[1], .expect = argc > 4 ? atol(argv[4]) : 0, .round = 1};
+    s.draining = strcmp(s.mode, "drain") == 0;
+    /* The fifth argument is the latency's PREFIX, or the drain's ROUNDS. */
+    s.prefix = !s.draining && argc > 5 ? argv[5] : "";
+    s.rounds = s.draining && argc > 5 ? atoi(argv[5]) : 1;
     if (strcmp(s.mode, "burst") == 0 && (s.seen = calloc((size_t)s.expect + 1, 1)) == NULL) die("calloc");
     int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (fd < 0) die("inotify_init1");
@@ -198,7 +221,7 @@ int main(int argc, char **argv) {
     s.cpu0_us = cpu_us();
     printf("{\"op\":\"ready\"}\n");
     fflush(stdout);
-    int draining = strcmp(s.mode, "drain") == 0;
+    int draining = s.draining;
     for (;;) {
         struct pollfd fds[2] = {{.fd = STDIN_FILENO, .events = POLLIN}, {.fd = fd, .events = POLLIN}};
         /* A drain reads nothing before `go`: the events wait in the kernel's queue. */

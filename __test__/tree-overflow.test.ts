@@ -2,10 +2,11 @@
  * End-to-end: a tree whose kernel queue overflowed reports `IN_Q_OVERFLOW`, then re-scans and
  * reports what it missed (DESIGN.md section 4), so a consumer ends with a correct picture.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { TerminalEventError, type InotifyTreeEvent } from '../src/index'
+import { IN_ATTRIB, IN_CREATE, IN_Q_OVERFLOW, TerminalEventError, type InotifyTreeEvent } from '../src/index'
+import { collectUntil } from './helpers'
 import { withinDeadline } from './inotify-fixture'
 import { fullPath, isCreate, isDirectoryListing, kernelWatchCount, layout, useTreeFixture } from './tree-fixture'
 
@@ -111,6 +112,35 @@ describe('kernel queue overflow', () => {
     // And no re-scan after it lists everything again.
     expect((await log.mark(root)).filter(isDirectoryListing)).toEqual([])
   }, 60_000)
+
+  it('re-scans at once after an overflow whose last read filled the read buffer, with no further event to wake it', async () => {
+    // The reader hands a read that fills its 128 KiB buffer over early when more is queued. Here
+    // the last read of the full queue is 16 bytes short of the buffer (32-byte IN_CREATEs of
+    // 'fNNNNN', `attribs` 16-byte IN_ATTRIBs of the root, the 16-byte IN_Q_OVERFLOW), and nothing
+    // follows it: the re-scan that finds the two links the kernel dropped must come all the same.
+    const max = maxQueuedEvents()
+    const attribs = (2 * max + 2) % 8192
+    const root = fx.tempDir()
+    const tree = fx.tree(root, { mask: IN_CREATE | IN_ATTRIB, blockDurationS: null })
+    await tree.ready
+    let made = 0
+    const link = (): void => symlinkSync('target', join(root, `f${String(made++).padStart(5, '0')}`))
+    for (let i = 0; i < max - attribs; i++) {
+      link()
+      if (i >= max - 2 * attribs) chmodSync(root, i % 2 === 0 ? 0o755 : 0o775)
+    }
+    symlinkSync('target', join(root, 'lost-one'))
+    symlinkSync('target', join(root, 'lost-two'))
+    const batches = await collectUntil(
+      tree.eventBatches(),
+      (bs) => bs.flatMap((b) => [...b]).filter((e) => e.synthetic && e.filename.startsWith('lost')).length === 2,
+      'the re-scan of the two dropped links',
+      10_000,
+    )
+    const events = batches.flatMap((b) => [...b])
+    expect(events.filter((e) => e.header.mask & IN_Q_OVERFLOW)).toHaveLength(1)
+    expect(events.filter((e) => e.synthetic).map((e) => e.filename).sort()).toEqual(['lost-one', 'lost-two'])
+  })
 
   it('throws TerminalEventError for IN_Q_OVERFLOW by default, and the next eventGen yields the rescan', async () => {
     const root = fx.tempDir()

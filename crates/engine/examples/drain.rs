@@ -107,7 +107,7 @@ fn main() -> Fallible<()> {
         None => max_queued * 95 / 100,
     };
     let rounds: usize = match args.get(2) {
-        Some(n) => n.parse()?,
+        Some(n) => n.parse::<usize>()?.max(1),
         None => 5,
     };
     let (mut engine, mut raw, mut batches) = (Vec::new(), Vec::new(), 0);

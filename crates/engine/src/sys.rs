@@ -107,6 +107,12 @@ impl InotifyFd {
         }
     }
 
+    /// Bytes of events waiting in the kernel's queue (`FIONREAD`).
+    pub fn queued_bytes(&self) -> Result<u64> {
+        rustix::io::ioctl_fionread(self.inotify.as_fd())
+            .map_err(|e| sys_error("ioctl(FIONREAD)", Errno::from_raw(e.raw_os_error()), None))
+    }
+
     /// The raw descriptor, for diagnostics (`/proc/self/fdinfo`).
     pub fn raw_fd(&self) -> RawFd {
         self.inotify.as_fd().as_raw_fd()

@@ -41,10 +41,10 @@ use crate::wire::{BatchEncoder, EncodedBatch};
 const READ_BUFFER_LEN: usize = 128 * 1024;
 /// A batch stops growing past this many encoded bytes; the rest waits for the next request.
 const MAX_BATCH_BYTES: usize = 1024 * 1024;
-/// A read that leaves less room than this in the read buffer (one event with the longest name:
-/// a 16-byte header and `NAME_MAX` + 1 bytes, padded) was cut by the buffer, not by the kernel's
-/// queue running dry: more is waiting. See [`hand_over_early`].
-const READ_ROOM_FOR_ONE_MORE: usize = 16 + 256 + 16;
+/// The largest event: a 16-byte header and a name of `NAME_MAX` bytes with its NUL, padded to 16.
+/// A read that leaves less room than this in the buffer may have been cut by the buffer rather
+/// than by the kernel's queue running dry (see [`hand_over_early`]).
+const LARGEST_EVENT: usize = 16 + 256;
 /// A tree's read that ends on an `IN_MOVED_FROM` waits this long for its `IN_MOVED_TO`: the kernel
 /// queues a rename's two halves one after the other, not at once, so a reader can fall between
 /// them; without the wait a rename would be taken for a move out of the tree.
@@ -703,19 +703,21 @@ fn serve(shared: &Shared, buf: &mut [u8], backlog: &Backlog, tick: Option<Durati
     }
 }
 
-/// Whether to end the batch now, though the kernel has more for it: a read that filled the buffer
-/// is handed over as it is (not in changes mode, where the consumer takes coalesced changes, not
-/// batches), so that the consumer works through it while this thread reads the rest, and a backlog
-/// drains at the pace of the slower of the two rather than of both in a row. Handing over only when
-/// the consumer had nothing left to take was tried: the consumer then took a first part, and the
-/// rest (three quarters of a full queue) in one batch at the end, which it decoded alone after the
-/// reads were over (the drain's last millisecond).
-fn hand_over_early(shared: &Shared, encoder: &BatchEncoder) -> bool {
-    !shared.changes && encoder.event_count() > 0
+/// Whether to end the batch now, after a read that filled the buffer, because the kernel has more
+/// for it (`FIONREAD`; not in changes mode, where the consumer takes coalesced changes, not
+/// batches): the consumer then works through what was read while this thread reads the rest, and
+/// a backlog drains at the pace of the slower of the two rather than of both in a row. With nothing
+/// more queued, reading on reaches EAGAIN at once and the batch ends settled, as any other (a tree
+/// then settles its books: a re-scan or a move out of the tree never waits for a next event).
+/// Handing over only when the consumer had nothing left to take was tried: the consumer then took a
+/// first part, and the rest (three quarters of a full queue) in one batch at the end, which it
+/// decoded alone after the reads were over (the drain's last millisecond).
+fn hand_over_early(shared: &Shared, encoder: &BatchEncoder) -> Result<bool> {
+    Ok(!shared.changes && encoder.event_count() > 0 && shared.inotify.queued_bytes()? > 0)
 }
 
-/// Reads until EAGAIN (or until the batch is large, or until a read fills the buffer:
-/// [`hand_over_early`]) and routes what was read through the books: what a scan read ahead into
+/// Reads until EAGAIN (or until the batch is large, or until a read fills the buffer and more is
+/// queued: [`hand_over_early`]) and routes what was read through the books: what a scan read ahead into
 /// `backlog` first, in order, then the kernel's queue.
 fn drain(shared: &Shared, buf: &mut [u8], backlog: &Backlog) -> Result<EncodedBatch> {
     let mut encoder = BatchEncoder::new();
@@ -745,7 +747,7 @@ fn drain(shared: &Shared, buf: &mut [u8], backlog: &Backlog) -> Result<EncodedBa
                 ReadOutcome::Bytes(n) => buf.get(..n).unwrap_or_default(),
             },
         };
-        let more_waiting = early.is_none() && bytes.len() + READ_ROOM_FOR_ONE_MORE > buf.len();
+        let filled = early.is_none() && bytes.len() + LARGEST_EVENT > buf.len();
         let mut events = parse_events(bytes);
         for event in events.by_ref() {
             last_mask = event.mask;
@@ -756,7 +758,7 @@ fn drain(shared: &Shared, buf: &mut [u8], backlog: &Backlog) -> Result<EncodedBa
                 leftover: events.leftover(),
             });
         }
-        if more_waiting && hand_over_early(shared, &encoder) {
+        if filled && hand_over_early(shared, &encoder)? {
             break;
         }
     }

@@ -216,17 +216,17 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<DecodedEvent>> {
     };
     let name_ends = column(6)?;
     let names_len = name_ends.last().map_or(0, |&end| end as usize);
-    if paths_offset != names_offset.checked_add(aligned(names_len))? {
+    if paths_offset != names_offset.checked_add(names_len.checked_next_multiple_of(4)?)? {
         return None;
     }
     let names = split_at_ends(
-        bytes.get(names_offset..names_offset + names_len)?,
+        bytes.get(names_offset..names_offset.checked_add(names_len)?)?,
         &name_ends,
     )?;
     let path_ends: Vec<u32> = (0..path_count)
-        .map(|j| u32_at(bytes, paths_offset.checked_add(4 * j)?))
+        .map(|j| u32_at(bytes, paths_offset.checked_add(j.checked_mul(4)?)?))
         .collect::<Option<_>>()?;
-    let paths_start = paths_offset + 4 * path_count;
+    let paths_start = paths_offset.checked_add(path_count.checked_mul(4)?)?;
     let paths_len = path_ends.last().map_or(0, |&end| end as usize);
     if bytes.len() != paths_start.checked_add(paths_len)? {
         return None;
@@ -370,6 +370,24 @@ mod tests {
         assert!(decode(&bytes).is_some(), "ends 3, 4 are in order");
         bytes[first_end..first_end + 4].copy_from_slice(&5u32.to_le_bytes());
         assert_eq!(decode(&bytes), None, "ends 5, 4 are not");
+    }
+
+    #[test]
+    fn rejects_offsets_and_ends_at_the_top_of_the_u32_range_without_overflowing() {
+        let mut encoder = BatchEncoder::new();
+        encoder.push(&event(1, IN_CREATE, b"ab"), Some(b"/w"), 0);
+        let bytes = encoder.finish().bytes;
+        let name_end = HEADER_LEN + 4 * 6;
+        for hostile in [u32::MAX, u32::MAX - 2, u32::MAX - 3] {
+            let mut name = bytes.clone();
+            name[name_end..name_end + 4].copy_from_slice(&hostile.to_le_bytes());
+            assert_eq!(decode(&name), None, "name end {hostile:#x}");
+            for field in [4, 12] {
+                let mut header = bytes.clone();
+                header[field..field + 4].copy_from_slice(&hostile.to_le_bytes());
+                assert_eq!(decode(&header), None, "header field {field} = {hostile:#x}");
+            }
+        }
     }
 
     #[test]

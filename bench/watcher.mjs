@@ -3,9 +3,12 @@
 //   node bench/watcher.mjs --impl inotify-napi|eventBatches|fs.watch --mode latency --dir D --prefix P
 //       sends {op:'event', name, t} over IPC for each created name that starts with P, t being the
 //       time (bench/clock.mjs) at which user code got it.
-//   node bench/watcher.mjs --impl inotify-napi|eventBatches|InotifyTree|fs.watch|watch() --mode burst --dir D --expect N
-//       counts distinct created names; ends when it has seen N, or 2 s after {op:'writer-done'}
-//       with no new event; prints one JSON line of results on stdout.
+//   node bench/watcher.mjs --impl inotify-napi|eventBatches|InotifyTree|fs.watch|watch() --mode burst --dir D --expect N [--rounds R]
+//       watches D through R bursts (3 by default), in rounds: on {op:'round', round} it starts the
+//       round's count (and CPU time) and answers {op:'round-ready'}; it counts the distinct created
+//       names of the round (the writer's: f000000... in round 1, f1000000... in round 2); the round
+//       ends when it has seen N, or 2 s after {op:'writer-done'} with no new event, and its
+//       results go back as {op:'burst', round, ...}. It ends after round R.
 //
 //   node bench/watcher.mjs --impl inotify-napi|eventBatches|watch()|fs.watch --mode drain --dir D --expect N [--rounds R]
 //       sets its watch and reads nothing, so that the writer's events wait in the kernel's queue; on
@@ -39,7 +42,7 @@ const { values: args } = parseArgs({
     dir: { type: 'string' },
     prefix: { type: 'string', default: '' },
     expect: { type: 'string', default: '0' },
-    rounds: { type: 'string', default: '2' },
+    rounds: { type: 'string' },
   },
 })
 
@@ -197,26 +200,51 @@ if (args.mode === 'latency') {
   })
   process.send({ op: 'ready' })
 } else if (args.mode === 'burst') {
+  await burst()
+} else if (args.mode === 'drain') {
+  await drain()
+} else {
+  console.error(`bench/watcher.mjs: --mode latency|burst|drain, got ${args.mode}`)
+  process.exit(2)
+}
+
+/**
+ * The burst, in rounds: one watcher (set up once, read by one loop, see startWatcher) through
+ * `--rounds` bursts of N creates, each with new names, so that each round's completeness is its own.
+ * Round 1 runs JavaScript that never ran (a fresh process: V8 compiles and optimises as it goes);
+ * the later rounds, the same code warm. Each round's CPU time runs from its {op:'round'} (the watcher
+ * idle, the writer not yet started) to its last new name.
+ */
+async function burst() {
   const expected = Number(args.expect)
-  const names = new Set()
+  const rounds = Number(args.rounds ?? 3)
+  // A round's names are f<digits>: f + 6 digits in round 1, f + (round - 1) + 6 digits after (the
+  // writer's roundPaths; N < 1,000,000). watch() reports absolute paths: the name starts after D/.
+  const nameAt = args.impl === 'watch()' ? args.dir.length + 1 : 0
+  let round = 0
+  let prefix
+  let nameLength
+  let names = new Set()
   let events = 0
   let overflows = 0
   let tFirstEvent = null
   let tLastEvent = null
   let quietTimer
-  let writerDone = false
-  let finished = false
+  let writerDone
+  /** True from the round's start to its results. */
+  let running = false
   let cpuStart
-  let stop = () => {}
-
   const finish = (reason) => {
-    if (finished) return
-    finished = true
+    if (!running) return
+    running = false
     const cpu = process.cpuUsage(cpuStart)
     clearTimeout(quietTimer)
-    stop()
+    const last = round >= rounds
+    if (last) watcher.stop()
     const result = {
+      op: 'burst',
       impl: args.impl,
+      round,
       reason,
       expected,
       seen: names.size,
@@ -230,13 +258,15 @@ if (args.mode === 'latency') {
       maxRssKiB: process.resourceUsage().maxRSS,
       ...(BATCHED.includes(args.impl) ? { batches: batchStats.batches, changes: batchStats.changes } : {}),
     }
-    process.stdout.write(`${JSON.stringify(result)}\n`, () => process.disconnect())
+    process.send(result, () => {
+      if (last) process.disconnect()
+    })
   }
   const armQuietTimer = () => {
     clearTimeout(quietTimer)
     quietTimer = setTimeout(() => finish('quiet'), QUIET_MS)
   }
-
+  // Per event: read the clock, add the round's new name to the Set (the C reader marks a bitmap).
   const watcher = startWatcher(
     args.impl,
     args.dir,
@@ -244,7 +274,7 @@ if (args.mode === 'latency') {
       const t = nowMs()
       events++
       tFirstEvent ??= t
-      if (names.has(name)) return
+      if (!running || name.length !== nameLength || !name.startsWith(prefix, nameAt) || names.has(name)) return
       names.add(name)
       tLastEvent = t
       if (names.size === expected) finish('complete')
@@ -252,25 +282,32 @@ if (args.mode === 'latency') {
     },
     () => {
       overflows++
-      if (writerDone) armQuietTimer()
+      if (writerDone && running) armQuietTimer()
     },
   )
-  stop = watcher.stop
   await watcher.ready
-  // From here on, CPU time is the burst's (the watch itself is set up).
-  cpuStart = process.cpuUsage()
   process.on('message', (message) => {
-    if (message.op === 'writer-done') {
+    if (message.op === 'round') {
+      round++
+      prefix = round === 1 ? 'f' : `f${round - 1}`
+      nameLength = nameAt + prefix.length + 6
+      names = new Set()
+      events = 0
+      overflows = 0
+      tFirstEvent = null
+      tLastEvent = null
+      writerDone = false
+      Object.assign(batchStats, { batches: 0, changes: 0, largest: 0 })
+      running = true
+      // From here on, CPU time is the round's (the watch is set up, nothing happens until the writer goes).
+      cpuStart = process.cpuUsage()
+      process.send({ op: 'round-ready', round })
+    } else if (message.op === 'writer-done') {
       writerDone = true
-      if (!finished) armQuietTimer()
+      if (running) armQuietTimer()
     }
   })
   process.send({ op: 'ready' })
-} else if (args.mode === 'drain') {
-  await drain()
-} else {
-  console.error(`bench/watcher.mjs: --mode latency|burst|drain, got ${args.mode}`)
-  process.exit(2)
 }
 
 /**
@@ -344,7 +381,7 @@ function drainWatcher(impl, dir) {
  */
 async function drain() {
   const expected = Number(args.expect)
-  const rounds = Number(args.rounds)
+  const rounds = Number(args.rounds ?? 2)
   const watcher = drainWatcher(args.impl, args.dir)
   let round = 0
   let seen

@@ -6,9 +6,12 @@
 //                                          that no IPC message of ours competes with the watcher
 //                                          for a CPU while a sample is in flight).
 //   node bench/writer.mjs --mode burst --dir D --count N
-//                                          on {op:'go'}, creates N empty files in D as fast as it
-//                                          can and reports when it began, when it began the last
-//                                          create, and when it was done.
+//                                          on {op:'go', round}, creates N empty files in D as fast
+//                                          as it can, D/f000000... in round 1, D/f1000000... in
+//                                          round 2 (the drain's names: new ones each round), and
+//                                          answers {op:'burst-done', round, ...}: when it began,
+//                                          when it began the last create, and when it was done.
+//                                          {op:'exit'} ends it.
 //   node bench/writer.mjs --mode drain --dir D --count N
 //                                          on {op:'go', round}, makes a symbolic link D/primer
 //                                          (D/primer2 in round 2...), waits 100 ms (so that a
@@ -45,6 +48,12 @@ answerClockChecks()
 // No child outlives run.mjs (its IPC channel closes when run.mjs goes away, killed or not).
 process.on('disconnect', () => process.exit(0))
 
+/** A round's N names in D: f followed by (round - 1) * 1,000,000 + i, at least 6 digits (f000000...). */
+function roundPaths(round, count) {
+  const first = (round - 1) * 1_000_000
+  return Array.from({ length: count }, (_, i) => join(args.dir, `f${String(first + i).padStart(6, '0')}`))
+}
+
 function create(path) {
   closeSync(openSync(path, 'w'))
 }
@@ -65,16 +74,18 @@ if (args.mode === 'latency') {
   process.send({ op: 'ready' })
 } else if (args.mode === 'burst') {
   const count = Number(args.count)
-  const paths = Array.from({ length: count }, (_, i) => join(args.dir, `f${String(i).padStart(6, '0')}`))
   process.on('message', (message) => {
+    if (message.op === 'exit') return process.disconnect()
     if (message.op !== 'go') return
+    const round = message.round ?? 1
+    const paths = roundPaths(round, count)
     const last = paths.pop()
     const tFirst = nowMs()
     for (const path of paths) create(path)
     const tLastStart = nowMs()
     create(last)
     const tLast = nowMs()
-    process.send({ op: 'burst-done', count, tFirst, tLastStart, tLast }, () => process.disconnect())
+    process.send({ op: 'burst-done', round, count, tFirst, tLastStart, tLast })
   })
   process.send({ op: 'ready' })
 } else if (args.mode === 'drain') {
@@ -83,8 +94,7 @@ if (args.mode === 'latency') {
     if (message.op === 'exit') return process.disconnect()
     if (message.op !== 'go') return
     const round = message.round ?? 1
-    const first = (round - 1) * 1_000_000
-    const paths = Array.from({ length: count }, (_, i) => join(args.dir, `f${String(first + i).padStart(6, '0')}`))
+    const paths = roundPaths(round, count)
     symlinkSync('nowhere', join(args.dir, round === 1 ? 'primer' : `primer${round}`))
     await sleep(100)
     const tFirst = nowMs()

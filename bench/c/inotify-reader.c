@@ -6,15 +6,19 @@
  * One inotify instance, one watch on DIR with MASK (a decimal number), read(2) into a 256 KiB
  * buffer, timestamps from clock_gettime(CLOCK_MONOTONIC): the clock of process.hrtime.bigint(), so
  * they compare with the Node processes' stamps. It speaks to run.mjs in lines: commands on stdin
- * (`clock`, `go`, `writer-done`, `stop`), one JSON object per line on stdout. It exits when stdin
+ * (`clock`, `round`, `go`, `writer-done`, `stop`), one JSON object per line on stdout. It exits when stdin
  * closes (run.mjs went away), as the Node children exit when their IPC channel closes.
  *
  * MODE latency: prints {"op":"event","name","t"} for each event whose name starts with PREFIX, t
  *   taken when the event is parsed; `stop` prints {"op":"stopped","maxRssKiB"} and exits.
- * MODE burst: counts distinct names among the EXPECT the burst writer makes (f000000 to f0NNNNN:
- *   the index in the name marks a bitmap, the C counterpart of the Node watchers' Set), taking the
- *   clock for each event; ends when it has seen them all, or 2 s after `writer-done` without a new
- *   one, and prints one JSON line of results (the fields of bench/watcher.mjs's).
+ * MODE burst: in ROUNDS rounds (1 by default), each started by `round` (which resets the counts
+ *   and the CPU time, and answers {"op":"round-ready","round":N}), counts distinct names among the
+ *   EXPECT the burst writer makes in the round (f000000 to f0NNNNN in round 1, f1000000... in round
+ *   2: the index in the name, less (round - 1) * 1,000,000, marks a bitmap, the C counterpart of the
+ *   Node watchers' Set), taking the clock for each event; the round ends when it has seen them all,
+ *   or 2 s after `writer-done` without a new one, and prints one JSON line of results,
+ *   {"op":"burst","round":N,...} (the fields of bench/watcher.mjs's); the process exits after the
+ *   last round. It reads all along: between rounds, what comes is not counted.
  * MODE drain: reads nothing until `go`, so that events wait in the kernel's queue; on `go` it notes
  *   the bytes queued (FIONREAD), then reads until it has EXPECT events named f..., and prints one
  *   JSON line, {"op":"drained","round":N,...}: from `go` to the last event, CPU time over the same
@@ -57,8 +61,9 @@ struct state {
     int draining; /* MODE drain */
     double t_go;  /* drain: 0 until `go`, and again between rounds */
     long queued_bytes;
-    int round;  /* drain: the round running or awaited, from 1 */
-    int rounds; /* drain: how many */
+    int round;  /* drain: the round running or awaited, from 1; burst: the round started last, from 1 */
+    int rounds; /* drain, burst: how many */
+    int in_round; /* burst: 1 from `round` to the round's results */
 };
 
 static double now_ms(void) {
@@ -85,13 +90,13 @@ static void die(const char *what) {
 }
 
 /*
- * The burst's and the drain's results, as one JSON line; then the process ends, but between the
- * drain's rounds, where it stops reading and waits for the next `go` with its counters reset.
+ * The burst's and the drain's results, as one JSON line; then the process ends, but between rounds:
+ * the drain's stops reading and waits for the next `go` with its counters reset; the burst's counts
+ * nothing until the next `round`.
  */
 static void finish(struct state *s, const char *reason) {
     long cpu = cpu_us() - s->cpu0_us;
-    if (s->draining) printf("{\"op\":\"drained\",\"round\":%d,", s->round);
-    else printf("{");
+    printf("{\"op\":\"%s\",\"round\":%d,", s->draining ? "drained" : "burst", s->round);
     printf("\"impl\":\"C reader\",\"reason\":\"%s\",\"expected\":%ld,\"seen\":%ld,\"events\":%ld,\"overflows\":%ld,",
            reason, s->expect, s->distinct, s->events, s->overflows);
     if (s->t_first > 0) printf("\"tFirstEvent\":%.6f,", s->t_first);
@@ -101,7 +106,12 @@ static void finish(struct state *s, const char *reason) {
     if (s->t_go > 0) printf("\"tGo\":%.6f,\"queuedBytes\":%ld,", s->t_go, s->queued_bytes);
     printf("\"cpuUs\":%ld,\"maxRssKiB\":%ld}\n", cpu, max_rss_kib());
     fflush(stdout);
-    if (!s->draining || s->round >= s->rounds || strcmp(reason, "complete") != 0) exit(0);
+    if (s->round >= s->rounds || (s->draining && strcmp(reason, "complete") != 0)) exit(0);
+    if (!s->draining) {
+        s->in_round = 0;
+        s->quiet_deadline = 0;
+        return;
+    }
     s->round++;
     s->distinct = s->events = s->overflows = 0;
     s->t_first = s->t_last = s->t_go = 0;
@@ -142,6 +152,8 @@ static void on_event(struct state *s, const struct inotify_event *ev) {
         return;
     }
     long i = name_index(name);
+    if (i < 0 || !s->in_round) return;
+    i -= (long)(s->round - 1) * 1000000L;
     if (i < 0 || i >= s->expect || s->seen[i]) return;
     s->seen[i] = 1;
     s->distinct++;
@@ -177,8 +189,17 @@ static void on_command(struct state *s, int fd, const char *line) {
         s->cpu0_us = cpu_us();
         int queued = 0;
         if (ioctl(fd, FIONREAD, &queued) == 0) s->queued_bytes = queued;
+    } else if (strcmp(line, "round") == 0) {
+        /* The burst's next round: new names, counted from zero; CPU time from here. */
+        s->round++;
+        memset(s->seen, 0, (size_t)s->expect + 1);
+        s->distinct = s->events = s->overflows = 0;
+        s->t_first = s->t_last = s->quiet_deadline = 0;
+        s->in_round = 1;
+        s->cpu0_us = cpu_us();
+        printf("{\"op\":\"round-ready\",\"round\":%d}\n", s->round);
     } else if (strcmp(line, "writer-done") == 0) {
-        s->quiet_deadline = now_ms() + QUIET_MS;
+        if (s->in_round) s->quiet_deadline = now_ms() + QUIET_MS;
     } else if (strcmp(line, "stop") == 0) {
         printf("{\"op\":\"stopped\",\"maxRssKiB\":%ld}\n", max_rss_kib());
         fflush(stdout);
@@ -208,12 +229,15 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: inotify-reader latency|burst|drain DIR MASK [EXPECT] [PREFIX | ROUNDS]\n");
         return 2;
     }
-    struct state s = {.mode = argv[1], .expect = argc > 4 ? atol(argv[4]) : 0, .round = 1};
+    struct state s = {.mode = argv[1], .expect = argc > 4 ? atol(argv[4]) : 0};
     s.draining = strcmp(s.mode, "drain") == 0;
-    /* The fifth argument is the latency's PREFIX, or the drain's ROUNDS. */
-    s.prefix = !s.draining && argc > 5 ? argv[5] : "";
-    s.rounds = s.draining && argc > 5 ? atoi(argv[5]) : 1;
-    if (strcmp(s.mode, "burst") == 0 && (s.seen = calloc((size_t)s.expect + 1, 1)) == NULL) die("calloc");
+    int bursting = strcmp(s.mode, "burst") == 0;
+    /* The drain's first round is awaited from the start; the burst's starts with `round`. */
+    s.round = s.draining ? 1 : 0;
+    /* The fifth argument is the latency's PREFIX, or the burst's and the drain's ROUNDS. */
+    s.prefix = !s.draining && !bursting && argc > 5 ? argv[5] : "";
+    s.rounds = (s.draining || bursting) && argc > 5 ? atoi(argv[5]) : 1;
+    if (bursting && (s.seen = calloc((size_t)s.expect + 1, 1)) == NULL) die("calloc");
     int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (fd < 0) die("inotify_init1");
     if (inotify_add_watch(fd, argv[2], (uint32_t)strtoul(argv[3], NULL, 10)) < 0) die("inotify_add_watch");
@@ -229,7 +253,10 @@ int main(int argc, char **argv) {
         int timeout = -1;
         if (s.quiet_deadline > 0) {
             double left = s.quiet_deadline - now_ms();
-            if (left <= 0) finish(&s, "quiet");
+            if (left <= 0) {
+                finish(&s, "quiet"); /* the burst's last round exits; an earlier one goes on */
+                continue;
+            }
             timeout = (int)left + 1;
         }
         if (draining && s.t_go > 0) timeout = (int)QUIET_MS;

@@ -3,6 +3,8 @@
  * `eventGen`, a batch at a time, read in place from the engine's buffer.
  */
 import { readFileSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { AbortError, IN_CREATE, IN_DELETE, IN_Q_OVERFLOW, InotifyTree, type EventBatch, type InotifyEvent } from '../src/index'
@@ -90,6 +92,23 @@ describe('eventBatches', () => {
     const after = await collectUntil(inotify.eventGen({ yieldNones: false }), (e) => e.length === 1, 'a later event')
     const names = [...first, ...rest.flatMap((b) => [...b]), ...after].map((e) => e.filename)
     expect(names).toEqual(['a', 'b', 'c', 'd'])
+  })
+
+  it('gives an eventGen that yields nulls one null per cycle that eventBatches took meanwhile, before what came after', async () => {
+    const dir = fx.tempDir()
+    const inotify = fx.open({ paths: [dir], mask: IN_CREATE, blockDurationS: null })
+    const withNulls = inotify.eventGen()
+    writeFileSync(join(dir, 'a'), '')
+    const first = await collectUntil(withNulls, (items) => items.length === 1, 'a')
+    // The batch of 'a' is used up, its end not yet seen by withNulls; eventBatches takes that end
+    // (an empty rest, not yielded) and the next batch, 'b': two cycles.
+    const batches = inotify.eventBatches()
+    writeFileSync(join(dir, 'b'), '')
+    const [b] = await collectUntil(batches, (items) => items.length === 1, 'b')
+    writeFileSync(join(dir, 'c'), '')
+    const rest = await collectUntil(withNulls, (items) => items.length === 4, 'two nulls, c and its null')
+    expect([...first, ...rest].map((e) => (e === null ? null : e.filename))).toEqual(['a', null, null, 'c', null])
+    expect([...b!].map((e) => e.filename)).toEqual(['b'])
   })
 
   it('gives a kernel queue overflow as an IN_Q_OVERFLOW event with wd -1 at the end of the queue, and goes on', async () => {
@@ -182,7 +201,70 @@ describe('WireBatch', () => {
     expect(all(bigEndianHost)).toEqual(all(inPlace))
     expect(() => new WireBatch(buf.subarray(0, 20), 'utf8')).toThrow(/malformed batch/)
   })
+
+  it('refuses a buffer whose offsets or name ends do not fit its layout, with a clear error', () => {
+    const good = encode([Buffer.from('ab'), Buffer.from('cde')])
+    expect(new WireBatch(good, 'utf8').name(1)).toBe('cde')
+    const corrupt = (at: number, value: number): Buffer => {
+      const copy = Buffer.from(good)
+      copy.writeUInt32LE(value, at)
+      return copy
+    }
+    const namesOffset = 16 + 28 * 2
+    // The events overrun a buffer cut short inside a larger allocation (a pooled or sliced Buffer).
+    const pool = Buffer.alloc(4096)
+    good.copy(pool)
+    expect(() => new WireBatch(pool.subarray(0, namesOffset - 4), 'utf8')).toThrow(/malformed batch/)
+    expect(() => new WireBatch(corrupt(0, 1000), 'utf8')).toThrow(/malformed batch/)
+    expect(() => new WireBatch(corrupt(12, 0), 'utf8')).toThrow(/malformed batch/)
+    expect(() => new WireBatch(corrupt(16 + 4 * 13, 9), 'utf8')).toThrow(/malformed batch/)
+    const backwards = new WireBatch(corrupt(16 + 4 * 12, 6), 'utf8')
+    expect(() => backwards.name(1)).toThrow(/malformed batch.*name 1/)
+  })
+
+  it('keeps no batch alive through a long name it gave out (V8 would share a long slice)', () => {
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    const kept: string[] = []
+    gc()
+    const before = process.memoryUsage().heapUsed
+    for (let k = 0; k < 100; k++) {
+      const names = Array.from({ length: 4096 }, (_, i) => Buffer.from(`n${k}_${i}`.padEnd(20, 'x')))
+      const batch = new WireBatch(encode(names), 'utf8')
+      for (let i = 0; i < batch.count; i++) {
+        const name = batch.name(i)
+        if (i === 0) kept.push(name)
+      }
+    }
+    gc()
+    const retained = process.memoryUsage().heapUsed - before
+    expect(kept[99]).toBe('n99_0'.padEnd(20, 'x'))
+    // 100 batches of 80 KiB of names: a shared slice each would keep some 8 MiB.
+    expect(retained).toBeLessThan(2 * 1024 * 1024)
+  })
 })
+
+/** A batch in the engine's layout (src/wire.ts), of IN_CREATEs on wd 1 under '/w', for decoder tests. */
+function encode(names: readonly Buffer[]): Buffer {
+  const n = names.length
+  const namesBytes = Buffer.concat(names)
+  const namesOffset = 16 + 28 * n
+  const pathsOffset = namesOffset + Math.ceil(namesBytes.length / 4) * 4
+  const buf = Buffer.alloc(pathsOffset + 4 + 2)
+  for (const [at, value] of [[0, n], [4, 1], [8, namesOffset], [12, pathsOffset]] as const) buf.writeUInt32LE(value, at)
+  let end = 0
+  names.forEach((name, i) => {
+    end += name.length
+    const ascii = name.every((byte) => byte < 0x80) ? 4 : 0
+    for (const [column, value] of [[0, 1], [1, IN_CREATE], [2, 0], [3, 16], [4, 0], [5, ascii], [6, end]] as const) {
+      buf.writeUInt32LE(value, 16 + 4 * (column * n + i))
+    }
+  })
+  namesBytes.copy(buf, namesOffset)
+  buf.writeUInt32LE(2, pathsOffset)
+  buf.write('/w', pathsOffset + 4)
+  return buf
+}
 
 async function waitForBuffer(take: () => Buffer | null): Promise<Buffer> {
   const deadline = Date.now() + 5000

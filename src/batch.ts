@@ -1,6 +1,6 @@
 /**
- * `EventBatch`: the events of one read of the kernel's queue, handed over whole, for consumers that
- * want every event at the least cost (see `eventBatches`).
+ * `EventBatch`: the events the reader thread handed over at once, for consumers that want every
+ * event at the least cost (see `eventBatches`).
  * @module
  */
 import { maskToNames, type EventName } from './constants'
@@ -9,14 +9,15 @@ import { describe, type PathEncoding, type PathOf } from './paths'
 import type { WireBatch } from './wire'
 
 /**
- * The events of one read of the kernel's queue, in the kernel's order, read in place from the
- * native engine's buffer: a field of event `i` is one array read, and nothing is decoded until it is
- * asked for. `P` is `string` (the default `'utf8'` encoding) or `Buffer` (`'buffer'`).
+ * Events the reader thread handed over at once (what it read from the kernel's queue in one go, or
+ * the rest of it that another generator left), in the kernel's order, read in place from the native
+ * engine's buffer: a field of event `i` is one array read, and nothing is decoded until it is asked
+ * for. `P` is `string` (the default `'utf8'` encoding) or `Buffer` (`'buffer'`).
  *
  * Valid indices are the integers from 0 to `length - 1`; any other throws a `RangeError`. A batch
- * stays valid as long as it is referenced. A file name taken from a batch may share memory with the
- * batch's other names (a string slice), so keeping one name alive keeps that batch's name text
- * (its names, not its whole buffer) alive too.
+ * stays valid as long as it is referenced, and keeps its buffer (up to about 1 MiB) in memory
+ * meanwhile; the names and paths taken from it are copies (or short strings of their own) that
+ * keep nothing else alive.
  *
  * @example
  * ```ts
@@ -69,8 +70,8 @@ export class BatchView<E extends PathEncoding> implements EventBatch<PathOf<E>> 
 
   /** The wire row of index `i`; a `RangeError` unless `i` is an integer from 0 to `length - 1`. */
   #row(i: number): number {
-    // `i >>> 0 === i` holds for the integers from 0 to 2^32 - 1 only (not for NaN, -1, 1.5, '1').
-    if (i >>> 0 !== i || i >= this.length) {
+    // `i >>> 0 === i` holds for the integers from 0 to 2^32 - 1 only (not for NaN, -1, 1.5).
+    if (typeof i !== 'number' || i >>> 0 !== i || i >= this.length) {
       throw new RangeError(`EventBatch index must be an integer from 0 to ${this.length - 1}, got ${describe(i)}`)
     }
     const rows = this.#rows

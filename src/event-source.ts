@@ -1,6 +1,7 @@
 /**
  * What `Inotify` and the recursive trees share: one native instance, read on its own thread, and
- * the Python package's generators over its events (`eventGen`, `eventGenSync`), with the lifecycle
+ * the Python package's generators over its events (`eventGen`, `eventGenSync`), the batch path
+ * (`eventBatches`), with the lifecycle
  * (`close`, `ref`/`unref`, disposal).
  * @module
  */
@@ -260,9 +261,9 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
   }
 
   /**
-   * Yields the events a batch at a time, as the reader thread read them from the kernel: the fastest
-   * way to take every event, with nothing made per event until it is asked for (see
-   * {@link EventBatch}). Every event is in a batch, `IN_Q_OVERFLOW` and `IN_UNMOUNT` included (they
+   * Yields the events a batch at a time, as the reader thread handed them over: the fastest way to
+   * take every event, with nothing made per event until it is asked for (see {@link EventBatch};
+   * on a tree with an ignore function each file event is looked at, to apply it). Every event is in a batch, `IN_Q_OVERFLOW` and `IN_UNMOUNT` included (they
    * end nothing here: check `mask(i)`); batches are never empty. It shares the queue with `eventGen`:
    * events one generator left are the next one's, and ending either loses nothing.
    *
@@ -491,18 +492,17 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
    */
   #step(s: GenSettings<PathOf<E>>, at: GenPosition): InotifyEvent<PathOf<E>> | null | Step {
     if (s.signal?.aborted) throw new AbortError(s.signal.reason)
-    const item = this.#next()
-    if (item === undefined) {
+    if (s.yieldNones && at.cycles < this.#cycles) {
+      // Other generators took cycle ends off the queue since this one's last: they are this one's
+      // too, one null each, before anything that came after them.
       if (expired(s, at)) return END
-      if (s.yieldNones && at.cycles !== this.#cycles) {
-        // Another generator took this cycle's end off the queue: it is this one's too.
-        at.cycles = this.#cycles
-        return null
-      }
-      return WAIT
+      at.cycles += 1
+      return null
     }
+    const item = this.#next()
+    if (item === undefined) return expired(s, at) ? END : WAIT
     if (item === CYCLE_END) {
-      at.cycles = this.#cycles
+      at.cycles += 1
       if (expired(s, at)) return END
       return s.yieldNones ? null : SKIP
     }

@@ -26,13 +26,20 @@ const FLAG_SYNTHETIC = 1
 const FLAG_ASCII_NAME = 4
 const HEADER_LEN = 16
 const COLUMNS = 7
+/**
+ * V8 makes a slice of this many characters or more a view of the string it was cut from, which
+ * the slice then keeps alive: such names are copied out of the buffer instead, so that a name kept
+ * by the user never keeps its batch's names in memory.
+ */
+const SHARED_SLICE_MIN = 13
 
 /** Whether this host's typed arrays read little-endian, as the batch is written. */
 export const HOST_LITTLE_ENDIAN = endianness() === 'LE'
 
 /**
  * The `n` u32 values at `offset` of `buf`: a view when the host is little-endian and the column is
- * aligned in memory (always, for the engine's buffers), else a copy read field by field.
+ * aligned in memory (as the engine's buffers are in practice: offsets are multiples of 4 from the
+ * start of an allocation), else a copy read field by field.
  */
 export function u32Column(buf: Buffer, offset: number, n: number, littleEndianHost = HOST_LITTLE_ENDIAN): Uint32Array {
   if (littleEndianHost && (buf.byteOffset + offset) % 4 === 0) {
@@ -70,7 +77,9 @@ export class WireBatch<E extends PathEncoding> {
   readonly #pathCount: number
   /** The paths, decoded when first asked for. */
   readonly #paths: (PathOf<E> | undefined)[]
-  /** Every name of the batch as one Latin-1 string, made when an ASCII name is first asked for. */
+  /** Bytes of names (the last name's end). */
+  readonly #namesLen: number
+  /** Every name of the batch as one Latin-1 string, made when a short ASCII name is first asked for. */
   #ascii: string | undefined
 
   constructor(buf: Buffer, encoding: E, littleEndianHost = HOST_LITTLE_ENDIAN) {
@@ -79,10 +88,16 @@ export class WireBatch<E extends PathEncoding> {
     this.#pathCount = buf.readUInt32LE(4)
     this.#namesOffset = buf.readUInt32LE(8)
     this.#pathsOffset = buf.readUInt32LE(12)
-    if (this.#namesOffset !== HEADER_LEN + 4 * COLUMNS * n || this.#pathsOffset + 4 * this.#pathCount > buf.length) {
-      throw malformed(`${n} events, ${this.#pathCount} paths, offsets ${this.#namesOffset} and ${this.#pathsOffset} in ${buf.length} bytes`)
-    }
+    const shape = (): string =>
+      `${n} events, ${this.#pathCount} paths, offsets ${this.#namesOffset} and ${this.#pathsOffset} in ${buf.length} bytes`
+    if (this.#namesOffset !== HEADER_LEN + 4 * COLUMNS * n || this.#namesOffset > buf.length) throw malformed(shape())
     const column = (c: number): Uint32Array => u32Column(buf, HEADER_LEN + 4 * n * c, n, littleEndianHost)
+    this.nameEnds = column(6)
+    this.#namesLen = n === 0 ? 0 : this.nameEnds[n - 1]!
+    if (this.#pathsOffset !== this.#namesOffset + Math.ceil(this.#namesLen / 4) * 4 ||
+      this.#pathsOffset + 4 * this.#pathCount > buf.length) {
+      throw malformed(shape())
+    }
     this.count = n
     this.wds = column(0)
     this.masks = column(1)
@@ -90,7 +105,6 @@ export class WireBatch<E extends PathEncoding> {
     this.lens = column(3)
     this.pathIndexes = column(4)
     this.flags = column(5)
-    this.nameEnds = column(6)
     this.#buf = buf
     this.#encoding = encoding
     this.#paths = new Array<PathOf<E> | undefined>(this.#pathCount)
@@ -106,19 +120,21 @@ export class WireBatch<E extends PathEncoding> {
   name(row: number): PathOf<E> {
     const start = row === 0 ? 0 : this.nameEnds[row - 1]!
     const end = this.nameEnds[row]!
-    if ((this.flags[row]! & FLAG_ASCII_NAME) !== 0 && this.#encoding === 'utf8') {
-      // Every ASCII name of the batch comes out of one string: a slice each, no native call.
-      const ascii = this.#ascii ?? this.#asciiNames()
-      return ascii.slice(start, end) as PathOf<E>
-    }
+    if (end < start || end > this.#namesLen) throw malformed(`name ${row} at ${start}..${end} of ${this.#namesLen}`)
     const at = this.#namesOffset
     if (this.#encoding === 'buffer') return Buffer.from(this.#buf.subarray(at + start, at + end)) as PathOf<E>
+    if ((this.flags[row]! & FLAG_ASCII_NAME) !== 0) {
+      // Short ASCII names are cut from one string of the batch's names (no native call each);
+      // longer ones are copied, see SHARED_SLICE_MIN.
+      if (end - start < SHARED_SLICE_MIN) return (this.#ascii ?? this.#asciiNames()).slice(start, end) as PathOf<E>
+      return this.#buf.toString('latin1', at + start, at + end) as PathOf<E>
+    }
     return this.#buf.toString('utf8', at + start, at + end) as PathOf<E>
   }
 
   #asciiNames(): string {
     const at = this.#namesOffset
-    this.#ascii = this.#buf.toString('latin1', at, at + this.nameEnds[this.count - 1]!)
+    this.#ascii = this.#buf.toString('latin1', at, at + this.#namesLen)
     return this.#ascii
   }
 

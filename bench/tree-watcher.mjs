@@ -39,6 +39,7 @@ import { watch } from 'node:fs'
 import { isAbsolute, join, relative } from 'node:path'
 import { parseArgs } from 'node:util'
 import { answerClockChecks, nowMs } from './clock.mjs'
+import { peakRssKiB } from './rss.mjs'
 import { loadInotifyNapi } from './load.mjs'
 import { loadPeer } from './peers.mjs'
 
@@ -185,7 +186,7 @@ if (args.mode === 'startup') {
     op: 'ready',
     startupMs: watcher.startupMs,
     cpuMs: cpu,
-    maxRssKiB: process.resourceUsage().maxRSS,
+    maxRssKiB: peakRssKiB(),
     watchCount: watcher.watchCount(),
     events,
     errors: errors.length,
@@ -193,11 +194,11 @@ if (args.mode === 'startup') {
   })
   process.on('message', async (message) => {
     if (message.op === 'usage') {
-      process.send({ op: 'usage', t: nowMs(), cpuMs: cpuMs(), events, maxRssKiB: process.resourceUsage().maxRSS })
+      process.send({ op: 'usage', t: nowMs(), cpuMs: cpuMs(), events, maxRssKiB: peakRssKiB() })
     }
     if (message.op !== 'stop') return
     await watcher.stop()
-    process.send({ op: 'stopped', events, errors: errors.length, maxRssKiB: process.resourceUsage().maxRSS }, () =>
+    process.send({ op: 'stopped', events, errors: errors.length, maxRssKiB: peakRssKiB() }, () =>
       process.disconnect(),
     )
   })
@@ -230,7 +231,7 @@ if (args.mode === 'startup') {
       blocked,
       tLastNew,
       cpuMs: cpu,
-      maxRssKiB: process.resourceUsage().maxRSS,
+      maxRssKiB: peakRssKiB(),
     }
     process.stdout.write(`${JSON.stringify(result)}\n`, () => process.disconnect())
   }

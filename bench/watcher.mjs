@@ -31,6 +31,7 @@ import { existsSync, watch } from 'node:fs'
 import { basename } from 'node:path'
 import { parseArgs } from 'node:util'
 import { answerClockChecks, nowMs } from './clock.mjs'
+import { peakRssKiB } from './rss.mjs'
 import { loadInotifyNapi } from './load.mjs'
 
 const QUIET_MS = 2000
@@ -194,8 +195,7 @@ if (args.mode === 'latency') {
   process.on('message', (message) => {
     if (message.op === 'stop') {
       stop()
-      const usage = process.resourceUsage()
-      process.send({ op: 'stopped', maxRssKiB: usage.maxRSS }, () => process.disconnect())
+      process.send({ op: 'stopped', maxRssKiB: peakRssKiB() }, () => process.disconnect())
     }
   })
   process.send({ op: 'ready' })
@@ -255,7 +255,7 @@ async function burst() {
       cpuUs: cpu.user + cpu.system,
       cpuUserUs: cpu.user,
       cpuSystemUs: cpu.system,
-      maxRssKiB: process.resourceUsage().maxRSS,
+      maxRssKiB: peakRssKiB(),
       ...(BATCHED.includes(args.impl) ? { batches: batchStats.batches, changes: batchStats.changes } : {}),
     }
     process.send(result, () => {
@@ -407,7 +407,7 @@ async function drain() {
       tGo,
       tLastEvent: tLast,
       cpuUs: cpu.user + cpu.system,
-      maxRssKiB: process.resourceUsage().maxRSS,
+      maxRssKiB: peakRssKiB(),
       ...watcher.stats(),
     }
   }

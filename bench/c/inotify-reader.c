@@ -28,7 +28,7 @@
  *   all EXPECT. What follows the last expected event in the same read(2) would be dropped: there is
  *   nothing (the writer makes exactly EXPECT names f... a round).
  *
- * CPU time and peak RSS come from getrusage(RUSAGE_SELF) (ru_maxrss is in KiB on Linux).
+ * CPU time comes from getrusage(RUSAGE_SELF), peak RSS from VmHWM in /proc/self/status.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -78,10 +78,18 @@ static long cpu_us(void) {
     return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000L + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
 }
 
+/* Peak RSS since exec (VmHWM): ru_maxrss would carry run.mjs's high-water mark across fork and
+ * exec, so a small child spawned by a large parent would report the parent's size. */
 static long max_rss_kib(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_maxrss;
+    FILE *status = fopen("/proc/self/status", "r");
+    if (status == NULL) return -1;
+    char line[256];
+    long kib = -1;
+    while (fgets(line, sizeof line, status) != NULL) {
+        if (sscanf(line, "VmHWM: %ld kB", &kib) == 1) break;
+    }
+    fclose(status);
+    return kib;
 }
 
 static void die(const char *what) {

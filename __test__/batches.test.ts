@@ -67,6 +67,16 @@ describe('eventBatches', () => {
     expect(batches[0]!.length).toBeLessThan(names.length)
   })
 
+  it('gives eventGen one null for a backlog handed over in parts: a part is not the end of a cycle', async () => {
+    const dir = fx.tempDir()
+    const inotify = fx.open({ paths: [dir], mask: IN_CREATE, blockDurationS: null })
+    const names = Array.from({ length: 10_000 }, (_, i) => `link${String(i).padStart(5, '0')}`)
+    for (const name of names) symlinkSync('target', join(dir, name))
+    const items = await collectUntil(inotify.eventGen(), (got) => got.at(-1) === null, 'the backlog and its null', 10_000)
+    expect(items.filter((item) => item === null)).toHaveLength(1)
+    expect(items.slice(0, -1).map((e) => e!.filename)).toEqual(names)
+  })
+
   it('decodes ASCII, CJK and non-UTF-8 names side by side in one batch, and gives exact bytes with encoding buffer', async () => {
     const dir = fx.tempDir()
     const utf8 = fx.open({ paths: [dir], mask: IN_CREATE, blockDurationS: null })
@@ -210,15 +220,15 @@ describe('WireBatch', () => {
       copy.writeUInt32LE(value, at)
       return copy
     }
-    const namesOffset = 16 + 28 * 2
+    const namesOffset = 20 + 28 * 2
     // The events overrun a buffer cut short inside a larger allocation (a pooled or sliced Buffer).
     const pool = Buffer.alloc(4096)
     good.copy(pool)
     expect(() => new WireBatch(pool.subarray(0, namesOffset - 4), 'utf8')).toThrow(/malformed batch/)
     expect(() => new WireBatch(corrupt(0, 1000), 'utf8')).toThrow(/malformed batch/)
     expect(() => new WireBatch(corrupt(12, 0), 'utf8')).toThrow(/malformed batch/)
-    expect(() => new WireBatch(corrupt(16 + 4 * 13, 9), 'utf8')).toThrow(/malformed batch/)
-    const backwards = new WireBatch(corrupt(16 + 4 * 12, 6), 'utf8')
+    expect(() => new WireBatch(corrupt(20 + 4 * 13, 9), 'utf8')).toThrow(/malformed batch/)
+    const backwards = new WireBatch(corrupt(20 + 4 * 12, 6), 'utf8')
     expect(() => backwards.name(1)).toThrow(/malformed batch.*name 1/)
   })
 
@@ -244,20 +254,20 @@ describe('WireBatch', () => {
   })
 })
 
-/** A batch in the engine's layout (src/wire.ts), of IN_CREATEs on wd 1 under '/w', for decoder tests. */
+/** A settled batch in the engine's layout (src/wire.ts), of IN_CREATEs on wd 1 under '/w', for decoder tests. */
 function encode(names: readonly Buffer[]): Buffer {
   const n = names.length
   const namesBytes = Buffer.concat(names)
-  const namesOffset = 16 + 28 * n
+  const namesOffset = 20 + 28 * n
   const pathsOffset = namesOffset + Math.ceil(namesBytes.length / 4) * 4
   const buf = Buffer.alloc(pathsOffset + 4 + 2)
-  for (const [at, value] of [[0, n], [4, 1], [8, namesOffset], [12, pathsOffset]] as const) buf.writeUInt32LE(value, at)
+  for (const [at, value] of [[0, n], [4, 1], [8, namesOffset], [12, pathsOffset], [16, 1]] as const) buf.writeUInt32LE(value, at)
   let end = 0
   names.forEach((name, i) => {
     end += name.length
     const ascii = name.every((byte) => byte < 0x80) ? 4 : 0
     for (const [column, value] of [[0, 1], [1, IN_CREATE], [2, 0], [3, 16], [4, 0], [5, ascii], [6, end]] as const) {
-      buf.writeUInt32LE(value, 16 + 4 * (column * n + i))
+      buf.writeUInt32LE(value, 20 + 4 * (column * n + i))
     }
   })
   namesBytes.copy(buf, namesOffset)

@@ -148,6 +148,11 @@ function genSettings<P extends string | Buffer>(
   }
 }
 
+/** Whether using up `batch` ends a cycle: it was read to the kernel queue's end, or is a tick. */
+function endsCycle(batch: WireBatch<PathEncoding>): boolean {
+  return batch.settled || batch.count === 0
+}
+
 /** Why a wait for events ended. */
 type WakeReason = 'ready' | 'deadline' | 'aborted'
 
@@ -192,7 +197,8 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
   readonly #blockDuration: BlockDuration
   /**
    * Batches taken from the native side and not used up yet; the first one's rows before `#row` were
-   * yielded already. Using up a batch is the end of a cycle.
+   * yielded already. Using up a settled batch (or a tick) is the end of a cycle; a part of a backlog
+   * handed over early is not.
    */
   #batches: WireBatch<E>[] = []
   #row = 0
@@ -399,17 +405,21 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
 
   /** The next event, or the end of a cycle, taking a batch from the reader if none is left. */
   #next(): InotifyEvent<PathOf<E>> | typeof CYCLE_END | undefined {
-    let batch = this.#batches[0]
-    if (batch === undefined) {
-      batch = this.#take()
-      if (batch === undefined) return undefined
-      this.#batches.push(batch)
+    for (;;) {
+      let batch = this.#batches[0]
+      if (batch === undefined) {
+        batch = this.#take()
+        if (batch === undefined) return undefined
+        this.#batches.push(batch)
+      }
+      if (this.#row < batch.count) return batch.event(this.#row++)
+      this.#batches.shift()
+      this.#row = 0
+      if (endsCycle(batch)) {
+        this.#cycles += 1
+        return CYCLE_END
+      }
     }
-    if (this.#row < batch.count) return batch.event(this.#row++)
-    this.#batches.shift()
-    this.#row = 0
-    this.#cycles += 1
-    return CYCLE_END
   }
 
   /** What is left of the next batch (possibly nothing: a tick, or all of it dropped), as a cycle. */
@@ -419,7 +429,7 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
     this.#row = 0
     const batch = queued ?? this.#take()
     if (batch === undefined) return undefined
-    this.#cycles += 1
+    if (endsCycle(batch)) this.#cycles += 1
     if (from === 0 && !this.dropsEvents) return new BatchView(batch)
     const rows: number[] = []
     for (let row = from; row < batch.count; row++) {

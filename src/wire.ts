@@ -4,8 +4,8 @@
  * of 4 bytes):
  *
  * ```text
- * header   u32 eventCount (N), u32 pathCount (P), u32 namesOffset, u32 pathsOffset
- * columns  at 16, N × u32 each: wd (i32), mask, cookie, len, pathIndex, flags, nameEnd
+ * header   u32 eventCount (N), u32 pathCount (P), u32 namesOffset, u32 pathsOffset, u32 batchFlags
+ * columns  at 20, N × u32 each: wd (i32), mask, cookie, len, pathIndex, flags, nameEnd
  * names    at namesOffset: the names one after the other (name i from nameEnd[i - 1], or 0, to
  *          nameEnd[i]); zero bytes up to a multiple of 4
  * paths    at pathsOffset: P × u32 pathEnd, then the paths' bytes one after the other
@@ -24,7 +24,10 @@ const NO_PATH = 0xffffffff
 const FLAG_SYNTHETIC = 1
 /** Set by the engine: the name's bytes are all ASCII (so Latin-1 decoding gives its UTF-8 text). */
 const FLAG_ASCII_NAME = 4
-const HEADER_LEN = 16
+/** Batch flag: the reader read the kernel's queue to its end (else the batch is a part of it). */
+const BATCH_SETTLED = 1
+const HEADER_LEN = 20
+const BATCH_FLAGS_AT = 16
 const COLUMNS = 7
 /**
  * V8 makes a slice of this many characters or more a view of the string it was cut from, which
@@ -62,6 +65,11 @@ function malformed(why: string): Error {
 export class WireBatch<E extends PathEncoding> {
   /** Number of events. */
   readonly count: number
+  /**
+   * The reader read the kernel's queue to its end for this batch; a batch without it is a part of a
+   * backlog, handed over while the rest was being read (its end is not the end of a cycle).
+   */
+  readonly settled: boolean
   /** The columns, one value per event. `wd` is read as unsigned: see {@link WireBatch.wd}. */
   readonly wds: Uint32Array
   readonly masks: Uint32Array
@@ -99,6 +107,7 @@ export class WireBatch<E extends PathEncoding> {
       throw malformed(shape())
     }
     this.count = n
+    this.settled = (buf.readUInt32LE(BATCH_FLAGS_AT) & BATCH_SETTLED) !== 0
     this.wds = column(0)
     this.masks = column(1)
     this.cookies = column(2)

@@ -1,5 +1,6 @@
-//! The one module that talks to the kernel, through `nix`: the inotify descriptor, the epoll set the
-//! reader waits on, and the eventfd that wakes it. Everything above works on bytes and numbers.
+//! The one module that talks to the kernel about inotify, through `nix` (and `rustix` for
+//! `FIONREAD`): the inotify descriptor, the epoll set the reader waits on, and the eventfd that wakes
+//! it. Everything above works on bytes and numbers (directory listings are `tree_fs`'s).
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::{Duration, Instant};

@@ -3,10 +3,12 @@
 //! The consumer arms the reader ([`Watcher::request`]); while armed, the thread waits in epoll for the
 //! kernel to have events, reads until EAGAIN, queues one encoded batch and rings the consumer's
 //! [`Doorbell`], then goes straight back to waiting: nothing on the consumer's side wakes it per
-//! batch, except when the consumer has two batches or more to take (`HOLD_MAX`): then the reader waits
-//! for its take (2 ms at most) and reads what arrived meanwhile in one go, rather than waking every
-//! few events for batches nobody is ready to take. Rings are coalesced (one until the consumer
-//! takes), and the queue is bounded
+//! batch. Three exceptions, each to spend fewer wake-ups on more events: a read that fills the buffer
+//! while more is queued ends the batch there, unsettled, and the rest is read at once into the next
+//! (`hand_over_early`); woken within `STREAM_GAP` of its last settled batch, the reader first
+//! sleeps `LINGER`; and when the consumer has two batches or more to take (`HOLD_MAX`), the reader
+//! waits for its take (2 ms at most) and reads what arrived meanwhile in one go. Rings are coalesced
+//! (one until the consumer takes), and the queue is bounded
 //! ([`MAX_QUEUED_BYTES`]): a consumer that stalls longer than that leaves events in the kernel's
 //! queue, where an overflow is reported by the kernel itself (`IN_Q_OVERFLOW`), never lost in a
 //! buffer of ours. Disarmed ([`Watcher::pause`]), the reader reads nothing. A wait that ends with no
@@ -39,7 +41,8 @@ use crate::wire::{BatchEncoder, EncodedBatch};
 
 /// Size of the buffer one `read(2)` fills (inotify(7) asks for at least one event plus NAME_MAX).
 const READ_BUFFER_LEN: usize = 128 * 1024;
-/// A batch stops growing past this many encoded bytes; the rest waits for the next request.
+/// A batch stops growing past this many encoded bytes, if more is to be read (see [`more_to_read`]),
+/// which the next batch reads at once.
 const MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// The largest event: a 16-byte header and a name of `NAME_MAX` bytes with its NUL, padded to 16.
 /// A read that leaves less room than this in the buffer may have been cut by the buffer rather
@@ -54,18 +57,20 @@ const MOVE_PAIR_GRACE: Duration = Duration::from_millis(10);
 /// meanwhile in one go instead of in a wake-up every few events. With one batch still queued when
 /// it takes, the consumer never runs dry for it, so its latency does not change; a consumer that
 /// keeps up is never held for. Only after a read that emptied the kernel's queue (not one cut at
-/// [`MAX_BATCH_BYTES`]), so what accumulates during a hold is 2 ms of events, far below what fills
+/// [`MAX_BATCH_BYTES`] or handed over early), so what accumulates during a hold is 2 ms of events, far below what fills
 /// the kernel's queue (16,384 events by default). Changes mode (`watch()`) never holds: there
 /// reading is coalescing, and a debounce takes what was read when it ends.
 const HOLD_MAX: Duration = Duration::from_millis(2);
 /// Events that wake the reader within this long of its last batch are a stream (a burst of file
 /// operations), not a lone change: see [`LINGER`].
 const STREAM_GAP: Duration = Duration::from_micros(500);
-/// Woken within [`STREAM_GAP`] of its last batch, the reader waits this long before it reads, so
-/// that one batch carries what a stream brings meanwhile instead of a wake-up of this thread and of
-/// the consumer every few events (each costs some 6 us of CPU across the two threads and
-/// JavaScript). A lone change, or the first of a stream, is read at once; the rest of a stream is
-/// delivered at most this much later.
+/// Woken within [`STREAM_GAP`] of its last settled batch, the reader sleeps this long before it
+/// reads, so that one batch carries what a stream brings meanwhile instead of a wake-up of this
+/// thread and of the consumer every few events (each costs some 6 us of CPU across the two threads
+/// and JavaScript). A lone change, or the first of a stream, is read at once; the rest of a stream
+/// arrives this much later, plus the kernel's timer slack (some 0.15 ms in all). A consumer blocked
+/// in [`Watcher::take_blocking`] waits for it too (unlike the hold, which never makes it wait): the
+/// delay is a fraction of a millisecond, and the saving the same.
 const LINGER: Duration = Duration::from_micros(100);
 /// The reader stops reading while this many encoded bytes wait to be taken (some 400k events): a
 /// stalled consumer rides out bursts here, and past it the kernel's own queue takes over.
@@ -600,9 +605,12 @@ fn run(shared: &Shared, doorbell: &dyn Doorbell) {
             }
             Work::Serve(tick) => match serve(shared, &mut buf, &backlog, tick, last_batch) {
                 Served::Batch(delivery) => {
-                    if matches!(&delivery, Ok(batch) if batch.events > 0) {
-                        last_batch = Some(Instant::now());
-                    }
+                    // Only a read that emptied the kernel's queue starts the stream's clock: after
+                    // a part handed over early, the rest is already queued and read at once.
+                    last_batch = match &delivery {
+                        Ok(batch) if batch.events > 0 && batch.settled => Some(Instant::now()),
+                        _ => None,
+                    };
                     Some(delivery)
                 }
                 Served::Interrupted => continue,
@@ -724,22 +732,39 @@ fn serve(
             }
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Served::Batch(Ok(BatchEncoder::new().finish()));
+            let mut tick = BatchEncoder::new().finish();
+            tick.set_settled(true);
+            return Served::Batch(Ok(tick));
         }
     }
 }
 
 /// Whether to end the batch now, after a read that filled the buffer, because the kernel has more
 /// for it (`FIONREAD`; not in changes mode, where the consumer takes coalesced changes, not
-/// batches): the consumer then works through what was read while this thread reads the rest, and
-/// a backlog drains at the pace of the slower of the two rather than of both in a row. With nothing
+/// batches): the consumer then works through what was read while this thread reads the rest, and a
+/// full kernel queue drains at the pace of the slower of the two rather than of both in a row. With nothing
 /// more queued, reading on reaches EAGAIN at once and the batch ends settled, as any other (a tree
 /// then settles its books: a re-scan or a move out of the tree never waits for a next event).
 /// Handing over only when the consumer had nothing left to take was tried: the consumer then took a
 /// first part, and the rest (three quarters of a full queue) in one batch at the end, which it
 /// decoded alone after the reads were over (the drain's last millisecond).
-fn hand_over_early(shared: &Shared, encoder: &BatchEncoder) -> Result<bool> {
-    Ok(!shared.changes && encoder.event_count() > 0 && shared.inotify.queued_bytes()? > 0)
+fn hand_over_early(shared: &Shared, encoder: &BatchEncoder) -> bool {
+    !shared.changes && encoder.event_count() > 0 && kernel_has_more(shared)
+}
+
+/// Whether the kernel's queue holds events (`FIONREAD`; it counts them under the queue's lock, a
+/// walk of the queue, so it is asked only when a batch is to end early). An error, which a live
+/// inotify descriptor does not give, counts as "yes": reading on finds out.
+fn kernel_has_more(shared: &Shared) -> bool {
+    !matches!(shared.inotify.queued_bytes(), Ok(0))
+}
+
+/// Whether a batch that reached [`MAX_BATCH_BYTES`] may end there: only with more to read (what a
+/// scan read ahead, or the kernel's queue). With nothing more, the next read finds EAGAIN and the
+/// batch ends settled, as it must for a tree's books (a batch that ended unsettled with nothing
+/// queued would leave a re-scan waiting for the next event).
+fn more_to_read(shared: &Shared, backlog: &Backlog) -> bool {
+    !backlog.is_empty() || kernel_has_more(shared)
 }
 
 /// Reads until EAGAIN (or until the batch is large, or until a read fills the buffer and more is
@@ -752,7 +777,7 @@ fn drain(shared: &Shared, buf: &mut [u8], backlog: &Backlog) -> Result<EncodedBa
     let mut last_mask = 0;
     let mut books = lock(&shared.books);
     loop {
-        if encoder.byte_len() >= MAX_BATCH_BYTES {
+        if encoder.byte_len() >= MAX_BATCH_BYTES && more_to_read(shared, backlog) {
             break;
         }
         let early = backlog.pop();
@@ -784,7 +809,7 @@ fn drain(shared: &Shared, buf: &mut [u8], backlog: &Backlog) -> Result<EncodedBa
                 leftover: events.leftover(),
             });
         }
-        if filled && hand_over_early(shared, &encoder)? {
+        if filled && hand_over_early(shared, &encoder) {
             break;
         }
     }
@@ -793,6 +818,6 @@ fn drain(shared: &Shared, buf: &mut [u8], backlog: &Backlog) -> Result<EncodedBa
     drop(books);
     lock(&shared.state).add_reports(reports);
     let mut batch = encoder.finish();
-    batch.settled = settled;
+    batch.set_settled(settled);
     Ok(batch)
 }

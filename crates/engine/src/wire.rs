@@ -6,17 +6,19 @@
 //! is a little-endian u32 (whatever the host), and every column starts on a multiple of 4 bytes:
 //!
 //! ```text
-//! header   u32 event_count (N), u32 path_count (P), u32 names_offset, u32 paths_offset
-//! columns  at 16, N × u32 each, in this order: wd (i32), mask, cookie, len, path_index, flags,
+//! header   u32 event_count (N), u32 path_count (P), u32 names_offset, u32 paths_offset,
+//!          u32 batch_flags
+//! columns  at 20, N × u32 each, in this order: wd (i32), mask, cookie, len, path_index, flags,
 //!          name_end
-//! names    at names_offset (= 16 + 28 N): every name, one after the other; name i is the bytes
+//! names    at names_offset (= 20 + 28 N): every name, one after the other; name i is the bytes
 //!          from name_end[i - 1] (0 for the first) to name_end[i], relative to names_offset;
 //!          zero bytes up to a multiple of 4
 //! paths    at paths_offset: P × u32 path_end, then the paths' bytes, one after the other (path j
 //!          from path_end[j - 1] to path_end[j], relative to the end of path_end)
 //! ```
 //!
-//! `path_index` is [`NO_PATH`] for an event with no watch path (`IN_Q_OVERFLOW`). A path used by many
+//! `batch_flags` holds [`BATCH_SETTLED`]. `path_index` is [`NO_PATH`] for an event with no watch
+//! path (`IN_Q_OVERFLOW`). A path used by many
 //! events of a batch is stored once. [`FLAG_ASCII_NAME`] marks a name whose bytes are all ASCII, so
 //! that a consumer can decode every such name of a batch at once. `src/wire.ts` is the other half of
 //! this format.
@@ -35,7 +37,12 @@ pub const FLAG_REPLACED: u32 = 2;
 /// [`decode`]): every byte of the name is ASCII, so it decodes the same as Latin-1 and as UTF-8.
 pub const FLAG_ASCII_NAME: u32 = 4;
 
-const HEADER_LEN: usize = 16;
+/// Batch flag: the reader read the kernel's queue to its end for this batch (a batch that does not
+/// have it is a part, handed over while more was queued: see [`EncodedBatch::settled`]).
+pub const BATCH_SETTLED: u32 = 1;
+
+const HEADER_LEN: usize = 20;
+const BATCH_FLAGS_AT: usize = 16;
 /// The columns, in their order in a batch.
 const COLUMNS: usize = 7;
 
@@ -48,8 +55,19 @@ pub struct EncodedBatch {
     /// Number of events in it.
     pub events: u32,
     /// The kernel's queue was read to its end (a rename's halves are never split across batches
-    /// that end settled).
+    /// that end settled). Set with [`EncodedBatch::set_settled`], which writes it into the bytes.
     pub settled: bool,
+}
+
+impl EncodedBatch {
+    /// Marks the batch settled or not, in the header ([`BATCH_SETTLED`]) and in `settled`.
+    pub fn set_settled(&mut self, settled: bool) {
+        self.settled = settled;
+        let flags = if settled { BATCH_SETTLED } else { 0 };
+        if let Some(field) = self.bytes.get_mut(BATCH_FLAGS_AT..BATCH_FLAGS_AT + 4) {
+            field.copy_from_slice(&flags.to_le_bytes());
+        }
+    }
 }
 
 /// Builds an [`EncodedBatch`]: the columns grow apart and are laid out by [`BatchEncoder::finish`].
@@ -143,7 +161,7 @@ impl BatchEncoder {
         let names_offset = HEADER_LEN + 4 * self.rows.len();
         let paths_offset = names_offset + aligned(self.names.len());
         let mut bytes = Vec::with_capacity(self.byte_len());
-        for value in [events, self.paths.len(), names_offset, paths_offset] {
+        for value in [events, self.paths.len(), names_offset, paths_offset, 0] {
             bytes.extend_from_slice(&(value as u32).to_le_bytes());
         }
         for column in 0..COLUMNS {
@@ -357,6 +375,18 @@ mod tests {
             events[0].flags, FLAG_SYNTHETIC,
             "the encoder's own flag is not decoded"
         );
+    }
+
+    #[test]
+    fn set_settled_writes_the_batch_flag_into_the_header() {
+        let mut batch = BatchEncoder::new().finish();
+        assert_eq!(u32_at(&batch.bytes, BATCH_FLAGS_AT), Some(0));
+        batch.set_settled(true);
+        assert!(batch.settled);
+        assert_eq!(u32_at(&batch.bytes, BATCH_FLAGS_AT), Some(BATCH_SETTLED));
+        batch.set_settled(false);
+        assert_eq!(u32_at(&batch.bytes, BATCH_FLAGS_AT), Some(0));
+        assert_eq!(decode(&batch.bytes), Some(vec![]));
     }
 
     #[test]

@@ -684,7 +684,7 @@ fn take_when_rung(
     rings: &Receiver<()>,
     count: usize,
     work: impl Fn(),
-) -> (Vec<Vec<u8>>, Vec<u32>) {
+) -> (Vec<Vec<u8>>, Vec<(u32, bool)>) {
     let deadline = Instant::now() + PATIENCE;
     let (mut names, mut sizes) = (Vec::new(), Vec::new());
     while names.len() < count {
@@ -704,7 +704,7 @@ fn take_when_rung(
         }
         while let Some(batch) = watcher.take().expect("take") {
             work();
-            sizes.push(batch.events);
+            sizes.push((batch.events, batch.settled));
             for event in decoded(&batch) {
                 assert_eq!(event.mask, IN_CREATE, "no overflow, only the creates");
                 names.push(event.name);
@@ -756,11 +756,11 @@ fn a_consumer_that_falls_behind_a_stream_gets_every_event_once_and_in_order() {
     watcher.close();
 }
 
-#[test]
-fn a_backlog_is_handed_over_in_parts_while_the_reader_reads_on() {
-    // 10,000 events wait in the kernel's queue (the reader is not armed); once armed, the reader
-    // hands over each read that filled its buffer and reads on: the consumer works on the backlog
-    // while the rest is read. Every event once, in order.
+/// `links` symbolic links wait in the kernel's queue (the reader is not armed); once armed, the
+/// reader hands over each read that filled its buffer while more is queued (`FIONREAD`), and reads
+/// on: the consumer works on the backlog while the rest is read. Returns each batch's size and
+/// whether it ended settled, having checked that every event came once, in order.
+fn backlog_in_parts(links: usize) -> Vec<(u32, bool)> {
     let Fixture {
         watcher,
         dir,
@@ -770,16 +770,30 @@ fn a_backlog_is_handed_over_in_parts_while_the_reader_reads_on() {
     watcher
         .add_watch(bytes(&dir), IN_CREATE)
         .expect("watch the dir");
-    const LINKS: usize = 10_000;
-    let (names, expected) = numbered("link", LINKS);
+    let (names, expected) = numbered("link", links);
     for name in &names {
         std::os::unix::fs::symlink("target", dir.join(name)).expect("create a symbolic link");
     }
     assert_eq!(watcher.request(None), Ok(true));
-    let (seen, sizes) = take_when_rung(&watcher, &rings, LINKS, || {});
+    let (seen, sizes) = take_when_rung(&watcher, &rings, links, || {});
     assert_eq!(seen, expected, "every link once, in the order made");
-    // A read fills the 128 KiB buffer with 4,096 events of 32 bytes (16 + "linkNNNNN" padded to
-    // 16): two full reads, then the rest.
-    assert_eq!(sizes, [4096, 4096, 1808], "a batch per full read");
     watcher.close();
+    sizes
+}
+
+// A read fills the 128 KiB buffer with 4,096 events of 32 bytes (16 + "linkNNNNN" padded to 16).
+
+#[test]
+fn a_backlog_is_handed_over_a_full_read_at_a_time_and_its_last_batch_ends_settled() {
+    assert_eq!(
+        backlog_in_parts(10_000),
+        [(4096, false), (4096, false), (1808, true)]
+    );
+}
+
+#[test]
+fn a_full_read_that_empties_the_queue_is_not_handed_over_early_but_read_on_to_settle() {
+    // The second read fills the buffer exactly and leaves nothing: FIONREAD says so, and the reader
+    // reads on to EAGAIN, so the batch ends settled (a tree settles its books there).
+    assert_eq!(backlog_in_parts(8192), [(4096, false), (4096, true)]);
 }

@@ -5,7 +5,7 @@
 //! [`Doorbell`], then goes straight back to waiting: nothing on the consumer's side wakes it per
 //! batch. Three exceptions, each to spend fewer wake-ups on more events: a read that fills the buffer
 //! while more is queued ends the batch there, unsettled, and the rest is read at once into the next
-//! (`hand_over_early`); woken within `STREAM_GAP` of its last settled batch, the reader first
+//! (`hand_over_early`); woken within `STREAM_GAP` of its last settled batch, the reader (but for `watch()`) first
 //! sleeps `LINGER`; and when the consumer has two batches or more to take (`HOLD_MAX`), the reader
 //! waits for its take (2 ms at most) and reads what arrived meanwhile in one go. Rings are coalesced
 //! (one until the consumer takes), and the queue is bounded
@@ -70,7 +70,10 @@ const STREAM_GAP: Duration = Duration::from_micros(500);
 /// and JavaScript). A lone change, or the first of a stream, is read at once; the rest of a stream
 /// arrives this much later, plus the kernel's timer slack (some 0.15 ms in all). A consumer blocked
 /// in [`Watcher::take_blocking`] waits for it too (unlike the hold, which never makes it wait): the
-/// delay is a fraction of a millisecond, and the saving the same.
+/// delay is a fraction of a millisecond, and the saving the same. Not in changes mode (`watch()`),
+/// as for the hold: the consumer takes the coalesced set while the reader lingers, and what should
+/// have coalesced is split across two takes (a directory's `IN_DELETE_SELF` and its parent's
+/// `IN_DELETE` came out as two deletes of it in a fresh-clone `.ci/run`).
 const LINGER: Duration = Duration::from_micros(100);
 /// The reader stops reading while this many encoded bytes wait to be taken (some 400k events): a
 /// stalled consumer rides out bursts here, and past it the kernel's own queue takes over.
@@ -722,7 +725,8 @@ fn serve(
             return Served::Interrupted;
         }
         if ready.readable {
-            if backlog.is_empty() && last_batch.is_some_and(|t| t.elapsed() < STREAM_GAP) {
+            let streaming = last_batch.is_some_and(|t| t.elapsed() < STREAM_GAP);
+            if streaming && backlog.is_empty() && !shared.changes {
                 std::thread::sleep(LINGER);
             }
             match drain(shared, buf, backlog) {

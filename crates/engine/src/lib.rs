@@ -37,7 +37,7 @@ pub use books::Mode;
 pub use error::{Error, Result};
 pub use event::RawEvent;
 pub use tree::{TreeOptions, TreeReport};
-pub use watcher::{Doorbell, Ring, Watcher};
+pub use watcher::{ChannelDoorbell, Doorbell, Ring, Watcher};
 pub use wire::EncodedBatch;
 
 /// Cases per property test: `default`, or `PROPTEST_CASES` when set (the stress suite raises it).

@@ -3,11 +3,12 @@
 //! The consumer arms the reader ([`Watcher::request`]); while armed, the thread waits in epoll for the
 //! kernel to have events, reads until EAGAIN, queues one encoded batch and rings the consumer's
 //! [`Doorbell`], then goes straight back to waiting: nothing on the consumer's side wakes it per
-//! batch. Three exceptions, each to spend fewer wake-ups on more events: a read that fills the buffer
-//! while more is queued ends the batch there, unsettled, and the rest is read at once into the next
-//! (`hand_over_early`); woken within `STREAM_GAP` of its last settled batch, the reader (but for `watch()`) first
-//! sleeps `LINGER`; and when the consumer has two batches or more to take (`HOLD_MAX`), the reader
-//! waits for its take (2 ms at most) and reads what arrived meanwhile in one go. Rings are coalesced
+//! batch. Three exceptions, each to spend fewer wake-ups on more events: a read that fills the
+//! buffer while more is queued ends the batch there, unsettled, and the rest is read at once into
+//! the next (`hand_over_early`); woken within `STREAM_GAP` of its last settled batch, the reader
+//! (but for `watch()`) first sleeps `LINGER`; and when the consumer has two batches or more to take
+//! (`HOLD_MAX`), the reader waits for its take (2 ms at most) and reads what arrived meanwhile in
+//! one go. Rings are coalesced
 //! (one until the consumer takes), and the queue is bounded
 //! ([`MAX_QUEUED_BYTES`]): a consumer that stalls longer than that leaves events in the kernel's
 //! queue, where an overflow is reported by the kernel itself (`IN_Q_OVERFLOW`), never lost in a
@@ -41,8 +42,8 @@ use crate::wire::{BatchEncoder, EncodedBatch};
 
 /// Size of the buffer one `read(2)` fills (inotify(7) asks for at least one event plus NAME_MAX).
 const READ_BUFFER_LEN: usize = 128 * 1024;
-/// A batch stops growing past this many encoded bytes, if more is to be read (see [`more_to_read`]),
-/// which the next batch reads at once.
+/// A batch stops growing past this many encoded bytes, if more is to be read (see
+/// [`more_to_read`]), which the next batch reads at once.
 const MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// The largest event: a 16-byte header and a name of `NAME_MAX` bytes with its NUL, padded to 16.
 /// A read that leaves less room than this in the buffer may have been cut by the buffer rather
@@ -57,8 +58,8 @@ const MOVE_PAIR_GRACE: Duration = Duration::from_millis(10);
 /// meanwhile in one go instead of in a wake-up every few events. With one batch still queued when
 /// it takes, the consumer never runs dry for it, so its latency does not change; a consumer that
 /// keeps up is never held for. Only after a read that emptied the kernel's queue (not one cut at
-/// [`MAX_BATCH_BYTES`] or handed over early), so what accumulates during a hold is 2 ms of events, far below what fills
-/// the kernel's queue (16,384 events by default). Changes mode (`watch()`) never holds: there
+/// [`MAX_BATCH_BYTES`] or handed over early), so what accumulates during a hold is 2 ms of events,
+/// far below what fills the kernel's queue (16,384 events by default). Changes mode (`watch()`) never holds: there
 /// reading is coalescing, and a debounce takes what was read when it ends.
 const HOLD_MAX: Duration = Duration::from_millis(2);
 /// Events that wake the reader within this long of its last batch are a stream (a burst of file
@@ -99,6 +100,20 @@ pub trait Doorbell: Send + 'static {
     /// Tells the consumer to [`Watcher::take`], and with `reports` to [`Watcher::take_reports`]
     /// too (there are some).
     fn ring(&self, reports: bool) -> Ring;
+}
+
+/// A doorbell that sends `()` down a channel, for Rust consumers (the engine's tests and its drain
+/// example): the receiver going away closes the reader.
+#[derive(Debug)]
+pub struct ChannelDoorbell(pub std::sync::mpsc::Sender<()>);
+
+impl Doorbell for ChannelDoorbell {
+    fn ring(&self, _reports: bool) -> Ring {
+        match self.0.send(()) {
+            Ok(()) => Ring::Rung,
+            Err(_) => Ring::Closed,
+        }
+    }
 }
 
 /// The reader is armed: it reads, and delivers a tick after `tick` without events (`None`: never).
@@ -611,7 +626,7 @@ fn run(shared: &Shared, doorbell: &dyn Doorbell) {
                     // Only a read that emptied the kernel's queue starts the stream's clock: after
                     // a part handed over early, the rest is already queued and read at once.
                     last_batch = match &delivery {
-                        Ok(batch) if batch.events > 0 && batch.settled => Some(Instant::now()),
+                        Ok(batch) if batch.events > 0 && batch.settled() => Some(Instant::now()),
                         _ => None,
                     };
                     Some(delivery)
@@ -620,11 +635,11 @@ fn run(shared: &Shared, doorbell: &dyn Doorbell) {
             },
         };
         // Changes mode: the batch is decoded here, off the state's lock, and coalesced into it.
-        let settled = matches!(&queued, Some(Ok(batch)) if batch.settled);
+        let settled = matches!(&queued, Some(Ok(batch)) if batch.settled());
         let (queued, decoded) = match queued {
             Some(Ok(batch)) if shared.changes => {
                 let events = crate::wire::decode(&batch.bytes).unwrap_or_default();
-                (None, Some((events, batch.settled)))
+                (None, Some((events, batch.settled())))
             }
             other => (other, None),
         };
@@ -746,9 +761,10 @@ fn serve(
 /// Whether to end the batch now, after a read that filled the buffer, because the kernel has more
 /// for it (`FIONREAD`; not in changes mode, where the consumer takes coalesced changes, not
 /// batches): the consumer then works through what was read while this thread reads the rest, and a
-/// full kernel queue drains at the pace of the slower of the two rather than of both in a row. With nothing
-/// more queued, reading on reaches EAGAIN at once and the batch ends settled, as any other (a tree
-/// then settles its books: a re-scan or a move out of the tree never waits for a next event).
+/// full kernel queue drains at the pace of the slower of the two rather than of both in a row. With
+/// nothing more queued, reading on reaches EAGAIN at once and the batch ends settled, as any other
+/// (a tree then settles its books: a re-scan or a move out of the tree never waits for a next
+/// event).
 /// Handing over only when the consumer had nothing left to take was tried: the consumer then took a
 /// first part, and the rest (three quarters of a full queue) in one batch at the end, which it
 /// decoded alone after the reads were over (the drain's last millisecond).
@@ -772,8 +788,8 @@ fn more_to_read(shared: &Shared, backlog: &Backlog) -> bool {
 }
 
 /// Reads until EAGAIN (or until the batch is large, or until a read fills the buffer and more is
-/// queued: [`hand_over_early`]) and routes what was read through the books: what a scan read ahead into
-/// `backlog` first, in order, then the kernel's queue.
+/// queued: [`hand_over_early`]) and routes what was read through the books: what a scan read ahead
+/// into `backlog` first, in order, then the kernel's queue.
 fn drain(shared: &Shared, buf: &mut [u8], backlog: &Backlog) -> Result<EncodedBatch> {
     let mut encoder = BatchEncoder::new();
     let mut fs = KernelTreeFs::new(&shared.inotify, &shared.stopping, &shared.watches, backlog);

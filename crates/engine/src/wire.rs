@@ -54,15 +54,17 @@ pub struct EncodedBatch {
     pub bytes: Vec<u8>,
     /// Number of events in it.
     pub events: u32,
-    /// The kernel's queue was read to its end (a rename's halves are never split across batches
-    /// that end settled). Set with [`EncodedBatch::set_settled`], which writes it into the bytes.
-    pub settled: bool,
 }
 
 impl EncodedBatch {
-    /// Marks the batch settled or not, in the header ([`BATCH_SETTLED`]) and in `settled`.
+    /// Whether the kernel's queue was read to its end for this batch ([`BATCH_SETTLED`] in the
+    /// header; a rename's halves are never split across batches that end settled).
+    pub fn settled(&self) -> bool {
+        u32_at(&self.bytes, BATCH_FLAGS_AT).is_some_and(|flags| flags & BATCH_SETTLED != 0)
+    }
+
+    /// Marks the batch settled or not, in its header.
     pub fn set_settled(&mut self, settled: bool) {
-        self.settled = settled;
         let flags = if settled { BATCH_SETTLED } else { 0 };
         if let Some(field) = self.bytes.get_mut(BATCH_FLAGS_AT..BATCH_FLAGS_AT + 4) {
             field.copy_from_slice(&flags.to_le_bytes());
@@ -182,7 +184,6 @@ impl BatchEncoder {
         EncodedBatch {
             bytes,
             events: events as u32,
-            settled: false,
         }
     }
 }
@@ -382,7 +383,7 @@ mod tests {
         let mut batch = BatchEncoder::new().finish();
         assert_eq!(u32_at(&batch.bytes, BATCH_FLAGS_AT), Some(0));
         batch.set_settled(true);
-        assert!(batch.settled);
+        assert!(batch.settled());
         assert_eq!(u32_at(&batch.bytes, BATCH_FLAGS_AT), Some(BATCH_SETTLED));
         batch.set_settled(false);
         assert_eq!(u32_at(&batch.bytes, BATCH_FLAGS_AT), Some(0));

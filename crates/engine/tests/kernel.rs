@@ -9,28 +9,16 @@ use std::ffi::OsStr;
 use std::fs::{self, File, FileTimes};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant, SystemTime};
 
 use inotify_engine::mask::*;
 use inotify_engine::wire::{decode, DecodedEvent};
-use inotify_engine::{Doorbell, EncodedBatch, Error, Ring, Watcher};
+use inotify_engine::{ChannelDoorbell, EncodedBatch, Error, Watcher};
 
 /// How long a test waits for something the kernel is expected to do promptly. Generous, so that a
 /// loaded machine does not make a test fail; a passing test never waits this long.
 const PATIENCE: Duration = Duration::from_secs(10);
-
-/// A doorbell that sends `()` down a channel; the receiver going away closes the reader.
-struct ChannelDoorbell(Sender<()>);
-
-impl Doorbell for ChannelDoorbell {
-    fn ring(&self, _reports: bool) -> Ring {
-        match self.0.send(()) {
-            Ok(()) => Ring::Rung,
-            Err(_) => Ring::Closed,
-        }
-    }
-}
 
 /// A watcher, the receiving end of its doorbell and a fresh canonical temp dir. Bind every field
 /// when destructuring (`_temp`, not `..`): an unbound `TempDir` is deleted at once.
@@ -704,7 +692,7 @@ fn take_when_rung(
         }
         while let Some(batch) = watcher.take().expect("take") {
             work();
-            sizes.push((batch.events, batch.settled));
+            sizes.push((batch.events, batch.settled()));
             for event in decoded(&batch) {
                 assert_eq!(event.mask, IN_CREATE, "no overflow, only the creates");
                 names.push(event.name);

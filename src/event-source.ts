@@ -430,10 +430,11 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
     const batch = queued ?? this.#take()
     if (batch === undefined) return undefined
     if (endsCycle(batch)) this.#cycles += 1
-    if (from === 0 && !this.dropsEvents) return new BatchView(batch)
+    const drops = this.dropsEvents
+    if (from === 0 && !drops) return new BatchView(batch)
     const rows: number[] = []
     for (let row = from; row < batch.count; row++) {
-      if (!this.dropsEvents || this.keep(batch.event(row))) rows.push(row)
+      if (!drops || this.keep(batch.event(row))) rows.push(row)
     }
     return new BatchView(batch, Uint32Array.from(rows))
   }
@@ -536,9 +537,7 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
         if (step === END) return
         if (step === SKIP) continue
         if (step === WAIT) {
-          this.#request()
-          const deadline = s.timeoutMs === undefined ? undefined : at.lastHit + s.timeoutMs
-          if ((await this.#wait(deadline, s.signal)) === 'deadline' && expired(s, at)) return
+          if (await this.#awaitReader(s, at)) return
           continue
         }
         yield step
@@ -546,6 +545,17 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
     } finally {
       this.#leave(s)
     }
+  }
+
+  /**
+   * An async generator's wait for the reader (armed first): true when it ended on `timeoutS`, and
+   * the generator is to end; false on a ring, an abort (the next step throws) or a deadline that an
+   * event meanwhile pushed back.
+   */
+  async #awaitReader(s: GenSettings<PathOf<E>>, at: GenPosition): Promise<boolean> {
+    this.#request()
+    const deadline = s.timeoutMs === undefined ? undefined : at.lastHit + s.timeoutMs
+    return (await this.#wait(deadline, s.signal)) === 'deadline' && expired(s, at)
   }
 
   /** `eventBatches`' generator: as `#generate`, a batch at a time (counted in while it runs). */
@@ -558,10 +568,7 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
         const batch = this.#nextBatch()
         if (batch === undefined || batch.length === 0) {
           if (expired(s, at)) return
-          if (batch !== undefined) continue
-          this.#request()
-          const deadline = s.timeoutMs === undefined ? undefined : at.lastHit + s.timeoutMs
-          if ((await this.#wait(deadline, s.signal)) === 'deadline' && expired(s, at)) return
+          if (batch === undefined && (await this.#awaitReader(s, at))) return
           continue
         }
         at.lastHit = performance.now()

@@ -53,6 +53,14 @@ export function u32Column(buf: Buffer, offset: number, n: number, littleEndianHo
   return column
 }
 
+/**
+ * Bytes `start` to `end` of `buf` as a path or name in `encoding`: a copy either way, so that what
+ * the user keeps does not keep the batch in memory.
+ */
+function decodeBytes<E extends PathEncoding>(buf: Buffer, start: number, end: number, encoding: E): PathOf<E> {
+  return (encoding === 'buffer' ? Buffer.from(buf.subarray(start, end)) : buf.toString('utf8', start, end)) as PathOf<E>
+}
+
 /** A malformed batch: a bug in the engine or in this decoder, never the kernel's doing. */
 function malformed(why: string): Error {
   return new Error(`inotify-napi: malformed batch from the native engine (${why})`)
@@ -131,14 +139,13 @@ export class WireBatch<E extends PathEncoding> {
     const end = this.nameEnds[row]!
     if (end < start || end > this.#namesLen) throw malformed(`name ${row} at ${start}..${end} of ${this.#namesLen}`)
     const at = this.#namesOffset
-    if (this.#encoding === 'buffer') return Buffer.from(this.#buf.subarray(at + start, at + end)) as PathOf<E>
-    if ((this.flags[row]! & FLAG_ASCII_NAME) !== 0) {
+    if (this.#encoding === 'utf8' && (this.flags[row]! & FLAG_ASCII_NAME) !== 0) {
       // Short ASCII names are cut from one string of the batch's names (no native call each);
       // longer ones are copied, see SHARED_SLICE_MIN.
       if (end - start < SHARED_SLICE_MIN) return (this.#ascii ?? this.#asciiNames()).slice(start, end) as PathOf<E>
       return this.#buf.toString('latin1', at + start, at + end) as PathOf<E>
     }
-    return this.#buf.toString('utf8', at + start, at + end) as PathOf<E>
+    return decodeBytes(this.#buf, at + start, at + end, this.#encoding)
   }
 
   #asciiNames(): string {
@@ -161,10 +168,7 @@ export class WireBatch<E extends PathEncoding> {
     const start = bytesAt + (index === 0 ? 0 : this.#buf.readUInt32LE(ends + 4 * (index - 1)))
     const end = bytesAt + this.#buf.readUInt32LE(ends + 4 * index)
     if (end < start || end > this.#buf.length) throw malformed(`path ${index} at ${start}..${end}`)
-    // A copy, so that a path kept by the user does not keep the whole batch in memory.
-    const path = (this.#encoding === 'buffer'
-      ? Buffer.from(this.#buf.subarray(start, end))
-      : this.#buf.toString('utf8', start, end)) as PathOf<E>
+    const path = decodeBytes(this.#buf, start, end, this.#encoding)
     this.#paths[index] = path
     return path
   }

@@ -57,9 +57,13 @@ async function collect(w: Watcher, done: (changes: Change[]) => boolean, timeout
   return changes
 }
 
-/** Everything up to (and without) the change to the marker file `dir/.end`. */
-async function untilMarker(w: Watcher, dir: string): Promise<Change[]> {
-  const marker = join(dir, '.end')
+/**
+ * Everything up to (and without) the first change to the marker file `dir/<name>`. A test with several
+ * steps gives each its own marker: a marker's late `IN_CLOSE_WRITE` can arrive after the batch that
+ * ended a step, and a reused marker would then end the next step at once.
+ */
+async function untilMarker(w: Watcher, dir: string, name = '.end'): Promise<Change[]> {
+  const marker = join(dir, name)
   const changes = await collect(w, (c) => c.some((x) => x.path === marker))
   return changes.slice(0, changes.findIndex((x) => x.path === marker))
 }
@@ -82,8 +86,8 @@ describe('watch()', () => {
     const w = await open(dir)
     sh(dir, 'mv "$D/d" "$D/n"; touch "$D/.end"')
     expect(brief(await untilMarker(w, dir))).toEqual([`rename ${dir}/d -> ${dir}/n/`])
-    sh(dir, 'touch "$D/n/e/f"; rm "$D/.end"; touch "$D/.end"')
-    const later = await untilMarker(w, dir)
+    sh(dir, 'touch "$D/n/e/f"; touch "$D/.end2"')
+    const later = await untilMarker(w, dir, '.end2')
     expect(brief(later).filter((c) => !c.includes('/.end'))).toEqual([`create ${dir}/n/e/f`])
   })
 

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { existsSync, readFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import semver from 'semver'
 import { describe, expect, it } from 'vitest'
 
 const ROOT = resolve(__dirname, '..')
@@ -42,5 +43,58 @@ describe('the package entry points', () => {
       '__test__/fixtures/consumer.mts', '__test__/fixtures/consumer.cts'])
     expect(result.stdout + result.stderr).toBe('')
     expect(result.status).toBe(0)
+  })
+})
+
+/** package.json, as parsed. */
+function manifest(): Record<string, unknown> & { engines: { node: string } } {
+  return JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Record<string, unknown> & { engines: { node: string } }
+}
+
+/** One entry of package-lock.json's `packages` table. */
+interface LockEntry {
+  version?: string
+  engines?: { node?: string } | string[]
+  [field: string]: unknown
+}
+
+function lockPackages(): Record<string, LockEntry> {
+  return (JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockEntry> }).packages
+}
+
+describe('the package metadata', () => {
+  it('resolves no package in package-lock.json whose engines exclude a Node version the package claims', () => {
+    const claimed = manifest().engines.node
+    const excluding: string[] = []
+    for (const [path, entry] of Object.entries(lockPackages())) {
+      // Old lock entries may hold engines as an array of strings; npm reads only the object form.
+      const range = Array.isArray(entry.engines) ? undefined : entry.engines?.node
+      if (path === '' || range === undefined) continue
+      if (!semver.subset(claimed, range)) excluding.push(`${path}@${entry.version} wants node ${range}`)
+    }
+    expect(excluding, `npm ci warns EBADENGINE on part of ${claimed}`).toEqual([])
+  })
+
+  it("keeps package-lock.json's root entry equal to package.json, so npm leaves the lock file unchanged", () => {
+    const pkg = manifest()
+    const root = lockPackages()['']!
+    // The fields npm copies from package.json into the lock's root entry (bin without its "./").
+    const bin = Object.fromEntries(Object.entries((pkg.bin ?? {}) as Record<string, string>).map(([k, v]) => [k, v.replace(/^\.\//, '')]))
+    const fields = ['name', 'version', 'license', 'os', 'cpu', 'libc', 'engines', 'dependencies', 'devDependencies', 'optionalDependencies', 'peerDependencies']
+    expect(Object.fromEntries(fields.map((f) => [f, root[f]]))).toEqual(Object.fromEntries(fields.map((f) => [f, pkg[f]])))
+    expect(root.bin).toEqual(bin)
+  })
+
+  it('names the Node versions engines allows, in the README, wherever it names one', () => {
+    // `^20.19.0 || ^22.13.0 || >=24.0.0` reads "Node 20.19+, 22.13+ or 24+".
+    const floors = semver.validRange(manifest().engines.node)!.split('||').map((part) => {
+      const min = semver.minVersion(part.trim())!
+      return min.minor === 0 && min.patch === 0 ? `${min.major}+` : `${min.major}.${min.minor}+`
+    })
+    const expected = `Node ${floors.slice(0, -1).join(', ')} or ${floors.at(-1)}`
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
+    const named = [...readme.matchAll(/Node \d+(?:\.\d+)?\+(?:,? (?:or )?\d+(?:\.\d+)?\+)*/g)].map((m) => m[0])
+    expect(named.length).toBeGreaterThan(0)
+    for (const claim of named) expect(claim).toBe(expected)
   })
 })

@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { join, posix, resolve } from 'node:path'
 import semver from 'semver'
-import { describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 
 const ROOT = resolve(__dirname, '..')
 
@@ -96,5 +96,63 @@ describe('the package metadata', () => {
     const named = [...readme.matchAll(/Node \d+(?:\.\d+)?\+(?:,? (?:or )?\d+(?:\.\d+)?\+)*/g)].map((m) => m[0])
     expect(named.length).toBeGreaterThan(0)
     for (const claim of named) expect(claim).toBe(expected)
+  })
+})
+
+/** The files `npm pack` would put in the tarball, as it lists them. */
+function packedFiles(): string[] {
+  const result = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts', '--offline', '--no-update-notifier'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 60_000,
+  })
+  if (result.status !== 0) throw new Error(`npm pack --dry-run exited ${result.status ?? result.signal}: ${result.stderr}`)
+  const packed = JSON.parse(result.stdout) as { files: { path: string }[] }[]
+  expect(packed).toHaveLength(1)
+  return packed[0]!.files.map((f) => f.path)
+}
+
+describe('the packed tarball', () => {
+  let files: string[]
+  beforeAll(() => {
+    if (!existsSync(resolve(ROOT, 'dist/index.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)')
+    files = packedFiles()
+  })
+
+  it('ships the MIT LICENSE that package.json names, and the CHANGELOG.md the README points at', () => {
+    expect(files).toContain('LICENSE')
+    expect(files).toContain('CHANGELOG.md')
+    expect(manifest().license).toBe('MIT')
+    const license = readFileSync(join(ROOT, 'LICENSE'), 'utf8')
+    expect(license).toMatch(/^MIT License\n\nCopyright \(c\) \d{4} inotify-napi contributors\n/)
+    expect(license).toContain('Permission is hereby granted, free of charge, to any person obtaining a copy')
+    expect(readFileSync(join(ROOT, 'README.md'), 'utf8')).toContain('CHANGELOG.md')
+  })
+
+  it('ships source maps that carry their sources, so each maps to readable TypeScript without src/', () => {
+    const maps = files.filter((f) => f.endsWith('.map'))
+    expect(maps.length).toBeGreaterThan(0)
+    for (const map of maps) {
+      const parsed = JSON.parse(readFileSync(join(ROOT, map), 'utf8')) as { file: string; sourceRoot?: string; sources: string[]; sourcesContent?: (string | null)[] }
+      expect(files, `${map} maps ${parsed.file}`).toContain(posix.join(posix.dirname(map), parsed.file))
+      expect(parsed.sources.length, map).toBeGreaterThan(0)
+      parsed.sources.forEach((source, i) => {
+        const shipped = posix.join(posix.dirname(map), parsed.sourceRoot ?? '', source)
+        if (files.includes(shipped)) return
+        // Not in the tarball: the map must hold the text itself, and it must be today's source.
+        const inlined = parsed.sourcesContent?.[i]
+        expect(typeof inlined, `${map}: ${source} is neither shipped nor inlined`).toBe('string')
+        expect(inlined === readFileSync(join(ROOT, shipped), 'utf8'), `${map}: the inlined ${source} is not today's`).toBe(true)
+      })
+    }
+  })
+
+  it('ships no compiled file whose TypeScript source is gone (a stale dist/)', () => {
+    const sources = new Set(readdirSync(join(ROOT, 'src')).map((f) => f.replace(/\.(m?)ts$/, '.$1js')))
+    const orphans = files
+      .filter((f) => f.startsWith('dist/'))
+      .map((f) => f.slice('dist/'.length).replace(/\.d\.(m?)ts$/, '.$1js').replace(/\.map$/, ''))
+      .filter((f) => !sources.has(f))
+    expect(orphans).toEqual([])
   })
 })

@@ -333,6 +333,7 @@ function processReport(): { header?: { glibcVersionRuntime?: string } } | undefi
   const report = process.report
   if (report === undefined || typeof report.getReport !== 'function') return undefined
   // Node 20.13+: skip the network part, the slowest (@types/node 20 does not know the flag yet).
-  ;(report as { excludeNetwork?: boolean }).excludeNetwork = true
+  const settings = report as { excludeNetwork?: boolean }
+  settings.excludeNetwork = true
   return report.getReport() as { header?: { glibcVersionRuntime?: string } }
 }

@@ -140,7 +140,7 @@ describe('kernel queue overflow', () => {
     const events = batches.flatMap((b) => [...b])
     expect(events.filter((e) => e.header.mask & IN_Q_OVERFLOW)).toHaveLength(1)
     expect(events.filter((e) => e.synthetic).map((e) => e.filename).sort()).toEqual(['lost-one', 'lost-two'])
-  })
+  }, 90_000)
 
   it('throws TerminalEventError for IN_Q_OVERFLOW by default, and the next eventGen yields the rescan', async () => {
     const root = fx.tempDir()

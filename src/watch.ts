@@ -18,13 +18,14 @@ import {
   IN_MOVED_TO,
 } from './constants'
 import { closedError, fromNativeError, InotifyError, readInotifyLimit } from './errors'
-import { checkKeys } from './event-source'
+import { checkKeys, pinWhile } from './event-source'
 import { describe, type PathLike } from './paths'
 import {
   anyOf,
   checkIgnore,
   InotifyTrees,
   TREE_INTERNALS,
+  type IgnoreCall,
   type IgnoreFunction,
   type InotifyTreeOptions,
   type TreeInternals,
@@ -182,7 +183,9 @@ export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterabl
   readonly #debounceMs: number
   readonly #maxBacklog: number
   /** The ignore functions, for files (the native side asks them about directories only). */
-  readonly #ignoreFiles: ((arg: [path: string, isDir: boolean]) => boolean) | undefined
+  readonly #ignoreFiles: IgnoreCall | undefined
+  /** Where faults go (the tree's `onError`, and the ignore functions' throws). */
+  readonly #onFault = (error: InotifyError): void => this.#fault(error)
   readonly #readers = new Set<Reader>()
   readonly #started = performance.now()
   #timer: NodeJS.Timeout | undefined
@@ -199,7 +202,7 @@ export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterabl
     }
     checkKeys(options, WATCH_OPTION_KEYS, 'watch')
     const ignore = checkIgnore(options.ignore)
-    this.#ignoreFiles = anyOf(ignore.functions)
+    this.#ignoreFiles = anyOf(ignore.functions, new WeakRef(this.#onFault))
     this.#debounceMs = checkCount(options.debounceMs ?? 0, 'debounceMs', 0)
     this.#maxBacklog = checkCount(options.maxBacklog ?? 1000, 'maxBacklog', 1)
     const maxQueuedBytes = checkCount(options.maxQueuedBytes ?? 16 * 1024 * 1024, 'maxQueuedBytes', 1)
@@ -222,7 +225,7 @@ export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterabl
       mask: CHANGES_MASK,
       followSymlinks: options.followSymlinks ?? false,
       ignore: [...ignore.patterns, ...ignore.functions],
-      onError: (error) => this.#fault(error),
+      onError: this.#onFault,
     }, { changes: true, readGitignore: options.gitignore ?? false, recursive: options.recursive ?? true, maxQueuedBytes })
     this.#tree.listen(() => this.#onRing())
     this.ready = this.#tree.ready.then(() => {
@@ -231,7 +234,12 @@ export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterabl
     this.ready.catch(() => {})
     // Changes wait natively until someone wants them: a new 'events' listener may.
     ;(this as EventEmitter).on('newListener', (name: string | symbol) => {
-      if (name === 'events') queueMicrotask(() => this.#pull())
+      if (name !== 'events') return
+      pinWhile(this, !this.closed)
+      queueMicrotask(() => this.#pull())
+    })
+    ;(this as EventEmitter).on('removeListener', (name: string | symbol) => {
+      if (name === 'events') this.#pin()
     })
     if (signal !== undefined) {
       if (signal.aborted) void this.close()
@@ -285,6 +293,7 @@ export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterabl
     this.#tree.close()
     for (const reader of this.#readers) reader.wake?.()
     this.#closing = Promise.resolve()
+    this.#pin()
     this.emit('close')
     return this.#closing
   }
@@ -309,9 +318,11 @@ export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterabl
         if (this.#failure !== undefined) throw this.#failure
         await new Promise<void>((resolve) => {
           reader.wake = resolve
+          this.#pin()
           this.#pull()
         })
         reader.wake = undefined
+        this.#pin()
       }
     } finally {
       this.#readers.delete(reader)
@@ -353,6 +364,14 @@ export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterabl
     this.#failure = error instanceof InotifyError ? error : closedError('watch')
     this.#fault(this.#failure)
     for (const reader of this.#readers) reader.wake?.()
+  }
+
+  /**
+   * Keeps the watcher from the collector while someone wants its changes (its tree is also kept
+   * while ref()'d): an unref()'d watcher that nothing references or waits on is collected.
+   */
+  #pin(): void {
+    pinWhile(this, !this.closed && this.#wanted())
   }
 
   /** Someone wants changes: an `'events'` listener, or an iterator waiting. */

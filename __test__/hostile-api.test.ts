@@ -4,9 +4,22 @@
  * numbers. What would end the process or can only be seen from outside runs in a child process
  * (`fixtures/hostile-api-child.cjs`, on the CommonJS build).
  */
-import { describe, expect, it } from 'vitest'
-import { useTreeFixture } from './tree-fixture'
-import { resolve } from 'node:path'
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import {
+  subscribe,
+  watch,
+  type Change,
+  type PathEncoding,
+  type PathLike,
+  type SubscribeEvent,
+  type Watcher,
+  type WatchOptions,
+} from '../src/index'
+import { until } from './helpers'
+import { withinDeadline } from './inotify-fixture'
+import { inotifyDescriptorCount, useTreeFixture } from './tree-fixture'
 
 const CHILD = resolve(__dirname, 'fixtures/hostile-api-child.cjs')
 const fx = useTreeFixture()
@@ -77,5 +90,156 @@ describe('instances dropped without close() (12.8)', () => {
     expect(counts.inotify).toBe(6)
     expect(missing).toEqual([])
     expect(heldEvents).toContain('after-gc')
+  })
+})
+
+const watchers: Watcher<PathEncoding>[] = []
+afterEach(async () => {
+  for (const w of watchers.splice(0)) await w.close()
+})
+
+async function open<E extends PathEncoding = 'utf8'>(paths: PathLike | readonly PathLike[], options?: WatchOptions<E>): Promise<Watcher<E>> {
+  const w = watch(paths, options)
+  watchers.push(w as Watcher<PathEncoding>)
+  await withinDeadline(w.ready, 'ready')
+  return w
+}
+
+/** Takes batches from `w` until one of its changes passes `match`; returns every change taken. */
+async function changesUntil<P extends string | Buffer>(
+  w: AsyncIterable<Change<P>[]>,
+  match: (change: Change<P>) => boolean,
+  what: string,
+): Promise<Change<P>[]> {
+  const seen: Change<P>[] = []
+  const iterator = w[Symbol.asyncIterator]()
+  await withinDeadline((async () => {
+    while (!seen.some(match)) {
+      const next = await iterator.next()
+      if (next.done === true) throw new Error(`the watcher ended before ${what}`)
+      seen.push(...next.value)
+    }
+  })(), what)
+  await iterator.return?.()
+  return seen
+}
+
+describe('names that are not UTF-8 (12.11)', () => {
+  // 'f', two bytes that are no UTF-8 sequence, '.txt': as a Latin-1 system would write "fÿþ.txt".
+  const NAME = Buffer.from([0x66, 0xff, 0xfe, 0x2e, 0x74, 0x78, 0x74])
+
+  it('reports them with their exact bytes from watch({ encoding: "buffer" }), as paths that exist', async () => {
+    const dir = fx.tempDir()
+    const w = await open(dir, { encoding: 'buffer' })
+    const file = Buffer.concat([Buffer.from(`${dir}/`), NAME])
+    writeFileSync(file, 'x')
+    const created = await changesUntil(w, (c) => c.path.equals(file), 'the create')
+    const change = created.find((c) => c.path.equals(file))!
+    expect(change).toMatchObject({ type: 'create', isDir: false })
+    expect(Buffer.isBuffer(change.path)).toBe(true)
+    expect(existsSync(change.path)).toBe(true)
+
+    const renamed = Buffer.concat([Buffer.from(`${dir}/`), NAME, Buffer.from([0x80])])
+    renameSync(file, renamed)
+    const moves = await changesUntil(w, (c) => c.type === 'rename', 'the rename')
+    const rename = moves.find((c) => c.type === 'rename')!
+    expect(rename.path.equals(renamed)).toBe(true)
+    expect(rename.oldPath!.equals(file)).toBe(true)
+    expect(existsSync(rename.path)).toBe(true)
+    // The types follow the option: Buffer paths here, strings by default.
+    const typed: Buffer = rename.path
+    // @ts-expect-error: with encoding 'buffer', a path is not a string
+    const notString: string = rename.path
+    expect([typed, notString]).toHaveLength(2)
+    expect(w.roots[0]!.equals(Buffer.from(dir))).toBe(true)
+  })
+
+  it('watches a root given as bytes that are not UTF-8', async () => {
+    const base = fx.tempDir()
+    const root = Buffer.concat([Buffer.from(`${base}/`), NAME])
+    mkdirSync(root)
+    const w = await open(root, { encoding: 'buffer' })
+    const file = Buffer.concat([root, Buffer.from('/inside')])
+    writeFileSync(file, 'x')
+    const changes = await changesUntil(w, (c) => c.path.equals(file), 'the create under the root')
+    expect(existsSync(changes.find((c) => c.path.equals(file))!.path)).toBe(true)
+  })
+
+  it('gives strings with U+FFFD for each invalid sequence by default, in watch() and subscribe()', async () => {
+    const dir = fx.tempDir()
+    const lossy = `${dir}/f\ufffd\ufffd.txt`
+    const w = await open(dir)
+    const events: SubscribeEvent[] = []
+    const subscription = await subscribe(dir, (error, batch) => {
+      if (error === null) events.push(...batch)
+    }, { debounceMs: 0 })
+    try {
+      writeFileSync(Buffer.concat([Buffer.from(`${dir}/`), NAME]), 'x')
+      const changes = await changesUntil(w, (c) => c.path === lossy, 'the lossy create')
+      const path: string = changes.find((c) => c.path === lossy)!.path
+      expect(existsSync(path)).toBe(false)
+      await until(() => events.some((e) => e.path === lossy && e.type === 'create'), 'the subscribe event')
+    } finally {
+      await subscription.unsubscribe()
+    }
+  })
+
+  it('rejects an encoding it does not know', () => {
+    expect(() => watch(fx.tempDir(), { encoding: 'latin1' as 'utf8' })).toThrow(TypeError)
+  })
+})
+
+describe('file: URLs and numbers out of range (12.12)', () => {
+  it('takes file: URLs through fileURLToPath: a host or an encoded slash is a TypeError before any watch', () => {
+    const dir = fx.tempDir()
+    const before = inotifyDescriptorCount()
+    expect(() => watch(new URL(`file://elsewhere${dir}`))).toThrow(expect.objectContaining({
+      name: 'TypeError', code: 'ERR_INVALID_FILE_URL_HOST',
+    }))
+    expect(() => watch(new URL(`file://${dir}/a%2Fb`))).toThrow(expect.objectContaining({
+      name: 'TypeError', code: 'ERR_INVALID_FILE_URL_PATH',
+    }))
+    expect(() => watch([dir, new URL('https://example.com/')])).toThrow(expect.objectContaining({
+      name: 'TypeError', code: 'ERR_INVALID_URL_SCHEME',
+    }))
+    expect(inotifyDescriptorCount()).toBe(before)
+  })
+
+  it('watches what a file: URL names, with localhost and percent-encoding as fileURLToPath reads them', async () => {
+    const base = fx.tempDir()
+    const dir = join(base, 'a b%')
+    mkdirSync(dir)
+    const w = await open(new URL(`file://localhost${base}/a%20b%25`))
+    expect(w.roots).toEqual([dir])
+    writeFileSync(join(dir, 'f'), 'x')
+    await changesUntil(w, (c) => c.path === join(dir, 'f'), 'the create')
+  })
+
+  it('bounds debounceMs as Node timers do, and checks every number option once', async () => {
+    const dir = fx.tempDir()
+    const before = inotifyDescriptorCount()
+    const outOfRange = expect.objectContaining({ name: 'RangeError', code: 'ERR_OUT_OF_RANGE' })
+    for (const debounceMs of [2 ** 31, -1, Infinity, NaN]) {
+      expect(() => watch(dir, { debounceMs }), String(debounceMs)).toThrow(outOfRange)
+    }
+    for (const maxQueuedBytes of [0, 0.5, 2 ** 53, Infinity]) {
+      expect(() => watch(dir, { maxQueuedBytes }), String(maxQueuedBytes)).toThrow(outOfRange)
+    }
+    for (const maxBacklog of [0, 1.5, 2 ** 53, Infinity]) {
+      expect(() => watch(dir, { maxBacklog }), String(maxBacklog)).toThrow(outOfRange)
+    }
+    expect(() => watch(dir, { debounceMs: '5' as unknown as number })).toThrow(expect.objectContaining({
+      name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE',
+    }))
+    await expect(subscribe(dir, () => {}, { debounceMs: 2 ** 31 })).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' })
+    expect(inotifyDescriptorCount()).toBe(before)
+  })
+
+  it('accepts the largest delay a timer holds, and a fraction of a millisecond', async () => {
+    const dir = fx.tempDir()
+    await open(dir, { debounceMs: 2 ** 31 - 1 })
+    const w = await open(dir, { debounceMs: 0.5 })
+    writeFileSync(join(dir, 'f'), 'x')
+    await changesUntil(w, (c) => c.path === join(dir, 'f'), 'the create')
   })
 })

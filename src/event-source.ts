@@ -332,7 +332,11 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
     return this
   }
 
-  /** Lets the process exit even though this instance is open. Returns `this`. */
+  /**
+   * Lets the process exit even though this instance is open. Returns `this`. An unref()'d instance
+   * that nothing references and no generator waits on is collected like any object, its thread and
+   * descriptors with it (`close()` it all the same: when the collector runs is not known).
+   */
   unref(): this {
     this.#keepAlive?.unref()
     this.#refd = false

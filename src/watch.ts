@@ -321,7 +321,11 @@ export class Watcher<E extends PathEncoding = 'utf8'>
     return this
   }
 
-  /** Lets the process exit even though the watcher is open. Returns `this`. */
+  /**
+   * Lets the process exit even though the watcher is open. Returns `this`. An unref()'d watcher
+   * with no `'events'` listener, no iterator waiting and nothing referencing it is collected, its
+   * thread and descriptors with it.
+   */
   unref(): this {
     this.#tree.unref()
     return this

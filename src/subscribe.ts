@@ -35,7 +35,8 @@ export interface SubscribeOptions {
   backend?: 'inotify'
   /**
    * How long changes gather before the callback runs (default 50, `@parcel/watcher`'s fixed
-   * window, so that code written for it sees the same coalescing); 0 delivers at once.
+   * window, so that code written for it sees the same coalescing); 0 delivers at once. At most
+   * 2^31-1, as `watch()`'s: a `RangeError` beyond.
    */
   debounceMs?: number
 }

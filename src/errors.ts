@@ -26,6 +26,7 @@ export type InotifyErrorCode =
   | 'ERR_INOTIFY_NATIVE'
   | 'ERR_INOTIFY_PANIC'
   | 'ERR_INOTIFY_OVERFLOW'
+  | 'ERR_INOTIFY_IGNORE_FUNCTION'
 
 /** Details an {@link InotifyError} is built from. */
 export interface InotifyErrorDetails {
@@ -37,6 +38,8 @@ export interface InotifyErrorDetails {
   path?: string | Buffer
   /** What happened and what to do, in one or two sentences. */
   message: string
+  /** What caused it (the exception an ignore function threw). */
+  cause?: unknown
 }
 
 /**
@@ -55,7 +58,7 @@ export class InotifyError extends Error {
 
   /** Builds the error from its details. */
   constructor(details: InotifyErrorDetails) {
-    super(details.message)
+    super(details.message, details.cause === undefined ? undefined : { cause: details.cause })
     this.name = 'InotifyError'
     this.code = details.code
     const errno = (osConstants.errno as Record<string, number | undefined>)[details.code]

@@ -79,6 +79,20 @@ const MAX_TIMER_MS = 0x7fffffff
 
 const noop = (): void => {}
 
+/**
+ * Instances that must outlive their last reference: a ref()'d one is an open handle that keeps the
+ * process alive (as `fs.watch`'s), and one a generator waits on is how that generator resumes.
+ * Anything else is the collector's once unreferenced: the reader thread holds the doorbell only
+ * weakly, and collecting the native object stops the thread and closes the descriptors.
+ */
+const pinned = new Set<object>()
+
+/** Pins `owner` (see {@link pinned}) while `wanted`, unpins it otherwise. */
+export function pinWhile(owner: object, wanted: boolean): void {
+  if (wanted) pinned.add(owner)
+  else pinned.delete(owner)
+}
+
 interface GenSettings<P extends string | Buffer> {
   timeoutMs: number | undefined
   yieldNones: boolean
@@ -204,6 +218,7 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
   #row = 0
   readonly #waiters = new Set<() => void>()
   #keepAlive: NodeJS.Timeout | undefined
+  #refd = true
   #closed = false
   /** Generators running; the reader is disarmed when the last one ends. */
   #active = 0
@@ -221,11 +236,29 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
     this.#encoding = settings.encoding
     this.#blockDuration = settings.blockDuration
     try {
-      this.native = new binding.NativeInotify((reports) => this.#ring(reports), settings.tree, settings.ignoreFunction)
+      this.native = new binding.NativeInotify(EventSource.#doorbell(new WeakRef(this)), settings.tree, settings.ignoreFunction)
     } catch (error) {
       throw fromNativeError(error)
     }
     this.#keepAlive = setInterval(noop, 0x7fffffff)
+    this.#pin()
+  }
+
+  /**
+   * The reader thread's doorbell. It reaches the instance through a `WeakRef` (and is made here,
+   * away from any closure over `this`): the native side holds it for the instance's life, and a
+   * strong reference would make every instance reachable from the thread, so never collected.
+   */
+  static #doorbell(source: WeakRef<EventSource<PathEncoding>>): (reports: boolean) => void {
+    return (reports) => {
+      const live = source.deref()
+      if (live !== undefined) live.#ring(reports)
+    }
+  }
+
+  /** Keeps this instance from the collector while it is ref()'d or waited on (see {@link pinned}). */
+  #pin(): void {
+    pinWhile(this, !this.#closed && (this.#refd || this.#waiters.size > 0))
   }
 
   /** Number of watches held. */
@@ -294,12 +327,20 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
   /** Keeps the process alive while this instance is open (the default). Returns `this`. */
   ref(): this {
     this.#keepAlive?.ref()
+    this.#refd = true
+    this.#pin()
     return this
   }
 
-  /** Lets the process exit even though this instance is open. Returns `this`. */
+  /**
+   * Lets the process exit even though this instance is open. Returns `this`. An unref()'d instance
+   * that nothing references and no generator waits on is collected like any object, its thread and
+   * descriptors with it (`close()` it all the same: when the collector runs is not known).
+   */
   unref(): this {
     this.#keepAlive?.unref()
+    this.#refd = false
+    this.#pin()
     return this
   }
 
@@ -312,6 +353,7 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
     this.#closed = true
     clearInterval(this.#keepAlive)
     this.#keepAlive = undefined
+    this.#pin()
     this.#batches = []
     this.#row = 0
     try {
@@ -444,6 +486,7 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
       let timer: NodeJS.Timeout | undefined
       const done = (reason: WakeReason): void => {
         this.#waiters.delete(onReady)
+        this.#pin()
         if (timer !== undefined) clearTimeout(timer)
         signal?.removeEventListener('abort', onAbort)
         resolve(reason)
@@ -451,6 +494,7 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
       const onReady = (): void => done('ready')
       const onAbort = (): void => done('aborted')
       this.#waiters.add(onReady)
+      this.#pin()
       signal?.addEventListener('abort', onAbort, { once: true })
       if (deadline !== undefined) {
         // Not ref'd: only the instance's own handle keeps the process alive (see unref()).

@@ -2,6 +2,7 @@
  * Path arguments: `string | Buffer | URL`, as `fs` takes them, checked before any system call.
  * @module
  */
+import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 /** A path as `fs` takes it: a string, a `Buffer` of raw bytes, or a `file:` URL. */
@@ -48,6 +49,17 @@ export function checkPath(path: unknown, argument = 'path'): CheckedPath {
     )
   }
   return { bytes, given }
+}
+
+/**
+ * A checked path made absolute against the working directory, as `path.resolve` does: a string (a
+ * URL's path too) stays a string, a `Buffer` keeps its exact bytes (Latin-1 maps each byte to one
+ * character and back, so `path.resolve` reads only the `/` and `.` bytes and copies the rest).
+ */
+export function absolutePath(path: CheckedPath): string | Buffer {
+  if (typeof path.given === 'string') return resolve(path.given)
+  const bytes = path.given[0] === 0x2f ? path.given : Buffer.concat([Buffer.from(`${process.cwd()}/`), path.given])
+  return Buffer.from(resolve(bytes.toString('latin1')), 'latin1')
 }
 
 /** A short description of a wrong value, for error messages. */

@@ -13,7 +13,11 @@ import { watch, type Watcher } from './watch'
 export interface SubscribeEvent {
   /** `create`, `update` or `delete` (a rename is a delete of the old path and a create of the new). */
   type: 'create' | 'update' | 'delete'
-  /** The absolute path. */
+  /**
+   * The absolute path, a string as in `@parcel/watcher`. A name that is not valid UTF-8 is lossy
+   * here: each invalid byte sequence becomes U+FFFD (as `Buffer#toString('utf8')` decodes), so such
+   * a path does not exist on disk. `watch(dir, { encoding: 'buffer' })` gives the exact bytes.
+   */
   path: string
 }
 
@@ -31,7 +35,8 @@ export interface SubscribeOptions {
   backend?: 'inotify'
   /**
    * How long changes gather before the callback runs (default 50, `@parcel/watcher`'s fixed
-   * window, so that code written for it sees the same coalescing); 0 delivers at once.
+   * window, so that code written for it sees the same coalescing); 0 delivers at once. At most
+   * 2^31-1, as `watch()`'s: a `RangeError` beyond.
    */
   debounceMs?: number
 }
@@ -102,7 +107,8 @@ function key(dir: string, options: SubscribeOptions | undefined): string {
 
 /**
  * Calls `fn` with batches of changes under `dir` (recursively), as `@parcel/watcher`'s `subscribe`.
- * Resolves once every directory is watched.
+ * Resolves once every directory is watched. Paths are strings, as `@parcel/watcher`'s: a name that
+ * is not valid UTF-8 comes with U+FFFD for each invalid sequence (see {@link SubscribeEvent.path}).
  */
 export async function subscribe(dir: string, fn: SubscribeCallback, options?: SubscribeOptions): Promise<AsyncSubscription> {
   if (typeof dir !== 'string') throw new TypeError(`dir must be a string, got ${describe(dir)}`)

@@ -21,7 +21,9 @@ export type IgnorePattern = string
  * What a tree leaves out, decided by a function of the path (a string) and whether it is a
  * directory. For a directory it is asked from the native thread's scans (through the event loop)
  * before its watch is added; for a file, when one of its events is about to be yielded. It must be
- * quick and synchronous; a function that throws ignores nothing.
+ * quick and synchronous. A function that throws ignores nothing: the entry is watched and reported,
+ * and the throw goes to `onError` (`watch()`: the `'error'` event) as an {@link InotifyError} with
+ * code `ERR_INOTIFY_IGNORE_FUNCTION`, the entry's `path`, and what was thrown as its `cause`.
  */
 export type IgnoreFunction = (path: string, isDir: boolean) => boolean
 
@@ -101,14 +103,41 @@ export function checkIgnore(ignore: unknown): { patterns: string[]; functions: I
   return { patterns, functions }
 }
 
-/** One function for the native side: true when any of `functions` says so; false if one throws. */
-export function anyOf(functions: readonly IgnoreFunction[]): ((arg: [string, boolean]) => boolean) | undefined {
+/** The ignore functions as one, in the shape the native side calls: `([path, isDir]) => ignored`. */
+export type IgnoreCall = (arg: [path: string, isDir: boolean]) => boolean
+
+/** What an ignore function's throw becomes: an error naming the entry, which is not ignored. */
+function ignoreFunctionError(path: string, isDir: boolean, thrown: unknown): InotifyError {
+  const why = thrown instanceof Error ? thrown.message : String(thrown)
+  return new InotifyError({
+    code: 'ERR_INOTIFY_IGNORE_FUNCTION',
+    path,
+    message: `ERR_INOTIFY_IGNORE_FUNCTION: the ignore function threw on '${path}', so the ` +
+      `${isDir ? 'directory' : 'file'} is not ignored: ${why}`,
+    cause: thrown,
+  })
+}
+
+/**
+ * One function for the native side: true when any of `functions` says so. One that throws ignores
+ * nothing: the error goes to `onError`, if it is still alive. It is held weakly because the native
+ * side holds this function for the tree's life, and `onError` (the tree's, or a watcher's) may
+ * lead back to the tree, which would then never be collected. Made here, at module level, so
+ * that the closure holds nothing else of its caller.
+ */
+export function anyOf(functions: readonly IgnoreFunction[], onError: WeakRef<(error: InotifyError) => void>): IgnoreCall | undefined {
   if (functions.length === 0) return undefined
   return ([path, isDir]) => {
     try {
       return functions.some((f) => f(path, isDir) === true)
     } catch (error) {
-      process.nextTick(() => { throw error })
+      const report = onError.deref()
+      try {
+        report?.(ignoreFunctionError(path, isDir, error))
+      } catch (failure) {
+        // `onError` itself threw: an uncaught exception, as an event listener's would be.
+        process.nextTick(() => { throw failure })
+      }
       return false
     }
   }
@@ -168,7 +197,7 @@ export class InotifyTrees<E extends PathEncoding = 'utf8'> extends EventSource<E
   /** The native scans call back into JS (function ignores): a blocking generator would deadlock them. */
   readonly #asksJs: boolean
   /** The ignore functions, for files (the native side asks them about directories only). */
-  readonly #ignoreFunction: ((arg: [path: string, isDir: boolean]) => boolean) | undefined
+  readonly #ignoreFunction: IgnoreCall | undefined
   #pendingRoots: number
   #firstScanError: InotifyError | undefined
   #settle: { resolve: () => void; reject: (error: InotifyError) => void } | undefined
@@ -191,7 +220,8 @@ export class InotifyTrees<E extends PathEncoding = 'utf8'> extends EventSource<E
     checkFunction(options.onError, 'onError')
     const roots = paths.map((p: unknown, i) => checkPath(p, `paths[${i}]`))
     for (const root of roots) checkRoot(root)
-    const ignoreFunction = anyOf(ignore.functions)
+    const onError = options.onError ?? warnUnlessVanished
+    const ignoreFunction = anyOf(ignore.functions, new WeakRef(onError))
     const internals = (options as { [TREE_INTERNALS]?: TreeInternals })[TREE_INTERNALS]
     super({
       ...settings,
@@ -210,7 +240,7 @@ export class InotifyTrees<E extends PathEncoding = 'utf8'> extends EventSource<E
     this.#ignoreFunction = ignoreFunction
     this.#roots = roots
     this.#encoding = settings.encoding
-    this.#onError = options.onError ?? warnUnlessVanished
+    this.#onError = onError
     this.#pendingRoots = roots.length
     this.ready = new Promise<void>((resolve, reject) => {
       this.#settle = { resolve, reject }

@@ -4,7 +4,6 @@
  * @module
  */
 import { EventEmitter } from 'node:events'
-import { resolve as resolvePath } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { decodeChanges, type Change } from './changes'
 import {
@@ -18,13 +17,14 @@ import {
   IN_MOVED_TO,
 } from './constants'
 import { closedError, fromNativeError, InotifyError, readInotifyLimit } from './errors'
-import { checkKeys } from './event-source'
-import { describe, type PathLike } from './paths'
+import { checkKeys, pinWhile } from './event-source'
+import { absolutePath, checkPath, describe, type PathEncoding, type PathLike, type PathOf } from './paths'
 import {
   anyOf,
   checkIgnore,
   InotifyTrees,
   TREE_INTERNALS,
+  type IgnoreCall,
   type IgnoreFunction,
   type InotifyTreeOptions,
   type TreeInternals,
@@ -38,7 +38,13 @@ const CHANGES_MASK = IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_DEL
 export type WatchIgnore = string | RegExp | IgnoreFunction
 
 /** Options of {@link watch}. */
-export interface WatchOptions {
+export interface WatchOptions<E extends PathEncoding = 'utf8'> {
+  /**
+   * `'utf8'` (default): paths are strings, with U+FFFD for each byte sequence of a name that is not
+   * UTF-8 (such a path does not exist on disk). `'buffer'`: paths are `Buffer`s holding the exact
+   * bytes, which `fs` takes as they are. Ignore functions and RegExps see strings either way.
+   */
+  encoding?: E
   /**
    * Watch every directory below the roots (default true). With `false`, each root's own entries
    * are reported (a subdirectory's creation too) but nothing below them.
@@ -47,7 +53,8 @@ export interface WatchOptions {
   /**
    * What to leave out, before any watch is added: gitignore-style patterns relative to each root
    * (`node_modules`, `*.log`, `!keep.log`, `/build`, `dist/`), regular expressions tested on the
-   * absolute path, and functions of `(path, isDir)`.
+   * absolute path, and functions of `(path, isDir)`. A function that throws ignores nothing; the
+   * throw comes as an `'error'` (`ERR_INOTIFY_IGNORE_FUNCTION`, naming the path).
    */
   ignore?: WatchIgnore | readonly WatchIgnore[]
   /** Also apply the `.gitignore` file at each root (read when the watch starts). Default false. */
@@ -55,7 +62,8 @@ export interface WatchOptions {
   /**
    * Wait this long after the first change before taking a batch, so that a burst (an editor's
    * save, a `git checkout`) comes as one coalesced batch. Default 0: take as soon as the native
-   * thread has something.
+   * thread has something. At most 2^31-1 (the longest delay Node's timers hold): a `RangeError`
+   * beyond.
    */
   debounceMs?: number
   /** Follow symbolic links to directories (default false); a link back up the tree ends there. */
@@ -109,23 +117,28 @@ export interface WatchStats {
   limits: InotifyLimits
 }
 
-/** The events of a {@link Watcher} as an `EventEmitter`. */
-export interface WatcherEvents {
+/** The events of a {@link Watcher} as an `EventEmitter`; `P` is the type of paths. */
+export interface WatcherEvents<P extends string | Buffer = string> {
   /** A batch of changes. */
-  events: [changes: Change[]]
+  events: [changes: Change<P>[]]
   /** Something went wrong without ending the watcher (an unreadable directory, the watch limit). */
   error: [error: InotifyError]
   /** The watcher was closed. */
   close: []
 }
 
-const WATCH_OPTION_KEYS = new Set(['recursive', 'maxQueuedBytes', 'ignore', 'gitignore', 'debounceMs', 'followSymlinks', 'signal', 'maxBacklog'])
+const WATCH_OPTION_KEYS = new Set([
+  'recursive', 'maxQueuedBytes', 'ignore', 'gitignore', 'debounceMs', 'followSymlinks', 'signal', 'maxBacklog', 'encoding',
+])
+
+/** The longest delay Node's timers hold: a longer one fires at once, with only a warning. */
+const MAX_TIMER_MS = 0x7fffffff
 
 /** A tree whose events the engine turns into changes; the watcher owns it. */
 class ChangeTree extends InotifyTrees<'utf8'> {
   #onChanges: (() => void) | undefined
 
-  constructor(roots: readonly string[], options: InotifyTreeOptions<'utf8'>, internals: TreeInternals) {
+  constructor(roots: readonly (string | Buffer)[], options: InotifyTreeOptions<'utf8'>, internals: TreeInternals) {
     super(roots, { ...options, [TREE_INTERNALS]: internals } as InotifyTreeOptions<'utf8'>)
     // Armed for good, without ticks: changes coalesce natively until they are taken.
     this.native.request(-1)
@@ -155,35 +168,71 @@ class ChangeTree extends InotifyTrees<'utf8'> {
 }
 
 /** An async iterator's state: its backlog and, while it waits, how to wake it. */
-interface Reader {
-  backlog: Change[][]
+interface Reader<P extends string | Buffer> {
+  backlog: Change<P>[][]
   wake: (() => void) | undefined
 }
 
-function checkCount(value: unknown, what: string, min: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new RangeError(`${what} must be an integer >= ${min}, got ${describe(value)}`)
+/**
+ * Checks a number option, with Node's codes: a `TypeError` (`ERR_INVALID_ARG_TYPE`) for what is no
+ * number, a `RangeError` (`ERR_OUT_OF_RANGE`) outside `min`..`max` (NaN and infinities included) or,
+ * for an `integer` option, for a fraction.
+ */
+function checkNumber(value: unknown, what: string, min: number, max: number, integer: boolean): number {
+  if (typeof value !== 'number') {
+    throw Object.assign(new TypeError(`The "${what}" option must be a number, got ${describe(value)}`),
+      { code: 'ERR_INVALID_ARG_TYPE' })
+  }
+  if (!(value >= min && value <= max) || (integer && !Number.isInteger(value))) {
+    throw Object.assign(new RangeError(
+      `The "${what}" option must be ${integer ? 'an integer' : 'a number'} >= ${min} and <= ${max}, got ${value}`),
+    { code: 'ERR_OUT_OF_RANGE' })
   }
   return value
+}
+
+function checkEncoding<E extends PathEncoding>(encoding: E | undefined): E {
+  const checked = encoding ?? ('utf8' as E)
+  if (checked !== 'utf8' && checked !== 'buffer') {
+    throw Object.assign(new TypeError(`encoding must be 'utf8' or 'buffer', got ${describe(checked)}`),
+      { code: 'ERR_INVALID_ARG_VALUE' })
+  }
+  return checked
+}
+
+/** A path as ignore functions see it: a string (the native side gives them strings too). */
+function asText(path: string | Buffer): string {
+  return typeof path === 'string' ? path : path.toString('utf8')
+}
+
+/** A path in `encoding`. */
+function inEncoding<E extends PathEncoding>(path: string | Buffer, encoding: E): PathOf<E> {
+  if (encoding === 'buffer') return (typeof path === 'string' ? Buffer.from(path) : path) as PathOf<E>
+  return asText(path) as PathOf<E>
 }
 
 /**
  * Watches directory trees for changes. Iterate it (`for await (const batch of watcher)`) or listen
  * to `'events'`; each batch holds the changes since the last, coalesced per path.
  */
-export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterable<Change[]> {
+export class Watcher<E extends PathEncoding = 'utf8'>
+  extends EventEmitter<WatcherEvents<PathOf<E>>>
+  implements AsyncIterable<Change<PathOf<E>>[]> {
   /**
    * Resolves once every root is watched to its leaves; rejects (the watcher keeps working on what
    * it could watch) if a root failed or the watch limit cut the first scan short.
    */
   readonly ready: Promise<void>
   readonly #tree: ChangeTree
-  readonly #roots: readonly string[]
+  readonly #roots: readonly PathOf<E>[]
+  readonly #encoding: E
   readonly #debounceMs: number
   readonly #maxBacklog: number
   /** The ignore functions, for files (the native side asks them about directories only). */
-  readonly #ignoreFiles: ((arg: [path: string, isDir: boolean]) => boolean) | undefined
-  readonly #readers = new Set<Reader>()
+  readonly #ignoreFiles: IgnoreCall | undefined
+  /** Where faults go (the tree's `onError`, and the ignore functions' throws). */
+  readonly #onFault = (error: InotifyError): void => this.#fault(error)
+  readonly #readers = new Set<Reader<PathOf<E>>>()
   readonly #started = performance.now()
   #timer: NodeJS.Timeout | undefined
   #closing: Promise<void> | undefined
@@ -192,17 +241,19 @@ export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterabl
   #stats = { batches: 0, changes: 0, queueHighWater: 0, overflows: 0, crawlMs: undefined as number | undefined }
 
   /** Use {@link watch}. */
-  constructor(paths: readonly PathLike[], options: WatchOptions = {}) {
+  constructor(paths: readonly PathLike[], options: WatchOptions<E> = {}) {
     super()
     if (options === null || typeof options !== 'object') {
       throw new TypeError(`watch options must be an object, got ${describe(options)}`)
     }
     checkKeys(options, WATCH_OPTION_KEYS, 'watch')
     const ignore = checkIgnore(options.ignore)
-    this.#ignoreFiles = anyOf(ignore.functions)
-    this.#debounceMs = checkCount(options.debounceMs ?? 0, 'debounceMs', 0)
-    this.#maxBacklog = checkCount(options.maxBacklog ?? 1000, 'maxBacklog', 1)
-    const maxQueuedBytes = checkCount(options.maxQueuedBytes ?? 16 * 1024 * 1024, 'maxQueuedBytes', 1)
+    this.#ignoreFiles = anyOf(ignore.functions, new WeakRef(this.#onFault))
+    this.#encoding = checkEncoding(options.encoding)
+    this.#debounceMs = checkNumber(options.debounceMs ?? 0, 'debounceMs', 0, MAX_TIMER_MS, false)
+    this.#maxBacklog = checkNumber(options.maxBacklog ?? 1000, 'maxBacklog', 1, Number.MAX_SAFE_INTEGER, true)
+    const maxQueuedBytes = checkNumber(options.maxQueuedBytes ?? 16 * 1024 * 1024, 'maxQueuedBytes', 1,
+      Number.MAX_SAFE_INTEGER, true)
     for (const flag of ['gitignore', 'recursive', 'followSymlinks'] as const) {
       if (options[flag] !== undefined && typeof options[flag] !== 'boolean') {
         throw new TypeError(`${flag} must be a boolean, got ${describe(options[flag])}`)
@@ -212,17 +263,14 @@ export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterabl
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
       throw new TypeError(`signal must be an AbortSignal, got ${describe(signal)}`)
     }
-    this.#roots = paths.map((p, i) => {
-      if (typeof p !== 'string' && !(p instanceof URL)) {
-        throw new TypeError(`paths[${i}] must be a string or a file: URL, got ${describe(p)}`)
-      }
-      return resolvePath(typeof p === 'string' ? p : decodeURIComponent(p.pathname))
-    })
-    this.#tree = new ChangeTree(this.#roots, {
+    // URLs through fileURLToPath, as fs does: Node's own TypeError for a host or an encoded `/`.
+    const roots = paths.map((p, i) => absolutePath(checkPath(p, `paths[${i}]`)))
+    this.#roots = roots.map((root) => inEncoding(root, this.#encoding))
+    this.#tree = new ChangeTree(roots, {
       mask: CHANGES_MASK,
       followSymlinks: options.followSymlinks ?? false,
       ignore: [...ignore.patterns, ...ignore.functions],
-      onError: (error) => this.#fault(error),
+      onError: this.#onFault,
     }, { changes: true, readGitignore: options.gitignore ?? false, recursive: options.recursive ?? true, maxQueuedBytes })
     this.#tree.listen(() => this.#onRing())
     this.ready = this.#tree.ready.then(() => {
@@ -231,7 +279,12 @@ export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterabl
     this.ready.catch(() => {})
     // Changes wait natively until someone wants them: a new 'events' listener may.
     ;(this as EventEmitter).on('newListener', (name: string | symbol) => {
-      if (name === 'events') queueMicrotask(() => this.#pull())
+      if (name !== 'events') return
+      pinWhile(this, !this.closed)
+      queueMicrotask(() => this.#pull())
+    })
+    ;(this as EventEmitter).on('removeListener', (name: string | symbol) => {
+      if (name === 'events') this.#pin()
     })
     if (signal !== undefined) {
       if (signal.aborted) void this.close()
@@ -239,8 +292,8 @@ export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterabl
     }
   }
 
-  /** The roots, as absolute paths. */
-  get roots(): readonly string[] {
+  /** The roots, as absolute paths (`Buffer`s with `encoding: 'buffer'`). */
+  get roots(): readonly PathOf<E>[] {
     return this.#roots
   }
 
@@ -268,7 +321,11 @@ export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterabl
     return this
   }
 
-  /** Lets the process exit even though the watcher is open. Returns `this`. */
+  /**
+   * Lets the process exit even though the watcher is open. Returns `this`. An unref()'d watcher
+   * with no `'events'` listener, no iterator waiting and nothing referencing it is collected, its
+   * thread and descriptors with it.
+   */
   unref(): this {
     this.#tree.unref()
     return this
@@ -285,6 +342,7 @@ export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterabl
     this.#tree.close()
     for (const reader of this.#readers) reader.wake?.()
     this.#closing = Promise.resolve()
+    this.#pin()
     this.emit('close')
     return this.#closing
   }
@@ -295,8 +353,8 @@ export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterabl
   }
 
   /** Batches of changes, until the watcher closes. Leaving the loop closes nothing. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<Change[], void, undefined> {
-    const reader: Reader = { backlog: [], wake: undefined }
+  async *[Symbol.asyncIterator](): AsyncGenerator<Change<PathOf<E>>[], void, undefined> {
+    const reader: Reader<PathOf<E>> = { backlog: [], wake: undefined }
     this.#readers.add(reader)
     try {
       for (;;) {
@@ -309,9 +367,11 @@ export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterabl
         if (this.#failure !== undefined) throw this.#failure
         await new Promise<void>((resolve) => {
           reader.wake = resolve
+          this.#pin()
           this.#pull()
         })
         reader.wake = undefined
+        this.#pin()
       }
     } finally {
       this.#readers.delete(reader)
@@ -319,11 +379,11 @@ export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterabl
   }
 
   /** Applies the ignore functions to files (a rename across the line is a create or a delete). */
-  #unignored(changes: Change[]): Change[] {
+  #unignored(changes: Change<PathOf<E>>[]): Change<PathOf<E>>[] {
     const ignoreFiles = this.#ignoreFiles
     if (ignoreFiles === undefined) return changes
-    const ignored = (path: string): boolean => ignoreFiles([path, false])
-    const kept: Change[] = []
+    const ignored = (path: PathOf<E>): boolean => ignoreFiles([asText(path), false])
+    const kept: Change<PathOf<E>>[] = []
     for (const change of changes) {
       if (change.isDir || change.type === 'overflow') {
         kept.push(change)
@@ -353,6 +413,14 @@ export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterabl
     this.#failure = error instanceof InotifyError ? error : closedError('watch')
     this.#fault(this.#failure)
     for (const reader of this.#readers) reader.wake?.()
+  }
+
+  /**
+   * Keeps the watcher from the collector while someone wants its changes (its tree is also kept
+   * while ref()'d): an unref()'d watcher that nothing references or waits on is collected.
+   */
+  #pin(): void {
+    pinWhile(this, !this.closed && this.#wanted())
   }
 
   /** Someone wants changes: an `'events'` listener, or an iterator waiting. */
@@ -386,7 +454,8 @@ export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterabl
       return
     }
     if (buf === null) return
-    const changes = this.#unignored(decodeChanges(buf, this.#roots[0] ?? ''))
+    const overflowPath = this.#roots[0] ?? inEncoding('', this.#encoding)
+    const changes = this.#unignored(decodeChanges(buf, overflowPath, this.#encoding))
     if (changes.length === 0) return
     this.#stats.batches += 1
     this.#stats.changes += changes.length
@@ -396,7 +465,7 @@ export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterabl
     for (const reader of this.#readers) {
       if (reader.backlog.length >= this.#maxBacklog) {
         this.#stats.overflows += 1
-        reader.backlog = [[{ type: 'overflow', path: this.#roots[0] ?? '', isDir: true }]]
+        reader.backlog = [[{ type: 'overflow', path: overflowPath, isDir: true }]]
       }
       reader.backlog.push(changes)
       reader.wake?.()
@@ -405,8 +474,9 @@ export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterabl
 }
 
 /**
- * Watches `paths` (directories) recursively and reports what changes under them, in batches:
- * `{ type, path, oldPath?, isDir, synthetic? }`. See {@link WatchOptions}.
+ * Watches `paths` (directories: strings, `Buffer`s or `file:` URLs) recursively and reports what
+ * changes under them, in batches: `{ type, path, oldPath?, isDir, synthetic? }`, paths as strings,
+ * or as `Buffer`s with `encoding: 'buffer'`. See {@link WatchOptions}.
  *
  * ```ts
  * const watcher = watch('src', { ignore: ['node_modules', '*.log'] })
@@ -414,10 +484,10 @@ export class Watcher extends EventEmitter<WatcherEvents> implements AsyncIterabl
  * for await (const batch of watcher) for (const c of batch) console.log(c.type, c.path)
  * ```
  */
-export function watch(paths: PathLike | readonly PathLike[], options?: WatchOptions): Watcher {
+export function watch<E extends PathEncoding = 'utf8'>(paths: PathLike | readonly PathLike[], options?: WatchOptions<E>): Watcher<E> {
   const list = Array.isArray(paths) ? (paths as readonly PathLike[]) : [paths as PathLike]
   if (list.length === 0) throw new TypeError('watch() needs at least one directory')
-  return new Watcher(list, options)
+  return new Watcher<E>(list, options)
 }
 
 export type { Change, ChangeType } from './changes'

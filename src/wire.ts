@@ -57,7 +57,7 @@ export function u32Column(buf: Buffer, offset: number, n: number, littleEndianHo
  * Bytes `start` to `end` of `buf` as a path or name in `encoding`: a copy either way, so that what
  * the user keeps does not keep the batch in memory.
  */
-function decodeBytes<E extends PathEncoding>(buf: Buffer, start: number, end: number, encoding: E): PathOf<E> {
+export function decodeBytes<E extends PathEncoding>(buf: Buffer, start: number, end: number, encoding: E): PathOf<E> {
   return (encoding === 'buffer' ? Buffer.from(buf.subarray(start, end)) : buf.toString('utf8', start, end)) as PathOf<E>
 }
 

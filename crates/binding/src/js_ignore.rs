@@ -52,7 +52,8 @@ impl IgnoreRule for JsIgnore {
             (String::from_utf8_lossy(path).into_owned(), is_dir),
             ThreadsafeFunctionCallMode::NonBlocking,
             move |result, _env| {
-                // A function that threw, or returned something else, ignores nothing.
+                // A function that threw, or returned something else, ignores nothing (the JS side
+                // catches a user function's throw and reports it with the path first).
                 let _ = answer.send(result.unwrap_or(false));
                 Ok(())
             },

@@ -22,7 +22,10 @@ use error::{engine_error, guard, ErrorCode};
 use napi::Result;
 
 /// The JS callback the reader thread rings: no payload, not ref'd (the JS side holds the ref'd
-/// handle while a watcher is open), errors not passed as a first argument.
+/// handle while a watcher is open), errors not passed as a first argument. The threadsafe function
+/// holds its JS function strongly for the watcher's life, so that function (and an ignore
+/// function) must not lead back to the JS object that owns this instance: else neither is ever
+/// collected. `src/event-source.ts` rings its instance through a `WeakRef`.
 type DoorbellFn = ThreadsafeFunction<bool, (), bool, Status, false, true>;
 
 struct JsDoorbell(DoorbellFn);

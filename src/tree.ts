@@ -28,8 +28,9 @@ export type IgnoreFunction = (path: string, isDir: boolean) => boolean
 /** Options of {@link InotifyTrees} and {@link InotifyTree}. */
 export interface InotifyTreeOptions<E extends PathEncoding = 'utf8'> {
   /**
-   * The events to report (`IN_*` event bits; default `IN_ALL_EVENTS`). The tree adds the bits its
-   * own bookkeeping needs to every watch, and reports only these.
+   * The events to report (`IN_*` event bits; default `IN_ALL_EVENTS`; `IN_ISDIR` is accepted and
+   * ignored, as the kernel does). The tree adds the bits its own bookkeeping needs to every watch,
+   * and reports only these.
    */
   mask?: number
   /** As {@link InotifyOptions.blockDurationS}. */
@@ -78,12 +79,15 @@ function checkEventMask(mask: unknown): number {
     throw Object.assign(new TypeError(`The "mask" option must be a number (IN_* event bits), got ${describe(mask)}`),
       { code: 'ERR_INVALID_ARG_TYPE' })
   }
-  if (!Number.isInteger(mask) || mask <= 0 || (mask & ~IN_ALL_EVENTS) !== 0) {
+  // IN_ISDIR is only ever reported; the kernel ignores it in a watch's mask, and the Python
+  // package's trees set it in every mask, so it is accepted here too, and left out.
+  if (!Number.isInteger(mask) || mask < 0 || mask > 0xffffffff ||
+    (mask & IN_ALL_EVENTS) === 0 || (mask & ~(IN_ALL_EVENTS | IN_ISDIR)) !== 0) {
     throw Object.assign(new RangeError(
-      `The "mask" option of a tree must be a non-empty set of IN_* event bits (within IN_ALL_EVENTS = 0xfff), ` +
-      `got ${mask}; watch flags are the tree's own business`), { code: 'ERR_OUT_OF_RANGE' })
+      `The "mask" option of a tree must be a non-empty set of IN_* event bits (within IN_ALL_EVENTS = 0xfff; ` +
+      `IN_ISDIR is accepted and ignored), got ${mask}; watch flags are the tree's own business`), { code: 'ERR_OUT_OF_RANGE' })
   }
-  return mask
+  return mask & IN_ALL_EVENTS
 }
 
 /** Splits ignores into gitignore patterns and functions (a RegExp is tested on the path). */

@@ -27,6 +27,12 @@ export declare class NativeInotify {
    * (negative: no ticks). `false` when it was armed already (the tick is updated).
    */
   request(timeoutMs: number): boolean
+  /**
+   * Has the reader read what the kernel has queued now, armed or not, its last batch marked as
+   * the answer (queued even when empty). Returns how many answers will have been queued since
+   * the instance opened once this one is.
+   */
+  readNow(): number
   /** Disarms the reader: it reads nothing more until `request` (events wait in the kernel). */
   pause(): void
   /** The oldest batch that is ready (see `src/wire.ts` for its layout), or `null`. */

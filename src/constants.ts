@@ -258,12 +258,16 @@ export function namesToMask(names: readonly MaskName[]): number {
 
 /** Flags that change how `inotify_add_watch` adds a watch, rather than which events it reports. */
 const WATCH_FLAGS = IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK | IN_MASK_CREATE | IN_MASK_ADD | IN_ONESHOT;
-/** Every bit `inotify_add_watch` accepts. */
-const ADD_WATCH_BITS = (IN_ALL_EVENTS | WATCH_FLAGS) >>> 0;
+/**
+ * Every bit a watch mask may hold. `IN_ISDIR` is only ever reported and the kernel ignores it in a
+ * watch's mask, but accepts it (the Python package's trees set it in every mask they add).
+ */
+const ADD_WATCH_BITS = (IN_ALL_EVENTS | WATCH_FLAGS | IN_ISDIR) >>> 0;
 
 /**
  * Checks a watch mask before any system call: a number, an unsigned 32-bit integer, at least one
- * event bit, no bit `inotify_add_watch` does not accept, and not IN_MASK_ADD with IN_MASK_CREATE.
+ * event bit, no bit `inotify_add_watch` does not accept (IN_ISDIR is accepted, and ignored by the
+ * kernel), and not IN_MASK_ADD with IN_MASK_CREATE.
  *
  * @returns the mask as an unsigned number.
  * @throws TypeError if `mask` is not a number; RangeError naming the offending bits otherwise.

@@ -19,7 +19,11 @@ export type BlockDuration = number | (() => number) | null
 
 /** Options of `eventGen` and `eventGenSync`. */
 export interface EventGenOptions<P extends string | Buffer = string> {
-  /** End the generator after this many seconds without an event (monotonic clock). */
+  /**
+   * End the generator after this many seconds without an event (monotonic clock). `0`: what is
+   * there now, then the end: the events the kernel has queued (for a tree, with what its
+   * bookkeeping makes of them) are read at once and yielded, without a `null` after them.
+   */
   timeoutS?: number
   /** Yield `null` at the end of each cycle (all pending events delivered, or a wait with none). Default true. */
   yieldNones?: boolean
@@ -38,7 +42,10 @@ export interface EventGenOptions<P extends string | Buffer = string> {
 
 /** Options of `eventBatches`. */
 export interface EventBatchesOptions {
-  /** End the generator after this many seconds without an event (monotonic clock). */
+  /**
+   * End the generator after this many seconds without an event (monotonic clock). `0`: the
+   * batches of what the kernel has queued now, then the end.
+   */
   timeoutS?: number
   /** Aborting ends the generator with an `AbortError`. */
   signal?: AbortSignal
@@ -63,15 +70,14 @@ const END = Symbol('end')
 const SKIP = Symbol('skip')
 type Step = typeof WAIT | typeof END | typeof SKIP
 
-/** Where one generator is: when it last had an event, and how many cycle ends it has seen. */
+/**
+ * Where one generator is: when it last had an event, how many cycle ends it has seen, and (with
+ * `timeoutS: 0`) how many read-now answers must have been taken before it may end.
+ */
 interface GenPosition {
   lastHit: number
   cycles: number
-}
-
-/** Whether a generator's `timeoutS` has passed since its last event. */
-function expired(s: { timeoutMs: number | undefined }, at: GenPosition): boolean {
-  return s.timeoutMs !== undefined && performance.now() >= at.lastHit + s.timeoutMs
+  answer: number | undefined
 }
 
 /** `setTimeout` fires at once for delays past 2^31-1 ms; longer waits are re-armed at wake-up. */
@@ -230,6 +236,11 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
    * the same instance, could take every tick and starve it).
    */
   #cycles = 0
+  /**
+   * Read-now answers taken off the shared queue, by any generator (see `readNow` in the engine):
+   * a generator with `timeoutS: 0` ends once the answer to its own request has been taken.
+   */
+  #answers = 0
 
   /** Opens the native instance (a tree when `settings.tree` is given). */
   protected constructor(settings: EventSourceSettings<E>) {
@@ -457,6 +468,7 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
       if (this.#row < batch.count) return batch.event(this.#row++)
       this.#batches.shift()
       this.#row = 0
+      if (batch.answer) this.#answers += 1
       if (endsCycle(batch)) {
         this.#cycles += 1
         return CYCLE_END
@@ -471,6 +483,7 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
     this.#row = 0
     const batch = queued ?? this.#take()
     if (batch === undefined) return undefined
+    if (batch.answer) this.#answers += 1
     if (endsCycle(batch)) this.#cycles += 1
     const drops = this.dropsEvents
     if (from === 0 && !drops) return new BatchView(batch)
@@ -550,15 +563,15 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
     if (s.yieldNones && at.cycles < this.#cycles) {
       // Other generators took cycle ends off the queue since this one's last: they are this one's
       // too, one null each, before anything that came after them.
-      if (expired(s, at)) return END
+      if (this.#expired(s, at)) return END
       at.cycles += 1
       return null
     }
     const item = this.#next()
-    if (item === undefined) return expired(s, at) ? END : WAIT
+    if (item === undefined) return this.#expired(s, at) ? END : WAIT
     if (item === CYCLE_END) {
       at.cycles += 1
-      if (expired(s, at)) return END
+      if (this.#expired(s, at)) return END
       return s.yieldNones ? null : SKIP
     }
     at.lastHit = performance.now()
@@ -575,7 +588,7 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
     this.#enter(s)
     try {
       this.lastSuccessReturn = null
-      const at = this.#position()
+      const at = this.#position(s)
       while (!this.#closed) {
         const step = this.#step(s, at)
         if (step === END) return
@@ -594,24 +607,29 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
   /**
    * An async generator's wait for the reader (armed first): true when it ended on `timeoutS`, and
    * the generator is to end; false on a ring, an abort (the next step throws) or a deadline that an
-   * event meanwhile pushed back.
+   * event meanwhile pushed back. A generator waiting for a read-now answer leaves the reader as it
+   * is (it answers armed or not) and waits for it without a deadline.
    */
   async #awaitReader(s: GenSettings<PathOf<E>>, at: GenPosition): Promise<boolean> {
+    if (this.#awaitsAnswer(at)) {
+      await this.#wait(undefined, s.signal)
+      return false
+    }
     this.#request()
     const deadline = s.timeoutMs === undefined ? undefined : at.lastHit + s.timeoutMs
-    return (await this.#wait(deadline, s.signal)) === 'deadline' && expired(s, at)
+    return (await this.#wait(deadline, s.signal)) === 'deadline' && this.#expired(s, at)
   }
 
   /** `eventBatches`' generator: as `#generate`, a batch at a time (counted in while it runs). */
   async *#generateBatches(s: GenSettings<PathOf<E>>): AsyncGenerator<EventBatch<PathOf<E>>, void, undefined> {
     this.#enter(s)
     try {
-      const at = this.#position()
+      const at = this.#position(s)
       while (!this.#closed) {
         if (s.signal?.aborted) throw new AbortError(s.signal.reason)
         const batch = this.#nextBatch()
         if (batch === undefined || batch.length === 0) {
-          if (expired(s, at)) return
+          if (this.#expired(s, at)) return
           if (batch === undefined && (await this.#awaitReader(s, at))) return
           continue
         }
@@ -625,16 +643,18 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
 
   *#eventsSync(s: GenSettings<PathOf<E>>): Generator<InotifyEvent<PathOf<E>> | null, void, undefined> {
     this.lastSuccessReturn = null
-    const at = this.#position()
+    const at = this.#position(s)
     while (!this.#closed) {
       const step = this.#step(s, at)
       if (step === END) return
       if (step === SKIP) continue
       if (step === WAIT) {
         // Armed with the block duration, the reader delivers a tick (an empty batch, so a null)
-        // after each wait without events; this thread waits in slices, to stay interruptible.
-        this.#request()
-        const left = s.timeoutMs === undefined ? SYNC_SLICE_MS : at.lastHit + s.timeoutMs - performance.now()
+        // after each wait without events; this thread waits in slices, to stay interruptible. A
+        // read-now answer comes armed or not, and is waited for without a deadline.
+        const answering = this.#awaitsAnswer(at)
+        if (!answering) this.#request()
+        const left = s.timeoutMs === undefined || answering ? SYNC_SLICE_MS : at.lastHit + s.timeoutMs - performance.now()
         let buf: Buffer | null
         try {
           buf = this.native.takeBlocking(Math.max(0, Math.min(SYNC_SLICE_MS, left)))
@@ -649,8 +669,29 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
     }
   }
 
-  /** A new generator's position: now, having seen the cycle ends taken so far. */
-  #position(): GenPosition {
-    return { lastHit: performance.now(), cycles: this.#cycles }
+  /**
+   * A new generator's position: now, having seen the cycle ends taken so far. With `timeoutS: 0`
+   * it asks the reader for what the kernel has queued now, and ends once that answer is taken.
+   */
+  #position(s: GenSettings<PathOf<E>>): GenPosition {
+    let answer: number | undefined
+    if (s.timeoutMs === 0 && !this.#closed) {
+      try {
+        answer = this.native.readNow()
+      } catch (error) {
+        throw fromNativeError(error)
+      }
+    }
+    return { lastHit: performance.now(), cycles: this.#cycles, answer }
+  }
+
+  /** Whether a generator waits for the answer to its read-now request. */
+  #awaitsAnswer(at: GenPosition): boolean {
+    return at.answer !== undefined && this.#answers < at.answer
+  }
+
+  /** Whether a generator's `timeoutS` has passed since its last event (and its read-now is answered). */
+  #expired(s: GenSettings<PathOf<E>>, at: GenPosition): boolean {
+    return s.timeoutMs !== undefined && !this.#awaitsAnswer(at) && performance.now() >= at.lastHit + s.timeoutMs
   }
 }

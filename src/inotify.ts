@@ -87,17 +87,26 @@ export class Inotify<E extends PathEncoding = 'utf8'> extends EventSource<E> {
 
   /**
    * Stops watching `path` (as it was given to {@link Inotify.addWatch}). With `superficial`, only
-   * forgets it, for a watch the kernel already dropped. Throws `EINVAL` if the path is not watched.
+   * forgets it, for a watch the kernel already dropped: a path this instance no longer watches
+   * (its `IN_IGNORED` was read, and the watch forgotten then) is left as it is, as the Python
+   * package's trees expect. Without it, throws `EINVAL` if the path is not watched.
    */
   removeWatch(path: PathLike, superficial = false): void {
     const checked = checkPath(path)
+    if (typeof superficial !== 'boolean') throw new TypeError(`superficial must be a boolean, got ${describe(superficial)}`)
     this.checkOpen('removeWatch')
     const wd = this.native.wdOf(checked.bytes)
-    if (wd === null) throw fromNativeError(notWatched(), checked.given)
+    if (wd === null) {
+      if (superficial) return
+      throw fromNativeError(notWatched(), checked.given)
+    }
     this.removeWatchWithId(wd, superficial)
   }
 
-  /** Stops watching the watch descriptor `wd` (only forgets it, with `superficial`). */
+  /**
+   * Stops watching the watch descriptor `wd` (only forgets it, with `superficial`). Throws
+   * `EINVAL` if `wd` is not watched, superficial or not (the Python package raises `KeyError`).
+   */
   removeWatchWithId(wd: number, superficial = false): void {
     if (typeof wd !== 'number') throw new TypeError(`wd must be an integer, got ${describe(wd)}`)
     if (!Number.isInteger(wd) || wd < -0x80000000 || wd > 0x7fffffff) {

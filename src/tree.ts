@@ -7,7 +7,14 @@ import { statSync } from 'node:fs'
 import { IN_ALL_EVENTS, IN_ISDIR } from './constants'
 import { InotifyError, WatchLimitError, type InotifyErrorCode } from './errors'
 import type { InotifyEvent } from './event'
-import { checkFunction, checkKeys, EventSource, sourceSettings, type BlockDuration } from './event-source'
+import {
+  checkFunction,
+  checkKeys,
+  EventSource,
+  sourceSettings,
+  type BlockDuration,
+  type EventGenOptions,
+} from './event-source'
 import type { NativeTreeReport } from './native'
 import { checkPath, describe, type CheckedPath, type PathEncoding, type PathLike, type PathOf } from './paths'
 
@@ -30,8 +37,9 @@ export type IgnoreFunction = (path: string, isDir: boolean) => boolean
 /** Options of {@link InotifyTrees} and {@link InotifyTree}. */
 export interface InotifyTreeOptions<E extends PathEncoding = 'utf8'> {
   /**
-   * The events to report (`IN_*` event bits; default `IN_ALL_EVENTS`). The tree adds the bits its
-   * own bookkeeping needs to every watch, and reports only these.
+   * The events to report (`IN_*` event bits; default `IN_ALL_EVENTS`; `IN_ISDIR` is accepted and
+   * ignored, as the kernel does). The tree adds the bits its own bookkeeping needs to every watch,
+   * and reports only these.
    */
   mask?: number
   /** As {@link InotifyOptions.blockDurationS}. */
@@ -53,6 +61,31 @@ export interface InotifyTreeOptions<E extends PathEncoding = 'utf8'> {
    * Default: `process.emitWarning`, except for directories that vanished (normal churn).
    */
   onError?: (error: InotifyError) => void
+}
+
+/** Options of a tree's `eventGen` and `eventGenSync`: those of every source, and one of the Python package's. */
+export interface TreeEventGenOptions<P extends string | Buffer = string> extends EventGenOptions<P> {
+  /**
+   * The Python package's `ignore_missing_new_folders`, accepted so that ported code runs: either
+   * value behaves the same. A new folder gone before the tree could watch it is skipped, its
+   * creation and deletion are reported, and `onError` gets an `ENOENT` for it (which the default
+   * `onError` keeps quiet about). The Python package 0.2.12 never raises for such a folder
+   * either: with `False` (its default) it logs a warning, with `True` nothing.
+   */
+  ignoreMissingNewFolders?: boolean
+}
+
+/** A tree generator's options without the Python package's own, which is checked and has no effect. */
+function withoutPythonOption<P extends string | Buffer>(
+  options: TreeEventGenOptions<P> | undefined,
+  what: string,
+): EventGenOptions<P> | undefined {
+  if (options === null || typeof options !== 'object' || !('ignoreMissingNewFolders' in options)) return options
+  const { ignoreMissingNewFolders, ...rest } = options
+  if (ignoreMissingNewFolders !== undefined && typeof ignoreMissingNewFolders !== 'boolean') {
+    throw new TypeError(`${what}: ignoreMissingNewFolders must be a boolean, got ${describe(ignoreMissingNewFolders)}`)
+  }
+  return rest
 }
 
 /**
@@ -80,12 +113,15 @@ function checkEventMask(mask: unknown): number {
     throw Object.assign(new TypeError(`The "mask" option must be a number (IN_* event bits), got ${describe(mask)}`),
       { code: 'ERR_INVALID_ARG_TYPE' })
   }
-  if (!Number.isInteger(mask) || mask <= 0 || (mask & ~IN_ALL_EVENTS) !== 0) {
+  // IN_ISDIR is only ever reported; the kernel ignores it in a watch's mask, and the Python
+  // package's trees set it in every mask, so it is accepted here too, and left out.
+  if (!Number.isInteger(mask) || mask < 0 || mask > 0xffffffff ||
+    (mask & IN_ALL_EVENTS) === 0 || (mask & ~(IN_ALL_EVENTS | IN_ISDIR)) !== 0) {
     throw Object.assign(new RangeError(
-      `The "mask" option of a tree must be a non-empty set of IN_* event bits (within IN_ALL_EVENTS = 0xfff), ` +
-      `got ${mask}; watch flags are the tree's own business`), { code: 'ERR_OUT_OF_RANGE' })
+      `The "mask" option of a tree must be a non-empty set of IN_* event bits (within IN_ALL_EVENTS = 0xfff; ` +
+      `IN_ISDIR is accepted and ignored), got ${mask}; watch flags are the tree's own business`), { code: 'ERR_OUT_OF_RANGE' })
   }
-  return mask
+  return mask & IN_ALL_EVENTS
 }
 
 /** Splits ignores into gitignore patterns and functions (a RegExp is tested on the path). */
@@ -258,6 +294,42 @@ export class InotifyTrees<E extends PathEncoding = 'utf8'> extends EventSource<E
   /** The object that owns the kernel instance: the tree itself (the Python package's `.inotify`). */
   get inotify(): this {
     return this
+  }
+
+  /**
+   * Not needed on a tree, so not supported: always throws a `TypeError` that says what to write
+   * instead. The Python package's README has code call `tree.inotify.add_watch(path)` for
+   * directories its tree may have missed while starting (it lists a directory before it watches
+   * it); this tree watches each directory before it lists it, and misses none. Remove the call
+   * (`await tree.ready` to know that every directory is watched); to watch a path outside the
+   * tree, use a separate `Inotify`, or make the path one of `InotifyTrees`' roots.
+   * @deprecated The Python package's workaround for a race this tree does not have: remove the call.
+   */
+  addWatch(_path?: PathLike, _mask?: number): never {
+    throw new TypeError('A tree has no addWatch: it watches each new directory before it lists it, so there is no ' +
+      'start-up race for tree.inotify.add_watch(path) to work around here; remove the call (await tree.ready to know ' +
+      'that every directory is watched). To watch a path outside the tree, use a separate new Inotify(), or make it ' +
+      "one of InotifyTrees' roots.")
+  }
+
+  /**
+   * As {@link EventSource.eventGen}; also accepts the Python package's `ignoreMissingNewFolders`
+   * (see {@link TreeEventGenOptions}).
+   */
+  override eventGen(options: TreeEventGenOptions<PathOf<E>> & { yieldNones: false }): AsyncGenerator<InotifyEvent<PathOf<E>>, void, undefined>
+  override eventGen(options?: TreeEventGenOptions<PathOf<E>>): AsyncGenerator<InotifyEvent<PathOf<E>> | null, void, undefined>
+  override eventGen(options?: TreeEventGenOptions<PathOf<E>>): AsyncGenerator<InotifyEvent<PathOf<E>> | null, void, undefined> {
+    return super.eventGen(withoutPythonOption(options, 'eventGen'))
+  }
+
+  /**
+   * As {@link EventSource.eventGenSync}; also accepts the Python package's
+   * `ignoreMissingNewFolders` (see {@link TreeEventGenOptions}).
+   */
+  override eventGenSync(options: TreeEventGenOptions<PathOf<E>> & { yieldNones: false }): Generator<InotifyEvent<PathOf<E>>, void, undefined>
+  override eventGenSync(options?: TreeEventGenOptions<PathOf<E>>): Generator<InotifyEvent<PathOf<E>> | null, void, undefined>
+  override eventGenSync(options?: TreeEventGenOptions<PathOf<E>>): Generator<InotifyEvent<PathOf<E>> | null, void, undefined> {
+    return super.eventGenSync(withoutPythonOption(options, 'eventGenSync'))
   }
 
   /** The roots, as given (URLs as their paths). */

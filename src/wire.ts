@@ -26,6 +26,8 @@ const FLAG_SYNTHETIC = 1
 const FLAG_ASCII_NAME = 4
 /** Batch flag: the reader read the kernel's queue to its end (else the batch is a part of it). */
 const BATCH_SETTLED = 1
+/** Batch flag: the batch ends the answer to a read-now request (`readNow`); it is settled too. */
+const BATCH_ANSWER = 2
 const HEADER_LEN = 20
 const BATCH_FLAGS_AT = 16
 const COLUMNS = 7
@@ -78,6 +80,11 @@ export class WireBatch<E extends PathEncoding> {
    * backlog, handed over while the rest was being read (its end is not the end of a cycle).
    */
   readonly settled: boolean
+  /**
+   * The batch ends the answer to a read-now request: with it, everything the kernel had queued
+   * when `readNow` was called has been handed over.
+   */
+  readonly answer: boolean
   /** The columns, one value per event. `wd` is read as unsigned: see {@link WireBatch.wd}. */
   readonly wds: Uint32Array
   readonly masks: Uint32Array
@@ -115,7 +122,9 @@ export class WireBatch<E extends PathEncoding> {
       throw malformed(shape())
     }
     this.count = n
-    this.settled = (buf.readUInt32LE(BATCH_FLAGS_AT) & BATCH_SETTLED) !== 0
+    const batchFlags = buf.readUInt32LE(BATCH_FLAGS_AT)
+    this.settled = (batchFlags & BATCH_SETTLED) !== 0
+    this.answer = (batchFlags & BATCH_ANSWER) !== 0
     this.wds = column(0)
     this.masks = column(1)
     this.cookies = column(2)

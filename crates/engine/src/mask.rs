@@ -41,8 +41,10 @@ pub const IN_ALL_EVENTS: u32 = IN_ACCESS
 pub const WATCH_FLAGS: u32 =
     IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK | IN_MASK_CREATE | IN_MASK_ADD | IN_ONESHOT;
 
-/// Every bit `inotify_add_watch(2)` accepts.
-pub const ADD_WATCH_BITS: u32 = IN_ALL_EVENTS | WATCH_FLAGS;
+/// Every bit `inotify_add_watch(2)` is given here. `IN_ISDIR` is only ever reported, and the kernel
+/// ignores it in a watch's mask; it is let through because the kernel accepts it and the Python
+/// package's trees set it in every mask they add.
+pub const ADD_WATCH_BITS: u32 = IN_ALL_EVENTS | WATCH_FLAGS | IN_ISDIR;
 
 /// Checks a mask for `inotify_add_watch(2)`: it must name at least one event and no unknown bit.
 /// Returns the offending bits on failure (or 0 when no event is named).
@@ -69,6 +71,12 @@ mod tests {
     fn accepts_every_event_and_flag() {
         assert_eq!(check_add_watch_mask(IN_ALL_EVENTS | IN_ONLYDIR), Ok(()));
         assert_eq!(check_add_watch_mask(IN_CREATE | IN_MASK_CREATE), Ok(()));
+    }
+
+    #[test]
+    fn accepts_in_isdir_beside_an_event_as_the_kernel_does_but_not_alone() {
+        assert_eq!(check_add_watch_mask(IN_CREATE | IN_ISDIR), Ok(()));
+        assert_eq!(check_add_watch_mask(IN_ISDIR), Err(0));
     }
 
     #[test]

@@ -15,6 +15,9 @@
 //! buffer of ours. Disarmed ([`Watcher::pause`]), the reader reads nothing. A wait that ends with no
 //! event and nothing queued queues an empty batch: a tick.
 //!
+//! A read-now request ([`Watcher::read_now`]) has the reader read what the kernel has queued at
+//! once, armed or not, without waiting for more: the consumer's "what is there now".
+//!
 //! Tree roots are scanned on this thread too ([`Watcher::add_root`]), so a large initial scan never
 //! blocks the consumer's thread; what the scan has to say arrives as [`TreeReport`]s.
 //!
@@ -116,6 +119,17 @@ impl Doorbell for ChannelDoorbell {
     }
 }
 
+/// Where the read-now requests ([`Watcher::read_now`]) are.
+#[derive(Debug, Default, Clone, Copy)]
+struct ReadNow {
+    /// A request waits for the reader (any number of requests made meanwhile are one).
+    waiting: bool,
+    /// The reader is reading for a request: its answer is not queued yet.
+    serving: bool,
+    /// Answers queued since the watcher opened.
+    answers: u64,
+}
+
 /// The reader is armed: it reads, and delivers a tick after `tick` without events (`None`: never).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Armed {
@@ -129,6 +143,7 @@ struct State {
     armed: Option<Armed>,
     /// Roots to add (tree mode), in order.
     roots: VecDeque<Vec<u8>>,
+    read_now: ReadNow,
     stop: bool,
     queue: VecDeque<Result<EncodedBatch>>,
     queued_bytes: usize,
@@ -152,6 +167,7 @@ impl Default for State {
             max_queued_bytes: MAX_QUEUED_BYTES,
             armed: None,
             roots: VecDeque::new(),
+            read_now: ReadNow::default(),
             stop: false,
             queue: VecDeque::new(),
             queued_bytes: 0,
@@ -178,6 +194,28 @@ impl State {
             self.queued_bytes += batch.bytes.len();
         }
         self.queue.push_back(delivery);
+    }
+
+    /// Queues what the reader read for a read-now request. The batch that ends the reading (a
+    /// settled one, or an error and then an empty batch) is the request's answer, queued even when
+    /// empty: the consumer waits for exactly that batch.
+    fn push_read_now(&mut self, delivery: Result<EncodedBatch>) {
+        let answer = match delivery {
+            Ok(batch) if !batch.settled() => return self.push(Ok(batch)),
+            Ok(mut batch) => {
+                batch.set_answer();
+                batch
+            }
+            Err(error) => {
+                self.push(Err(error));
+                let mut empty = BatchEncoder::new().finish();
+                empty.set_answer();
+                empty
+            }
+        };
+        self.push(Ok(answer));
+        self.read_now.serving = false;
+        self.read_now.answers += 1;
     }
 
     fn pop(&mut self) -> Option<Result<EncodedBatch>> {
@@ -431,6 +469,31 @@ impl Watcher {
         Ok(before.is_none())
     }
 
+    /// Asks the reader for what the kernel has queued now: it reads it at once (armed or not,
+    /// without waiting for more events), runs it through the books (a tree's scans of new
+    /// directories included), and queues it, the last batch marked as the answer
+    /// ([`crate::wire::BATCH_ANSWER`]; queued even when empty). Returns how many answers will have
+    /// been queued since the watcher opened once this request's is: the consumer has what was
+    /// there when it asked once it has taken that many. Not in changes mode.
+    pub fn read_now(&self) -> Result<u64> {
+        if self.shared.changes {
+            return Err(Error::WrongMode);
+        }
+        let mut state = lock(&self.shared.state);
+        if state.stop {
+            return Err(Error::Closed);
+        }
+        // A request being served may have read before this one was made: this one is the next.
+        let read_now = &mut state.read_now;
+        let target = read_now.answers + u64::from(read_now.serving) + 1;
+        read_now.waiting = true;
+        drop(state);
+        self.shared.changed.notify_all();
+        // The reader may be waiting in epoll for a request's events: this one is not to wait.
+        self.shared.poller.wake()?;
+        Ok(target)
+    }
+
     /// Disarms the reader: its current wait ends and it reads nothing more until armed again, so
     /// events wait in the kernel's queue.
     pub fn pause(&self) {
@@ -489,7 +552,8 @@ impl Watcher {
 
     /// Blocks the calling thread until a batch (or a tick) is queued, or until `timeout` passes
     /// (`Ok(None)`: not a tick, only the end of this wait). A disarmed reader is armed, without
-    /// ticks; arm it with [`Watcher::request`] first for ticks.
+    /// ticks (but for a read-now request's answer, which it delivers armed or not); arm it with
+    /// [`Watcher::request`] first for ticks.
     pub fn take_blocking(&self, timeout: Option<Duration>) -> Result<Option<EncodedBatch>> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut state = lock(&self.shared.state);
@@ -501,7 +565,8 @@ impl Watcher {
             if state.stop {
                 return Err(Error::Closed);
             }
-            if state.armed.is_none() {
+            let read_now = state.read_now;
+            if state.armed.is_none() && !read_now.waiting && !read_now.serving {
                 state.armed = Some(Armed { tick: None });
                 self.shared.changed.notify_all();
             }
@@ -558,6 +623,7 @@ fn close(shared: &Shared) {
 /// What the reader thread is to do next.
 enum Work {
     Roots(Vec<Vec<u8>>),
+    ReadNow,
     Serve(Option<Duration>),
 }
 
@@ -600,6 +666,13 @@ fn run(shared: &Shared, doorbell: &dyn Doorbell) {
                 if !state.roots.is_empty() {
                     break Work::Roots(state.roots.drain(..).collect());
                 }
+                let read_now = &mut state.read_now;
+                if !read_now.serving && std::mem::take(&mut read_now.waiting) {
+                    read_now.serving = true;
+                }
+                if state.read_now.serving && !state.full() {
+                    break Work::ReadNow;
+                }
                 match state.armed {
                     Some(armed) if !state.full() => match state.hold_left(behind_since) {
                         None => break Work::Serve(armed.tick),
@@ -613,11 +686,13 @@ fn run(shared: &Shared, doorbell: &dyn Doorbell) {
                 }
             }
         };
+        let reading_now = matches!(work, Work::ReadNow);
         let queued = match work {
             Work::Roots(roots) => {
                 add_roots(shared, &roots, &backlog);
                 None
             }
+            Work::ReadNow => Some(drain(shared, &mut buf, &backlog)),
             Work::Serve(_) if shared.panic_for_tests => {
                 panic!("{TEST_PANIC_ENV}=reader: the reader thread panics on purpose (a test hook)")
             }
@@ -657,8 +732,11 @@ fn run(shared: &Shared, doorbell: &dyn Doorbell) {
             }
             if let Some(delivery) = queued {
                 let is_tick = matches!(&delivery, Ok(batch) if batch.events == 0);
-                // A tick only matters to a consumer with nothing to take.
-                if !is_tick || state.queue.is_empty() {
+                if reading_now {
+                    state.push_read_now(delivery);
+                    pushed = true;
+                } else if !is_tick || state.queue.is_empty() {
+                    // A tick only matters to a consumer with nothing to take.
                     state.push(delivery);
                     pushed = true;
                 }
@@ -705,11 +783,14 @@ enum Served {
     Interrupted,
 }
 
-/// Whether the reader is wanted elsewhere: closing, a root to add, or the request it serves
-/// (armed with `tick`) withdrawn or changed.
+/// Whether the reader is wanted elsewhere: closing, a root to add, a read-now request, or the
+/// request it serves (armed with `tick`) withdrawn or changed.
 fn interrupted(shared: &Shared, tick: Option<Duration>) -> bool {
     let state = lock(&shared.state);
-    state.stop || !state.roots.is_empty() || state.armed != Some(Armed { tick })
+    state.stop
+        || !state.roots.is_empty()
+        || state.read_now.waiting
+        || state.armed != Some(Armed { tick })
 }
 
 /// Waits for events (those a scan read ahead first) and reads them into one batch; a tick when

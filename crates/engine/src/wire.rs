@@ -17,7 +17,7 @@
 //!          from path_end[j - 1] to path_end[j], relative to the end of path_end)
 //! ```
 //!
-//! `batch_flags` holds [`BATCH_SETTLED`]. `path_index` is [`NO_PATH`] for an event with no watch
+//! `batch_flags` holds [`BATCH_SETTLED`] and [`BATCH_ANSWER`]. `path_index` is [`NO_PATH`] for an event with no watch
 //! path (`IN_Q_OVERFLOW`). A path used by many
 //! events of a batch is stored once. [`FLAG_ASCII_NAME`] marks a name whose bytes are all ASCII, so
 //! that a consumer can decode every such name of a batch at once. `src/wire.ts` is the other half of
@@ -40,6 +40,10 @@ pub const FLAG_ASCII_NAME: u32 = 4;
 /// Batch flag: the reader read the kernel's queue to its end for this batch (a batch that does not
 /// have it is a part, handed over while more was queued: see [`EncodedBatch::settled`]).
 pub const BATCH_SETTLED: u32 = 1;
+
+/// Batch flag: the batch ends the answer to a read-now request ([`crate::Watcher::read_now`]):
+/// with it, the consumer has everything the kernel had queued when it asked. Always settled.
+pub const BATCH_ANSWER: u32 = 2;
 
 const HEADER_LEN: usize = 20;
 const BATCH_FLAGS_AT: usize = 16;
@@ -65,9 +69,24 @@ impl EncodedBatch {
 
     /// Marks the batch settled or not, in its header.
     pub fn set_settled(&mut self, settled: bool) {
-        let flags = if settled { BATCH_SETTLED } else { 0 };
+        self.set_flag(BATCH_SETTLED, settled);
+    }
+
+    /// Whether the batch ends the answer to a read-now request ([`BATCH_ANSWER`] in the header).
+    pub fn answer(&self) -> bool {
+        u32_at(&self.bytes, BATCH_FLAGS_AT).is_some_and(|flags| flags & BATCH_ANSWER != 0)
+    }
+
+    /// Marks the batch as the end of a read-now request's answer (and so settled), in its header.
+    pub fn set_answer(&mut self) {
+        self.set_flag(BATCH_SETTLED | BATCH_ANSWER, true);
+    }
+
+    fn set_flag(&mut self, flag: u32, on: bool) {
+        let old = u32_at(&self.bytes, BATCH_FLAGS_AT).unwrap_or(0);
+        let new = if on { old | flag } else { old & !flag };
         if let Some(field) = self.bytes.get_mut(BATCH_FLAGS_AT..BATCH_FLAGS_AT + 4) {
-            field.copy_from_slice(&flags.to_le_bytes());
+            field.copy_from_slice(&new.to_le_bytes());
         }
     }
 }
@@ -387,6 +406,20 @@ mod tests {
         assert_eq!(u32_at(&batch.bytes, BATCH_FLAGS_AT), Some(BATCH_SETTLED));
         batch.set_settled(false);
         assert_eq!(u32_at(&batch.bytes, BATCH_FLAGS_AT), Some(0));
+    }
+
+    #[test]
+    fn set_answer_marks_the_batch_answered_and_settled() {
+        let mut batch = BatchEncoder::new().finish();
+        assert!(!batch.answer());
+        batch.set_answer();
+        assert!(batch.answer() && batch.settled());
+        assert_eq!(
+            u32_at(&batch.bytes, BATCH_FLAGS_AT),
+            Some(BATCH_SETTLED | BATCH_ANSWER)
+        );
+        batch.set_settled(false);
+        assert_eq!(u32_at(&batch.bytes, BATCH_FLAGS_AT), Some(BATCH_ANSWER));
         assert_eq!(decode(&batch.bytes), Some(vec![]));
     }
 

@@ -64,6 +64,7 @@ const NATIVE_INOTIFY_MEMBERS: Every<Binding.NativeInotify> = {
   take: true,
   takeChanges: true,
   takeBlocking: true,
+  readNow: true,
   close: true,
   closed: true,
 }

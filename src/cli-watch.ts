@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process'
 import { parseArgs } from 'node:util'
 import type { Change } from './changes'
 import { InotifyError } from './errors'
+import { escapeForTerminal } from './terminal-text'
 import { watch, type Watcher } from './watch'
 
 export const WATCH_USAGE = `Usage: inotify-napi watch [-r] [--exclude GLOB]... [--json] [--debounce MS] PATH... [-- COMMAND...]
@@ -31,7 +32,8 @@ const EXIT_USAGE = 2
 function line(change: Change, json: boolean): string {
   if (json) return JSON.stringify(change)
   const slash = change.isDir ? '/' : ''
-  const what = change.oldPath !== undefined ? `${change.oldPath}${slash} -> ${change.path}${slash}` : `${change.path}${slash}`
+  const path = `${escapeForTerminal(change.path)}${slash}`
+  const what = change.oldPath !== undefined ? `${escapeForTerminal(change.oldPath)}${slash} -> ${path}` : path
   return `${change.type} ${what}${change.synthetic === true ? ' (found by scan)' : ''}`
 }
 

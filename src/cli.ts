@@ -11,6 +11,7 @@ import { Inotify } from './inotify'
 import { IN_ALL_EVENTS, namesToMask, type MaskName } from './constants'
 import { InotifyError } from './errors'
 import type { InotifyEvent } from './event'
+import { escapeForTerminal } from './terminal-text'
 
 const USAGE = `Usage: inotify-napi [options] [path ...]
        inotify-napi watch [-r] [--exclude GLOB]... [--json] PATH... [-- COMMAND...]   (see watch --help)
@@ -92,12 +93,12 @@ function logTime(date: Date): string {
     `${p(date.getHours())}:${p(date.getMinutes())}:${p(date.getSeconds())},${p(date.getMilliseconds(), 3)}`
 }
 
-/** One event as the seed example's log line. */
+/** One event as the seed example's log line, its name escaped for the terminal. */
 export function formatLogLine(event: InotifyEvent, date: Date): string {
   const { wd, mask, cookie, len } = event.header
   const names = `[${event.typeNames.map((n) => `'${n}'`).join(', ')}]`
   return `${logTime(date)} - inotify-napi - INFO - WD=(${wd}) MASK=(${mask}) COOKIE=(${cookie}) ` +
-    `LEN=(${len}) MASK->NAMES=${names} FILENAME=[${event.filename}]`
+    `LEN=(${len}) MASK->NAMES=${names} FILENAME=[${escapeForTerminal(event.filename)}]`
 }
 
 /** One event as a JSON line. */

@@ -5,6 +5,7 @@
  */
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
 import { readInotifyLimit } from './errors'
+import { escapeForTerminal } from './terminal-text'
 
 /** The inotify instances and watches one process holds. */
 export interface InotifyHolder {
@@ -107,7 +108,22 @@ and for good, in /etc/sysctl.d/99-inotify.conf:
   fs.inotify.max_user_instances = 1024
 then: sudo sysctl --system`
 
-/** The report `inotify-napi doctor` prints. */
+const COMMAND_WIDTH = 100
+
+/** A command line escaped for the terminal, cut to COMMAND_WIDTH characters (never inside an escape). */
+function commandColumn(command: string): string {
+  const escaped = escapeForTerminal(command)
+  if (escaped.length <= COMMAND_WIDTH) return escaped
+  let shown = ''
+  for (const char of command) {
+    const next = escapeForTerminal(char)
+    if (shown.length + next.length > COMMAND_WIDTH - 1) break
+    shown += next
+  }
+  return `${shown}…`
+}
+
+/** The report `inotify-napi doctor` prints (command lines escaped for the terminal). */
 export function formatUsage(usage: InotifyUsage): string {
   const { limits, holders, totals } = usage
   const of = (used: number, limit: number | undefined): string =>
@@ -123,7 +139,7 @@ export function formatUsage(usage: InotifyUsage): string {
     '',
     `${'PID'.padStart(8)} ${'INSTANCES'.padStart(9)} ${'WATCHES'.padStart(8)}  COMMAND`,
     ...holders.map((h) =>
-      `${String(h.pid).padStart(8)} ${String(h.instances).padStart(9)} ${String(h.watches).padStart(8)}  ${h.command.slice(0, 100)}`),
+      `${String(h.pid).padStart(8)} ${String(h.instances).padStart(9)} ${String(h.watches).padStart(8)}  ${commandColumn(h.command)}`),
   ]
   if (usage.unreadable > 0) lines.push(`(${usage.unreadable} processes could not be read)`)
   lines.push('', RAISE)

@@ -103,7 +103,7 @@ export function inotifyUsage(uid = process.getuid?.() ?? 0): InotifyUsage {
 const RAISE = `To raise the limits now (root):
   sudo sysctl fs.inotify.max_user_watches=524288
   sudo sysctl fs.inotify.max_user_instances=1024
-and for good, in /etc/sysctl.d/99-inotify.conf:
+and for good, in /etc/sysctl.d/60-inotify.conf:
   fs.inotify.max_user_watches = 524288
   fs.inotify.max_user_instances = 1024
 then: sudo sysctl --system`

@@ -11,17 +11,22 @@ function pidsIn(file: string): number[] {
   return readFileSync(file, 'utf8').split('\n').filter((line) => line !== '').map(Number)
 }
 
-/** The first child of `pid` (the shell's `sleep`), once it has one. */
-async function childOf(pid: number): Promise<number> {
+/**
+ * The `sleep` the shell `pid` runs, once it runs it: a child that has not yet exec'd sleep is still a
+ * copy of the shell, and dash (which catches SIGINT under -c) would take the signal in its place.
+ */
+async function sleepOf(pid: number): Promise<number> {
   const read = (): number | undefined => {
     try {
-      const first = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ')[0]
-      return first === undefined || first === '' ? undefined : Number(first)
+      for (const child of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ')) {
+        if (child !== '' && readFileSync(`/proc/${child}/comm`, 'utf8').trim() === 'sleep') return Number(child)
+      }
     } catch {
-      return undefined
+      // Not there yet, or gone.
     }
+    return undefined
   }
-  return until(read, `a child of ${pid}`)
+  return until(read, `the sleep of ${pid}`)
 }
 
 /** SIGKILLs `pid` and the process group it leads after the test, should the test fail half-way. */
@@ -50,7 +55,7 @@ describe('inotify-napi watch -- COMMAND', () => {
     mkdirSync(join(dir, 'go'))
     const [shell] = await until(() => (pidsIn(pids).length > 0 ? pidsIn(pids) : undefined), 'the command to start')
     killGroupAfterTest(shell as number)
-    const sleep = await childOf(shell as number)
+    const sleep = await sleepOf(shell as number)
 
     cli.child.kill(signal)
     expect(await withinDeadline(cli.exited, 'the watcher to exit, well before the command\'s 30 s', 10_000)).toBe(0)
@@ -100,7 +105,7 @@ describe('inotify-napi watch -- COMMAND', () => {
     mkdirSync(join(dir, 'one'))
     const [first] = await until(() => (pidsIn(pids).length > 0 ? pidsIn(pids) : undefined), 'the first run')
     killGroupAfterTest(first as number)
-    const firstSleep = await childOf(first as number)
+    const firstSleep = await sleepOf(first as number)
 
     mkdirSync(join(dir, 'two'))
     const [, second] = await until(() => (pidsIn(pids).length > 1 ? pidsIn(pids) : undefined), 'the second run')

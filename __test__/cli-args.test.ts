@@ -25,6 +25,18 @@ describe('the command line\'s arguments', () => {
     ])
   })
 
+  it('takes a path that starts with a dash after --', async () => {
+    const dir = tempDir()
+    mkdirSync(join(dir, '-d'))
+    const cli = startCli(['--json', '--', '-d'], { cwd: dir })
+    await watching(cli.child.pid)
+    writeFileSync(join(dir, '-d', 'inside'), '')
+    await until(() => cli.lines.length > 0, 'an event')
+    cli.child.kill('SIGINT')
+    expect(await cli.exited).toBe(0)
+    expect(JSON.parse(cli.lines[0] as string)).toMatchObject({ path: '-d', filename: 'inside', typeNames: ['IN_CREATE'] })
+  })
+
   it('names exactly what was typed when an event name is unknown', () => {
     for (const typed of ['in_crate', 'Crate', 'IN_NOPE']) {
       const result = runCli(['-e', `create,${typed}`, '.'])

@@ -111,7 +111,7 @@ describe('inotify-napi watch', () => {
     await until(() => read().length >= 4 && read().at(-1) === 'end', 'two runs to end', 10_000)
     const runs = read()
     // Strictly alternating start/end: no run overlapped another.
-    runs.forEach((entry, i) => expect(entry).toBe(i % 2 === 0 ? 'start' : 'end'))
+    for (const [i, entry] of runs.entries()) expect(entry).toBe(i % 2 === 0 ? 'start' : 'end')
     expect(runs.length).toBeLessThanOrEqual(6)
     cli.child.kill('SIGINT')
     expect(await cli.exited).toBe(0)

@@ -1,7 +1,18 @@
-import { readdirSync, readFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
-import { describe, expect, it } from 'vitest'
-import { detectMusl, loadNative, NativeLoadError, NPM_OPTIONAL_DEPENDENCY_BUG, PREBUILT, type Libc, type LoaderInputs } from '../src/loader'
+import { spawnSync } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  detectMusl,
+  loadNative,
+  NATIVE_SURFACE,
+  NativeLoadError,
+  NPM_OPTIONAL_DEPENDENCY_BUG,
+  PREBUILT,
+  type Libc,
+  type LoaderInputs,
+} from '../src/loader'
+import { makeTempDir } from './helpers'
 
 const ROOT = resolve(__dirname, '..')
 const PACKAGE_ROOT = '/app/node_modules/inotify-napi'
@@ -38,6 +49,7 @@ function inputs(overrides: Partial<LoaderInputs> & { libc?: Libc; modules?: Reco
     isMusl: () => libc === 'musl',
     packageRoot: PACKAGE_ROOT,
     version: '1.2.3',
+    surface: { NativeInotify: ['addWatch', 'fd'], errorCodes: [] },
     ...fake,
     ...rest,
   }
@@ -54,7 +66,18 @@ function loadError(given: LoaderInputs): NativeLoadError {
   throw new Error('loadNative did not throw')
 }
 
-const binding = { NativeInotify: class {} }
+/** A binding with what the fake surface above asks for: a method, a getter, a function. */
+const binding = {
+  NativeInotify: class {
+    addWatch(): number {
+      return 1
+    }
+    get fd(): number {
+      return 3
+    }
+  },
+  errorCodes: () => [],
+}
 
 describe('the native loader', () => {
   it('says inotify is Linux-only on macOS and on Windows, before looking for any binary', () => {
@@ -192,6 +215,96 @@ describe('the native loader', () => {
     expect(error.message).toContain('INOTIFY_NAPI_NATIVE_PATH names /nope.node, and loading it failed')
     expect(error.message).toContain("Cannot find module '/nope.node'")
     expect(given.asked).toEqual(['/nope.node'])
+  })
+})
+
+describe("the loader's check of what it loaded", () => {
+  it('refuses an override that loads but is not inotify-napi\'s binary, naming the file and what it lacks', () => {
+    for (const variable of ['INOTIFY_NAPI_NATIVE_PATH', 'NAPI_RS_NATIVE_LIBRARY_PATH']) {
+      const given = inputs({ env: { [variable]: '/opt/lzma.node' }, modules: { '/opt/lzma.node': { xz: {}, compress: () => 0 } } })
+      const error = loadError(given)
+      expect(error.code).toBe('ERR_INOTIFY_NATIVE_LOAD_FAILED')
+      expect(error.message).toContain(`${variable} names /opt/lzma.node, which is not inotify-napi's native binary`)
+      expect(error.message).toContain('it has no NativeInotify, no errorCodes')
+      expect(error.message).toContain('it exports: compress, xz')
+      expect(given.asked).toEqual(['/opt/lzma.node'])
+    }
+  })
+
+  it('refuses a binary whose class lacks a method or whose export is not a function', () => {
+    const stale = { NativeInotify: class {}, errorCodes: [] }
+    const error = loadError(inputs({ env: { INOTIFY_NAPI_NATIVE_PATH: '/opt/old.node' }, modules: { '/opt/old.node': stale } }))
+    expect(error.message).toContain('/opt/old.node')
+    expect(error.message).toContain('NativeInotify has no addWatch, no fd')
+    expect(error.message).toContain('errorCodes is not a function')
+  })
+
+  it('refuses a platform package of the right version whose binary lacks what the package calls', () => {
+    const stale = { NativeInotify: class {}, errorCodes: () => [] }
+    const modules = { 'inotify-napi-linux-x64-gnu/package.json': { version: '1.2.3' }, 'inotify-napi-linux-x64-gnu': stale }
+    const error = loadError(inputs({ modules }))
+    expect(error.code).toBe('ERR_INOTIFY_NATIVE_LOAD_FAILED')
+    expect(error.message).toContain("inotify-napi-linux-x64-gnu@1.2.3 is not inotify-napi's native binary")
+    expect(error.message).toContain('NativeInotify has no addWatch, no fd')
+  })
+
+  it('takes a stale local binary for a failed load, names it, and says to rebuild', () => {
+    const local = join(PACKAGE_ROOT, 'inotify-napi.linux-x64-gnu.node')
+    const stale = { NativeInotify: class {}, errorCodes: () => [] }
+    const error = loadError(inputs({ modules: { [local]: stale } }))
+    expect(error.code).toBe('ERR_INOTIFY_NATIVE_NOT_FOUND')
+    expect(error.message).toContain(`${local} (failed to load: inotify-napi: ${local} is not inotify-napi's native binary`)
+    expect(error.message).toContain('NativeInotify has no addWatch, no fd')
+    expect(error.message).toContain('npm run build')
+  })
+
+  it('accepts the binary built from this tree, and names every export that binding.d.cts declares', () => {
+    const declared = [...readFileSync(join(ROOT, 'binding.d.cts'), 'utf8').matchAll(/^export declare (?:class|function|const) (\w+)/gm)].map((m) => m[1])
+    expect(Object.keys(NATIVE_SURFACE).sort()).toEqual(declared.sort())
+    const file = join(ROOT, `inotify-napi.${PREBUILT[process.arch]![detectMusl() ? 'musl' : 'glibc']}.node`)
+    if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` first (npm test does)`)
+    const given = inputs({ env: { INOTIFY_NAPI_NATIVE_PATH: file }, require, surface: NATIVE_SURFACE })
+    expect(typeof (loadNative(given) as { NativeInotify: unknown }).NativeInotify).toBe('function')
+  })
+})
+
+/** The directory Node's own C headers (`node_api.h`) are in: next to this node, or the system's. */
+function nodeHeaders(): string {
+  const candidates = [join(dirname(process.execPath), '..', 'include', 'node'), '/usr/include/node']
+  const found = candidates.find((dir) => existsSync(join(dir, 'node_api.h')))
+  if (found === undefined) throw new Error(`node_api.h is in none of ${candidates.join(', ')}: the foreign-addon test needs Node's headers`)
+  return found
+}
+
+describe('a foreign native addon named by the override variables', () => {
+  let work: ReturnType<typeof makeTempDir>
+  let foreign: string
+
+  beforeAll(() => {
+    if (!existsSync(join(ROOT, 'dist', 'index.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)')
+    work = makeTempDir('inotify-napi-foreign-')
+    foreign = join(work.dir, 'foreign.node')
+    const cc = spawnSync('cc', ['-shared', '-fPIC', '-O1', '-I', nodeHeaders(), '-o', foreign, join(__dirname, 'fixtures', 'foreign-addon.c')], { encoding: 'utf8' })
+    if (cc.status !== 0) throw new Error(`cc failed (${cc.error?.message ?? cc.status}): ${cc.stderr}`)
+  })
+
+  afterAll(() => work?.cleanup())
+
+  it('is a real addon: it loads and its function answers', () => {
+    expect((require(foreign) as { hello: () => string }).hello()).toBe('not inotify-napi')
+  })
+
+  it('fails at import with NativeLoadError naming the file and what it lacks, for either variable', () => {
+    for (const variable of ['INOTIFY_NAPI_NATIVE_PATH', 'NAPI_RS_NATIVE_LIBRARY_PATH']) {
+      const script = `const { Inotify } = require(${JSON.stringify(join(ROOT, 'dist', 'index.js'))}); new Inotify().close()`
+      const result = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, [variable]: foreign }, encoding: 'utf8', timeout: 20_000 })
+      expect(result.status, variable).not.toBe(0)
+      expect(result.stderr).not.toContain('is not a constructor')
+      expect(result.stderr).toContain('NativeLoadError')
+      expect(result.stderr).toContain(`${variable} names ${foreign}, which is not inotify-napi's native binary`)
+      expect(result.stderr).toContain('it has no NativeInotify')
+      expect(result.stderr).toContain('it exports: hello')
+    }
   })
 })
 

@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import { resolve } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { join, posix, resolve } from 'node:path'
+import semver from 'semver'
+import { beforeAll, describe, expect, it } from 'vitest'
 
 const ROOT = resolve(__dirname, '..')
 
@@ -42,5 +43,116 @@ describe('the package entry points', () => {
       '__test__/fixtures/consumer.mts', '__test__/fixtures/consumer.cts'])
     expect(result.stdout + result.stderr).toBe('')
     expect(result.status).toBe(0)
+  })
+})
+
+/** package.json, as parsed. */
+function manifest(): Record<string, unknown> & { engines: { node: string } } {
+  return JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Record<string, unknown> & { engines: { node: string } }
+}
+
+/** One entry of package-lock.json's `packages` table. */
+interface LockEntry {
+  version?: string
+  engines?: { node?: string } | string[]
+  [field: string]: unknown
+}
+
+function lockPackages(): Record<string, LockEntry> {
+  return (JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockEntry> }).packages
+}
+
+describe('the package metadata', () => {
+  it('resolves no package in package-lock.json whose engines exclude a Node version the package claims', () => {
+    const claimed = manifest().engines.node
+    const excluding: string[] = []
+    for (const [path, entry] of Object.entries(lockPackages())) {
+      // Old lock entries may hold engines as an array of strings; npm reads only the object form.
+      const range = Array.isArray(entry.engines) ? undefined : entry.engines?.node
+      if (path === '' || range === undefined) continue
+      if (!semver.subset(claimed, range)) excluding.push(`${path}@${entry.version} wants node ${range}`)
+    }
+    expect(excluding, `npm ci warns EBADENGINE on part of ${claimed}`).toEqual([])
+  })
+
+  it("keeps package-lock.json's root entry equal to package.json, so npm leaves the lock file unchanged", () => {
+    const pkg = manifest()
+    const root = lockPackages()['']!
+    // The fields npm copies from package.json into the lock's root entry (bin without its "./").
+    const bin = Object.fromEntries(Object.entries((pkg.bin ?? {}) as Record<string, string>).map(([k, v]) => [k, v.replace(/^\.\//, '')]))
+    const fields = ['name', 'version', 'license', 'os', 'cpu', 'libc', 'engines', 'dependencies', 'devDependencies', 'optionalDependencies', 'peerDependencies']
+    expect(Object.fromEntries(fields.map((f) => [f, root[f]]))).toEqual(Object.fromEntries(fields.map((f) => [f, pkg[f]])))
+    expect(root.bin).toEqual(bin)
+  })
+
+  it('names the Node versions engines allows, in the README, wherever it names one', () => {
+    // `^20.19.0 || ^22.13.0 || >=24.0.0` reads "Node 20.19+, 22.13+ or 24+".
+    const floors = semver.validRange(manifest().engines.node)!.split('||').map((part) => {
+      const min = semver.minVersion(part.trim())!
+      return min.minor === 0 && min.patch === 0 ? `${min.major}+` : `${min.major}.${min.minor}+`
+    })
+    const expected = `Node ${floors.slice(0, -1).join(', ')} or ${floors.at(-1)}`
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
+    const named = [...readme.matchAll(/Node \d+(?:\.\d+)?\+(?:,? (?:or )?\d+(?:\.\d+)?\+)*/g)].map((m) => m[0])
+    expect(named.length).toBeGreaterThan(0)
+    for (const claim of named) expect(claim).toBe(expected)
+  })
+})
+
+/** The files `npm pack` would put in the tarball, as it lists them. */
+function packedFiles(): string[] {
+  const result = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts', '--offline', '--no-update-notifier'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 60_000,
+  })
+  if (result.status !== 0) throw new Error(`npm pack --dry-run exited ${result.status ?? result.signal}: ${result.stderr}`)
+  const packed = JSON.parse(result.stdout) as { files: { path: string }[] }[]
+  expect(packed).toHaveLength(1)
+  return packed[0]!.files.map((f) => f.path)
+}
+
+describe('the packed tarball', () => {
+  let files: string[]
+  beforeAll(() => {
+    if (!existsSync(resolve(ROOT, 'dist/index.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)')
+    files = packedFiles()
+  })
+
+  it('ships the MIT LICENSE that package.json names, and the CHANGELOG.md the README points at', () => {
+    expect(files).toContain('LICENSE')
+    expect(files).toContain('CHANGELOG.md')
+    expect(manifest().license).toBe('MIT')
+    const license = readFileSync(join(ROOT, 'LICENSE'), 'utf8')
+    expect(license).toMatch(/^MIT License\n\nCopyright \(c\) \d{4} inotify-napi contributors\n/)
+    expect(license).toContain('Permission is hereby granted, free of charge, to any person obtaining a copy')
+    expect(readFileSync(join(ROOT, 'README.md'), 'utf8')).toContain('CHANGELOG.md')
+  })
+
+  it('ships source maps that carry their sources, so each maps to readable TypeScript without src/', () => {
+    const maps = files.filter((f) => f.endsWith('.map'))
+    expect(maps.length).toBeGreaterThan(0)
+    for (const map of maps) {
+      const parsed = JSON.parse(readFileSync(join(ROOT, map), 'utf8')) as { file: string; sourceRoot?: string; sources: string[]; sourcesContent?: (string | null)[] }
+      expect(files, `${map} maps ${parsed.file}`).toContain(posix.join(posix.dirname(map), parsed.file))
+      expect(parsed.sources.length, map).toBeGreaterThan(0)
+      parsed.sources.forEach((source, i) => {
+        const shipped = posix.join(posix.dirname(map), parsed.sourceRoot ?? '', source)
+        if (files.includes(shipped)) return
+        // Not in the tarball: the map must hold the text itself, and it must be today's source.
+        const inlined = parsed.sourcesContent?.[i]
+        expect(typeof inlined, `${map}: ${source} is neither shipped nor inlined`).toBe('string')
+        expect(inlined === readFileSync(join(ROOT, shipped), 'utf8'), `${map}: the inlined ${source} is not today's`).toBe(true)
+      })
+    }
+  })
+
+  it('ships no compiled file whose TypeScript source is gone (a stale dist/)', () => {
+    const sources = new Set(readdirSync(join(ROOT, 'src')).map((f) => f.replace(/\.(m?)ts$/, '.$1js')))
+    const orphans = files
+      .filter((f) => f.startsWith('dist/'))
+      .map((f) => f.slice('dist/'.length).replace(/\.d\.(m?)ts$/, '.$1js').replace(/\.map$/, ''))
+      .filter((f) => !sources.has(f))
+    expect(orphans).toEqual([])
   })
 })

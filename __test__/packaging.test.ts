@@ -116,6 +116,8 @@ describe.skipIf(PLATFORM === undefined)(`installing from the packed tarballs (${
     console.log(`${mainPack.filename}: ${kb(mainPack.size)} packed, ${kb(mainPack.unpackedSize)} unpacked, ${paths.length} files`)
     expect(paths).toContain('package.json')
     expect(paths).toContain('README.md')
+    expect(paths).toContain('LICENSE')
+    expect(paths).toContain('CHANGELOG.md')
     expect(paths).toContain('dist/index.js')
     expect(paths).toContain('dist/index.mjs')
     expect(paths).toContain('dist/index.d.ts')

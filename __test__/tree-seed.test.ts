@@ -1,19 +1,18 @@
 /**
  * End-to-end: the Python package's own tree tests (dsoprea/PyInotify 0.2.12, `tests/test_inotify.py`,
- * classes `TestInotifyTree` and `TestInotifyTrees`), ported. The seed's expectations include the
- * `IN_OPEN`/`IN_ACCESS`/`IN_CLOSE_NOWRITE` a tree causes by listing directories; those are filtered
- * out here (their number depends on how a directory is read), the rest is compared event by event.
- * Where the seed re-added a watch for a renamed directory (a new wd), this tree keeps the wd.
+ * classes `TestInotifyTree` and `TestInotifyTrees`), ported, compared event by event. The seed's
+ * expectations include the `IN_OPEN`/`IN_ACCESS`/`IN_CLOSE_NOWRITE` its tree causes by listing
+ * directories; this tree takes its own listings out, so none are expected here (and a listing by
+ * anyone else still shows). Where the seed re-added a watch for a renamed directory (a new wd), this
+ * tree keeps the wd.
  */
 import { mkdirSync, renameSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { InotifyTreeEvent } from '../src/index'
-import { isDirectoryListing, kernelWatchCount, layout, useTreeFixture } from './tree-fixture'
+import { fullPath, isDirectoryListing, kernelWatchCount, layout, useTreeFixture } from './tree-fixture'
 
 const fx = useTreeFixture()
-
-const notListing = (event: InotifyTreeEvent): boolean => !isDirectoryListing(event)
 
 /** An event as the seed's tuples compare it: `(header, type_names, path, filename)`. */
 function tuple(event: InotifyTreeEvent): [number, number, number, number, readonly string[], string, string] {
@@ -50,7 +49,7 @@ describe('TestInotifyTree (ported)', () => {
     mkdirSync(path2)
     const tree = fx.tree(path)
     await tree.ready
-    const log = fx.log(tree, { filter: notListing })
+    const log = fx.log(tree)
     writeFileSync(join(path, 'seen_new_file1'), '')
     writeFileSync(join(path1, 'seen_new_file2'), '')
     writeFileSync(join(path2, 'seen_new_file3'), '')
@@ -85,7 +84,7 @@ describe('TestInotifyTree (ported)', () => {
     const path = fx.tempDir()
     const tree = fx.tree(path)
     await tree.ready
-    const log = fx.log(tree, { filter: notListing })
+    const log = fx.log(tree)
     const oldPath = join(path, 'old_folder')
     const newPath = join(path, 'new_folder')
 
@@ -130,7 +129,7 @@ describe('TestInotifyTree (ported)', () => {
     const path = fx.tempDir()
     const tree = fx.tree(path)
     await tree.ready
-    const log = fx.log(tree, { filter: notListing })
+    const log = fx.log(tree)
     const path1 = join(path, 'folder1')
     const path2 = join(path1, 'folder2')
 
@@ -157,7 +156,7 @@ describe('TestInotifyTree (ported)', () => {
     mkdirSync(path2)
     const tree = fx.tree(path)
     await tree.ready
-    const log = fx.log(tree, { filter: notListing })
+    const log = fx.log(tree)
     writeFileSync(join(path2, 'filename'), '')
     expect((await log.mark(path)).map(tuple)).toEqual(newFileEvents(3, path2, 'filename'))
   })
@@ -180,7 +179,7 @@ describe('TestInotifyTree (ported)', () => {
     expect(tree.watchCount).toBe(expectedWatches.length)
     expect(kernelWatchCount(tree.fd)).toBe(expectedWatches.length)
     // Which directories are watched: a file written in every directory reports from exactly those.
-    const log = fx.log(tree, { filter: notListing })
+    const log = fx.log(tree)
     const everyDir = new Set([path])
     for (const p of all) {
       const parts = p.split('/')
@@ -203,7 +202,7 @@ describe('TestInotifyTrees (ported)', () => {
     const trees = fx.trees([path1, path2])
     await trees.ready
     expect(trees.roots).toEqual([path1, path2])
-    const log = fx.log(trees, { filter: notListing })
+    const log = fx.log(trees)
     writeFileSync(join(path1, 'seen_new_file1'), '')
     writeFileSync(join(path2, 'seen_new_file2'), '')
     expect((await log.mark(path1)).map(tuple)).toEqual([
@@ -211,5 +210,58 @@ describe('TestInotifyTrees (ported)', () => {
       ...newFileEvents(2, path2, 'seen_new_file2'),
     ])
     expect(trees.inotify).toBe(trees)
+  })
+})
+
+describe('the tree\'s own directory listings', () => {
+  const listingNames = (events: readonly InotifyTreeEvent[]): string[] =>
+    events.filter(isDirectoryListing).map((e) => `${e.typeNames.filter((n) => n !== 'IN_ISDIR').join('|')} ${fullPath(e)}`)
+
+  it('reports none of its own listings: nothing at start-up, and only the IN_CREATE after a mkdir', async () => {
+    const path = fx.tempDir()
+    layout(path, ['a/b/', 'c/', 'a/f'])
+    const tree = fx.tree(path)
+    await tree.ready
+    const log = fx.log(tree)
+    expect(await log.mark(path)).toEqual([])
+    mkdirSync(join(path, 'new'))
+    // The Python package reports its own listing of 'new' here too (IN_OPEN, IN_ACCESS, IN_CLOSE_NOWRITE).
+    expect((await log.mark(path)).map(tuple)).toEqual([
+      [1, IN_ISDIR | IN_CREATE, 0, 16, ['IN_ISDIR', 'IN_CREATE'], path, 'new'],
+    ])
+    // A tree moved in is listed to its leaves: none of that shows either, only what it holds.
+    const outside = fx.tempDir()
+    layout(outside, ['moved/x/y/', 'moved/x/f'])
+    renameSync(join(outside, 'moved'), join(path, 'moved'))
+    const moved = await log.mark(path)
+    expect(listingNames(moved)).toEqual([])
+    expect(moved.map(fullPath).sort()).toEqual(['moved', 'moved/x', 'moved/x/f', 'moved/x/y'].map((p) => join(path, p)))
+  })
+
+  it('still reports a listing by another process whole, also one made while the tree lists', async () => {
+    const path = fx.tempDir()
+    layout(path, ['d/'])
+    const tree = fx.tree(path)
+    await tree.ready
+    const log = fx.log(tree)
+    await fx.run('ls', [join(path, 'd')])
+    const listing = listingNames(await log.mark(path))
+    // Seen from d's own watch and from its parent's; a second getdents64 (the empty one) per watch.
+    expect(listing.filter((e) => e.startsWith('IN_OPEN '))).toEqual([`IN_OPEN ${path}/d`, `IN_OPEN ${path}/d`])
+    expect(listing.filter((e) => e.startsWith('IN_CLOSE_NOWRITE '))).toHaveLength(2)
+    expect(listing.filter((e) => e.startsWith('IN_ACCESS '))).toHaveLength(4)
+
+    // Another process lists the root over and over while the tree lists 300 directories moved in:
+    // every one of its listings shows (on the root's own watch), none of the tree's.
+    const outside = fx.tempDir()
+    layout(outside, Array.from({ length: 300 }, (_, i) => `big/d${i}/`))
+    const runs = 20
+    const lister = await fx.background(path, `echo started; for i in $(seq ${runs}); do ls "$D" > /dev/null; done`)
+    renameSync(join(outside, 'big'), join(path, 'big'))
+    expect((await lister.ended).code).toBe(0)
+    const during = listingNames(await log.mark(path, 20_000))
+    expect(during.filter((e) => e === `IN_OPEN ${path}`)).toHaveLength(runs)
+    expect(during.filter((e) => e === `IN_CLOSE_NOWRITE ${path}`)).toHaveLength(runs)
+    expect(during.filter((e) => e.includes(`${path}/big`))).toEqual([])
   })
 })

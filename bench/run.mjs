@@ -616,7 +616,9 @@ async function drainRun(impl) {
     while (rounds.length < DRAIN_ROUNDS) {
       rounds.push({ round: rounds.length + 1, expected: count, seen: 0, overflows: 0, endedBy: 'not run (a round before did not complete)', drainMs: NaN, eventsPerS: NaN, cpuUsPerEvent: NaN })
     }
-    rounds.forEach((x, k) => (x.name = roundName(k, DRAIN_ROUNDS)))
+    rounds.forEach((x, k) => {
+      x.name = roundName(k, DRAIN_ROUNDS)
+    })
     return { rounds, maxRssKiB }
   } finally {
     await reap(writer)
@@ -987,13 +989,13 @@ const fmt = (x, digits = 2) => (typeof x === 'string' ? x : Number.isFinite(x) ?
 function printTable(columns, rows) {
   const labels = columns.map((c, i) => (i === 0 ? [] : typeof c === 'string' ? ['ratio'] : [c.ratio].flat()))
   const header = ['scenario', 'metric']
-  columns.forEach((c, i) => header.push(typeof c === 'string' ? c : c.name, ...labels[i]))
+  for (const [i, c] of columns.entries()) header.push(typeof c === 'string' ? c : c.name, ...labels[i])
   const cells = rows.map((r) => {
     const row = [r.scenario, r.metric]
     r.values.forEach((value, i) => {
       row.push(fmt(value, r.digits))
       const ratios = i > 0 ? [r.ratios[i - 1]].flat() : []
-      labels[i].forEach((_, k) => row.push(ratios[k] === undefined ? '' : fmt(ratios[k])))
+      for (const k of labels[i].keys()) row.push(ratios[k] === undefined ? '' : fmt(ratios[k]))
     })
     return row
   })
@@ -1033,7 +1035,7 @@ function printDrain(drainRuns, { section, plainRow, plainColumns, printTarget })
   const [COLD, WARM] = [0, DRAIN_ROUNDS - 1]
   const name = (k) => roundName(k, DRAIN_ROUNDS)
   const m = (impl, k, key, scale = 1) => median(drainRuns.map((r) => r[impl].rounds[k][key])) / scale
-  const row = (metric, valueOf, options) => plainRow('drain', DRAIN_IMPLS, metric, valueOf, options)
+  const row = (metric, valueFor, options) => plainRow('drain', DRAIN_IMPLS, metric, valueFor, options)
   /** Rows for the cold and the warm round: `metric` with its % replaced by the round. */
   const coldWarm = (metric, key, options, scale = 1) =>
     [COLD, WARM].map((k) => row(metric.replace('%', roundLabel(k, DRAIN_ROUNDS)), (impl) => m(impl, k, key, scale), options))
@@ -1344,7 +1346,6 @@ async function main() {
   }
 
   const med = (scenario, impl, key) => median(runs[scenario].map((r) => r[impl][key]))
-  const worst = (scenario, impl, key) => Math.min(...runs[scenario].map((r) => r[impl][key]))
   const sum = (scenario, impl, key) => runs[scenario].reduce((total, r) => total + r[impl][key], 0)
 
   // One table per scenario, each followed by its targets and notes.
@@ -1399,8 +1400,8 @@ async function main() {
     const peer = peerLabels[impl]
     return { name: impl, ratio: impls.includes(BATCHES) ? [`raw/${peer}`, `batch/${peer}`] : `raw/${peer}` }
   })
-  const plainRow = (scenario, impls, metric, valueOf, { digits = 2, withRatio = true } = {}) => {
-    const values = impls.map(valueOf)
+  const plainRow = (scenario, impls, metric, valueFor, { digits = 2, withRatio = true } = {}) => {
+    const values = impls.map(valueFor)
     const base = impls.includes(TREE) ? values[impls.indexOf(TREE)] : values[0]
     const batches = impls.includes(BATCHES) ? values[impls.indexOf(BATCHES)] : undefined
     const ratios = impls.slice(1).map((impl, i) => {
@@ -1416,7 +1417,7 @@ async function main() {
   const pathName = (impl) => (impl === 'inotify-napi' ? 'eventGen' : impl)
   if (runs.latency.length) {
     const m = (impl, key) => med('latency', impl, key)
-    const row = (metric, valueOf, options) => plainRow('latency', IMPLS, metric, valueOf, options)
+    const row = (metric, valueFor, options) => plainRow('latency', IMPLS, metric, valueFor, options)
     section('latency', plainColumns(IMPLS), [
       row('p50 ms', (impl) => m(impl, 'p50'), { digits: 3 }),
       row('p90 ms', (impl) => m(impl, 'p90'), { digits: 3 }),
@@ -1445,9 +1446,9 @@ async function main() {
     const worstLag = (impl, k) => Math.max(...inRound(impl, k).map((x) => x.lagMs))
     /** Peak RSS at the end (after the last round), or after round 1 for the cold figure. */
     const rss = (impl, k) => m(impl, k, 'maxRssKiB') / 1024
-    const row = (metric, valueOf, options) => plainRow('burst', BURST_IMPLS, metric, valueOf, options)
-    const coldWarm = (metric, valueOf, options) =>
-      [COLD, WARM].map((k) => row(metric(roundLabel(k, BURST_ROUNDS)), (impl) => valueOf(impl, k), options))
+    const row = (metric, valueFor, options) => plainRow('burst', BURST_IMPLS, metric, valueFor, options)
+    const coldWarm = (metric, valueFor, options) =>
+      [COLD, WARM].map((k) => row(metric(roundLabel(k, BURST_ROUNDS)), (impl) => valueFor(impl, k), options))
     const everyRound = `all ${BURST_ROUNDS} rounds`
     section('burst', plainColumns(BURST_IMPLS), [
       ...coldWarm((round) => `seen % ${round} (worst run)`, worstSeen, { digits: 3 }),
@@ -1503,15 +1504,15 @@ async function main() {
         `eventGen warm ${fmt(cpu('inotify-napi', WARM))} (${fmt(vsFs('inotify-napi', WARM))}) cold ${fmt(cpu('inotify-napi', COLD))} (${fmt(vsFs('inotify-napi', COLD))})`,
     })
     /** issue #4's figures, warm against warm; the cold pair goes in the note. */
-    const watchFigure = (key, figure, valueOf, options) => {
+    const watchFigure = (key, figure, valueFor, options) => {
       const floor = options.floor ?? 0
-      const [raw, watch] = [valueOf(TREE, COLD), valueOf(WATCH, COLD)]
+      const [raw, watch] = [valueFor(TREE, COLD), valueFor(WATCH, COLD)]
       const r = ratio(Math.max(watch, floor), Math.max(raw, floor))
       return {
         key,
         figure: `${figure}, warm`,
-        raw: valueOf(TREE, WARM),
-        watch: valueOf(WATCH, WARM),
+        raw: valueFor(TREE, WARM),
+        watch: valueFor(WATCH, WARM),
         ...options,
         note: `cold ${fmt(watch, options.digits)} vs ${fmt(raw, options.digits)}, ratio ${fmt(r)}${options.coldNote ?? ''}`,
       }
@@ -1545,8 +1546,8 @@ async function main() {
   const tmed = (list, impl, key, scale = 1) => failedIn(list, impl) ?? median(list.map((r) => r[impl][key])) / scale
   const tworst = (list, impl, key) => failedIn(list, impl) ?? Math.min(...list.map((r) => r[impl][key]))
   const tsum = (list, impl, key) => failedIn(list, impl) ?? list.reduce((total, r) => total + r[impl][key], 0)
-  const treeRow = (scenario, metric, valueOf, { digits = 2, withRatio = true } = {}) => {
-    const values = TREE_IMPLS.map(valueOf)
+  const treeRow = (scenario, metric, valueFor, { digits = 2, withRatio = true } = {}) => {
+    const values = TREE_IMPLS.map(valueFor)
     // watch() / InotifyTree for watch(); InotifyTree / peer for the peers.
     const ratios = TREE_IMPLS.slice(1).map((impl, i) =>
       withRatio ? (impl === WATCH ? ratio(values[i + 1], values[0]) : ratio(values[0], values[i + 1])) : undefined,

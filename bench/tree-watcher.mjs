@@ -36,7 +36,7 @@
 // The process exits when run.mjs goes away (its IPC channel closes), so that no watcher outlives the
 // run holding inotify watches.
 import { watch } from 'node:fs'
-import { isAbsolute, join, relative } from 'node:path'
+import { isAbsolute, relative } from 'node:path'
 import { parseArgs } from 'node:util'
 import { answerClockChecks, nowMs } from './clock.mjs'
 import { peakRssKiB } from './rss.mjs'

@@ -6,11 +6,12 @@
  * Order: an override path (`INOTIFY_NAPI_NATIVE_PATH`, or napi-rs's `NAPI_RS_NATIVE_LIBRARY_PATH`),
  * then a binary next to the package (`inotify-napi.linux-x64-gnu.node`, what `npm run build` leaves
  * in a clone), then the per-platform package (`inotify-napi-linux-x64-gnu`) that npm installs as an
- * optional dependency.
+ * optional dependency. Whatever loads is checked against {@link NATIVE_SURFACE} before it is used.
  * @module
  */
 import { readFileSync } from 'node:fs'
 import { isAbsolute, join, resolve } from 'node:path'
+import type * as Binding from '../binding.cjs'
 
 /** The file and package names start with this (`napi.binaryName` and the package name agree). */
 const NAME = 'inotify-napi'
@@ -38,6 +39,45 @@ export const PREBUILT: Readonly<Record<string, Partial<Record<Libc, string>>>> =
   loong64: { glibc: 'linux-loong64-gnu' },
 })
 
+/**
+ * What a loaded binary must export before the loader hands it over: each export name, with the
+ * members its prototype must have (methods or accessors; none for a plain function). A `.node` that
+ * loads but lacks them (another addon, or ours from another version) is refused with the names, rather
+ * than failing later with "NativeInotify is not a constructor".
+ */
+export type NativeSurface = Readonly<Record<string, readonly string[]>>
+
+/** Every member of `T`, each marked once: the compiler checks the list is whole and has nothing extra. */
+type Every<T> = Record<keyof T, true>
+
+/** The members of the native class, checked against `binding.d.cts` by the compiler. */
+const NATIVE_INOTIFY_MEMBERS: Every<Binding.NativeInotify> = {
+  addWatch: true,
+  removeWatch: true,
+  addRoot: true,
+  takeReports: true,
+  wdOf: true,
+  watchCount: true,
+  fd: true,
+  request: true,
+  pause: true,
+  take: true,
+  takeChanges: true,
+  takeBlocking: true,
+  close: true,
+  closed: true,
+}
+
+/**
+ * What `binding.d.cts` declares (every export, every member of the class): what this package's binary
+ * has. (`default` is the namespace's CommonJS view under esModuleInterop, not an export.)
+ */
+export const NATIVE_SURFACE: NativeSurface = Object.freeze({
+  NativeInotify: Object.keys(NATIVE_INOTIFY_MEMBERS),
+  debugPanicForTests: [],
+  errorCodes: [],
+} satisfies Record<Exclude<keyof typeof Binding, 'default'>, string[]>)
+
 /** What the loader looks at; `native.ts` passes the real ones, tests pass fakes. */
 export interface LoaderInputs {
   /** `process.platform`. */
@@ -56,6 +96,8 @@ export interface LoaderInputs {
   packageRoot: string
   /** The package's version: the platform package must have the same one. */
   version: string
+  /** What the loaded binary must export ({@link NATIVE_SURFACE} for the real one). */
+  surface: NativeSurface
 }
 
 /** Error codes of a failed load. */
@@ -136,7 +178,7 @@ export function loadNative<T>(inputs: LoaderInputs): T {
 
   // A binary next to the package: a clone after `npm run build`. Installed packages never ship one.
   try {
-    return inputs.require(file) as T
+    return requireChecked<T>(inputs, file, `${file} is`, 'Rebuild it with `npm run build`, or delete it.')
   } catch (error) {
     if (!isNotFound(error, file)) failures.push(error)
   }
@@ -173,8 +215,9 @@ export function loadNative<T>(inputs: LoaderInputs): T {
     )
   }
   try {
-    return inputs.require(packageName) as T
+    return requireChecked<T>(inputs, packageName, `${packageName}@${installedVersion} is`, 'Reinstall it.')
   } catch (error) {
+    if (error instanceof NativeLoadError) throw error
     failures.push(error)
     throw new NativeLoadError(
       'ERR_INOTIFY_NATIVE_LOAD_FAILED',
@@ -191,8 +234,9 @@ export function loadNative<T>(inputs: LoaderInputs): T {
 /** Loads the file an override variable names; a failure is final (no quiet fallback). */
 function loadOverride<T>(inputs: LoaderInputs, variable: string, value: string): T {
   const file = isAbsolute(value) ? value : resolve(inputs.cwd, value)
+  let loaded: unknown
   try {
-    return inputs.require(file) as T
+    loaded = inputs.require(file)
   } catch (error) {
     throw new NativeLoadError(
       'ERR_INOTIFY_NATIVE_LOAD_FAILED',
@@ -201,6 +245,48 @@ function loadOverride<T>(inputs: LoaderInputs, variable: string, value: string):
       [error],
     )
   }
+  checkSurface(loaded, inputs.surface, `${variable} names ${file}, which is`, 'Point it at a binary built from inotify-napi ' +
+    `${inputs.version} (\`npm run build\` in a clone), or unset it to use the prebuilt binary.`)
+  return loaded as T
+}
+
+/** Loads `id` and checks it with {@link checkSurface}; a load failure is rethrown as it came. */
+function requireChecked<T>(inputs: LoaderInputs, id: string, subject: string, fix: string): T {
+  const loaded = inputs.require(id)
+  checkSurface(loaded, inputs.surface, subject, fix)
+  return loaded as T
+}
+
+/**
+ * Throws a {@link NativeLoadError} unless `loaded` has every export and member of `surface`. The
+ * message starts with `subject` (what was loaded, from where) and names what is missing.
+ */
+function checkSurface(loaded: unknown, surface: NativeSurface, subject: string, fix: string): void {
+  const exports = (typeof loaded === 'object' || typeof loaded === 'function') && loaded !== null ? (loaded as Record<string, unknown>) : {}
+  const absent: string[] = []
+  const wrong: string[] = []
+  for (const [name, members] of Object.entries(surface)) {
+    const value = exports[name]
+    if (value === undefined) {
+      absent.push(name)
+      continue
+    }
+    if (typeof value !== 'function') {
+      wrong.push(`${name} is not a function`)
+      continue
+    }
+    const prototype = (value as { prototype?: object }).prototype
+    const lacking = members.filter((member) => prototype === undefined || !(member in prototype))
+    if (lacking.length > 0) wrong.push(`${name} has no ${lacking.join(', no ')}`)
+  }
+  if (absent.length === 0 && wrong.length === 0) return
+  const found = Object.keys(exports).sort()
+  const problems = [...(absent.length > 0 ? [`it has no ${absent.join(', no ')}`] : []), ...wrong].join('; ')
+  throw new NativeLoadError(
+    'ERR_INOTIFY_NATIVE_LOAD_FAILED',
+    `inotify-napi: ${subject} not inotify-napi's native binary, or one from another version: ${problems} ` +
+      `(it exports: ${found.length > 0 ? found.join(', ') : 'nothing'}). ${fix}`,
+  )
 }
 
 /**
@@ -247,6 +333,7 @@ function processReport(): { header?: { glibcVersionRuntime?: string } } | undefi
   const report = process.report
   if (report === undefined || typeof report.getReport !== 'function') return undefined
   // Node 20.13+: skip the network part, the slowest (@types/node 20 does not know the flag yet).
-  ;(report as { excludeNetwork?: boolean }).excludeNetwork = true
+  const settings = report as { excludeNetwork?: boolean }
+  settings.excludeNetwork = true
   return report.getReport() as { header?: { glibcVersionRuntime?: string } }
 }

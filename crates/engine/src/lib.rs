@@ -7,6 +7,7 @@
 //! - [`wire`] encodes a batch of events into one byte buffer, so a consumer across an FFI boundary
 //!   receives a whole batch in one call.
 //! - [`changes`] turns a tree's events into per-path changes (create, modify, delete, rename), coalesced.
+//! - [`own_listings`] takes out the events a tree's own directory listings cause on its watches.
 //! - [`backlog`] holds what the kernel queued while the reader was scanning, so a scan never
 //!   overflows the kernel's queue with the events its own listing makes.
 //! - [`watcher`] owns a reader thread that reads on demand, never faster than the consumer asks.
@@ -25,6 +26,7 @@ pub mod error;
 pub mod event;
 pub mod ignore_rules;
 pub mod mask;
+pub mod own_listings;
 pub mod parse;
 pub mod sys;
 pub mod tree;

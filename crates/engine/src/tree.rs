@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use crate::error::Error;
 use crate::event::RawEvent;
 use crate::mask::*;
+use crate::own_listings::{Listing, OwnListings, LISTING_EVENTS};
 use crate::parse::HEADER_LEN;
 use crate::tree_fs::{EntryKind, TreeFs};
 use crate::wire::{BatchEncoder, FLAG_REPLACED, FLAG_SYNTHETIC};
@@ -111,6 +112,8 @@ pub struct Tree {
     pending_moves: Vec<(u32, i32)>,
     rescan: bool,
     reports: Vec<TreeReport>,
+    /// The events the tree's own listings caused that are still to arrive (taken out, not reported).
+    own: OwnListings,
 }
 
 /// `dir/name`, without doubling a trailing slash.
@@ -153,6 +156,7 @@ impl Tree {
             pending_moves: Vec::new(),
             rescan: false,
             reports: Vec::new(),
+            own: OwnListings::new(watch_mask),
         }
     }
 
@@ -245,7 +249,7 @@ impl Tree {
             // Not even the root could be watched: the limit, with what the root would need.
             Err(Error::Sys { errno, .. }) if errno == crate::sys::ENOSPC => {
                 let watched = self.dirs.len() as u64;
-                let needed = watched + 1 + count_dirs(fs, &root);
+                let needed = watched + 1 + count_dirs(fs, &mut self.own, &root, None);
                 self.reports.push(TreeReport::WatchLimit {
                     path: root.clone(),
                     needed,
@@ -319,7 +323,8 @@ impl Tree {
                     continue;
                 }
             };
-            for entry in listing {
+            self.expect_listing(wd, listing.reads);
+            for entry in listing.entries {
                 let child_path = join(&dir_path, &entry.name);
                 let is_dir = self.is_dir_entry(fs, entry.kind, &child_path);
                 if self.ignored(&child_path, is_dir) {
@@ -350,6 +355,19 @@ impl Tree {
         }
     }
 
+    /// The watched directory `wd` was listed (opened after its watch was added) with `reads`
+    /// `getdents64` calls: what its own watch and its parent's see of that is the tree's own doing.
+    fn expect_listing(&mut self, wd: i32, reads: u32) {
+        let seen = Listing {
+            opened: true,
+            reads,
+        };
+        self.own.expect(wd, b"", seen);
+        if let Some((Some(parent), name)) = self.dirs.get(&wd).map(|d| (d.parent, &d.name)) {
+            self.own.expect(parent, name, seen);
+        }
+    }
+
     /// Watches a subdirectory found by a scan or an event; reports why not when it cannot.
     fn watch_child(
         &mut self,
@@ -376,7 +394,7 @@ impl Tree {
             }
             Ok(None) => None,
             Err(Error::Sys { errno, .. }) if errno == crate::sys::ENOSPC => {
-                scan.unwatched += 1 + count_dirs(fs, path);
+                scan.unwatched += 1 + count_dirs(fs, &mut self.own, path, Some((parent, name)));
                 None
             }
             Err(error) => {
@@ -428,8 +446,12 @@ impl Tree {
     pub fn route(&mut self, fs: &mut dyn TreeFs, event: &RawEvent<'_>, out: &mut BatchEncoder) {
         if event.mask & IN_Q_OVERFLOW != 0 {
             out.push(event, None, 0);
+            self.own.clear();
             self.rescan = true;
             return;
+        }
+        if event.mask & LISTING_EVENTS != 0 && self.own.take(event.wd, event.mask, event.name) {
+            return; // the tree's own listing
         }
         let Some(dir) = self.dirs.get(&event.wd) else {
             return; // a watch this tree dropped (moved out, or forgotten): its last events too
@@ -606,6 +628,7 @@ impl Tree {
         while let Some(wd) = stack.pop() {
             if let Some(dir) = self.dirs.remove(&wd) {
                 stack.extend(dir.subdirs.values().copied());
+                self.own.forget(wd);
                 forgotten.push(wd);
             }
         }
@@ -654,8 +677,9 @@ impl Tree {
                     continue;
                 }
             };
-            let mut present: HashMap<Vec<u8>, bool> = HashMap::with_capacity(listing.len());
-            for entry in listing {
+            self.expect_listing(wd, listing.reads);
+            let mut present: HashMap<Vec<u8>, bool> = HashMap::with_capacity(listing.entries.len());
+            for entry in listing.entries {
                 let child_path = join(&path, &entry.name);
                 let is_dir = self.is_dir_entry(fs, entry.kind, &child_path);
                 if !self.ignored(&child_path, is_dir) {
@@ -760,18 +784,33 @@ fn push_synthetic(out: &mut BatchEncoder, wd: i32, mask: u32, dir: &[u8], name: 
 }
 
 /// How many directories lie below `path` (for the watch limit's `needed`), listing without watching
-/// and without following symlinks (with no watches there is no loop detection).
-fn count_dirs(fs: &mut dyn TreeFs, path: &[u8]) -> u64 {
+/// and without following symlinks (with no watches there is no loop detection). `path` is unwatched;
+/// its parent's watch, `seen_by` (wd, name), if any, sees its listing.
+fn count_dirs(
+    fs: &mut dyn TreeFs,
+    own: &mut OwnListings,
+    path: &[u8],
+    seen_by: Option<(i32, &[u8])>,
+) -> u64 {
     let mut count = 0;
     let mut stack = vec![path.to_vec()];
+    let mut seen_by = seen_by;
     while let Some(dir) = stack.pop() {
         if fs.cancelled() {
             break;
         }
+        let first = seen_by.take();
         let Ok(listing) = fs.list_dir(&dir) else {
             continue;
         };
-        for entry in listing {
+        if let Some((parent, name)) = first {
+            let seen = Listing {
+                opened: true,
+                reads: listing.reads,
+            };
+            own.expect(parent, name, seen);
+        }
+        for entry in listing.entries {
             if entry.kind == EntryKind::Dir {
                 count += 1;
                 stack.push(join(&dir, &entry.name));

@@ -39,6 +39,15 @@ pub struct ListedEntry {
     pub kind: EntryKind,
 }
 
+/// A directory's entries, and what listing it took.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirListing {
+    /// The entries, without `.` and `..`.
+    pub entries: Vec<ListedEntry>,
+    /// `getdents64` calls made (each one an `IN_ACCESS` on the directory's watches).
+    pub reads: u32,
+}
+
 /// The kernel and file-system operations a tree performs.
 pub trait TreeFs {
     /// `inotify_add_watch(2)`.
@@ -46,7 +55,7 @@ pub trait TreeFs {
     /// `inotify_rm_watch(2)`; a wd the kernel already dropped is not an error.
     fn rm_watch(&mut self, wd: i32);
     /// Lists a directory (`getdents`), without `.` and `..`.
-    fn list_dir(&mut self, path: &[u8]) -> Result<Vec<ListedEntry>>;
+    fn list_dir(&mut self, path: &[u8]) -> Result<DirListing>;
     /// Whether `path` resolves (following symlinks) to a directory.
     fn is_dir_following_links(&mut self, path: &[u8]) -> bool;
     /// Whether the work is to stop (the watcher is closing): a long scan gives up between
@@ -131,7 +140,7 @@ impl TreeFs for KernelTreeFs<'_> {
         let _ = self.inotify.rm_watch(wd);
     }
 
-    fn list_dir(&mut self, path: &[u8]) -> Result<Vec<ListedEntry>> {
+    fn list_dir(&mut self, path: &[u8]) -> Result<DirListing> {
         self.listed += 1;
         if self.listed.is_multiple_of(LISTINGS_PER_READ_AHEAD) {
             // A read error here is met again, and reported, by the reader's next own read.
@@ -148,7 +157,15 @@ impl TreeFs for KernelTreeFs<'_> {
         }
         let mut dir = RawDir::new(&fd, self.dir_buf.spare_capacity_mut());
         let mut entries = Vec::new();
-        while let Some(entry) = dir.next() {
+        let mut reads = 0;
+        loop {
+            // RawDir calls getdents64 when its buffer is used up, the last (empty) call included.
+            if dir.is_buffer_empty() {
+                reads += 1;
+            }
+            let Some(entry) = dir.next() else {
+                break;
+            };
             let entry = entry.map_err(|e| errno_error("getdents64", e, path))?;
             let name = entry.file_name().to_bytes();
             if name == b"." || name == b".." {
@@ -162,7 +179,7 @@ impl TreeFs for KernelTreeFs<'_> {
                 kind,
             });
         }
-        Ok(entries)
+        Ok(DirListing { entries, reads })
     }
 
     fn is_dir_following_links(&mut self, path: &[u8]) -> bool {
@@ -243,9 +260,15 @@ mod tests {
             (AtomicBool::new(false), AtomicUsize::new(0), Backlog::new());
         let mut fs = KernelTreeFs::new(&inotify, &stopping, &watches, &backlog);
         let path = dir.as_os_str().as_bytes();
-        assert_eq!(sorted(fs.list_dir(path).expect("list")), expected);
+        let listing = fs.list_dir(path).expect("list");
+        // 100 KB in a 32 KiB buffer: at least four calls, the last one empty.
+        assert!(listing.reads >= 4, "{} getdents64 calls", listing.reads);
+        assert_eq!(sorted(listing.entries), expected);
         // The buffer is reused: a second listing is the same.
-        assert_eq!(sorted(fs.list_dir(path).expect("list again")), expected);
+        assert_eq!(
+            sorted(fs.list_dir(path).expect("list again").entries),
+            expected
+        );
         let missing = dir.join("missing");
         match fs.list_dir(missing.as_os_str().as_bytes()) {
             Err(Error::Sys {

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::*;
-use crate::tree_fs::ListedEntry;
+use crate::tree_fs::{DirListing, ListedEntry};
 use crate::wire::{decode, DecodedEvent};
 
 #[derive(Debug, Clone)]
@@ -154,7 +154,7 @@ impl TreeFs for FakeFs {
         self.watches.retain(|_, w| *w != wd);
         self.removed.push(wd);
     }
-    fn list_dir(&mut self, path: &[u8]) -> crate::Result<Vec<ListedEntry>> {
+    fn list_dir(&mut self, path: &[u8]) -> crate::Result<DirListing> {
         self.listings += 1;
         let dir = self.resolve(path, false).ok_or_else(|| sys(ENOENT, path))?;
         if self.unreadable.contains(&dir) {
@@ -164,7 +164,7 @@ impl TreeFs for FakeFs {
             Some(Node::Dir(_)) => {}
             _ => return Err(sys(ENOENT, path)),
         }
-        Ok(self
+        let entries: Vec<ListedEntry> = self
             .nodes
             .iter()
             .filter_map(|(p, n)| {
@@ -178,7 +178,10 @@ impl TreeFs for FakeFs {
                     },
                 })
             })
-            .collect())
+            .collect();
+        // As getdents64 into a buffer of 4 entries: a call per 4 entries, then the empty one.
+        let reads = entries.len() as u32 / 4 + 1;
+        Ok(DirListing { entries, reads })
     }
     fn is_dir_following_links(&mut self, path: &[u8]) -> bool {
         self.resolve(path, false)
@@ -913,3 +916,56 @@ fn the_in_ignored_of_a_deleted_directory_takes_along_the_watches_of_what_moved_a
 
 #[path = "tree_props.rs"]
 mod props;
+
+#[test]
+fn the_trees_own_listings_are_taken_out_and_anyone_elses_are_reported() {
+    let mut fs = FakeFs::new("/r");
+    fs.mkdir("/r/a");
+    let mut t = tree(IN_ALL_EVENTS);
+    t.add_root(&mut fs, b"/r");
+    let (r, a) = (wd(&fs, "/r"), wd(&fs, "/r/a"));
+    // What the start-up scan made the kernel queue: each listing (one getdents64 call with
+    // entries, here none past the first) seen from the directory's watch and its parent's.
+    let open = IN_OPEN | IN_ISDIR;
+    let access = IN_ACCESS | IN_ISDIR;
+    let close = IN_CLOSE_NOWRITE | IN_ISDIR;
+    let scan = [
+        ev(r, open, ""),
+        ev(r, access, ""),
+        ev(r, close, ""),
+        ev(r, open, "a"),
+        ev(a, open, ""),
+        ev(r, access, "a"),
+        ev(a, access, ""),
+        ev(r, close, "a"),
+        ev(a, close, ""),
+    ];
+    assert_eq!(run(&mut t, &mut fs, &scan), vec![]);
+    // Another process lists a: all of it is reported.
+    let theirs = [ev(a, open, ""), ev(a, access, ""), ev(a, close, "")];
+    assert_eq!(
+        run(&mut t, &mut fs, &theirs),
+        vec![
+            (open, "/r/a".to_owned(), false),
+            (access, "/r/a".to_owned(), false),
+            (close, "/r/a".to_owned(), false),
+        ]
+    );
+    // A new directory is listed by the tree as it is watched: only its IN_CREATE is reported.
+    fs.mkdir("/r/new");
+    let created = run(&mut t, &mut fs, &[ev(r, IN_CREATE | IN_ISDIR, "new")]);
+    assert_eq!(
+        created,
+        vec![(IN_CREATE | IN_ISDIR, "/r/new".to_owned(), false)]
+    );
+    let n = wd(&fs, "/r/new");
+    let listing = [
+        ev(r, open, "new"),
+        ev(n, open, ""),
+        ev(r, access, "new"),
+        ev(n, access, ""),
+        ev(r, close, "new"),
+        ev(n, close, ""),
+    ];
+    assert_eq!(run(&mut t, &mut fs, &listing), vec![]);
+}

@@ -7,7 +7,7 @@ import { until } from './helpers'
 /** What node:util's parseArgs says in its own words; the CLI must never pass it on. */
 const PARSE_ARGS_TEXT = /ambiguous|Did you forget|To specify a positional|place it at the end/
 
-describe('the command line\'s arguments', () => {
+describe("the command line's arguments", () => {
   it('accepts event names in any case, with or without IN_', async () => {
     const dir = tempDir()
     const cli = startCli(['--json', '-e', 'in_create,Delete', '-e', 'IN_MOVED_TO', dir])
@@ -21,7 +21,10 @@ describe('the command line\'s arguments', () => {
     expect(await cli.exited).toBe(0)
     const events = cli.lines.map((line) => JSON.parse(line) as { typeNames: string[]; filename: string })
     expect(events.map((e) => [e.typeNames, e.filename])).toEqual([
-      [['IN_CREATE'], 'a'], [['IN_MOVED_TO'], 'b'], [['IN_DELETE'], 'b'], [['IN_ISDIR', 'IN_CREATE'], 'end'],
+      [['IN_CREATE'], 'a'],
+      [['IN_MOVED_TO'], 'b'],
+      [['IN_DELETE'], 'b'],
+      [['IN_ISDIR', 'IN_CREATE'], 'end'],
     ])
   })
 
@@ -34,14 +37,20 @@ describe('the command line\'s arguments', () => {
     await until(() => cli.lines.length > 0, 'an event')
     cli.child.kill('SIGINT')
     expect(await cli.exited).toBe(0)
-    expect(JSON.parse(cli.lines[0] as string)).toMatchObject({ path: '-d', filename: 'inside', typeNames: ['IN_CREATE'] })
+    expect(JSON.parse(cli.lines[0] as string)).toMatchObject({
+      path: '-d',
+      filename: 'inside',
+      typeNames: ['IN_CREATE'],
+    })
   })
 
   it('names exactly what was typed when an event name is unknown', () => {
     for (const typed of ['in_crate', 'Crate', 'IN_NOPE']) {
       const result = runCli(['-e', `create,${typed}`, '.'])
       expect(result.status, typed).toBe(2)
-      expect(result.stderr.split('\n')[0]).toMatch(new RegExp(`^inotify-napi: -e '${typed}' is not an inotify event; events: IN_ACCESS, `))
+      expect(result.stderr.split('\n')[0]).toMatch(
+        new RegExp(`^inotify-napi: -e '${typed}' is not an inotify event; events: IN_ACCESS, `),
+      )
       expect(result.stderr).not.toContain('IN_IN_')
       expect(result.stderr).toContain('\nUsage: inotify-napi ')
     }
@@ -57,7 +66,8 @@ describe('the command line\'s arguments', () => {
       const result = runCli(['-e', typed, '.'])
       expect(result.status, typed).toBe(2)
       expect(result.stderr.split('\n')[0]).toBe(
-        `inotify-napi: -e '${typed}': ${why}${why.endsWith('event') ? '; -e names events, e.g. -e create,delete' : ', the kernel adds it on its own (IN_ISDIR to events on directories; IN_UNMOUNT, IN_Q_OVERFLOW and IN_IGNORED always show)'}`)
+        `inotify-napi: -e '${typed}': ${why}${why.endsWith('event') ? '; -e names events, e.g. -e create,delete' : ', the kernel adds it on its own (IN_ISDIR to events on directories; IN_UNMOUNT, IN_Q_OVERFLOW and IN_IGNORED always show)'}`,
+      )
       expect(result.stderr).not.toMatch(/RangeError|"mask"/)
       expect(result.stderr).toContain('\nUsage: inotify-napi ')
       expect(result.stdout).toBe('')
@@ -65,38 +75,59 @@ describe('the command line\'s arguments', () => {
   })
 
   it.each([
-    ['inotify-napi', [
-      [['--timeout', '-1', '.'], "inotify-napi: --timeout takes a number of seconds, 0 or more (such as 2.5), got '-1'"],
-      [['--timeout', '', '.'], "inotify-napi: --timeout takes a number of seconds, 0 or more (such as 2.5), got ''"],
-      [['--timeout'], 'inotify-napi: --timeout needs a value: --timeout S'],
-      [['--bogus'], "inotify-napi: unknown option '--bogus'"],
-      [['--bogus=1', '.'], "inotify-napi: unknown option '--bogus'"],
-      [['-jz', '.'], "inotify-napi: unknown option '-j' (in '-jz')"],
-      [['--json=yes', '.'], "inotify-napi: --json takes no value, got '--json=yes'"],
-      [['-e', ''], 'inotify-napi: -e needs at least one event name, e.g. -e create'],
-    ]],
-    ['inotify-napi watch', [
-      [['watch', '--bogus', '.'], "inotify-napi watch: unknown option '--bogus'"],
-      [['watch', '--debounce', '-5', '.'], "inotify-napi watch: --debounce takes a whole number of milliseconds from 0 to 2147483647, got '-5'"],
-      [['watch', '--debounce', '2147483648', '.'], "inotify-napi watch: --debounce takes a whole number of milliseconds from 0 to 2147483647, got '2147483648'"],
-      [['watch', '--restart', '.'], 'inotify-napi watch: --restart needs a command: -- COMMAND...'],
-      [['watch', '.', '--'], 'inotify-napi watch: a command must follow --'],
-      [['watch'], 'inotify-napi watch: name at least one directory to watch'],
-    ]],
-    ['inotify-napi doctor', [
-      [['doctor', '--bogus'], "inotify-napi doctor: unknown option '--bogus'"],
-      [['doctor', 'extra'], "inotify-napi doctor: doctor takes no arguments, got 'extra'"],
-    ]],
-  ] as [string, [string[], string][]][])('says what is wrong in its own words, with status 2 and the usage of %s', (usage, cases) => {
-    for (const [args, message] of cases) {
-      const result = runCli(args)
-      expect(result.status, args.join(' ')).toBe(2)
-      expect(result.stderr.split('\n')[0], args.join(' ')).toBe(message)
-      expect(result.stderr, args.join(' ')).toContain(`\nUsage: ${usage} [`)
-      expect(result.stderr).not.toMatch(PARSE_ARGS_TEXT)
-      expect(result.stdout).toBe('')
-    }
-  })
+    [
+      'inotify-napi',
+      [
+        [
+          ['--timeout', '-1', '.'],
+          "inotify-napi: --timeout takes a number of seconds, 0 or more (such as 2.5), got '-1'",
+        ],
+        [['--timeout', '', '.'], "inotify-napi: --timeout takes a number of seconds, 0 or more (such as 2.5), got ''"],
+        [['--timeout'], 'inotify-napi: --timeout needs a value: --timeout S'],
+        [['--bogus'], "inotify-napi: unknown option '--bogus'"],
+        [['--bogus=1', '.'], "inotify-napi: unknown option '--bogus'"],
+        [['-jz', '.'], "inotify-napi: unknown option '-j' (in '-jz')"],
+        [['--json=yes', '.'], "inotify-napi: --json takes no value, got '--json=yes'"],
+        [['-e', ''], 'inotify-napi: -e needs at least one event name, e.g. -e create'],
+      ],
+    ],
+    [
+      'inotify-napi watch',
+      [
+        [['watch', '--bogus', '.'], "inotify-napi watch: unknown option '--bogus'"],
+        [
+          ['watch', '--debounce', '-5', '.'],
+          "inotify-napi watch: --debounce takes a whole number of milliseconds from 0 to 2147483647, got '-5'",
+        ],
+        [
+          ['watch', '--debounce', '2147483648', '.'],
+          "inotify-napi watch: --debounce takes a whole number of milliseconds from 0 to 2147483647, got '2147483648'",
+        ],
+        [['watch', '--restart', '.'], 'inotify-napi watch: --restart needs a command: -- COMMAND...'],
+        [['watch', '.', '--'], 'inotify-napi watch: a command must follow --'],
+        [['watch'], 'inotify-napi watch: name at least one directory to watch'],
+      ],
+    ],
+    [
+      'inotify-napi doctor',
+      [
+        [['doctor', '--bogus'], "inotify-napi doctor: unknown option '--bogus'"],
+        [['doctor', 'extra'], "inotify-napi doctor: doctor takes no arguments, got 'extra'"],
+      ],
+    ],
+  ] as [string, [string[], string][]][])(
+    'says what is wrong in its own words, with status 2 and the usage of %s',
+    (usage, cases) => {
+      for (const [args, message] of cases) {
+        const result = runCli(args)
+        expect(result.status, args.join(' ')).toBe(2)
+        expect(result.stderr.split('\n')[0], args.join(' ')).toBe(message)
+        expect(result.stderr, args.join(' ')).toContain(`\nUsage: ${usage} [`)
+        expect(result.stderr).not.toMatch(PARSE_ARGS_TEXT)
+        expect(result.stdout).toBe('')
+      }
+    },
+  )
 
   it('prints the usage of doctor and watch for their --help and -h, and exits 0', () => {
     for (const [args, usage] of [
@@ -117,19 +148,29 @@ describe('the command line\'s arguments', () => {
 describe('the command line and its documentation', () => {
   const readme = readFileSync(resolve(__dirname, '../README.md'), 'utf8')
 
-  it('lists every option of watch in the help\'s watch line, and the README shows the help\'s lines', () => {
+  it("lists every option of watch in the help's watch line, and the README shows the help's lines", () => {
     const help = runCli(['--help']).stdout.split('\n')
     const synopsis = help.slice(0, 3).map((line) => line.replace(/^(Usage:)?\s+/, ''))
     const watchLine = synopsis[1] as string
     expect(watchLine).toMatch(/^inotify-napi watch /)
-    const options = runCli(['watch', '--help']).stdout.split('\n')
+    const options = runCli(['watch', '--help'])
+      .stdout.split('\n')
       .map((line) => /^ {2}(?:(-\w), )?\s*(--[\w-]+)/.exec(line))
       .filter((match) => match !== null && match[2] !== '--help')
-    expect(options.map((match) => match?.[2])).toEqual(
-      ['--recursive', '--exclude', '--gitignore', '--json', '--debounce', '--restart'])
+    expect(options.map((match) => match?.[2])).toEqual([
+      '--recursive',
+      '--exclude',
+      '--gitignore',
+      '--json',
+      '--debounce',
+      '--restart',
+    ])
     for (const match of options) {
       const [, short, long] = match as RegExpExecArray
-      expect([`[${short}`, `[${long}`].some((form) => watchLine.includes(form)), long).toBe(true)
+      expect(
+        [`[${short}`, `[${long}`].some((form) => watchLine.includes(form)),
+        long,
+      ).toBe(true)
     }
     const section = readme.slice(readme.indexOf('## The command line'))
     const block = /```\n([\s\S]*?)```/.exec(section)?.[1]
@@ -149,8 +190,10 @@ describe('the command line and its documentation', () => {
     writeFileSync(file, '')
     const result = runCli(['watch', file])
     expect(result.status).toBe(1)
-    expect(result.stderr).toBe(`inotify-napi watch: '${file}' is not a directory. To see it change, watch the directory it is in ` +
-      `(inotify-napi watch '${dir}'), or print the file's own events (inotify-napi '${file}')\n`)
+    expect(result.stderr).toBe(
+      `inotify-napi watch: '${file}' is not a directory. To see it change, watch the directory it is in ` +
+        `(inotify-napi watch '${dir}'), or print the file's own events (inotify-napi '${file}')\n`,
+    )
   })
 
   it('prints what a scan found like any other change, and marks it synthetic only in --json', async () => {

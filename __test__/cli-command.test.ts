@@ -8,7 +8,10 @@ import { withinDeadline } from './inotify-fixture'
 /** The pids a command wrote, one a line, to `file`. */
 function pidsIn(file: string): number[] {
   if (!existsSync(file)) return []
-  return readFileSync(file, 'utf8').split('\n').filter((line) => line !== '').map(Number)
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line !== '')
+    .map(Number)
 }
 
 /**
@@ -43,33 +46,52 @@ function killGroupAfterTest(pid: number): void {
 }
 
 describe('inotify-napi watch -- COMMAND', () => {
-  it.each(['SIGINT', 'SIGTERM'] as const)('passes %s on to the command\'s process group and exits long before the command would end', async (signal) => {
+  it.each(['SIGINT', 'SIGTERM'] as const)(
+    "passes %s on to the command's process group and exits long before the command would end",
+    async (signal) => {
+      const dir = tempDir()
+      const state = tempDir()
+      const pids = join(state, 'pids')
+      // sh waits for a sleep of its own: both are in the command's group, and only a group signal reaches both.
+      const cli = startCli([
+        'watch',
+        '--debounce',
+        '0',
+        dir,
+        '--',
+        'sh',
+        '-c',
+        `echo $$ >> '${pids}'; sleep 30; echo survived > '${join(state, 'after')}'`,
+      ])
+      await watching(cli.child.pid)
+      // mkdir is one event (IN_CREATE), so one batch and one run.
+      mkdirSync(join(dir, 'go'))
+      const [shell] = await until(() => (pidsIn(pids).length > 0 ? pidsIn(pids) : undefined), 'the command to start')
+      killGroupAfterTest(shell as number)
+      const sleep = await sleepOf(shell as number)
+
+      cli.child.kill(signal)
+      expect(await withinDeadline(cli.exited, "the watcher to exit, well before the command's 30 s", 10_000)).toBe(0)
+      await until(() => isDead(shell as number) && isDead(sleep), "the command's shell and its sleep to be gone")
+      expect(existsSync(join(state, 'after'))).toBe(false)
+      expect(cli.stderr()).toBe('')
+    },
+  )
+
+  it("kills the command's process group on a second signal when the command ignores the first", async () => {
     const dir = tempDir()
     const state = tempDir()
     const pids = join(state, 'pids')
-    // sh waits for a sleep of its own: both are in the command's group, and only a group signal reaches both.
-    const cli = startCli(['watch', '--debounce', '0', dir, '--', 'sh', '-c',
-      `echo $$ >> '${pids}'; sleep 30; echo survived > '${join(state, 'after')}'`])
-    await watching(cli.child.pid)
-    // mkdir is one event (IN_CREATE), so one batch and one run.
-    mkdirSync(join(dir, 'go'))
-    const [shell] = await until(() => (pidsIn(pids).length > 0 ? pidsIn(pids) : undefined), 'the command to start')
-    killGroupAfterTest(shell as number)
-    const sleep = await sleepOf(shell as number)
-
-    cli.child.kill(signal)
-    expect(await withinDeadline(cli.exited, 'the watcher to exit, well before the command\'s 30 s', 10_000)).toBe(0)
-    await until(() => isDead(shell as number) && isDead(sleep), 'the command\'s shell and its sleep to be gone')
-    expect(existsSync(join(state, 'after'))).toBe(false)
-    expect(cli.stderr()).toBe('')
-  })
-
-  it('kills the command\'s process group on a second signal when the command ignores the first', async () => {
-    const dir = tempDir()
-    const state = tempDir()
-    const pids = join(state, 'pids')
-    const cli = startCli(['watch', '--debounce', '0', dir, '--', 'sh', '-c',
-      `trap '' INT TERM; echo $$ >> '${pids}'; while :; do sleep 1; done`])
+    const cli = startCli([
+      'watch',
+      '--debounce',
+      '0',
+      dir,
+      '--',
+      'sh',
+      '-c',
+      `trap '' INT TERM; echo $$ >> '${pids}'; while :; do sleep 1; done`,
+    ])
     await watching(cli.child.pid)
     mkdirSync(join(dir, 'go'))
     const [shell] = await until(() => (pidsIn(pids).length > 0 ? pidsIn(pids) : undefined), 'the command to start')
@@ -96,11 +118,21 @@ describe('inotify-napi watch -- COMMAND', () => {
     expect(await withinDeadline(cli.exited, 'the watcher to exit')).toBe(0)
   })
 
-  it('with --restart, stops the running command\'s process group on a change and starts it again, never two at once', async () => {
+  it("with --restart, stops the running command's process group on a change and starts it again, never two at once", async () => {
     const dir = tempDir()
     const state = tempDir()
     const pids = join(state, 'pids')
-    const cli = startCli(['watch', '--debounce', '0', '--restart', dir, '--', 'sh', '-c', `echo $$ >> '${pids}'; sleep 30`])
+    const cli = startCli([
+      'watch',
+      '--debounce',
+      '0',
+      '--restart',
+      dir,
+      '--',
+      'sh',
+      '-c',
+      `echo $$ >> '${pids}'; sleep 30`,
+    ])
     await watching(cli.child.pid)
     mkdirSync(join(dir, 'one'))
     const [first] = await until(() => (pidsIn(pids).length > 0 ? pidsIn(pids) : undefined), 'the first run')
@@ -112,7 +144,7 @@ describe('inotify-napi watch -- COMMAND', () => {
     killGroupAfterTest(second as number)
     // The first run's shell was reaped before the second started; its sleep got the same SIGTERM.
     expect(isDead(first as number)).toBe(true)
-    await until(() => isDead(firstSleep), 'the first run\'s sleep to be gone')
+    await until(() => isDead(firstSleep), "the first run's sleep to be gone")
     expect(pidsIn(pids)).toHaveLength(2)
 
     cli.child.kill('SIGTERM')

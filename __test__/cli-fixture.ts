@@ -40,7 +40,9 @@ export function startCli(args: string[], options: { cwd?: string } = {}): Runnin
     partial = parts.pop() ?? ''
     lines.push(...parts)
   })
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString('utf8') })
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8')
+  })
   const exited = new Promise<number | string | null>((done) => child.on('exit', (code, signal) => done(code ?? signal)))
   cleanups.push(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
@@ -73,7 +75,9 @@ export function tempDir(): string {
 
 /** The number of inotify watches `pid` holds, from its /proc fdinfo. */
 function watchesHeldBy(pid: number): number {
-  const out = spawnSync('sh', ['-c', `cat /proc/${pid}/fdinfo/* 2>/dev/null | grep -c '^inotify wd:'`], { encoding: 'utf8' })
+  const out = spawnSync('sh', ['-c', `cat /proc/${pid}/fdinfo/* 2>/dev/null | grep -c '^inotify wd:'`], {
+    encoding: 'utf8',
+  })
   return Number.parseInt(out.stdout, 10) || 0
 }
 

@@ -14,8 +14,13 @@ describe('the inotify-napi command', () => {
     await until(() => cli.lines.length >= 7, 'seven event lines')
     const names = cli.lines.map((line) => /MASK->NAMES=(\[.*\]) FILENAME/.exec(line)?.[1])
     expect(names).toEqual([
-      "['IN_CREATE']", "['IN_OPEN']", "['IN_ATTRIB']", "['IN_CLOSE_WRITE']", "['IN_DELETE']",
-      "['IN_ISDIR', 'IN_CREATE']", "['IN_ISDIR', 'IN_DELETE']",
+      "['IN_CREATE']",
+      "['IN_OPEN']",
+      "['IN_ATTRIB']",
+      "['IN_CLOSE_WRITE']",
+      "['IN_DELETE']",
+      "['IN_ISDIR', 'IN_CREATE']",
+      "['IN_ISDIR', 'IN_DELETE']",
     ])
     expect(cli.lines[0]).toMatch(
       /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} - inotify-napi - INFO - WD=\(1\) MASK=\(256\) COOKIE=\(0\) LEN=\(16\) MASK->NAMES=\['IN_CREATE'\] FILENAME=\[aa\]$/,
@@ -37,7 +42,10 @@ describe('the inotify-napi command', () => {
     expect(await cli.exited).toBe(0)
     const events = cli.lines.map((line) => JSON.parse(line) as { typeNames: string[]; filename: string; path: string })
     expect(events.map((e) => [e.typeNames, e.filename])).toEqual([
-      [['IN_CREATE'], 'a'], [['IN_DELETE'], 'a'], [['IN_ISDIR', 'IN_CREATE'], 'd'], [['IN_ISDIR', 'IN_DELETE'], 'd'],
+      [['IN_CREATE'], 'a'],
+      [['IN_DELETE'], 'a'],
+      [['IN_ISDIR', 'IN_CREATE'], 'd'],
+      [['IN_ISDIR', 'IN_DELETE'], 'd'],
     ])
     expect(events[0]?.path).toBe(dir)
   })
@@ -79,7 +87,10 @@ describe('inotify-napi watch', () => {
     spawnSync('sh', ['-c', 'touch skip.log; mv a sub/b; touch sub/end'], { cwd: dir })
     await until(() => cli.lines.includes(`create ${dir}/sub/end`), 'the end marker')
     // touch's later IN_ATTRIB/IN_CLOSE_WRITE may come in a batch of their own: a modify after the create.
-    expect(cli.lines.filter((l) => l !== `modify ${dir}/sub/end`)).toEqual([`rename ${dir}/a -> ${dir}/sub/b`, `create ${dir}/sub/end`])
+    expect(cli.lines.filter((l) => l !== `modify ${dir}/sub/end`)).toEqual([
+      `rename ${dir}/a -> ${dir}/sub/b`,
+      `create ${dir}/sub/end`,
+    ])
     cli.child.kill('SIGINT')
     expect(await cli.exited).toBe(0)
   })
@@ -103,8 +114,16 @@ describe('inotify-napi watch', () => {
     const dir = tempDir()
     const log = join(tempDir(), 'runs.log')
     // Each run logs its start and end; a run takes 300 ms, during which more changes come.
-    const cli = startCli(['watch', '--debounce', '20', dir, '--', 'sh', '-c',
-      `echo start >> '${log}'; sleep 0.3; echo end >> '${log}'`])
+    const cli = startCli([
+      'watch',
+      '--debounce',
+      '20',
+      dir,
+      '--',
+      'sh',
+      '-c',
+      `echo start >> '${log}'; sleep 0.3; echo end >> '${log}'`,
+    ])
     await watching(cli.child.pid)
     spawnSync('sh', ['-c', 'touch one; sleep 0.1; touch two; sleep 0.1; touch three'], { cwd: dir })
     const read = (): string[] => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : [])
@@ -139,7 +158,10 @@ describe('inotify-napi doctor', () => {
     await watching(cli.child.pid)
     const json = runCli(['doctor', '--json'])
     expect(json.status).toBe(0)
-    const usage = JSON.parse(json.stdout) as { limits: { maxUserWatches: number }; holders: { pid: number; watches: number; instances: number }[] }
+    const usage = JSON.parse(json.stdout) as {
+      limits: { maxUserWatches: number }
+      holders: { pid: number; watches: number; instances: number }[]
+    }
     expect(usage.limits.maxUserWatches).toBeGreaterThan(0)
     expect(usage.holders.find((h) => h.pid === cli.child.pid)).toMatchObject({ instances: 1, watches: 3 })
     const text = runCli(['doctor'])

@@ -54,8 +54,10 @@ export function parseArguments<S extends OptionSpecs>(argv: readonly string[], s
   for (const [name, spec] of Object.entries(specs)) if (spec.short !== undefined) byShort.set(spec.short, name)
 
   const set = (name: string, value: string | undefined): void => {
+    const values = options[name]
     if (value === undefined) options[name] = true
-    else ((options[name] ??= []) as string[]).push(value)
+    else if (Array.isArray(values)) values.push(value)
+    else options[name] = [value]
   }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string
@@ -79,7 +81,8 @@ export function parseArguments<S extends OptionSpecs>(argv: readonly string[], s
       for (let j = 1; j < arg.length; j++) {
         const letter = arg[j] as string
         const name = byShort.get(letter)
-        if (name === undefined) throw new UsageError(`unknown option '-${letter}'${arg.length > 2 ? ` (in '${arg}')` : ''}`)
+        if (name === undefined)
+          throw new UsageError(`unknown option '-${letter}'${arg.length > 2 ? ` (in '${arg}')` : ''}`)
         const spec = specs[name] as OptionSpec
         if (spec.value === undefined) {
           set(name, undefined)

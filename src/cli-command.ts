@@ -74,7 +74,14 @@ export class CommandRunner {
     // detached: the command leads a new process group (and session), which a signal reaches as a whole.
     const child = spawn(this.#command[0] as string, this.#command.slice(1), { stdio: 'inherit', detached: true })
     let ended!: () => void
-    const run: Run = { child, stopping: false, killTimer: undefined, exited: new Promise((resolve) => { ended = resolve }) }
+    const run: Run = {
+      child,
+      stopping: false,
+      killTimer: undefined,
+      exited: new Promise((resolve) => {
+        ended = resolve
+      }),
+    }
     let settled = false
     const finish = (report: string | undefined): void => {
       if (settled) return

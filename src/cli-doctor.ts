@@ -32,7 +32,9 @@ export function doctorMain(argv: string[]): number {
     if (extra !== undefined) throw new UsageError(`doctor takes no arguments, got '${extra}'`)
   } catch (error) {
     if (!(error instanceof UsageError)) throw error
-    process.stderr.write(`inotify-napi doctor: ${escapeForTerminal(error.message)}\n\nUsage: ${DOCTOR_SYNOPSIS}\nMore: inotify-napi doctor --help\n`)
+    process.stderr.write(
+      `inotify-napi doctor: ${escapeForTerminal(error.message)}\n\nUsage: ${DOCTOR_SYNOPSIS}\nMore: inotify-napi doctor --help\n`,
+    )
     return EXIT_USAGE
   }
   if (parsed.options.help) {

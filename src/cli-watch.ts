@@ -69,7 +69,9 @@ function parse(argv: string[]): WatchCommandLine | 'help' {
   const debounce = options.debounce?.at(-1) ?? '50'
   const debounceMs = Number(debounce)
   if (!/^\d+$/.test(debounce) || debounceMs > MAX_DEBOUNCE_MS) {
-    throw new UsageError(`--debounce takes a whole number of milliseconds from 0 to ${MAX_DEBOUNCE_MS}, got '${debounce}'`)
+    throw new UsageError(
+      `--debounce takes a whole number of milliseconds from 0 to ${MAX_DEBOUNCE_MS}, got '${debounce}'`,
+    )
   }
   if (positionals.length === 0) throw new UsageError('name at least one directory to watch')
   if (afterDashes !== undefined && afterDashes.length === 0) throw new UsageError('a command must follow --')
@@ -90,8 +92,10 @@ function parse(argv: string[]): WatchCommandLine | 'help' {
 function startFailure(error: unknown): string {
   if (error instanceof InotifyError && error.code === 'ENOTDIR' && error.path !== undefined) {
     const path = String(error.path)
-    return `'${path}' is not a directory. To see it change, watch the directory it is in ` +
+    return (
+      `'${path}' is not a directory. To see it change, watch the directory it is in ` +
       `(inotify-napi watch '${dirname(path)}'), or print the file's own events (inotify-napi '${path}')`
+    )
   }
   return error instanceof Error ? error.message : String(error)
 }
@@ -103,7 +107,9 @@ export async function watchMain(argv: string[]): Promise<number> {
     args = parse(argv)
   } catch (error) {
     if (!(error instanceof UsageError)) throw error
-    process.stderr.write(`inotify-napi watch: ${escapeForTerminal(error.message)}\n\nUsage: ${WATCH_SYNOPSIS}\nMore: inotify-napi watch --help\n`)
+    process.stderr.write(
+      `inotify-napi watch: ${escapeForTerminal(error.message)}\n\nUsage: ${WATCH_SYNOPSIS}\nMore: inotify-napi watch --help\n`,
+    )
     return EXIT_USAGE
   }
   if (args === 'help') {

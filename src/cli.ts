@@ -56,7 +56,9 @@ interface CliOptions {
 
 // What -e takes: the events a watch can ask for, and the kernel's combinations of them.
 const WATCHABLE = new Map<string, number>([
-  ...EVENT_NAMES.filter((name) => (constants[name] & IN_ALL_EVENTS) !== 0).map((name) => [name, constants[name]] as const),
+  ...EVENT_NAMES.filter((name) => (constants[name] & IN_ALL_EVENTS) !== 0).map(
+    (name) => [name, constants[name]] as const,
+  ),
   ['IN_CLOSE', constants.IN_CLOSE],
   ['IN_MOVE', constants.IN_MOVE],
   ['IN_ALL_EVENTS', IN_ALL_EVENTS],
@@ -76,16 +78,24 @@ function eventMask(values: readonly string[]): number {
       mask |= bits
       continue
     }
-    const known = (EVENT_NAMES as readonly string[]).includes(name) ? constants[name as keyof typeof constants] : undefined
+    const known = (EVENT_NAMES as readonly string[]).includes(name)
+      ? constants[name as keyof typeof constants]
+      : undefined
     if (known !== undefined && (known & REPORTED_ONLY) !== 0) {
-      throw new UsageError(`-e '${typed}': ${name} cannot be watched for, the kernel adds it on its own ` +
-        '(IN_ISDIR to events on directories; IN_UNMOUNT, IN_Q_OVERFLOW and IN_IGNORED always show)')
+      throw new UsageError(
+        `-e '${typed}': ${name} cannot be watched for, the kernel adds it on its own ` +
+          '(IN_ISDIR to events on directories; IN_UNMOUNT, IN_Q_OVERFLOW and IN_IGNORED always show)',
+      )
     }
     if (known !== undefined) {
-      throw new UsageError(`-e '${typed}': ${name} is a watch flag, not an event; -e names events, e.g. -e create,delete`)
+      throw new UsageError(
+        `-e '${typed}': ${name} is a watch flag, not an event; -e names events, e.g. -e create,delete`,
+      )
     }
-    throw new UsageError(`-e '${typed}' is not an inotify event; events: ${[...WATCHABLE.keys()].join(', ')} ` +
-      '(any case, IN_ optional)')
+    throw new UsageError(
+      `-e '${typed}' is not an inotify event; events: ${[...WATCHABLE.keys()].join(', ')} ` +
+        '(any case, IN_ optional)',
+    )
   }
   if (mask === 0) throw new UsageError('-e needs at least one event name, e.g. -e create')
   return mask
@@ -102,7 +112,8 @@ function parse(argv: string[]): CliOptions | 'help' | 'version' {
   let timeoutS: number | undefined
   const timeout = options.timeout?.at(-1)
   if (timeout !== undefined) {
-    if (!SECONDS.test(timeout)) throw new UsageError(`--timeout takes a number of seconds, 0 or more (such as 2.5), got '${timeout}'`)
+    if (!SECONDS.test(timeout))
+      throw new UsageError(`--timeout takes a number of seconds, 0 or more (such as 2.5), got '${timeout}'`)
     timeoutS = Number(timeout)
   }
   const paths = [...positionals, ...(afterDashes ?? [])]
@@ -112,16 +123,20 @@ function parse(argv: string[]): CliOptions | 'help' | 'version' {
 /** The Python logging module's default time format: `2015-04-24 05:02:06,667`, local time. */
 function logTime(date: Date): string {
   const p = (n: number, w = 2): string => String(n).padStart(w, '0')
-  return `${date.getFullYear()}-${p(date.getMonth() + 1)}-${p(date.getDate())} ` +
+  return (
+    `${date.getFullYear()}-${p(date.getMonth() + 1)}-${p(date.getDate())} ` +
     `${p(date.getHours())}:${p(date.getMinutes())}:${p(date.getSeconds())},${p(date.getMilliseconds(), 3)}`
+  )
 }
 
 /** One event as the seed example's log line, its name escaped for the terminal. */
 export function formatLogLine(event: InotifyEvent, date: Date): string {
   const { wd, mask, cookie, len } = event.header
   const names = `[${event.typeNames.map((n) => `'${n}'`).join(', ')}]`
-  return `${logTime(date)} - inotify-napi - INFO - WD=(${wd}) MASK=(${mask}) COOKIE=(${cookie}) ` +
+  return (
+    `${logTime(date)} - inotify-napi - INFO - WD=(${wd}) MASK=(${mask}) COOKIE=(${cookie}) ` +
     `LEN=(${len}) MASK->NAMES=${names} FILENAME=[${escapeForTerminal(event.filename)}]`
+  )
 }
 
 /** One event as a JSON line. */
@@ -147,7 +162,9 @@ async function main(argv: string[]): Promise<number> {
     options = parse(argv)
   } catch (error) {
     if (!(error instanceof UsageError)) throw error
-    process.stderr.write(`inotify-napi: ${escapeForTerminal(error.message)}\n\n${SYNOPSIS}\nMore: inotify-napi --help\n`)
+    process.stderr.write(
+      `inotify-napi: ${escapeForTerminal(error.message)}\n\n${SYNOPSIS}\nMore: inotify-napi --help\n`,
+    )
     return EXIT_USAGE
   }
   if (options === 'help') {
@@ -194,9 +211,11 @@ async function main(argv: string[]): Promise<number> {
 
 if (require.main === module) {
   main(process.argv.slice(2)).then(
-    (code) => { process.exitCode = code },
+    (code) => {
+      process.exitCode = code
+    },
     (error: unknown) => {
-      process.stderr.write(`inotify-napi: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`)
+      process.stderr.write(`inotify-napi: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
       process.exitCode = EXIT_WATCH_FAILED
     },
   )

@@ -81,13 +81,18 @@ export function inotifyUsage(uid = process.getuid?.() ?? 0): InotifyUsage {
       continue
     }
     if (held.instances === 0) continue
-    const cmdline = (read(`/proc/${entry}/cmdline`) ?? '').split('\0').filter((s) => s !== '').join(' ')
+    const cmdline = (read(`/proc/${entry}/cmdline`) ?? '')
+      .split('\0')
+      .filter((s) => s !== '')
+      .join(' ')
     const command = cmdline !== '' ? cmdline : (read(`/proc/${entry}/comm`) ?? '?').trim()
     holders.push({ pid: Number(entry), command, ...held })
   }
   holders.sort((a, b) => b.watches - a.watches || b.instances - a.instances)
-  const totals = holders.reduce((t, h) => ({ instances: t.instances + h.instances, watches: t.watches + h.watches }),
-    { instances: 0, watches: 0 })
+  const totals = holders.reduce((t, h) => ({ instances: t.instances + h.instances, watches: t.watches + h.watches }), {
+    instances: 0,
+    watches: 0,
+  })
   return {
     limits: {
       maxUserWatches: readInotifyLimit('max_user_watches'),
@@ -138,8 +143,10 @@ export function formatUsage(usage: InotifyUsage): string {
       `instances ${of(totals.instances, limits.maxUserInstances)}`,
     '',
     `${'PID'.padStart(8)} ${'INSTANCES'.padStart(9)} ${'WATCHES'.padStart(8)}  COMMAND`,
-    ...holders.map((h) =>
-      `${String(h.pid).padStart(8)} ${String(h.instances).padStart(9)} ${String(h.watches).padStart(8)}  ${commandColumn(h.command)}`),
+    ...holders.map(
+      (h) =>
+        `${String(h.pid).padStart(8)} ${String(h.instances).padStart(9)} ${String(h.watches).padStart(8)}  ${commandColumn(h.command)}`,
+    ),
   ]
   if (usage.unreadable > 0) lines.push(`(${usage.unreadable} processes could not be read)`)
   lines.push('', RAISE)

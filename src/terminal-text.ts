@@ -17,6 +17,7 @@ const NAMED: Readonly<Record<string, string>> = {
 }
 
 // C0 controls, DEL, C1 controls (U+0080..U+009F; some terminals take U+009B as CSI) and the backslash.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is this pattern's job
 const NEEDS_ESCAPE = /[\x00-\x1f\x7f-\x9f\\]/g
 
 function escapeOne(char: string): string {

@@ -3,139 +3,156 @@
  * runs a command after each settled batch (never two at once), as `watchexec` does.
  * @module
  */
-import { spawn } from 'node:child_process'
-import { parseArgs } from 'node:util'
+import { dirname } from 'node:path'
+import { EXIT_OK, EXIT_USAGE, EXIT_WATCH_FAILED, parseArguments, UsageError, type OptionSpecs } from './cli-args'
+import { CommandRunner } from './cli-command'
 import type { Change } from './changes'
 import { InotifyError } from './errors'
+import { escapeForTerminal } from './terminal-text'
 import { watch, type Watcher } from './watch'
 
-export const WATCH_USAGE = `Usage: inotify-napi watch [-r] [--exclude GLOB]... [--json] [--debounce MS] PATH... [-- COMMAND...]
+const OPTIONS = {
+  recursive: { short: 'r' },
+  exclude: { short: 'x', value: 'GLOB' },
+  gitignore: {},
+  json: {},
+  debounce: { value: 'MS' },
+  restart: {},
+  help: { short: 'h' },
+} as const satisfies OptionSpecs
 
-Prints one line per change under each PATH (a directory): "create PATH", "modify PATH", "delete PATH",
-"rename OLD -> NEW", "overflow PATH" (a trailing / marks a directory). With -- COMMAND, runs COMMAND
-after each settled batch of changes; a batch that comes while it runs starts it once more afterwards.
+/** The `watch` line of the usage: every option. */
+export const WATCH_SYNOPSIS =
+  'inotify-napi watch [-r] [-x GLOB]... [--gitignore] [--json] [--debounce MS] [--restart] DIR... [-- COMMAND...]'
+
+const WATCH_USAGE = `Usage: ${WATCH_SYNOPSIS}
+
+Prints one line per change under each DIR: "create PATH", "modify PATH", "delete PATH",
+"rename OLD -> NEW", "overflow DIR" (a trailing / marks a directory; control characters in paths are
+escaped as ls -b does). With -- COMMAND, runs COMMAND after each settled batch of changes, in a process
+group of its own; a batch that comes while it runs starts it once more afterwards. Ctrl-C or SIGTERM
+is passed on to the command's process group, and the watch ends once the command has.
 
 Options:
-  -r, --recursive      watch every directory below each PATH (default: each PATH's own entries)
+  -r, --recursive      watch every directory below each DIR (default: each DIR's own entries)
   -x, --exclude GLOB   leave out what matches (gitignore syntax; repeatable), e.g. -x node_modules -x '*.log'
-      --gitignore      also apply each PATH's .gitignore
-      --json           print one JSON object per change
+      --gitignore      also apply each DIR's .gitignore
+      --json           print one JSON object per change ("synthetic": true when a scan found it)
       --debounce MS    gather changes this long before a batch (default 50)
+      --restart        on a change while COMMAND runs, stop it (SIGTERM to its process group, SIGKILL
+                       after 10 s) and start it again
   -h, --help           show this help`
 
-/** Exit codes. */
-const EXIT_OK = 0
-const EXIT_WATCH_FAILED = 1
-const EXIT_USAGE = 2
+const MAX_DEBOUNCE_MS = 2 ** 31 - 1
 
 function line(change: Change, json: boolean): string {
   if (json) return JSON.stringify(change)
   const slash = change.isDir ? '/' : ''
-  const what = change.oldPath !== undefined ? `${change.oldPath}${slash} -> ${change.path}${slash}` : `${change.path}${slash}`
-  return `${change.type} ${what}${change.synthetic === true ? ' (found by scan)' : ''}`
+  const path = `${escapeForTerminal(change.path)}${slash}`
+  return `${change.type} ${change.oldPath !== undefined ? `${escapeForTerminal(change.oldPath)}${slash} -> ${path}` : path}`
 }
 
-/** Runs `command` after batches, never two at once: a batch during a run asks for one more run. */
-function commandRunner(command: string[]): { batch: () => void; idle: () => Promise<void> } {
-  let running = false
-  let again = false
-  let idle: Promise<void> = Promise.resolve()
-  const run = (): void => {
-    running = true
-    again = false
-    idle = new Promise<void>((resolve) => {
-      const child = spawn(command[0] ?? 'true', command.slice(1), { stdio: 'inherit' })
-      const done = (): void => {
-        running = false
-        if (again) run()
-        resolve()
-      }
-      child.once('error', (error) => {
-        process.stderr.write(`inotify-napi: cannot run '${command.join(' ')}': ${error.message}\n`)
-        done()
-      })
-      child.once('exit', done)
-    })
+interface WatchCommandLine {
+  dirs: string[]
+  command: string[] | undefined
+  recursive: boolean
+  exclude: string[]
+  gitignore: boolean
+  json: boolean
+  debounceMs: number
+  restart: boolean
+}
+
+function parse(argv: string[]): WatchCommandLine | 'help' {
+  const { options, positionals, afterDashes } = parseArguments(argv, OPTIONS)
+  if (options.help) return 'help'
+  const debounce = options.debounce?.at(-1) ?? '50'
+  const debounceMs = Number(debounce)
+  if (!/^\d+$/.test(debounce) || debounceMs > MAX_DEBOUNCE_MS) {
+    throw new UsageError(
+      `--debounce takes a whole number of milliseconds from 0 to ${MAX_DEBOUNCE_MS}, got '${debounce}'`,
+    )
   }
+  if (positionals.length === 0) throw new UsageError('name at least one directory to watch')
+  if (afterDashes !== undefined && afterDashes.length === 0) throw new UsageError('a command must follow --')
+  if (options.restart && afterDashes === undefined) throw new UsageError('--restart needs a command: -- COMMAND...')
   return {
-    batch: () => {
-      if (running) again = true
-      else run()
-    },
-    idle: () => idle,
+    dirs: positionals,
+    command: afterDashes,
+    recursive: options.recursive ?? false,
+    exclude: options.exclude ?? [],
+    gitignore: options.gitignore ?? false,
+    json: options.json ?? false,
+    debounceMs,
+    restart: options.restart ?? false,
   }
+}
+
+/** What to tell a CLI user whose watch could not start. */
+function startFailure(error: unknown): string {
+  if (error instanceof InotifyError && error.code === 'ENOTDIR' && error.path !== undefined) {
+    const path = String(error.path)
+    return (
+      `'${path}' is not a directory. To see it change, watch the directory it is in ` +
+      `(inotify-napi watch '${dirname(path)}'), or print the file's own events (inotify-napi '${path}')`
+    )
+  }
+  return error instanceof Error ? error.message : String(error)
 }
 
 /** `inotify-napi watch ...`; resolves with the exit code. */
 export async function watchMain(argv: string[]): Promise<number> {
-  const split = argv.indexOf('--')
-  const args = split === -1 ? argv : argv.slice(0, split)
-  const command = split === -1 ? [] : argv.slice(split + 1)
-  let parsed
+  let args: ReturnType<typeof parse>
   try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        recursive: { type: 'boolean', short: 'r' },
-        exclude: { type: 'string', short: 'x', multiple: true },
-        gitignore: { type: 'boolean' },
-        json: { type: 'boolean' },
-        debounce: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    })
+    args = parse(argv)
   } catch (error) {
-    process.stderr.write(`inotify-napi watch: ${(error as Error).message}\n\n${WATCH_USAGE}\n`)
+    if (!(error instanceof UsageError)) throw error
+    process.stderr.write(
+      `inotify-napi watch: ${escapeForTerminal(error.message)}\n\nUsage: ${WATCH_SYNOPSIS}\nMore: inotify-napi watch --help\n`,
+    )
     return EXIT_USAGE
   }
-  const { values, positionals } = parsed
-  if (values.help) {
+  if (args === 'help') {
     process.stdout.write(`${WATCH_USAGE}\n`)
     return EXIT_OK
   }
-  const debounceMs = Number(values.debounce ?? 50)
-  const usage = (message: string): number => {
-    process.stderr.write(`inotify-napi watch: ${message}\n\n${WATCH_USAGE}\n`)
-    return EXIT_USAGE
-  }
-  if (!Number.isInteger(debounceMs) || debounceMs < 0) return usage(`--debounce must be an integer >= 0, got '${values.debounce}'`)
-  if (positionals.length === 0) return usage('name at least one directory to watch')
-  if (split !== -1 && command.length === 0) return usage('a command must follow --')
 
   let watcher: Watcher
   try {
-    watcher = watch(positionals, {
-      recursive: values.recursive ?? false,
-      ignore: values.exclude ?? [],
-      gitignore: values.gitignore ?? false,
-      debounceMs,
+    watcher = watch(args.dirs, {
+      recursive: args.recursive,
+      ignore: args.exclude,
+      gitignore: args.gitignore,
+      debounceMs: args.debounceMs,
     })
     await watcher.ready
   } catch (error) {
-    const reason = error instanceof InotifyError || error instanceof Error ? error.message : String(error)
-    process.stderr.write(`inotify-napi watch: ${reason}\n`)
+    process.stderr.write(`inotify-napi watch: ${escapeForTerminal(startFailure(error))}\n`)
     return EXIT_WATCH_FAILED
   }
-  watcher.on('error', (error) => process.stderr.write(`inotify-napi watch: ${error.message}\n`))
-  const runner = command.length > 0 ? commandRunner(command) : undefined
-  const stop = (): void => void watcher.close()
-  process.once('SIGINT', stop)
-  process.once('SIGTERM', stop)
+  watcher.on('error', (error) => process.stderr.write(`inotify-napi watch: ${escapeForTerminal(error.message)}\n`))
+  const runner = args.command === undefined ? undefined : new CommandRunner(args.command, { restart: args.restart })
+  // A signal ends the watch and goes on to the command's process group; a second one kills the group.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    void runner?.stop(signal)
+    void watcher.close()
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EPIPE') stop()
+    // A closed pipe (`| head`) ends the watch quietly.
+    if (error.code === 'EPIPE') void watcher.close()
   })
   try {
     for await (const batch of watcher) {
-      process.stdout.write(batch.map((c) => `${line(c, values.json ?? false)}\n`).join(''))
-      runner?.batch()
+      process.stdout.write(batch.map((change) => `${line(change, args.json)}\n`).join(''))
+      runner?.changed()
     }
   } finally {
     await watcher.close()
-    process.off('SIGINT', stop)
-    process.off('SIGTERM', stop)
+    await runner?.idle()
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
   }
-  await runner?.idle()
   return EXIT_OK
 }

@@ -4,35 +4,48 @@
  * package's example (`_main`), or as JSON lines.
  * @module
  */
-import { parseArgs } from 'node:util'
-import { watchMain } from './cli-watch'
-import { formatUsage, inotifyUsage } from './doctor'
+import { DOCTOR_SYNOPSIS, doctorMain } from './cli-doctor'
+import { EXIT_OK, EXIT_USAGE, EXIT_WATCH_FAILED, parseArguments, UsageError, type OptionSpecs } from './cli-args'
+import { WATCH_SYNOPSIS, watchMain } from './cli-watch'
 import { Inotify } from './inotify'
-import { IN_ALL_EVENTS, namesToMask, type MaskName } from './constants'
+import { EVENT_NAMES, IN_ALL_EVENTS, IN_IGNORED, IN_ISDIR, IN_Q_OVERFLOW, IN_UNMOUNT, constants } from './constants'
 import { InotifyError } from './errors'
 import type { InotifyEvent } from './event'
+import { escapeForTerminal } from './terminal-text'
 
-const USAGE = `Usage: inotify-napi [options] [path ...]
-       inotify-napi watch [-r] [--exclude GLOB]... [--json] PATH... [-- COMMAND...]   (see watch --help)
-       inotify-napi doctor [--json]   the inotify limits, who holds watches, how to raise the limits
+const OPTIONS = {
+  event: { short: 'e', value: 'NAME' },
+  json: {},
+  timeout: { value: 'S' },
+  help: { short: 'h' },
+  version: { short: 'v' },
+} as const satisfies OptionSpecs
 
-Watches each path (default: the current directory) and prints one line per event, as the Python
-inotify package's example does:
+const SYNOPSIS = `Usage: inotify-napi [-e NAME]... [--json] [--timeout S] [PATH...]
+       ${WATCH_SYNOPSIS}
+       ${DOCTOR_SYNOPSIS}`
+
+const USAGE = `${SYNOPSIS}
+
+Watches each PATH (a file or a directory; default: the current directory) and prints one line per
+event, as the Python inotify package's example does:
   2015-04-24 05:02:06,667 - inotify-napi - INFO - WD=(1) MASK=(256) COOKIE=(0) LEN=(16) MASK->NAMES=['IN_CREATE'] FILENAME=[aa]
+Control characters in names are escaped as ls -b does (\\n, \\033, and \\\\ for a backslash).
 
 Options:
-  -e, --event NAME   watch only this event (repeatable, or comma-separated), e.g. -e IN_CREATE,IN_DELETE
+  -e, --event NAME   watch only this event (repeatable, or comma-separated; any case, IN_ optional),
+                     e.g. -e create,delete or -e IN_CLOSE_WRITE
       --json         print one JSON object per line instead
       --timeout S    exit after S seconds without an event
   -h, --help         show this help
   -v, --version      show the version
 
-Exit status: 0 on Ctrl-C, --timeout or end; 1 when a path cannot be watched; 2 for bad arguments.`
+Commands:
+  watch    print what changes under directories; run a command on changes (watch --help)
+  doctor   the inotify limits, who holds watches, how to raise the limits (doctor --help)
+A path named like a command is given as ./watch or ./doctor.
 
-/** Exit codes. */
-const EXIT_OK = 0
-const EXIT_WATCH_FAILED = 1
-const EXIT_USAGE = 2
+Exit status: 0 on Ctrl-C, SIGTERM, --timeout or end; 1 when a path cannot be watched; 2 for bad arguments.`
 
 interface CliOptions {
   paths: string[]
@@ -41,63 +54,89 @@ interface CliOptions {
   timeoutS: number | undefined
 }
 
-class UsageError extends Error {}
+// What -e takes: the events a watch can ask for, and the kernel's combinations of them.
+const WATCHABLE = new Map<string, number>([
+  ...EVENT_NAMES.filter((name) => (constants[name] & IN_ALL_EVENTS) !== 0).map(
+    (name) => [name, constants[name]] as const,
+  ),
+  ['IN_CLOSE', constants.IN_CLOSE],
+  ['IN_MOVE', constants.IN_MOVE],
+  ['IN_ALL_EVENTS', IN_ALL_EVENTS],
+])
+const REPORTED_ONLY = IN_ISDIR | IN_UNMOUNT | IN_Q_OVERFLOW | IN_IGNORED
+
+/** The mask the -e values name: any case, with or without IN_, comma-separated or repeated. */
+function eventMask(values: readonly string[]): number {
+  let mask = 0
+  for (const typed of values.flatMap((value) => value.split(','))) {
+    const trimmed = typed.trim()
+    if (trimmed === '') continue
+    const upper = trimmed.toUpperCase()
+    const name = upper.startsWith('IN_') ? upper : `IN_${upper}`
+    const bits = WATCHABLE.get(name)
+    if (bits !== undefined) {
+      mask |= bits
+      continue
+    }
+    const known = (EVENT_NAMES as readonly string[]).includes(name)
+      ? constants[name as keyof typeof constants]
+      : undefined
+    if (known !== undefined && (known & REPORTED_ONLY) !== 0) {
+      throw new UsageError(
+        `-e '${typed}': ${name} cannot be watched for, the kernel adds it on its own ` +
+          '(IN_ISDIR to events on directories; IN_UNMOUNT, IN_Q_OVERFLOW and IN_IGNORED always show)',
+      )
+    }
+    if (known !== undefined) {
+      throw new UsageError(
+        `-e '${typed}': ${name} is a watch flag, not an event; -e names events, e.g. -e create,delete`,
+      )
+    }
+    throw new UsageError(
+      `-e '${typed}' is not an inotify event; events: ${[...WATCHABLE.keys()].join(', ')} ` +
+        '(any case, IN_ optional)',
+    )
+  }
+  if (mask === 0) throw new UsageError('-e needs at least one event name, e.g. -e create')
+  return mask
+}
+
+// Seconds as people type them: 2, 0.5, .5; not 1e3, 0x10 or the empty string Number() also takes.
+const SECONDS = /^(\d+(\.\d*)?|\.\d+)$/
 
 function parse(argv: string[]): CliOptions | 'help' | 'version' {
-  let parsed
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        event: { type: 'string', short: 'e', multiple: true },
-        json: { type: 'boolean' },
-        timeout: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'v' },
-      },
-    })
-  } catch (error) {
-    throw new UsageError((error as Error).message)
-  }
-  const { values, positionals } = parsed
-  if (values.help) return 'help'
-  if (values.version) return 'version'
-  let mask: number = IN_ALL_EVENTS
-  if (values.event !== undefined) {
-    const names = values.event.flatMap((v) => v.split(',')).map((n) => n.trim()).filter((n) => n !== '')
-    const full = names.map((n) => (n.startsWith('IN_') ? n : `IN_${n.toUpperCase()}`)) as MaskName[]
-    try {
-      mask = namesToMask(full)
-    } catch (error) {
-      throw new UsageError((error as Error).message)
-    }
-    if (mask === 0) throw new UsageError('--event needs at least one event name')
-  }
+  const { options, positionals, afterDashes } = parseArguments(argv, OPTIONS)
+  if (options.help) return 'help'
+  if (options.version) return 'version'
+  const mask = options.event === undefined ? IN_ALL_EVENTS : eventMask(options.event)
   let timeoutS: number | undefined
-  if (values.timeout !== undefined) {
-    timeoutS = Number(values.timeout)
-    if (!Number.isFinite(timeoutS) || timeoutS < 0) {
-      throw new UsageError(`--timeout must be a number of seconds >= 0, got '${values.timeout}'`)
-    }
+  const timeout = options.timeout?.at(-1)
+  if (timeout !== undefined) {
+    if (!SECONDS.test(timeout))
+      throw new UsageError(`--timeout takes a number of seconds, 0 or more (such as 2.5), got '${timeout}'`)
+    timeoutS = Number(timeout)
   }
-  return { paths: positionals.length > 0 ? positionals : ['.'], mask, json: values.json ?? false, timeoutS }
+  const paths = [...positionals, ...(afterDashes ?? [])]
+  return { paths: paths.length > 0 ? paths : ['.'], mask, json: options.json ?? false, timeoutS }
 }
 
 /** The Python logging module's default time format: `2015-04-24 05:02:06,667`, local time. */
 function logTime(date: Date): string {
   const p = (n: number, w = 2): string => String(n).padStart(w, '0')
-  return `${date.getFullYear()}-${p(date.getMonth() + 1)}-${p(date.getDate())} ` +
+  return (
+    `${date.getFullYear()}-${p(date.getMonth() + 1)}-${p(date.getDate())} ` +
     `${p(date.getHours())}:${p(date.getMinutes())}:${p(date.getSeconds())},${p(date.getMilliseconds(), 3)}`
+  )
 }
 
-/** One event as the seed example's log line. */
+/** One event as the seed example's log line, its name escaped for the terminal. */
 export function formatLogLine(event: InotifyEvent, date: Date): string {
   const { wd, mask, cookie, len } = event.header
   const names = `[${event.typeNames.map((n) => `'${n}'`).join(', ')}]`
-  return `${logTime(date)} - inotify-napi - INFO - WD=(${wd}) MASK=(${mask}) COOKIE=(${cookie}) ` +
-    `LEN=(${len}) MASK->NAMES=${names} FILENAME=[${event.filename}]`
+  return (
+    `${logTime(date)} - inotify-napi - INFO - WD=(${wd}) MASK=(${mask}) COOKIE=(${cookie}) ` +
+    `LEN=(${len}) MASK->NAMES=${names} FILENAME=[${escapeForTerminal(event.filename)}]`
+  )
 }
 
 /** One event as a JSON line. */
@@ -114,20 +153,8 @@ export function formatJsonLine(event: InotifyEvent, date: Date): string {
   })
 }
 
-function doctorMain(argv: string[]): number {
-  const json = argv.includes('--json')
-  const unknown = argv.filter((a) => a !== '--json')
-  if (unknown.length > 0) {
-    process.stderr.write(`inotify-napi doctor: unknown argument '${unknown[0]}'\n\n${USAGE}\n`)
-    return EXIT_USAGE
-  }
-  const usage = inotifyUsage()
-  process.stdout.write(json ? `${JSON.stringify(usage)}\n` : `${formatUsage(usage)}\n`)
-  return EXIT_OK
-}
-
 async function main(argv: string[]): Promise<number> {
-  // A path named like a subcommand is given as ./watch or ./doctor.
+  // A path named like a command is given as ./watch or ./doctor.
   if (argv[0] === 'watch') return watchMain(argv.slice(1))
   if (argv[0] === 'doctor') return doctorMain(argv.slice(1))
   let options: ReturnType<typeof parse>
@@ -135,7 +162,9 @@ async function main(argv: string[]): Promise<number> {
     options = parse(argv)
   } catch (error) {
     if (!(error instanceof UsageError)) throw error
-    process.stderr.write(`inotify-napi: ${error.message}\n\n${USAGE}\n`)
+    process.stderr.write(
+      `inotify-napi: ${escapeForTerminal(error.message)}\n\n${SYNOPSIS}\nMore: inotify-napi --help\n`,
+    )
     return EXIT_USAGE
   }
   if (options === 'help') {
@@ -155,7 +184,7 @@ async function main(argv: string[]): Promise<number> {
     } catch (error) {
       inotify.close()
       const reason = error instanceof InotifyError ? error.message : String(error)
-      process.stderr.write(`inotify-napi: cannot watch '${path}': ${reason}\n`)
+      process.stderr.write(`inotify-napi: cannot watch '${escapeForTerminal(path)}': ${escapeForTerminal(reason)}\n`)
       return EXIT_WATCH_FAILED
     }
   }
@@ -182,9 +211,11 @@ async function main(argv: string[]): Promise<number> {
 
 if (require.main === module) {
   main(process.argv.slice(2)).then(
-    (code) => { process.exitCode = code },
+    (code) => {
+      process.exitCode = code
+    },
     (error: unknown) => {
-      process.stderr.write(`inotify-napi: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`)
+      process.stderr.write(`inotify-napi: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
       process.exitCode = EXIT_WATCH_FAILED
     },
   )

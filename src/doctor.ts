@@ -5,6 +5,7 @@
  */
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
 import { readInotifyLimit } from './errors'
+import { escapeForTerminal } from './terminal-text'
 
 /** The inotify instances and watches one process holds. */
 export interface InotifyHolder {
@@ -80,13 +81,18 @@ export function inotifyUsage(uid = process.getuid?.() ?? 0): InotifyUsage {
       continue
     }
     if (held.instances === 0) continue
-    const cmdline = (read(`/proc/${entry}/cmdline`) ?? '').split('\0').filter((s) => s !== '').join(' ')
+    const cmdline = (read(`/proc/${entry}/cmdline`) ?? '')
+      .split('\0')
+      .filter((s) => s !== '')
+      .join(' ')
     const command = cmdline !== '' ? cmdline : (read(`/proc/${entry}/comm`) ?? '?').trim()
     holders.push({ pid: Number(entry), command, ...held })
   }
   holders.sort((a, b) => b.watches - a.watches || b.instances - a.instances)
-  const totals = holders.reduce((t, h) => ({ instances: t.instances + h.instances, watches: t.watches + h.watches }),
-    { instances: 0, watches: 0 })
+  const totals = holders.reduce((t, h) => ({ instances: t.instances + h.instances, watches: t.watches + h.watches }), {
+    instances: 0,
+    watches: 0,
+  })
   return {
     limits: {
       maxUserWatches: readInotifyLimit('max_user_watches'),
@@ -102,12 +108,27 @@ export function inotifyUsage(uid = process.getuid?.() ?? 0): InotifyUsage {
 const RAISE = `To raise the limits now (root):
   sudo sysctl fs.inotify.max_user_watches=524288
   sudo sysctl fs.inotify.max_user_instances=1024
-and for good, in /etc/sysctl.d/99-inotify.conf:
+and for good, in /etc/sysctl.d/60-inotify.conf:
   fs.inotify.max_user_watches = 524288
   fs.inotify.max_user_instances = 1024
 then: sudo sysctl --system`
 
-/** The report `inotify-napi doctor` prints. */
+const COMMAND_WIDTH = 100
+
+/** A command line escaped for the terminal, cut to COMMAND_WIDTH characters (never inside an escape). */
+function commandColumn(command: string): string {
+  const escaped = escapeForTerminal(command)
+  if (escaped.length <= COMMAND_WIDTH) return escaped
+  let shown = ''
+  for (const char of command) {
+    const next = escapeForTerminal(char)
+    if (shown.length + next.length > COMMAND_WIDTH - 1) break
+    shown += next
+  }
+  return `${shown}…`
+}
+
+/** The report `inotify-napi doctor` prints (command lines escaped for the terminal). */
 export function formatUsage(usage: InotifyUsage): string {
   const { limits, holders, totals } = usage
   const of = (used: number, limit: number | undefined): string =>
@@ -122,8 +143,10 @@ export function formatUsage(usage: InotifyUsage): string {
       `instances ${of(totals.instances, limits.maxUserInstances)}`,
     '',
     `${'PID'.padStart(8)} ${'INSTANCES'.padStart(9)} ${'WATCHES'.padStart(8)}  COMMAND`,
-    ...holders.map((h) =>
-      `${String(h.pid).padStart(8)} ${String(h.instances).padStart(9)} ${String(h.watches).padStart(8)}  ${h.command.slice(0, 100)}`),
+    ...holders.map(
+      (h) =>
+        `${String(h.pid).padStart(8)} ${String(h.instances).padStart(9)} ${String(h.watches).padStart(8)}  ${commandColumn(h.command)}`,
+    ),
   ]
   if (usage.unreadable > 0) lines.push(`(${usage.unreadable} processes could not be read)`)
   lines.push('', RAISE)

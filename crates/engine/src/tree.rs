@@ -11,19 +11,24 @@
 //! - The user's mask is what is reported; the bits the bookkeeping needs are added to the watches.
 //! - After `IN_Q_OVERFLOW` the whole tree is listed again and the differences are reported as
 //!   synthetic events.
+//! - Directories are reached from their root's descriptor, never by path string (see
+//!   [`crate::tree_fs`]); a root that is renamed is followed there (`IN_MOVE_SELF` on its watch),
+//!   and every path below it changes with it.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::error::Error;
 use crate::event::RawEvent;
 use crate::mask::*;
 use crate::parse::HEADER_LEN;
-use crate::tree_fs::{EntryKind, TreeFs};
+use crate::tree_fs::{DirAt, EntryKind, ListedEntry, OpenDir, RootHandle, TreeFs};
 use crate::wire::{BatchEncoder, FLAG_REPLACED, FLAG_SYNTHETIC};
 
-/// Bits every tree watch carries for the bookkeeping, whatever the user asked for.
+/// Bits every tree watch carries for the bookkeeping, whatever the user asked for (`IN_MOVE_SELF`
+/// for a root: nothing else tells the tree that it was renamed).
 pub const BOOKKEEPING_MASK: u32 =
-    IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF;
+    IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF;
 /// Kernel-status bits that are always reported.
 const ALWAYS_REPORTED: u32 = IN_IGNORED | IN_UNMOUNT | IN_Q_OVERFLOW;
 
@@ -31,6 +36,8 @@ const ALWAYS_REPORTED: u32 = IN_IGNORED | IN_UNMOUNT | IN_Q_OVERFLOW;
 pub trait IgnoreRule: Send + std::fmt::Debug {
     /// A root was added (patterns may be relative to it).
     fn add_root(&mut self, _root: &[u8]) {}
+    /// A root was renamed from `from` to `to`: paths below it now start with `to`.
+    fn move_root(&mut self, _from: &[u8], _to: &[u8]) {}
     /// Whether `path` (a directory when `is_dir`) is left out.
     fn is_ignored(&self, path: &[u8], is_dir: bool) -> bool;
 }
@@ -107,6 +114,11 @@ pub struct Tree {
     options: TreeOptions,
     watch_mask: u32,
     dirs: HashMap<i32, Dir>,
+    /// Each root's handle, by the root's wd: every directory below it is opened from it.
+    roots: HashMap<i32, Arc<RootHandle>>,
+    /// A root's move is also reported as an `IN_MOVED_FROM`/`IN_MOVED_TO` pair of its old and new
+    /// path (for the per-path changes of `watch()`, which pair them into one rename).
+    root_moves_as_renames: bool,
     /// Directories moved away whose `IN_MOVED_TO` has not been seen: (cookie, wd).
     pending_moves: Vec<(u32, i32)>,
     rescan: bool,
@@ -124,6 +136,38 @@ pub fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
     path
 }
 
+/// Where the paths below a root at `root_path` start to be relative to it.
+fn rel_start(root_path: &[u8]) -> usize {
+    if root_path.ends_with(b"/") {
+        root_path.len()
+    } else {
+        root_path.len() + 1
+    }
+}
+
+/// `path` relative to its root, given [`rel_start`] of the root (empty for the root itself).
+fn rel_of(path: &[u8], start: usize) -> &[u8] {
+    path.get(start..).unwrap_or_default()
+}
+
+/// `rel/name`, or `name` below the root itself.
+fn join_rel(rel: &[u8], name: &[u8]) -> Vec<u8> {
+    if rel.is_empty() {
+        name.to_vec()
+    } else {
+        join(rel, name)
+    }
+}
+
+/// A path without its trailing slashes (but `/` itself).
+fn trimmed(path: &[u8]) -> Vec<u8> {
+    let mut path = path.to_vec();
+    while path.len() > 1 && path.ends_with(b"/") {
+        path.pop();
+    }
+    path
+}
+
 fn padded_len(name: &[u8]) -> u32 {
     if name.is_empty() {
         0
@@ -132,11 +176,13 @@ fn padded_len(name: &[u8]) -> u32 {
     }
 }
 
-/// A scan's bookkeeping: whether it reports what it finds, and what the watch limit left out.
+/// A scan's bookkeeping: whether it reports what it finds, what the watch limit left out, and the
+/// directories still to watch and list (each as its parent's wd and its name).
 struct Scan<'o> {
     out: Option<&'o mut BatchEncoder>,
     start: Vec<u8>,
     unwatched: u64,
+    pending: Vec<(i32, Vec<u8>)>,
 }
 
 impl Tree {
@@ -150,10 +196,19 @@ impl Tree {
             options,
             watch_mask,
             dirs: HashMap::new(),
+            roots: HashMap::new(),
+            root_moves_as_renames: false,
             pending_moves: Vec::new(),
             rescan: false,
             reports: Vec::new(),
         }
+    }
+
+    /// Also reports a root's move as an `IN_MOVED_FROM`/`IN_MOVED_TO` pair (cookie 0, no name) of
+    /// its old and new path, which per-path changes pair into one rename.
+    pub fn with_root_moves_as_renames(mut self) -> Self {
+        self.root_moves_as_renames = true;
+        self
     }
 
     /// Number of watched directories.
@@ -223,48 +278,86 @@ impl Tree {
     /// Watches `path` and everything below it. Its present content is not reported (it is the
     /// starting picture); a [`TreeReport::RootReady`] or [`TreeReport::RootFailed`] says how it went.
     pub fn add_root(&mut self, fs: &mut dyn TreeFs, path: &[u8]) {
-        let mut root = path.to_vec();
-        while root.len() > 1 && root.ends_with(b"/") {
-            root.pop();
-        }
+        let opened = fs.open_root(&trimmed(path));
+        self.add_opened_root(fs, path, opened);
+    }
+
+    /// [`Tree::add_root`] with the root already opened (when it was given, so that what it means
+    /// does not depend on when the scan runs). Reports name it as `given`; events, by the absolute
+    /// path it was opened at.
+    pub fn add_opened_root(
+        &mut self,
+        fs: &mut dyn TreeFs,
+        given: &[u8],
+        opened: crate::Result<RootHandle>,
+    ) {
+        let given = trimmed(given);
+        let handle = match opened {
+            Ok(handle) => Arc::new(handle),
+            Err(error) => {
+                self.reports
+                    .push(TreeReport::RootFailed { path: given, error });
+                return;
+            }
+        };
+        let root = trimmed(handle.path());
         if let Some(rule) = self.options.ignore.as_mut() {
             rule.add_root(&root);
         }
-        match self.watch_dir(fs, &root, None, b"") {
+        let at = DirAt {
+            root: &handle,
+            rel: b"",
+            path: &root,
+        };
+        let dir = match fs.open_dir(at, true, true) {
+            Ok(dir) => dir,
+            Err(error) => {
+                self.reports
+                    .push(TreeReport::RootFailed { path: given, error });
+                return;
+            }
+        };
+        match self.watch_opened(fs, &dir, None, b"") {
             Ok(Some(wd)) => {
+                self.roots.insert(wd, Arc::clone(&handle));
+                let listing = fs.list_dir(&dir);
+                drop(dir);
                 let mut scan = Scan {
                     out: None,
-                    start: root.clone(),
+                    start: given.clone(),
                     unwatched: 0,
+                    pending: Vec::new(),
                 };
-                self.scan(fs, wd, &mut scan);
+                self.take_listing(fs, wd, &root, listing, &mut scan);
+                self.scan(fs, &mut scan);
                 self.finish_scan(&scan);
-                self.reports.push(TreeReport::RootReady { path: root });
+                self.reports.push(TreeReport::RootReady { path: given });
             }
-            Ok(None) => self.reports.push(TreeReport::RootReady { path: root }),
+            Ok(None) => self.reports.push(TreeReport::RootReady { path: given }),
             // Not even the root could be watched: the limit, with what the root would need.
             Err(Error::Sys { errno, .. }) if errno == crate::sys::ENOSPC => {
+                drop(dir);
                 let watched = self.dirs.len() as u64;
-                let needed = watched + 1 + count_dirs(fs, &root);
+                let needed = watched + 1 + count_dirs(fs, at);
                 self.reports.push(TreeReport::WatchLimit {
-                    path: root.clone(),
+                    path: given.clone(),
                     needed,
                     watched,
                 });
-                self.reports.push(TreeReport::RootReady { path: root });
+                self.reports.push(TreeReport::RootReady { path: given });
             }
             Err(error) => self
                 .reports
-                .push(TreeReport::RootFailed { path: root, error }),
+                .push(TreeReport::RootFailed { path: given, error }),
         }
     }
 
-    /// Adds a watch; `Ok(None)` when the kernel says the inode is already watched (a symlink loop,
-    /// a bind mount, a root inside another root).
-    fn watch_dir(
+    /// Adds a watch on a directory opened; `Ok(None)` when the kernel says the inode is already
+    /// watched (a symlink loop, a bind mount, a root inside another root).
+    fn watch_opened(
         &mut self,
         fs: &mut dyn TreeFs,
-        path: &[u8],
+        dir: &OpenDir<'_>,
         parent: Option<i32>,
         name: &[u8],
     ) -> Result<Option<i32>, Error> {
@@ -273,14 +366,14 @@ impl Tree {
             None => self.watch_mask & !IN_DONT_FOLLOW,
             Some(_) => self.watch_mask,
         };
-        let wd = fs.add_watch(path, mask)?;
+        let wd = fs.add_watch(dir, mask)?;
         if self.dirs.contains_key(&wd) {
             return Ok(None);
         }
         self.dirs.insert(
             wd,
             Dir {
-                path: path.to_vec(),
+                path: dir.path().to_vec(),
                 parent,
                 name: name.to_vec(),
                 entries: HashMap::new(),
@@ -291,102 +384,166 @@ impl Tree {
         Ok(Some(wd))
     }
 
-    fn is_dir_entry(&self, fs: &mut dyn TreeFs, kind: EntryKind, path: &[u8]) -> bool {
+    /// The root a watched directory was reached from, and [`rel_start`] of its paths.
+    fn root_of(&self, wd: i32) -> Option<(Arc<RootHandle>, usize)> {
+        let mut current = wd;
+        // Bounded: the parent links of the books never loop, and a bug must not hang the reader.
+        for _ in 0..=self.dirs.len() {
+            match self.dirs.get(&current)?.parent {
+                Some(parent) => current = parent,
+                None => {
+                    let handle = Arc::clone(self.roots.get(&current)?);
+                    let start = rel_start(&self.dirs.get(&current)?.path);
+                    return Some((handle, start));
+                }
+            }
+        }
+        None
+    }
+
+    /// Opens `name` in the watched directory `parent`, from the root's descriptor.
+    fn open_child<'p>(
+        &self,
+        fs: &mut dyn TreeFs,
+        parent: i32,
+        path: &'p [u8],
+        for_listing: bool,
+    ) -> Option<crate::Result<OpenDir<'p>>> {
+        let (root, start) = self.root_of(parent)?;
+        let at = DirAt {
+            root: &root,
+            rel: rel_of(path, start),
+            path,
+        };
+        Some(fs.open_dir(at, self.options.follow_symlinks, for_listing))
+    }
+
+    /// Whether `name` in the watched directory `parent` is a link to a directory (when links are
+    /// followed).
+    fn is_dir_behind_link(&self, fs: &mut dyn TreeFs, parent: i32, name: &[u8]) -> bool {
+        let (Some(dir), Some((root, start))) = (self.dirs.get(&parent), self.root_of(parent))
+        else {
+            return false;
+        };
+        let path = join(&dir.path, name);
+        fs.is_dir_following_links(DirAt {
+            root: &root,
+            rel: rel_of(&path, start),
+            path: &path,
+        })
+    }
+
+    fn is_dir_entry(&self, fs: &mut dyn TreeFs, kind: EntryKind, parent: i32, name: &[u8]) -> bool {
         match kind {
             EntryKind::Dir => true,
-            EntryKind::Symlink => self.options.follow_symlinks && fs.is_dir_following_links(path),
+            EntryKind::Symlink => {
+                self.options.follow_symlinks && self.is_dir_behind_link(fs, parent, name)
+            }
             EntryKind::File => false,
         }
     }
 
-    /// Lists `start` and everything below it, watching each directory before listing it.
-    fn scan(&mut self, fs: &mut dyn TreeFs, start: i32, scan: &mut Scan<'_>) {
-        let mut stack = vec![start];
-        while let Some(wd) = stack.pop() {
+    /// Watches and lists the directories `scan` holds, and everything below them.
+    fn scan(&mut self, fs: &mut dyn TreeFs, scan: &mut Scan<'_>) {
+        while let Some((parent, name)) = scan.pending.pop() {
             if fs.cancelled() {
                 return;
             }
-            let Some(dir_path) = self.dirs.get(&wd).map(|d| d.path.clone()) else {
+            self.watch_child(fs, parent, &name, scan);
+        }
+    }
+
+    /// Records what a watched directory holds (reporting it, when the scan reports), and queues its
+    /// subdirectories in `scan`.
+    fn take_listing(
+        &mut self,
+        fs: &mut dyn TreeFs,
+        wd: i32,
+        dir_path: &[u8],
+        listing: crate::Result<Vec<ListedEntry>>,
+        scan: &mut Scan<'_>,
+    ) {
+        let listing = match listing {
+            Ok(listing) => listing,
+            Err(error) => {
+                self.reports.push(TreeReport::Skipped {
+                    path: dir_path.to_vec(),
+                    error,
+                });
+                return;
+            }
+        };
+        for entry in listing {
+            let is_dir = self.is_dir_entry(fs, entry.kind, wd, &entry.name);
+            if self.options.ignore.is_some() && self.ignored(&join(dir_path, &entry.name), is_dir) {
                 continue;
-            };
-            let listing = match fs.list_dir(&dir_path) {
-                Ok(listing) => listing,
-                Err(error) => {
-                    self.reports.push(TreeReport::Skipped {
-                        path: dir_path,
-                        error,
-                    });
-                    continue;
+            }
+            let reported = scan.out.is_some() && self.options.mask & IN_CREATE != 0;
+            if let Some(dir) = self.dirs.get_mut(&wd) {
+                dir.entries.insert(
+                    entry.name.clone(),
+                    Entry {
+                        is_dir,
+                        synthetic_pending: reported,
+                    },
+                );
+            }
+            if reported {
+                if let Some(out) = scan.out.as_deref_mut() {
+                    let mask = IN_CREATE | if is_dir { IN_ISDIR } else { 0 };
+                    push_synthetic(out, wd, mask, dir_path, &entry.name);
                 }
-            };
-            for entry in listing {
-                let child_path = join(&dir_path, &entry.name);
-                let is_dir = self.is_dir_entry(fs, entry.kind, &child_path);
-                if self.ignored(&child_path, is_dir) {
-                    continue;
-                }
-                let reported = scan.out.is_some() && self.options.mask & IN_CREATE != 0;
-                if let Some(dir) = self.dirs.get_mut(&wd) {
-                    dir.entries.insert(
-                        entry.name.clone(),
-                        Entry {
-                            is_dir,
-                            synthetic_pending: reported,
-                        },
-                    );
-                }
-                if reported {
-                    if let Some(out) = scan.out.as_deref_mut() {
-                        let mask = IN_CREATE | if is_dir { IN_ISDIR } else { 0 };
-                        push_synthetic(out, wd, mask, &dir_path, &entry.name);
-                    }
-                }
-                if is_dir {
-                    if let Some(child) = self.watch_child(fs, wd, &child_path, &entry.name, scan) {
-                        stack.push(child);
-                    }
-                }
+            }
+            if is_dir {
+                scan.pending.push((wd, entry.name));
             }
         }
     }
 
-    /// Watches a subdirectory found by a scan or an event; reports why not when it cannot.
-    fn watch_child(
-        &mut self,
-        fs: &mut dyn TreeFs,
-        parent: i32,
-        path: &[u8],
-        name: &[u8],
-        scan: &mut Scan<'_>,
-    ) -> Option<i32> {
-        if !self.options.recursive
-            || self
-                .dirs
-                .get(&parent)
-                .is_some_and(|d| d.subdirs.contains_key(name))
-        {
-            return None;
-        }
-        match self.watch_dir(fs, path, Some(parent), name) {
-            Ok(Some(child)) => {
-                if let Some(dir) = self.dirs.get_mut(&parent) {
-                    dir.subdirs.insert(name.to_vec(), child);
-                }
-                Some(child)
+    /// Watches a subdirectory found by a scan or an event, then lists it: opened from its root
+    /// without following links, watched as the very inode opened, listed through the same
+    /// descriptor (watch first, then list). Reports why not when it cannot.
+    fn watch_child(&mut self, fs: &mut dyn TreeFs, parent: i32, name: &[u8], scan: &mut Scan<'_>) {
+        let path = match self.dirs.get(&parent) {
+            Some(dir) if self.options.recursive && !dir.subdirs.contains_key(name) => {
+                join(&dir.path, name)
             }
-            Ok(None) => None,
+            _ => return,
+        };
+        let dir = match self.open_child(fs, parent, &path, true) {
+            Some(Ok(dir)) => dir,
+            Some(Err(error)) => {
+                self.reports.push(TreeReport::Skipped { path, error });
+                return;
+            }
+            None => return,
+        };
+        let child = match self.watch_opened(fs, &dir, Some(parent), name) {
+            Ok(Some(child)) => child,
+            Ok(None) => return,
             Err(Error::Sys { errno, .. }) if errno == crate::sys::ENOSPC => {
-                scan.unwatched += 1 + count_dirs(fs, path);
-                None
+                drop(dir);
+                if let Some((root, start)) = self.root_of(parent) {
+                    let at = DirAt {
+                        root: &root,
+                        rel: rel_of(&path, start),
+                        path: &path,
+                    };
+                    scan.unwatched += 1 + count_dirs(fs, at);
+                }
+                return;
             }
             Err(error) => {
-                self.reports.push(TreeReport::Skipped {
-                    path: path.to_vec(),
-                    error,
-                });
-                None
+                self.reports.push(TreeReport::Skipped { path, error });
+                return;
             }
+        };
+        if let Some(dir) = self.dirs.get_mut(&parent) {
+            dir.subdirs.insert(name.to_vec(), child);
         }
+        let listing = fs.list_dir(&dir);
+        drop(dir);
+        self.take_listing(fs, child, &path, listing, scan);
     }
 
     fn finish_scan(&mut self, scan: &Scan<'_>) {
@@ -414,12 +571,11 @@ impl Tree {
         };
         let mut scan = Scan {
             out: Some(out),
-            start: path.clone(),
+            start: path,
             unwatched: 0,
+            pending: vec![(parent, name.to_vec())],
         };
-        if let Some(child) = self.watch_child(fs, parent, &path, name, &mut scan) {
-            self.scan(fs, child, &mut scan);
-        }
+        self.scan(fs, &mut scan);
         self.finish_scan(&scan);
     }
 
@@ -434,6 +590,10 @@ impl Tree {
         let Some(dir) = self.dirs.get(&event.wd) else {
             return; // a watch this tree dropped (moved out, or forgotten): its last events too
         };
+        if event.mask & IN_MOVE_SELF != 0 && dir.parent.is_none() {
+            self.root_moved(fs, event, out);
+            return;
+        }
         if !self.pending_moves.is_empty() && self.in_pending_move(event.wd) {
             // Below a directory moved away whose IN_MOVED_TO has not come: the kernel queues a rename's
             // two events together, so this subtree has left the tree, and its old path would be a lie.
@@ -491,10 +651,7 @@ impl Tree {
         let is_dir = mask & IN_ISDIR != 0
             || (self.options.follow_symlinks
                 && mask & (IN_CREATE | IN_MOVED_TO) != 0
-                && self
-                    .dirs
-                    .get(&wd)
-                    .is_some_and(|d| fs.is_dir_following_links(&join(&d.path, name))));
+                && self.is_dir_behind_link(fs, wd, name));
         let Some(dir) = self.dirs.get_mut(&wd) else {
             return;
         };
@@ -607,6 +764,7 @@ impl Tree {
             if let Some(dir) = self.dirs.remove(&wd) {
                 stack.extend(dir.subdirs.values().copied());
                 forgotten.push(wd);
+                self.roots.remove(&wd);
             }
         }
         forgotten
@@ -630,6 +788,87 @@ impl Tree {
         }
     }
 
+    /// Lists a watched directory again (a re-scan), opened from its root as a scan does.
+    fn list_again(
+        &self,
+        fs: &mut dyn TreeFs,
+        wd: i32,
+        path: &[u8],
+    ) -> crate::Result<Vec<ListedEntry>> {
+        let Some((root, start)) = self.root_of(wd) else {
+            return Err(Error::NotWatched { wd });
+        };
+        let at = DirAt {
+            root: &root,
+            rel: rel_of(path, start),
+            path,
+        };
+        let dir = fs.open_dir(at, self.options.follow_symlinks, true)?;
+        fs.list_dir(&dir)
+    }
+
+    /// The wd the kernel gives the directory now at `path` in the watched directory `parent`.
+    fn watch_again(&self, fs: &mut dyn TreeFs, parent: i32, path: &[u8]) -> Option<i32> {
+        let dir = self.open_child(fs, parent, path, false)?.ok()?;
+        fs.add_watch(&dir, self.watch_mask).ok()
+    }
+
+    /// A root moved (`IN_MOVE_SELF` on its watch; no parent of it is watched). Renamed within the
+    /// directory it was in, the tree follows it: every path below it changes with it, and the event
+    /// is reported under the new path. Moved elsewhere (no descriptor is held on it to say where),
+    /// it stops being watched, with [`Error::RootMoved`], rather than report paths that no longer
+    /// lead to it.
+    fn root_moved(&mut self, fs: &mut dyn TreeFs, event: &RawEvent<'_>, out: &mut BatchEncoder) {
+        let wd = event.wd;
+        let (Some(handle), Some(old)) = (
+            self.roots.get(&wd).map(Arc::clone),
+            self.dirs.get(&wd).map(|d| d.path.clone()),
+        ) else {
+            return;
+        };
+        let new = match fs.root_path(&handle) {
+            Ok(Some(new)) => new,
+            found => {
+                if self.wants(event.mask) {
+                    out.push(event, Some(&old), 0);
+                }
+                if self.root_moves_as_renames {
+                    // An unpaired first half: the root left what is watched (a delete).
+                    push_root_move_half(out, wd, IN_MOVED_FROM, &old);
+                }
+                let error = found
+                    .err()
+                    .unwrap_or(Error::RootMoved { path: old.clone() });
+                self.unwatch(fs, wd);
+                self.reports.push(TreeReport::Skipped { path: old, error });
+                return;
+            }
+        };
+        if new != old {
+            self.roots.insert(wd, Arc::new(handle.moved_to(&new)));
+            if let Some(rule) = self.options.ignore.as_mut() {
+                rule.move_root(&old, &new);
+            }
+            let subdirs: Vec<(Vec<u8>, i32)> = match self.dirs.get_mut(&wd) {
+                Some(root) => {
+                    root.path.clone_from(&new);
+                    root.subdirs.iter().map(|(n, w)| (n.clone(), *w)).collect()
+                }
+                None => Vec::new(),
+            };
+            for (name, child) in subdirs {
+                self.reattach(child, wd, &name);
+            }
+        }
+        if self.wants(event.mask) {
+            out.push(event, Some(&new), 0);
+        }
+        if self.root_moves_as_renames && new != old {
+            push_root_move_half(out, wd, IN_MOVED_FROM, &old);
+            push_root_move_half(out, wd, IN_MOVED_TO, &new);
+        }
+    }
+
     fn rescan_all(&mut self, fs: &mut dyn TreeFs, out: &mut BatchEncoder) {
         // Parents before children (a parent's path is a prefix of its children's): a directory the
         // parent's pass finds replaced is dropped before its own pass would list the newcomer.
@@ -646,7 +885,7 @@ impl Tree {
             let Some(path) = self.dirs.get(&wd).map(|d| d.path.clone()) else {
                 continue;
             };
-            let listing = match fs.list_dir(&path) {
+            let listing = match self.list_again(fs, wd, &path) {
                 Ok(listing) => listing,
                 Err(_) => {
                     // Gone while events were lost: its parent's listing reports the deletion.
@@ -656,9 +895,8 @@ impl Tree {
             };
             let mut present: HashMap<Vec<u8>, bool> = HashMap::with_capacity(listing.len());
             for entry in listing {
-                let child_path = join(&path, &entry.name);
-                let is_dir = self.is_dir_entry(fs, entry.kind, &child_path);
-                if !self.ignored(&child_path, is_dir) {
+                let is_dir = self.is_dir_entry(fs, entry.kind, wd, &entry.name);
+                if !self.ignored(&join(&path, &entry.name), is_dir) {
                     present.insert(entry.name, is_dir);
                 }
             }
@@ -673,10 +911,10 @@ impl Tree {
                 .collect();
             // A directory deleted and made again under the same name while events were lost (its
             // IN_IGNORED lost too): the name is the same, the inode is not. Asking the kernel for a
-            // watch on the path tells: the same wd, or another one (a watch on the newcomer).
+            // watch on what is there now tells: the same wd, or another one (a watch on the newcomer).
             let mut replaced: Vec<Vec<u8>> = Vec::new();
             for (name, child) in subdirs {
-                if fs.add_watch(&join(&path, &name), self.watch_mask).ok() != Some(child) {
+                if self.watch_again(fs, wd, &join(&path, &name)) != Some(child) {
                     replaced.push(name);
                 }
             }
@@ -747,6 +985,18 @@ impl Tree {
     }
 }
 
+/// Appends one half of a root's move as a rename pair (cookie 0, the root's own path, no name).
+fn push_root_move_half(out: &mut BatchEncoder, wd: i32, mask: u32, path: &[u8]) {
+    let half = RawEvent {
+        wd,
+        mask: mask | IN_ISDIR,
+        cookie: 0,
+        len: 0,
+        name: b"",
+    };
+    out.push(&half, Some(path), 0);
+}
+
 /// Appends an event the tree made itself (not read from the kernel).
 fn push_synthetic(out: &mut BatchEncoder, wd: i32, mask: u32, dir: &[u8], name: &[u8]) {
     let event = RawEvent {
@@ -759,22 +1009,30 @@ fn push_synthetic(out: &mut BatchEncoder, wd: i32, mask: u32, dir: &[u8], name: 
     out.push(&event, Some(dir), FLAG_SYNTHETIC);
 }
 
-/// How many directories lie below `path` (for the watch limit's `needed`), listing without watching
+/// How many directories lie below `at` (for the watch limit's `needed`), listing without watching
 /// and without following symlinks (with no watches there is no loop detection).
-fn count_dirs(fs: &mut dyn TreeFs, path: &[u8]) -> u64 {
+fn count_dirs(fs: &mut dyn TreeFs, at: DirAt<'_, '_>) -> u64 {
     let mut count = 0;
-    let mut stack = vec![path.to_vec()];
-    while let Some(dir) = stack.pop() {
+    let mut stack = vec![(at.path.to_vec(), at.rel.to_vec())];
+    while let Some((path, rel)) = stack.pop() {
         if fs.cancelled() {
             break;
         }
-        let Ok(listing) = fs.list_dir(&dir) else {
+        let here = DirAt {
+            root: at.root,
+            rel: &rel,
+            path: &path,
+        };
+        let Ok(listing) = fs
+            .open_dir(here, false, true)
+            .and_then(|dir| fs.list_dir(&dir))
+        else {
             continue;
         };
         for entry in listing {
             if entry.kind == EntryKind::Dir {
                 count += 1;
-                stack.push(join(&dir, &entry.name));
+                stack.push((join(&path, &entry.name), join_rel(&rel, &entry.name)));
             }
         }
     }

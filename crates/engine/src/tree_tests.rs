@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::*;
-use crate::tree_fs::{ListedEntry, OpenDir};
+use crate::tree_fs::{DirAt, EntryKind, ListedEntry, OpenDir};
 use crate::wire::{decode, DecodedEvent};
 
 #[derive(Debug, Clone)]

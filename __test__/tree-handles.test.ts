@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { IN_MOVE_SELF, watch, type Change, type InotifyError, type Watcher } from '../src/index'
 import { until } from './helpers'
 import { withinDeadline } from './inotify-fixture'
-import { describeEvents, fullPath, isCreate, kernelWatchCount, useTreeFixture } from './tree-fixture'
+import { describeEvents, fullPath, isCreate, kernelWatchCount, REPO, useTreeFixture } from './tree-fixture'
 
 const fx = useTreeFixture()
 
@@ -312,6 +312,44 @@ describe('roots resolved once, when the tree starts', () => {
     await log.untilPath(join(roots[0]!, 'new19/deeper'), 5000, isCreate)
     expect(openDirectories().filter(inTree)).toEqual([])
     expect(tree.watchCount).toBe(3 * 41 + 40)
+  })
+})
+
+describe('where /proc is not mounted', () => {
+  /** A tree in a child process that sees no /proc: the new directory and the file made in it. */
+  const CHILD = `
+    const fs = require('node:fs')
+    const { InotifyTree, IN_CREATE } = require(process.argv[1] + '/dist/index.js')
+    const [repo, base, outside] = process.argv.slice(1)
+    ;(async () => {
+      const tree = new InotifyTree(base, { mask: IN_CREATE })
+      await tree.ready
+      const seen = []
+      const gen = tree.eventGen({ yieldNones: false, timeoutS: 5 })
+      fs.mkdirSync(base + '/new')
+      fs.writeFileSync(base + '/new/f', '')
+      fs.symlinkSync(outside, base + '/link')
+      for await (const e of gen) { seen.push(e.path + '/' + e.filename); if (seen.length >= 3) break }
+      fs.writeFileSync(outside + '/behind-the-link', '')
+      fs.writeFileSync(base + '/new/g', '')
+      for await (const e of tree.eventGen({ yieldNones: false, timeoutS: 5 })) { seen.push(e.path + '/' + e.filename); break }
+      process.stdout.write(JSON.stringify({ proc: fs.existsSync('/proc/self'), seen, watches: tree.watchCount }))
+      tree.close()
+    })().catch((e) => { console.error(e); process.exit(1) })
+  `
+
+  it('watches by path instead, and still reports new directories and never what lies behind a link', async () => {
+    const base = join(fx.tempDir(), 'root')
+    const outside = join(base, '../outside')
+    mkdirSync(base)
+    mkdirSync(outside)
+    const run = await fx.run('unshare', ['-m', 'sh', '-c', 'umount -l /proc && exec "$0" -e "$1" "$2" "$3" "$4"',
+      process.execPath, CHILD, REPO, base, outside])
+    expect(run.code, run.stderr).toBe(0)
+    const result = JSON.parse(run.stdout) as { proc: boolean; seen: string[]; watches: number }
+    expect(result.proc).toBe(false)
+    expect(result.seen).toEqual([join(base, 'new'), join(base, 'new/f'), join(base, 'link'), join(base, 'new/g')])
+    expect(result.watches).toBe(2)
   })
 })
 

@@ -780,6 +780,16 @@ mod tests {
             .add_watch(bytes(&base.join("root/moved")), IN_CREATE)
             .expect("add_watch");
         assert_eq!(by_path, wd);
+        // Opened only to be watched (O_PATH, as a re-scan does): the same inode, the same wd.
+        let moved = base.join("root/moved");
+        let watched_only = fs
+            .open_dir(at(&root, b"moved", bytes(&moved)), false, false)
+            .expect("open");
+        assert_eq!(
+            fs.add_watch(&watched_only, IN_CREATE | IN_ONLYDIR)
+                .expect("add_watch"),
+            wd
+        );
         // An error names the directory, not the descriptor's link.
         drop(opened);
         let file = base.join("root/file");

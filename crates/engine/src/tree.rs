@@ -12,8 +12,9 @@
 //! - After `IN_Q_OVERFLOW` the whole tree is listed again and the differences are reported as
 //!   synthetic events.
 //! - Directories are reached from their root's descriptor, never by path string (see
-//!   [`crate::tree_fs`]); a root that is renamed is followed there (`IN_MOVE_SELF` on its watch),
-//!   and every path below it changes with it.
+//!   [`crate::tree_fs`] and `tree_reach.rs`). A root renamed within its directory (`IN_MOVE_SELF`
+//!   on its watch) is followed, every path below it changing with it; one moved elsewhere stops
+//!   being watched, with [`Error::RootMoved`].
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -27,6 +27,7 @@ export type InotifyErrorCode =
   | 'ERR_INOTIFY_PANIC'
   | 'ERR_INOTIFY_OVERFLOW'
   | 'ERR_INOTIFY_IGNORE_FUNCTION'
+  | 'ERR_INOTIFY_ROOT_MOVED'
 
 /** Details an {@link InotifyError} is built from. */
 export interface InotifyErrorDetails {

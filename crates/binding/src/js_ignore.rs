@@ -38,6 +38,10 @@ impl IgnoreRule for JsIgnore {
         self.patterns.add_root(root);
     }
 
+    fn move_root(&mut self, from: &[u8], to: &[u8]) {
+        self.patterns.move_root(from, to);
+    }
+
     fn is_ignored(&self, path: &[u8], is_dir: bool) -> bool {
         if self.patterns.is_ignored(path, is_dir) {
             return true;

@@ -33,8 +33,9 @@ impl Books {
     pub fn new(mode: Mode) -> Self {
         match mode {
             Mode::Plain => Books::Plain(WatchTable::default()),
-            Mode::Tree(options) | Mode::Changes(options) => {
-                Books::Tree(Box::new(Tree::new(options)))
+            Mode::Tree(options) => Books::Tree(Box::new(Tree::new(options))),
+            Mode::Changes(options) => {
+                Books::Tree(Box::new(Tree::new(options).with_root_moves_as_renames()))
             }
         }
     }

@@ -43,6 +43,12 @@ pub enum Error {
         /// The panic's message.
         message: String,
     },
+    /// A tree's root is no longer where it was (moved out of the directory it was in, or replaced
+    /// by another directory): the tree stopped watching it.
+    RootMoved {
+        /// The root.
+        path: Vec<u8>,
+    },
 }
 
 impl Error {
@@ -56,6 +62,7 @@ impl Error {
             | Error::WrongMode => "EINVAL",
             Error::Closed => "EBADF",
             Error::Panicked { .. } => "ERR_INOTIFY_PANIC",
+            Error::RootMoved { .. } => "ERR_INOTIFY_ROOT_MOVED",
         }
     }
 
@@ -68,7 +75,7 @@ impl Error {
             | Error::Malformed { .. }
             | Error::WrongMode => crate::sys::EINVAL,
             Error::Closed => crate::sys::EBADF,
-            Error::Panicked { .. } => crate::sys::EIO,
+            Error::Panicked { .. } | Error::RootMoved { .. } => crate::sys::EIO,
         }
     }
 
@@ -117,6 +124,14 @@ impl fmt::Display for Error {
                 write!(
                     f,
                     "the inotify reader thread panicked (a bug; please report it): {message}"
+                )
+            }
+            Error::RootMoved { path } => {
+                write!(
+                    f,
+                    "the root {} was moved out of the directory it was in, or replaced; the tree \
+                     no longer watches it",
+                    String::from_utf8_lossy(path)
                 )
             }
             Error::Malformed { leftover } => {

@@ -63,15 +63,30 @@ impl IgnoreRule for GitignoreRule {
         }
     }
 
+    fn move_root(&mut self, from: &[u8], to: &[u8]) {
+        // The matcher stays anchored where it was built: paths are mapped back to it when matched.
+        for (root, _) in self.roots.iter_mut().filter(|(root, _)| root == from) {
+            *root = to.to_vec();
+        }
+        self.roots
+            .sort_by_key(|(root, _)| std::cmp::Reverse(root.len()));
+    }
+
     fn is_ignored(&self, path: &[u8], is_dir: bool) -> bool {
-        let Some((_, matcher)) = self.roots.iter().find(|(root, _)| {
+        let Some((root, matcher)) = self.roots.iter().find(|(root, _)| {
             path.starts_with(root) && (root.ends_with(b"/") || path.get(root.len()) == Some(&b'/'))
         }) else {
             return false;
         };
-        matcher
-            .matched(Path::new(OsStr::from_bytes(path)), is_dir)
-            .is_ignore()
+        let anchor = matcher.path().as_os_str().as_bytes();
+        let matched = if anchor == root.as_slice() {
+            matcher.matched(Path::new(OsStr::from_bytes(path)), is_dir)
+        } else {
+            let mut at_anchor = anchor.to_vec();
+            at_anchor.extend_from_slice(path.get(root.len()..).unwrap_or_default());
+            matcher.matched(Path::new(OsStr::from_bytes(&at_anchor)), is_dir)
+        };
+        matched.is_ignore()
     }
 }
 

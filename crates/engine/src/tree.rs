@@ -11,20 +11,26 @@
 //! - The user's mask is what is reported; the bits the bookkeeping needs are added to the watches.
 //! - After `IN_Q_OVERFLOW` the whole tree is listed again and the differences are reported as
 //!   synthetic events.
+//! - Directories are reached from their root's descriptor, never by path string (see
+//!   [`crate::tree_fs`] and `tree_reach.rs`). A root renamed within its directory (`IN_MOVE_SELF`
+//!   on its watch) is followed, every path below it changing with it; one moved elsewhere stops
+//!   being watched, with [`Error::RootMoved`].
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::error::Error;
 use crate::event::RawEvent;
 use crate::mask::*;
 use crate::own_listings::{Listing, OwnListings, LISTING_EVENTS};
 use crate::parse::HEADER_LEN;
-use crate::tree_fs::{EntryKind, TreeFs};
+use crate::tree_fs::{RootHandle, TreeFs};
 use crate::wire::{BatchEncoder, FLAG_REPLACED, FLAG_SYNTHETIC};
 
-/// Bits every tree watch carries for the bookkeeping, whatever the user asked for.
+/// Bits every tree watch carries for the bookkeeping, whatever the user asked for (`IN_MOVE_SELF`
+/// for a root: nothing else tells the tree that it was renamed).
 pub const BOOKKEEPING_MASK: u32 =
-    IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF;
+    IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF;
 /// Kernel-status bits that are always reported.
 const ALWAYS_REPORTED: u32 = IN_IGNORED | IN_UNMOUNT | IN_Q_OVERFLOW;
 
@@ -32,6 +38,8 @@ const ALWAYS_REPORTED: u32 = IN_IGNORED | IN_UNMOUNT | IN_Q_OVERFLOW;
 pub trait IgnoreRule: Send + std::fmt::Debug {
     /// A root was added (patterns may be relative to it).
     fn add_root(&mut self, _root: &[u8]) {}
+    /// A root was renamed from `from` to `to`: paths below it now start with `to`.
+    fn move_root(&mut self, _from: &[u8], _to: &[u8]) {}
     /// Whether `path` (a directory when `is_dir`) is left out.
     fn is_ignored(&self, path: &[u8], is_dir: bool) -> bool;
 }
@@ -108,6 +116,11 @@ pub struct Tree {
     options: TreeOptions,
     watch_mask: u32,
     dirs: HashMap<i32, Dir>,
+    /// Each root's handle, by the root's wd: every directory below it is opened from it.
+    roots: HashMap<i32, Arc<RootHandle>>,
+    /// A root's move is also reported as an `IN_MOVED_FROM`/`IN_MOVED_TO` pair of its old and new
+    /// path (for the per-path changes of `watch()`, which pair them into one rename).
+    root_moves_as_renames: bool,
     /// Directories moved away whose `IN_MOVED_TO` has not been seen: (cookie, wd).
     pending_moves: Vec<(u32, i32)>,
     rescan: bool,
@@ -135,11 +148,13 @@ fn padded_len(name: &[u8]) -> u32 {
     }
 }
 
-/// A scan's bookkeeping: whether it reports what it finds, and what the watch limit left out.
+/// A scan's bookkeeping: whether it reports what it finds, what the watch limit left out, and the
+/// directories still to watch and list (each as its parent's wd and its name).
 struct Scan<'o> {
     out: Option<&'o mut BatchEncoder>,
     start: Vec<u8>,
     unwatched: u64,
+    pending: Vec<(i32, Vec<u8>)>,
 }
 
 impl Tree {
@@ -153,11 +168,20 @@ impl Tree {
             options,
             watch_mask,
             dirs: HashMap::new(),
+            roots: HashMap::new(),
+            root_moves_as_renames: false,
             pending_moves: Vec::new(),
             rescan: false,
             reports: Vec::new(),
             own: OwnListings::new(watch_mask),
         }
+    }
+
+    /// Also reports a root's move as an `IN_MOVED_FROM`/`IN_MOVED_TO` pair (cookie 0, no name) of
+    /// its old and new path, which per-path changes pair into one rename.
+    pub fn with_root_moves_as_renames(mut self) -> Self {
+        self.root_moves_as_renames = true;
+        self
     }
 
     /// Number of watched directories.
@@ -224,189 +248,6 @@ impl Tree {
             .is_some_and(|rule| rule.is_ignored(path, is_dir))
     }
 
-    /// Watches `path` and everything below it. Its present content is not reported (it is the
-    /// starting picture); a [`TreeReport::RootReady`] or [`TreeReport::RootFailed`] says how it went.
-    pub fn add_root(&mut self, fs: &mut dyn TreeFs, path: &[u8]) {
-        let mut root = path.to_vec();
-        while root.len() > 1 && root.ends_with(b"/") {
-            root.pop();
-        }
-        if let Some(rule) = self.options.ignore.as_mut() {
-            rule.add_root(&root);
-        }
-        match self.watch_dir(fs, &root, None, b"") {
-            Ok(Some(wd)) => {
-                let mut scan = Scan {
-                    out: None,
-                    start: root.clone(),
-                    unwatched: 0,
-                };
-                self.scan(fs, wd, &mut scan);
-                self.finish_scan(&scan);
-                self.reports.push(TreeReport::RootReady { path: root });
-            }
-            Ok(None) => self.reports.push(TreeReport::RootReady { path: root }),
-            // Not even the root could be watched: the limit, with what the root would need.
-            Err(Error::Sys { errno, .. }) if errno == crate::sys::ENOSPC => {
-                let watched = self.dirs.len() as u64;
-                let needed = watched + 1 + count_dirs(fs, &mut self.own, &root, None);
-                self.reports.push(TreeReport::WatchLimit {
-                    path: root.clone(),
-                    needed,
-                    watched,
-                });
-                self.reports.push(TreeReport::RootReady { path: root });
-            }
-            Err(error) => self
-                .reports
-                .push(TreeReport::RootFailed { path: root, error }),
-        }
-    }
-
-    /// Adds a watch; `Ok(None)` when the kernel says the inode is already watched (a symlink loop,
-    /// a bind mount, a root inside another root).
-    fn watch_dir(
-        &mut self,
-        fs: &mut dyn TreeFs,
-        path: &[u8],
-        parent: Option<i32>,
-        name: &[u8],
-    ) -> Result<Option<i32>, Error> {
-        // A root the user named as a symlink is followed; symlinks met inside are not (unless asked).
-        let mask = match parent {
-            None => self.watch_mask & !IN_DONT_FOLLOW,
-            Some(_) => self.watch_mask,
-        };
-        let wd = fs.add_watch(path, mask)?;
-        if self.dirs.contains_key(&wd) {
-            return Ok(None);
-        }
-        self.dirs.insert(
-            wd,
-            Dir {
-                path: path.to_vec(),
-                parent,
-                name: name.to_vec(),
-                entries: HashMap::new(),
-                subdirs: HashMap::new(),
-            },
-        );
-        fs.watches_changed(self.dirs.len());
-        Ok(Some(wd))
-    }
-
-    fn is_dir_entry(&self, fs: &mut dyn TreeFs, kind: EntryKind, path: &[u8]) -> bool {
-        match kind {
-            EntryKind::Dir => true,
-            EntryKind::Symlink => self.options.follow_symlinks && fs.is_dir_following_links(path),
-            EntryKind::File => false,
-        }
-    }
-
-    /// Lists `start` and everything below it, watching each directory before listing it.
-    fn scan(&mut self, fs: &mut dyn TreeFs, start: i32, scan: &mut Scan<'_>) {
-        let mut stack = vec![start];
-        while let Some(wd) = stack.pop() {
-            if fs.cancelled() {
-                return;
-            }
-            let Some(dir_path) = self.dirs.get(&wd).map(|d| d.path.clone()) else {
-                continue;
-            };
-            let listing = match fs.list_dir(&dir_path) {
-                Ok(listing) => listing,
-                Err(error) => {
-                    self.reports.push(TreeReport::Skipped {
-                        path: dir_path,
-                        error,
-                    });
-                    continue;
-                }
-            };
-            self.expect_listing(wd, listing.reads);
-            for entry in listing.entries {
-                let child_path = join(&dir_path, &entry.name);
-                let is_dir = self.is_dir_entry(fs, entry.kind, &child_path);
-                if self.ignored(&child_path, is_dir) {
-                    continue;
-                }
-                let reported = scan.out.is_some() && self.options.mask & IN_CREATE != 0;
-                if let Some(dir) = self.dirs.get_mut(&wd) {
-                    dir.entries.insert(
-                        entry.name.clone(),
-                        Entry {
-                            is_dir,
-                            synthetic_pending: reported,
-                        },
-                    );
-                }
-                if reported {
-                    if let Some(out) = scan.out.as_deref_mut() {
-                        let mask = IN_CREATE | if is_dir { IN_ISDIR } else { 0 };
-                        push_synthetic(out, wd, mask, &dir_path, &entry.name);
-                    }
-                }
-                if is_dir {
-                    if let Some(child) = self.watch_child(fs, wd, &child_path, &entry.name, scan) {
-                        stack.push(child);
-                    }
-                }
-            }
-        }
-    }
-
-    /// The watched directory `wd` was listed (opened after its watch was added) with `reads`
-    /// `getdents64` calls: what its own watch and its parent's see of that is the tree's own doing.
-    fn expect_listing(&mut self, wd: i32, reads: u32) {
-        let seen = Listing {
-            opened: true,
-            reads,
-        };
-        self.own.expect(wd, b"", seen);
-        if let Some((Some(parent), name)) = self.dirs.get(&wd).map(|d| (d.parent, &d.name)) {
-            self.own.expect(parent, name, seen);
-        }
-    }
-
-    /// Watches a subdirectory found by a scan or an event; reports why not when it cannot.
-    fn watch_child(
-        &mut self,
-        fs: &mut dyn TreeFs,
-        parent: i32,
-        path: &[u8],
-        name: &[u8],
-        scan: &mut Scan<'_>,
-    ) -> Option<i32> {
-        if !self.options.recursive
-            || self
-                .dirs
-                .get(&parent)
-                .is_some_and(|d| d.subdirs.contains_key(name))
-        {
-            return None;
-        }
-        match self.watch_dir(fs, path, Some(parent), name) {
-            Ok(Some(child)) => {
-                if let Some(dir) = self.dirs.get_mut(&parent) {
-                    dir.subdirs.insert(name.to_vec(), child);
-                }
-                Some(child)
-            }
-            Ok(None) => None,
-            Err(Error::Sys { errno, .. }) if errno == crate::sys::ENOSPC => {
-                scan.unwatched += 1 + count_dirs(fs, &mut self.own, path, Some((parent, name)));
-                None
-            }
-            Err(error) => {
-                self.reports.push(TreeReport::Skipped {
-                    path: path.to_vec(),
-                    error,
-                });
-                None
-            }
-        }
-    }
-
     fn finish_scan(&mut self, scan: &Scan<'_>) {
         if scan.unwatched > 0 {
             let watched = self.dirs.len() as u64;
@@ -432,12 +273,11 @@ impl Tree {
         };
         let mut scan = Scan {
             out: Some(out),
-            start: path.clone(),
+            start: path,
             unwatched: 0,
+            pending: vec![(parent, name.to_vec())],
         };
-        if let Some(child) = self.watch_child(fs, parent, &path, name, &mut scan) {
-            self.scan(fs, child, &mut scan);
-        }
+        self.scan(fs, &mut scan);
         self.finish_scan(&scan);
     }
 
@@ -456,6 +296,10 @@ impl Tree {
         let Some(dir) = self.dirs.get(&event.wd) else {
             return; // a watch this tree dropped (moved out, or forgotten): its last events too
         };
+        if event.mask & IN_MOVE_SELF != 0 && dir.parent.is_none() {
+            self.root_moved(fs, event, out);
+            return;
+        }
         if !self.pending_moves.is_empty() && self.in_pending_move(event.wd) {
             // Below a directory moved away whose IN_MOVED_TO has not come: the kernel queues a rename's
             // two events together, so this subtree has left the tree, and its old path would be a lie.
@@ -513,10 +357,7 @@ impl Tree {
         let is_dir = mask & IN_ISDIR != 0
             || (self.options.follow_symlinks
                 && mask & (IN_CREATE | IN_MOVED_TO) != 0
-                && self
-                    .dirs
-                    .get(&wd)
-                    .is_some_and(|d| fs.is_dir_following_links(&join(&d.path, name))));
+                && self.is_dir_behind_link(fs, wd, name));
         let Some(dir) = self.dirs.get_mut(&wd) else {
             return;
         };
@@ -614,6 +455,30 @@ impl Tree {
         }
     }
 
+    /// Directory `wd` was opened and listed with `reads` `getdents64` calls (none: opened and
+    /// closed), by a scan: what its own watch (which saw the open only if `watched_when_opened`) and
+    /// its parent's watch see of that is the tree's own doing, taken out of what it reports.
+    fn expect_listing(&mut self, wd: i32, watched_when_opened: bool, reads: u32) {
+        self.own.expect(
+            wd,
+            b"",
+            Listing {
+                opened: watched_when_opened,
+                reads,
+            },
+        );
+        if let Some((Some(parent), name)) = self.dirs.get(&wd).map(|d| (d.parent, &d.name)) {
+            self.own.expect(
+                parent,
+                name,
+                Listing {
+                    opened: true,
+                    reads,
+                },
+            );
+        }
+    }
+
     /// Drops a directory and everything below it from the tree; returns their wds.
     fn forget(&mut self, wd: i32) -> Vec<i32> {
         if let Some((Some(parent), name)) = self.dirs.get(&wd).map(|d| (d.parent, d.name.clone())) {
@@ -628,8 +493,9 @@ impl Tree {
         while let Some(wd) = stack.pop() {
             if let Some(dir) = self.dirs.remove(&wd) {
                 stack.extend(dir.subdirs.values().copied());
-                self.own.forget(wd);
                 forgotten.push(wd);
+                self.roots.remove(&wd);
+                self.own.forget(wd);
             }
         }
         forgotten
@@ -669,7 +535,7 @@ impl Tree {
             let Some(path) = self.dirs.get(&wd).map(|d| d.path.clone()) else {
                 continue;
             };
-            let listing = match fs.list_dir(&path) {
+            let listing = match self.list_again(fs, wd, &path) {
                 Ok(listing) => listing,
                 Err(_) => {
                     // Gone while events were lost: its parent's listing reports the deletion.
@@ -677,12 +543,12 @@ impl Tree {
                     continue;
                 }
             };
-            self.expect_listing(wd, listing.reads);
+            // Watched before it was opened again: its own watch sees the whole listing.
+            self.expect_listing(wd, true, listing.reads);
             let mut present: HashMap<Vec<u8>, bool> = HashMap::with_capacity(listing.entries.len());
             for entry in listing.entries {
-                let child_path = join(&path, &entry.name);
-                let is_dir = self.is_dir_entry(fs, entry.kind, &child_path);
-                if !self.ignored(&child_path, is_dir) {
+                let is_dir = self.is_dir_entry(fs, entry.kind, wd, &entry.name);
+                if !self.ignored(&join(&path, &entry.name), is_dir) {
                     present.insert(entry.name, is_dir);
                 }
             }
@@ -697,10 +563,10 @@ impl Tree {
                 .collect();
             // A directory deleted and made again under the same name while events were lost (its
             // IN_IGNORED lost too): the name is the same, the inode is not. Asking the kernel for a
-            // watch on the path tells: the same wd, or another one (a watch on the newcomer).
+            // watch on what is there now tells: the same wd, or another one (a watch on the newcomer).
             let mut replaced: Vec<Vec<u8>> = Vec::new();
             for (name, child) in subdirs {
-                if fs.add_watch(&join(&path, &name), self.watch_mask).ok() != Some(child) {
+                if self.watch_again(fs, wd, &join(&path, &name)) != Some(child) {
                     replaced.push(name);
                 }
             }
@@ -783,42 +649,8 @@ fn push_synthetic(out: &mut BatchEncoder, wd: i32, mask: u32, dir: &[u8], name: 
     out.push(&event, Some(dir), FLAG_SYNTHETIC);
 }
 
-/// How many directories lie below `path` (for the watch limit's `needed`), listing without watching
-/// and without following symlinks (with no watches there is no loop detection). `path` is unwatched;
-/// its parent's watch, `seen_by` (wd, name), if any, sees its listing.
-fn count_dirs(
-    fs: &mut dyn TreeFs,
-    own: &mut OwnListings,
-    path: &[u8],
-    seen_by: Option<(i32, &[u8])>,
-) -> u64 {
-    let mut count = 0;
-    let mut stack = vec![path.to_vec()];
-    let mut seen_by = seen_by;
-    while let Some(dir) = stack.pop() {
-        if fs.cancelled() {
-            break;
-        }
-        let first = seen_by.take();
-        let Ok(listing) = fs.list_dir(&dir) else {
-            continue;
-        };
-        if let Some((parent, name)) = first {
-            let seen = Listing {
-                opened: true,
-                reads: listing.reads,
-            };
-            own.expect(parent, name, seen);
-        }
-        for entry in listing.entries {
-            if entry.kind == EntryKind::Dir {
-                count += 1;
-                stack.push(join(&dir, &entry.name));
-            }
-        }
-    }
-    count
-}
+#[path = "tree_reach.rs"]
+mod reach;
 
 #[cfg(test)]
 #[path = "tree_tests.rs"]

@@ -40,7 +40,7 @@ use crate::mask::{check_add_watch_mask, IN_MOVED_FROM};
 use crate::parse::parse_events;
 use crate::sys::{InotifyFd, Poller, ReadOutcome, Readiness};
 use crate::tree::TreeReport;
-use crate::tree_fs::KernelTreeFs;
+use crate::tree_fs::{KernelTreeFs, RootHandle};
 use crate::wire::{BatchEncoder, EncodedBatch};
 
 /// Size of the buffer one `read(2)` fills (inotify(7) asks for at least one event plus NAME_MAX).
@@ -136,13 +136,16 @@ struct Armed {
     tick: Option<Duration>,
 }
 
+/// A root given to [`Watcher::add_root`], opened there, waiting for the reader to scan it.
+type PendingRoot = (Vec<u8>, Result<RootHandle>);
+
 #[derive(Debug)]
 struct State {
     /// The queue's bound ([`MAX_QUEUED_BYTES`] unless set with [`Watcher::set_max_queued_bytes`]).
     max_queued_bytes: usize,
     armed: Option<Armed>,
-    /// Roots to add (tree mode), in order.
-    roots: VecDeque<Vec<u8>>,
+    /// Roots to add (tree mode), in order: each as given, and as opened when it was given.
+    roots: VecDeque<PendingRoot>,
     read_now: ReadNow,
     stop: bool,
     queue: VecDeque<Result<EncodedBatch>>,
@@ -401,16 +404,19 @@ impl Watcher {
     }
 
     /// Adds a tree root: the reader thread watches and scans it, then reports
-    /// [`TreeReport::RootReady`] (or [`TreeReport::RootFailed`]). Tree mode only.
+    /// [`TreeReport::RootReady`] (or [`TreeReport::RootFailed`]). Tree mode only. The root is
+    /// opened here, on the caller's thread, so that it means what it means now (a relative path
+    /// against the current directory, a link to where it leads), whatever changes before the scan.
     pub fn add_root(&self, path: &[u8]) -> Result<()> {
         if !self.shared.tree {
             return Err(Error::WrongMode);
         }
+        let opened = RootHandle::open(path);
         let mut state = lock(&self.shared.state);
         if state.stop {
             return Err(Error::Closed);
         }
-        state.roots.push_back(path.to_vec());
+        state.roots.push_back((path.to_vec(), opened));
         drop(state);
         self.shared.changed.notify_all();
         // The reader may be waiting in epoll for a request: the root is not to wait for an event.
@@ -622,7 +628,7 @@ fn close(shared: &Shared) {
 
 /// What the reader thread is to do next.
 enum Work {
-    Roots(Vec<Vec<u8>>),
+    Roots(Vec<PendingRoot>),
     ReadNow,
     Serve(Option<Duration>),
 }
@@ -689,7 +695,7 @@ fn run(shared: &Shared, doorbell: &dyn Doorbell) {
         let reading_now = matches!(work, Work::ReadNow);
         let queued = match work {
             Work::Roots(roots) => {
-                add_roots(shared, &roots, &backlog);
+                add_roots(shared, roots, &backlog);
                 None
             }
             Work::ReadNow => Some(drain(shared, &mut buf, &backlog)),
@@ -761,12 +767,12 @@ fn run(shared: &Shared, doorbell: &dyn Doorbell) {
     }
 }
 
-fn add_roots(shared: &Shared, roots: &[Vec<u8>], backlog: &Backlog) {
+fn add_roots(shared: &Shared, roots: Vec<PendingRoot>, backlog: &Backlog) {
     let mut books = lock(&shared.books);
     if let Books::Tree(tree) = &mut *books {
         let mut fs = KernelTreeFs::new(&shared.inotify, &shared.stopping, &shared.watches, backlog);
-        for root in roots {
-            tree.add_root(&mut fs, root);
+        for (given, opened) in roots {
+            tree.add_opened_root(&mut fs, &given, opened);
         }
     }
     let reports = books.take_reports();

@@ -160,6 +160,17 @@ describe('the package metadata', () => {
     expect(root.bin).toEqual(bin)
   })
 
+  it("gives an overrides recipe in the README and the CHANGELOG whose range takes this package's version", () => {
+    const version = manifest().version as string
+    for (const file of ['README.md', 'CHANGELOG.md']) {
+      const text = readFileSync(join(ROOT, file), 'utf8')
+      const ranges = [...text.matchAll(/"@parcel\/watcher":\s*"npm:inotify-napi@([^"]+)"/g)].map((m) => m[1]!)
+      expect(ranges.length, file).toBeGreaterThan(0)
+      for (const range of ranges)
+        expect(semver.satisfies(version, range), `${file}: ${range} takes ${version}`).toBe(true)
+    }
+  })
+
   it('names the Node versions engines allows, in the README, wherever it names one', () => {
     // `^20.19.0 || ^22.13.0 || >=24.0.0` reads "Node 20.19+, 22.13+ or 24+".
     const floors = semver

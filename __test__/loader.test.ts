@@ -19,7 +19,9 @@ const PACKAGE_ROOT = '/app/node_modules/inotify-napi'
 
 /** What Node's require throws for a module that is not there. */
 function notFound(id: string): Error {
-  return Object.assign(new Error(`Cannot find module '${id}'\nRequire stack:\n- ${PACKAGE_ROOT}/dist/native.js`), { code: 'MODULE_NOT_FOUND' })
+  return Object.assign(new Error(`Cannot find module '${id}'\nRequire stack:\n- ${PACKAGE_ROOT}/dist/native.js`), {
+    code: 'MODULE_NOT_FOUND',
+  })
 }
 
 /** A fake `require` over a table of module ids: a value loads, an Error is thrown, a miss is MODULE_NOT_FOUND. */
@@ -38,7 +40,9 @@ function fakeRequire(modules: Record<string, unknown>): { require: (id: string) 
 }
 
 /** Loader inputs for Linux x64 glibc with nothing installed; `overrides` change any of them. */
-function inputs(overrides: Partial<LoaderInputs> & { libc?: Libc; modules?: Record<string, unknown> } = {}): LoaderInputs & { asked: string[] } {
+function inputs(
+  overrides: Partial<LoaderInputs> & { libc?: Libc; modules?: Record<string, unknown> } = {},
+): LoaderInputs & { asked: string[] } {
   const { libc = 'glibc', modules = {}, ...rest } = overrides
   const fake = fakeRequire(modules)
   return {
@@ -49,6 +53,12 @@ function inputs(overrides: Partial<LoaderInputs> & { libc?: Libc; modules?: Reco
     isMusl: () => libc === 'musl',
     packageRoot: PACKAGE_ROOT,
     version: '1.2.3',
+    // As published: one optional dependency per platform package.
+    optionalDependencies: Object.fromEntries(
+      Object.values(PREBUILT)
+        .flatMap((byLibc) => Object.values(byLibc))
+        .map((name) => [`inotify-napi-${name}`, '1.2.3']),
+    ),
     surface: { NativeInotify: ['addWatch', 'fd'], errorCodes: [] },
     ...fake,
     ...rest,
@@ -81,7 +91,11 @@ const binding = {
 
 describe('the native loader', () => {
   it('says inotify is Linux-only on macOS and on Windows, before looking for any binary', () => {
-    for (const [platform, name] of [['darwin', 'macOS'], ['win32', 'Windows'], ['freebsd', 'FreeBSD']] as const) {
+    for (const [platform, name] of [
+      ['darwin', 'macOS'],
+      ['win32', 'Windows'],
+      ['freebsd', 'FreeBSD'],
+    ] as const) {
       const given = inputs({ platform, arch: 'arm64', env: { INOTIFY_NAPI_NATIVE_PATH: '/x.node' } })
       const error = loadError(given)
       expect(error.code).toBe('ERR_INOTIFY_UNSUPPORTED_PLATFORM')
@@ -101,7 +115,10 @@ describe('the native loader', () => {
 
   it('loads the platform package for glibc x64 when there is no local binary', () => {
     const given = inputs({
-      modules: { 'inotify-napi-linux-x64-gnu/package.json': { version: '1.2.3' }, 'inotify-napi-linux-x64-gnu': binding },
+      modules: {
+        'inotify-napi-linux-x64-gnu/package.json': { version: '1.2.3' },
+        'inotify-napi-linux-x64-gnu': binding,
+      },
     })
     expect(loadNative(given)).toBe(binding)
     expect(given.asked.at(-1)).toBe('inotify-napi-linux-x64-gnu')
@@ -126,14 +143,19 @@ describe('the native loader', () => {
   })
 
   it('has a loader entry for every generated npm/ package, with the same os, cpu and libc', () => {
-    const targets = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { napi: { targets: string[] } }).napi.targets
+    const targets = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { napi: { targets: string[] } })
+      .napi.targets
     const dirs = readdirSync(join(ROOT, 'npm')).sort()
     expect(dirs).toHaveLength(targets.length)
     const known = Object.entries(PREBUILT).flatMap(([arch, byLibc]) =>
-      Object.entries(byLibc).map(([libc, name]) => ({ arch, libc, name: name as string })))
+      Object.entries(byLibc).map(([libc, name]) => ({ arch, libc, name: name as string })),
+    )
     expect(known.map((k) => k.name).sort()).toEqual(dirs)
     for (const { arch, libc, name } of known) {
-      const manifest = JSON.parse(readFileSync(join(ROOT, 'npm', name, 'package.json'), 'utf8')) as Record<string, unknown>
+      const manifest = JSON.parse(readFileSync(join(ROOT, 'npm', name, 'package.json'), 'utf8')) as Record<
+        string,
+        unknown
+      >
       expect(manifest, name).toMatchObject({ name: `inotify-napi-${name}`, os: ['linux'], cpu: [arch] })
       // napi-rs writes `libc` for the `gnu` and `musl` ABIs only, not for `gnueabihf`: npm then also
       // installs the arm package on musl, where the loader reports that arm has no musl binary.
@@ -141,7 +163,7 @@ describe('the native loader', () => {
     }
   })
 
-  it('names the missing package, this system, npm\'s optional-dependency bug and the fix', () => {
+  it("names the missing package, this system, npm's optional-dependency bug and the fix", () => {
     const error = loadError(inputs({ arch: 'arm64', libc: 'musl' }))
     expect(error.code).toBe('ERR_INOTIFY_NATIVE_NOT_FOUND')
     expect(error.message).toContain('is the package inotify-napi-linux-arm64-musl')
@@ -150,7 +172,18 @@ describe('the native loader', () => {
     expect(error.message).toContain('delete node_modules and package-lock.json and run `npm install` again')
     expect(error.message).toContain('`npm install inotify-napi-linux-arm64-musl@1.2.3`')
     expect(error.message).toContain('--omit=optional')
-    expect(error.message).toContain(`Looked for: ${PACKAGE_ROOT}/inotify-napi.linux-arm64-musl.node (none), inotify-napi-linux-arm64-musl (not installed).`)
+    expect(error.message).toContain(
+      `Looked for: ${PACKAGE_ROOT}/inotify-napi.linux-arm64-musl.node (none), inotify-napi-linux-arm64-musl (not installed).`,
+    )
+  })
+
+  it("names the real cause, not npm's bug, when the package lists no optional dependencies (a tarball packed from a checkout)", () => {
+    const error = loadError(inputs({ optionalDependencies: {} }))
+    expect(error.code).toBe('ERR_INOTIFY_NATIVE_NOT_FOUND')
+    expect(error.message).toContain('is the package inotify-napi-linux-x64-gnu, and it is not installed')
+    expect(error.message).toContain('this inotify-napi@1.2.3 lists no optionalDependencies')
+    expect(error.message).toContain('`npm install inotify-napi-linux-x64-gnu@1.2.3`')
+    expect(error.message).not.toContain(NPM_OPTIONAL_DEPENDENCY_BUG)
   })
 
   it('reports a local binary that exists but fails to load, then still looks for the package', () => {
@@ -164,7 +197,14 @@ describe('the native loader', () => {
   })
 
   it('refuses a platform package of another version (a stale lock file)', () => {
-    const error = loadError(inputs({ modules: { 'inotify-napi-linux-x64-gnu/package.json': { version: '1.0.0' }, 'inotify-napi-linux-x64-gnu': binding } }))
+    const error = loadError(
+      inputs({
+        modules: {
+          'inotify-napi-linux-x64-gnu/package.json': { version: '1.0.0' },
+          'inotify-napi-linux-x64-gnu': binding,
+        },
+      }),
+    )
     expect(error.code).toBe('ERR_INOTIFY_NATIVE_LOAD_FAILED')
     expect(error.message).toContain('inotify-napi-linux-x64-gnu@1.0.0 is installed')
     expect(error.message).toContain('inotify-napi-linux-x64-gnu@1.2.3')
@@ -173,7 +213,14 @@ describe('the native loader', () => {
 
   it('says when the installed binary fails to load, and points at the C library for a GLIBC error', () => {
     const dlopen = new Error("/lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.99' not found")
-    const error = loadError(inputs({ modules: { 'inotify-napi-linux-x64-gnu/package.json': { version: '1.2.3' }, 'inotify-napi-linux-x64-gnu': dlopen } }))
+    const error = loadError(
+      inputs({
+        modules: {
+          'inotify-napi-linux-x64-gnu/package.json': { version: '1.2.3' },
+          'inotify-napi-linux-x64-gnu': dlopen,
+        },
+      }),
+    )
     expect(error.code).toBe('ERR_INOTIFY_NATIVE_LOAD_FAILED')
     expect(error.message).toContain('it is installed, and loading it failed')
     expect(error.message).toContain('GLIBC_2.99')
@@ -182,7 +229,11 @@ describe('the native loader', () => {
   })
 
   it('has no prebuilt binary for other CPUs or for musl on arm, and says how to build one', () => {
-    for (const [arch, libc] of [['ia32', 'glibc'], ['arm', 'musl'], ['mips64el', 'glibc']] as const) {
+    for (const [arch, libc] of [
+      ['ia32', 'glibc'],
+      ['arm', 'musl'],
+      ['mips64el', 'glibc'],
+    ] as const) {
       const given = inputs({ arch, libc })
       const error = loadError(given)
       expect(error.code).toBe('ERR_INOTIFY_UNSUPPORTED_PLATFORM')
@@ -203,7 +254,12 @@ describe('the native loader', () => {
   })
 
   it("honours napi-rs's NAPI_RS_NATIVE_LIBRARY_PATH, also on a system with no prebuilt binary", () => {
-    const given = inputs({ platform: 'android', arch: 'arm64', env: { NAPI_RS_NATIVE_LIBRARY_PATH: '/opt/inotify.node' }, modules: { '/opt/inotify.node': binding } })
+    const given = inputs({
+      platform: 'android',
+      arch: 'arm64',
+      env: { NAPI_RS_NATIVE_LIBRARY_PATH: '/opt/inotify.node' },
+      modules: { '/opt/inotify.node': binding },
+    })
     expect(loadNative(given)).toBe(binding)
   })
 
@@ -219,9 +275,12 @@ describe('the native loader', () => {
 })
 
 describe("the loader's check of what it loaded", () => {
-  it('refuses an override that loads but is not inotify-napi\'s binary, naming the file and what it lacks', () => {
+  it("refuses an override that loads but is not inotify-napi's binary, naming the file and what it lacks", () => {
     for (const variable of ['INOTIFY_NAPI_NATIVE_PATH', 'NAPI_RS_NATIVE_LIBRARY_PATH']) {
-      const given = inputs({ env: { [variable]: '/opt/lzma.node' }, modules: { '/opt/lzma.node': { xz: {}, compress: () => 0 } } })
+      const given = inputs({
+        env: { [variable]: '/opt/lzma.node' },
+        modules: { '/opt/lzma.node': { xz: {}, compress: () => 0 } },
+      })
       const error = loadError(given)
       expect(error.code).toBe('ERR_INOTIFY_NATIVE_LOAD_FAILED')
       expect(error.message).toContain(`${variable} names /opt/lzma.node, which is not inotify-napi's native binary`)
@@ -233,7 +292,9 @@ describe("the loader's check of what it loaded", () => {
 
   it('refuses a binary whose class lacks a method or whose export is not a function', () => {
     const stale = { NativeInotify: class {}, errorCodes: [] }
-    const error = loadError(inputs({ env: { INOTIFY_NAPI_NATIVE_PATH: '/opt/old.node' }, modules: { '/opt/old.node': stale } }))
+    const error = loadError(
+      inputs({ env: { INOTIFY_NAPI_NATIVE_PATH: '/opt/old.node' }, modules: { '/opt/old.node': stale } }),
+    )
     expect(error.message).toContain('/opt/old.node')
     expect(error.message).toContain('NativeInotify has no addWatch, no fd')
     expect(error.message).toContain('errorCodes is not a function')
@@ -241,7 +302,10 @@ describe("the loader's check of what it loaded", () => {
 
   it('refuses a platform package of the right version whose binary lacks what the package calls', () => {
     const stale = { NativeInotify: class {}, errorCodes: () => [] }
-    const modules = { 'inotify-napi-linux-x64-gnu/package.json': { version: '1.2.3' }, 'inotify-napi-linux-x64-gnu': stale }
+    const modules = {
+      'inotify-napi-linux-x64-gnu/package.json': { version: '1.2.3' },
+      'inotify-napi-linux-x64-gnu': stale,
+    }
     const error = loadError(inputs({ modules }))
     expect(error.code).toBe('ERR_INOTIFY_NATIVE_LOAD_FAILED')
     expect(error.message).toContain("inotify-napi-linux-x64-gnu@1.2.3 is not inotify-napi's native binary")
@@ -253,13 +317,17 @@ describe("the loader's check of what it loaded", () => {
     const stale = { NativeInotify: class {}, errorCodes: () => [] }
     const error = loadError(inputs({ modules: { [local]: stale } }))
     expect(error.code).toBe('ERR_INOTIFY_NATIVE_NOT_FOUND')
-    expect(error.message).toContain(`${local} (failed to load: inotify-napi: ${local} is not inotify-napi's native binary`)
+    expect(error.message).toContain(
+      `${local} (failed to load: inotify-napi: ${local} is not inotify-napi's native binary`,
+    )
     expect(error.message).toContain('NativeInotify has no addWatch, no fd')
     expect(error.message).toContain('npm run build')
   })
 
   it('accepts the binary built from this tree, and names every export that binding.d.cts declares', () => {
-    const declared = [...readFileSync(join(ROOT, 'binding.d.cts'), 'utf8').matchAll(/^export declare (?:class|function|const) (\w+)/gm)].map((m) => m[1])
+    const declared = [
+      ...readFileSync(join(ROOT, 'binding.d.cts'), 'utf8').matchAll(/^export declare (?:class|function|const) (\w+)/gm),
+    ].map((m) => m[1])
     expect(Object.keys(NATIVE_SURFACE).sort()).toEqual(declared.sort())
     const file = join(ROOT, `inotify-napi.${PREBUILT[process.arch]![detectMusl() ? 'musl' : 'glibc']}.node`)
     if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` first (npm test does)`)
@@ -272,7 +340,8 @@ describe("the loader's check of what it loaded", () => {
 function nodeHeaders(): string {
   const candidates = [join(dirname(process.execPath), '..', 'include', 'node'), '/usr/include/node']
   const found = candidates.find((dir) => existsSync(join(dir, 'node_api.h')))
-  if (found === undefined) throw new Error(`node_api.h is in none of ${candidates.join(', ')}: the foreign-addon test needs Node's headers`)
+  if (found === undefined)
+    throw new Error(`node_api.h is in none of ${candidates.join(', ')}: the foreign-addon test needs Node's headers`)
   return found
 }
 
@@ -281,10 +350,15 @@ describe('a foreign native addon named by the override variables', () => {
   let foreign: string
 
   beforeAll(() => {
-    if (!existsSync(join(ROOT, 'dist', 'index.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)')
+    if (!existsSync(join(ROOT, 'dist', 'index.js')))
+      throw new Error('dist/ is missing: run `npm run build` first (npm test does)')
     work = makeTempDir('inotify-napi-foreign-')
     foreign = join(work.dir, 'foreign.node')
-    const cc = spawnSync('cc', ['-shared', '-fPIC', '-O1', '-I', nodeHeaders(), '-o', foreign, join(__dirname, 'fixtures', 'foreign-addon.c')], { encoding: 'utf8' })
+    const cc = spawnSync(
+      'cc',
+      ['-shared', '-fPIC', '-O1', '-I', nodeHeaders(), '-o', foreign, join(__dirname, 'fixtures', 'foreign-addon.c')],
+      { encoding: 'utf8' },
+    )
     if (cc.status !== 0) throw new Error(`cc failed (${cc.error?.message ?? cc.status}): ${cc.stderr}`)
   })
 
@@ -297,7 +371,11 @@ describe('a foreign native addon named by the override variables', () => {
   it('fails at import with NativeLoadError naming the file and what it lacks, for either variable', () => {
     for (const variable of ['INOTIFY_NAPI_NATIVE_PATH', 'NAPI_RS_NATIVE_LIBRARY_PATH']) {
       const script = `const { Inotify } = require(${JSON.stringify(join(ROOT, 'dist', 'index.js'))}); new Inotify().close()`
-      const result = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, [variable]: foreign }, encoding: 'utf8', timeout: 20_000 })
+      const result = spawnSync(process.execPath, ['-e', script], {
+        env: { ...process.env, [variable]: foreign },
+        encoding: 'utf8',
+        timeout: 20_000,
+      })
       expect(result.status, variable).not.toBe(0)
       expect(result.stderr).not.toContain('is not a constructor')
       expect(result.stderr).toContain('NativeLoadError')
@@ -325,7 +403,10 @@ describe('musl detection', () => {
   }
 
   /** A fake file reader over a table of paths. */
-  const files = (table: Record<string, string>) => (path: string): string | undefined => table[path]
+  const files =
+    (table: Record<string, string>) =>
+    (path: string): string | undefined =>
+      table[path]
 
   it("reads the process's own mappings: ld-musl means musl (Alpine), libc.so.6 means glibc", () => {
     expect(detectMusl(files({ '/proc/self/maps': alpineMaps, '/usr/bin/ldd': 'GNU C Library' }), noReport)).toBe(true)
@@ -338,7 +419,7 @@ describe('musl detection', () => {
     expect(detectMusl(files({ '/usr/bin/ldd': readFileSync('/usr/bin/ldd', 'latin1') }), noReport)).toBe(false)
   })
 
-  it("asks process.report last: a glibc Node reports glibcVersionRuntime", () => {
+  it('asks process.report last: a glibc Node reports glibcVersionRuntime', () => {
     expect(detectMusl(files({}), () => ({ header: { glibcVersionRuntime: '2.36' } }))).toBe(false)
     expect(detectMusl(files({}), () => ({ header: {} }))).toBe(true)
     expect(detectMusl(files({}), () => undefined)).toBe(false)

@@ -7,7 +7,8 @@ import { beforeAll, describe, expect, it } from 'vitest'
 const ROOT = resolve(__dirname, '..')
 
 function node(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  if (!existsSync(resolve(ROOT, 'dist/index.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)')
+  if (!existsSync(resolve(ROOT, 'dist/index.js')))
+    throw new Error('dist/ is missing: run `npm run build` first (npm test does)')
   // The package refers to itself by name through its "exports" map, as a user's code would.
   return spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', timeout: 20_000 })
 }
@@ -30,17 +31,72 @@ describe('the package entry points', () => {
   })
 
   it('runs as an ES module importing named exports', () => {
-    const result = node(['--input-type=module', '-e',
-      "import { Inotify, maskToNames } from 'inotify-napi'; const i = new Inotify(); console.log(maskToNames(0x40000100).join()); i.close()"])
+    const result = node([
+      '--input-type=module',
+      '-e',
+      "import { Inotify, maskToNames } from 'inotify-napi'; const i = new Inotify(); console.log(maskToNames(0x40000100).join()); i.close()",
+    ])
     expect(result.stderr).toBe('')
     expect(result.stdout.trim()).toBe('IN_ISDIR,IN_CREATE')
   })
 
+  // The three ways tools load @parcel/watcher, which an `overrides` entry makes load this package.
+  const PARCEL_MEMBERS =
+    'const members = (m) => ({ subscribe: typeof m?.subscribe, unsubscribe: typeof m?.unsubscribe, same: m?.subscribe === cjs.subscribe && m?.unsubscribe === cjs.unsubscribe })'
+  const AS_PARCEL = { subscribe: 'function', unsubscribe: 'function', same: true }
+
+  it('gives subscribe and unsubscribe to require, to named imports and to the default import, as @parcel/watcher does', () => {
+    const script = `
+      import { createRequire } from 'node:module'
+      import * as named from 'inotify-napi'
+      import watcher from 'inotify-napi'
+      const cjs = createRequire(process.cwd() + '/')('inotify-napi')
+      ${PARCEL_MEMBERS}
+      // Tailwind CSS 4's CLI: (await import('@parcel/watcher')).default
+      const dynamicDefault = (await import('inotify-napi')).default
+      console.log(JSON.stringify({ require: members(cjs), named: members(named), default: members(watcher), dynamicDefault: members(dynamicDefault) }))`
+    const result = node(['--input-type=module', '-e', script])
+    expect(result.stderr).toBe('')
+    expect(JSON.parse(result.stdout)).toEqual({
+      require: AS_PARCEL,
+      named: AS_PARCEL,
+      default: AS_PARCEL,
+      dynamicDefault: AS_PARCEL,
+    })
+  })
+
+  it("gives the same members through CommonJS interop that reads an __esModule module's default, as Parcel's bundle does", () => {
+    const script = `
+      const cjs = require('inotify-napi')
+      ${PARCEL_MEMBERS}
+      // Parcel's bundled require of @parcel/watcher, and TypeScript's esModuleInterop default import.
+      const interop = cjs && cjs.__esModule ? cjs.default : cjs
+      import('inotify-napi').then((esm) => console.log(JSON.stringify({
+        esModule: cjs.__esModule, interop: members(interop), esmDefaultIsExports: esm.default === cjs,
+      })))`
+    const result = node(['-e', script])
+    expect(result.stderr).toBe('')
+    expect(JSON.parse(result.stdout)).toEqual({ esModule: true, interop: AS_PARCEL, esmDefaultIsExports: true })
+  })
+
   it('bundles types that check for ES module and CommonJS consumers', () => {
     const tsc = resolve(ROOT, 'node_modules/typescript/bin/tsc')
-    const result = node([tsc, '--noEmit', '--strict', '--module', 'node16', '--moduleResolution', 'node16',
-      '--target', 'es2022', '--types', 'node', '--skipLibCheck',
-      '__test__/fixtures/consumer.mts', '__test__/fixtures/consumer.cts'])
+    const result = node([
+      tsc,
+      '--noEmit',
+      '--strict',
+      '--module',
+      'node16',
+      '--moduleResolution',
+      'node16',
+      '--target',
+      'es2022',
+      '--types',
+      'node',
+      '--skipLibCheck',
+      '__test__/fixtures/consumer.mts',
+      '__test__/fixtures/consumer.cts',
+    ])
     expect(result.stdout + result.stderr).toBe('')
     expect(result.status).toBe(0)
   })
@@ -48,7 +104,9 @@ describe('the package entry points', () => {
 
 /** package.json, as parsed. */
 function manifest(): Record<string, unknown> & { engines: { node: string } } {
-  return JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Record<string, unknown> & { engines: { node: string } }
+  return JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Record<string, unknown> & {
+    engines: { node: string }
+  }
 }
 
 /** One entry of package-lock.json's `packages` table. */
@@ -59,7 +117,8 @@ interface LockEntry {
 }
 
 function lockPackages(): Record<string, LockEntry> {
-  return (JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockEntry> }).packages
+  return (JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockEntry> })
+    .packages
 }
 
 describe('the package metadata', () => {
@@ -79,18 +138,48 @@ describe('the package metadata', () => {
     const pkg = manifest()
     const root = lockPackages()['']!
     // The fields npm copies from package.json into the lock's root entry (bin without its "./").
-    const bin = Object.fromEntries(Object.entries((pkg.bin ?? {}) as Record<string, string>).map(([k, v]) => [k, v.replace(/^\.\//, '')]))
-    const fields = ['name', 'version', 'license', 'os', 'cpu', 'libc', 'engines', 'dependencies', 'devDependencies', 'optionalDependencies', 'peerDependencies']
-    expect(Object.fromEntries(fields.map((f) => [f, root[f]]))).toEqual(Object.fromEntries(fields.map((f) => [f, pkg[f]])))
+    const bin = Object.fromEntries(
+      Object.entries((pkg.bin ?? {}) as Record<string, string>).map(([k, v]) => [k, v.replace(/^\.\//, '')]),
+    )
+    const fields = [
+      'name',
+      'version',
+      'license',
+      'os',
+      'cpu',
+      'libc',
+      'engines',
+      'dependencies',
+      'devDependencies',
+      'optionalDependencies',
+      'peerDependencies',
+    ]
+    expect(Object.fromEntries(fields.map((f) => [f, root[f]]))).toEqual(
+      Object.fromEntries(fields.map((f) => [f, pkg[f]])),
+    )
     expect(root.bin).toEqual(bin)
+  })
+
+  it("gives an overrides recipe in the README and the CHANGELOG whose range takes this package's version", () => {
+    const version = manifest().version as string
+    for (const file of ['README.md', 'CHANGELOG.md']) {
+      const text = readFileSync(join(ROOT, file), 'utf8')
+      const ranges = [...text.matchAll(/"@parcel\/watcher":\s*"npm:inotify-napi@([^"]+)"/g)].map((m) => m[1]!)
+      expect(ranges.length, file).toBeGreaterThan(0)
+      for (const range of ranges)
+        expect(semver.satisfies(version, range), `${file}: ${range} takes ${version}`).toBe(true)
+    }
   })
 
   it('names the Node versions engines allows, in the README, wherever it names one', () => {
     // `^20.19.0 || ^22.13.0 || >=24.0.0` reads "Node 20.19+, 22.13+ or 24+".
-    const floors = semver.validRange(manifest().engines.node)!.split('||').map((part) => {
-      const min = semver.minVersion(part.trim())!
-      return min.minor === 0 && min.patch === 0 ? `${min.major}+` : `${min.major}.${min.minor}+`
-    })
+    const floors = semver
+      .validRange(manifest().engines.node)!
+      .split('||')
+      .map((part) => {
+        const min = semver.minVersion(part.trim())!
+        return min.minor === 0 && min.patch === 0 ? `${min.major}+` : `${min.major}.${min.minor}+`
+      })
     const expected = `Node ${floors.slice(0, -1).join(', ')} or ${floors.at(-1)}`
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
     const named = [...readme.matchAll(/Node \d+(?:\.\d+)?\+(?:,? (?:or )?\d+(?:\.\d+)?\+)*/g)].map((m) => m[0])
@@ -101,12 +190,17 @@ describe('the package metadata', () => {
 
 /** The files `npm pack` would put in the tarball, as it lists them. */
 function packedFiles(): string[] {
-  const result = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts', '--offline', '--no-update-notifier'], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    timeout: 60_000,
-  })
-  if (result.status !== 0) throw new Error(`npm pack --dry-run exited ${result.status ?? result.signal}: ${result.stderr}`)
+  const result = spawnSync(
+    'npm',
+    ['pack', '--dry-run', '--json', '--ignore-scripts', '--offline', '--no-update-notifier'],
+    {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+    },
+  )
+  if (result.status !== 0)
+    throw new Error(`npm pack --dry-run exited ${result.status ?? result.signal}: ${result.stderr}`)
   const packed = JSON.parse(result.stdout) as { files: { path: string }[] }[]
   expect(packed).toHaveLength(1)
   return packed[0]!.files.map((f) => f.path)
@@ -115,7 +209,8 @@ function packedFiles(): string[] {
 describe('the packed tarball', () => {
   let files: string[]
   beforeAll(() => {
-    if (!existsSync(resolve(ROOT, 'dist/index.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)')
+    if (!existsSync(resolve(ROOT, 'dist/index.js')))
+      throw new Error('dist/ is missing: run `npm run build` first (npm test does)')
     files = packedFiles()
   })
 
@@ -133,7 +228,12 @@ describe('the packed tarball', () => {
     const maps = files.filter((f) => f.endsWith('.map'))
     expect(maps.length).toBeGreaterThan(0)
     for (const map of maps) {
-      const parsed = JSON.parse(readFileSync(join(ROOT, map), 'utf8')) as { file: string; sourceRoot?: string; sources: string[]; sourcesContent?: (string | null)[] }
+      const parsed = JSON.parse(readFileSync(join(ROOT, map), 'utf8')) as {
+        file: string
+        sourceRoot?: string
+        sources: string[]
+        sourcesContent?: (string | null)[]
+      }
       expect(files, `${map} maps ${parsed.file}`).toContain(posix.join(posix.dirname(map), parsed.file))
       expect(parsed.sources.length, map).toBeGreaterThan(0)
       parsed.sources.forEach((source, i) => {
@@ -142,7 +242,10 @@ describe('the packed tarball', () => {
         // Not in the tarball: the map must hold the text itself, and it must be today's source.
         const inlined = parsed.sourcesContent?.[i]
         expect(typeof inlined, `${map}: ${source} is neither shipped nor inlined`).toBe('string')
-        expect(inlined === readFileSync(join(ROOT, shipped), 'utf8'), `${map}: the inlined ${source} is not today's`).toBe(true)
+        expect(
+          inlined === readFileSync(join(ROOT, shipped), 'utf8'),
+          `${map}: the inlined ${source} is not today's`,
+        ).toBe(true)
       })
     }
   })
@@ -151,7 +254,12 @@ describe('the packed tarball', () => {
     const sources = new Set(readdirSync(join(ROOT, 'src')).map((f) => f.replace(/\.(m?)ts$/, '.$1js')))
     const orphans = files
       .filter((f) => f.startsWith('dist/'))
-      .map((f) => f.slice('dist/'.length).replace(/\.d\.(m?)ts$/, '.$1js').replace(/\.map$/, ''))
+      .map((f) =>
+        f
+          .slice('dist/'.length)
+          .replace(/\.d\.(m?)ts$/, '.$1js')
+          .replace(/\.map$/, ''),
+      )
       .filter((f) => !sources.has(f))
     expect(orphans).toEqual([])
   })

@@ -48,14 +48,20 @@ let platformPack: Packed
 function run(command: string, args: string[], cwd: string, check = true): SpawnSyncReturns<string> {
   const result = spawnSync(command, args, { cwd, env, encoding: 'utf8', timeout: 120_000 })
   if (check && result.status !== 0) {
-    throw new Error(`${command} ${args.join(' ')} exited ${result.status ?? result.signal}:\n${result.stdout}\n${result.stderr}`)
+    throw new Error(
+      `${command} ${args.join(' ')} exited ${result.status ?? result.signal}:\n${result.stdout}\n${result.stderr}`,
+    )
   }
   return result
 }
 
 /** `npm <args>` in `cwd`, never touching the network or the machine's npm config. */
 function npm(args: string[], cwd: string): SpawnSyncReturns<string> {
-  return run('npm', [...args, '--offline', '--no-audit', '--no-fund', '--no-update-notifier', '--cache', join(work.dir, 'npm-cache')], cwd)
+  return run(
+    'npm',
+    [...args, '--offline', '--no-audit', '--no-fund', '--no-update-notifier', '--cache', join(work.dir, 'npm-cache')],
+    cwd,
+  )
 }
 
 /** Packs the package in `dir` into the work dir and returns what npm says of the tarball. */
@@ -96,7 +102,8 @@ describe.skipIf(PLATFORM === undefined)(`installing from the packed tarballs (${
     // directory plus the binary (what `napi artifacts` copies in), here the one `npm run build` made.
     const platformDir = join(work.dir, PLATFORM!)
     mkdirSync(platformDir)
-    for (const file of readdirSync(join(ROOT, 'npm', PLATFORM!))) copyFileSync(join(ROOT, 'npm', PLATFORM!, file), join(platformDir, file))
+    for (const file of readdirSync(join(ROOT, 'npm', PLATFORM!)))
+      copyFileSync(join(ROOT, 'npm', PLATFORM!, file), join(platformDir, file))
     copyFileSync(join(ROOT, BINARY), join(platformDir, BINARY))
     mainPack = pack(ROOT)
     platformPack = pack(platformDir)
@@ -113,7 +120,9 @@ describe.skipIf(PLATFORM === undefined)(`installing from the packed tarballs (${
 
   it('packs the main package with the compiled JavaScript and types, and no sources or binaries', () => {
     const paths = mainPack.files.map((f) => f.path)
-    console.log(`${mainPack.filename}: ${kb(mainPack.size)} packed, ${kb(mainPack.unpackedSize)} unpacked, ${paths.length} files`)
+    console.log(
+      `${mainPack.filename}: ${kb(mainPack.size)} packed, ${kb(mainPack.unpackedSize)} unpacked, ${paths.length} files`,
+    )
     expect(paths).toContain('package.json')
     expect(paths).toContain('README.md')
     expect(paths).toContain('LICENSE')
@@ -126,7 +135,8 @@ describe.skipIf(PLATFORM === undefined)(`installing from the packed tarballs (${
     expect(paths).toContain('binding.d.cts')
     for (const path of paths) {
       expect(path, 'only package.json, README, LICENSE, CHANGELOG, binding.d.cts and dist/').toMatch(
-        /^(package\.json|README\.md|LICENSE(\.md)?|CHANGELOG\.md|binding\.d\.cts|dist\/.+)$/)
+        /^(package\.json|README\.md|LICENSE(\.md)?|CHANGELOG\.md|binding\.d\.cts|dist\/.+)$/,
+      )
       expect(path, 'no TypeScript sources').not.toMatch(/(?<!\.d)\.(ts|mts|cts)$/)
       expect(path, 'no binary: it comes from the platform package').not.toMatch(/\.node$/)
     }
@@ -140,14 +150,18 @@ describe.skipIf(PLATFORM === undefined)(`installing from the packed tarballs (${
   })
 
   it('reports the newest glibc symbol version the binary needs (its glibc floor)', () => {
-    const versions = [...readFileSync(join(ROOT, BINARY), 'latin1').matchAll(/GLIBC_(\d+(?:\.\d+)+)\0/g)].map((m) => m[1]!)
+    const versions = [...readFileSync(join(ROOT, BINARY), 'latin1').matchAll(/GLIBC_(\d+(?:\.\d+)+)\0/g)].map(
+      (m) => m[1]!,
+    )
     const newer = (a: string, b: string): number => {
       const [x, y] = [a.split('.').map(Number), b.split('.').map(Number)]
-      for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) - (y[i] ?? 0)
+      for (let i = 0; i < Math.max(x.length, y.length); i++)
+        if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) - (y[i] ?? 0)
       return 0
     }
     const floor = versions.sort(newer).at(-1)
-    const runtime = (process.report.getReport() as { header: { glibcVersionRuntime?: string } }).header.glibcVersionRuntime
+    const runtime = (process.report.getReport() as { header: { glibcVersionRuntime?: string } }).header
+      .glibcVersionRuntime
     console.log(`${BINARY} needs glibc ${floor ?? '(none: musl)'}; this system has ${runtime ?? 'musl'}`)
     if (PLATFORM!.endsWith('-musl')) expect(floor).toBeUndefined()
     else expect(newer(floor!, runtime!)).toBeLessThanOrEqual(0)
@@ -164,15 +178,29 @@ describe.skipIf(PLATFORM === undefined)(`installing from the packed tarballs (${
     expect(report.binary).toEqual([join(dir, 'node_modules', PLATFORM_PACKAGE, BINARY)])
   })
 
-  it('fails with the loader\'s one error, naming the platform package, when only the main package is installed', () => {
+  it('packs a manifest with no optionalDependencies, as `npm pack` in a checkout does (the release adds them at publish)', () => {
+    const dir = project('packed-manifest', [mainPack])
+    const packed = JSON.parse(
+      readFileSync(join(dir, 'node_modules', 'inotify-napi', 'package.json'), 'utf8'),
+    ) as Record<string, unknown>
+    expect(packed.version).toBe(VERSION)
+    expect(packed.optionalDependencies).toBeUndefined()
+  })
+
+  it("fails with the loader's one error naming the real cause when only the main package, packed from a checkout, is installed", () => {
     const dir = project('without-platform-package', [mainPack])
-    for (const args of [['-e', "require('inotify-napi')"], ['--input-type=module', '-e', "import 'inotify-napi'"]]) {
+    for (const args of [
+      ['-e', "require('inotify-napi')"],
+      ['--input-type=module', '-e', "import 'inotify-napi'"],
+    ]) {
       const result = run('node', args, dir, false)
       expect(result.status).not.toBe(0)
       expect(result.stderr).toContain('NativeLoadError')
-      expect(result.stderr).toContain(`is the package ${PLATFORM_PACKAGE}, an optional dependency of inotify-napi`)
-      expect(result.stderr).toContain('https://github.com/npm/cli/issues/4828')
+      expect(result.stderr).toContain(`is the package ${PLATFORM_PACKAGE}, and it is not installed`)
+      expect(result.stderr).toContain(`this inotify-napi@${VERSION} lists no optionalDependencies`)
       expect(result.stderr).toContain(`npm install ${PLATFORM_PACKAGE}@${VERSION}`)
+      // npm was never asked for the platform package, so its optional-dependency bug is not the cause.
+      expect(result.stderr).not.toContain('https://github.com/npm/cli/issues/4828')
     }
   })
 })

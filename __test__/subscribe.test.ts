@@ -2,10 +2,16 @@
  * The `@parcel/watcher` drop-in: expectations ported from its own test suite (test/watcher.js, the
  * Linux/inotify parts): the event shapes and coalescing a user of it relies on.
  */
-import { promises as fs } from 'node:fs'
-import { join } from 'node:path'
+import { promises as fs, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { join, relative } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { subscribe, unsubscribe, type AsyncSubscription, type SubscribeEvent } from '../src/index'
+import {
+  subscribe,
+  unsubscribe,
+  type AsyncSubscription,
+  type SubscribeEvent,
+  type SubscribeOptions,
+} from '../src/index'
 import { makeTempDir } from './helpers'
 import { withinDeadline } from './inotify-fixture'
 
@@ -26,14 +32,24 @@ async function setup(options?: Parameters<typeof subscribe>[2]): Promise<{
   cleanups.push(cleanup)
   const batches: SubscribeEvent[][] = []
   let wake: (() => void) | undefined
-  const sub = await subscribe(dir, (err, events) => {
-    if (err) throw err
-    batches.push(events)
-    wake?.()
-  }, options)
+  const sub = await subscribe(
+    dir,
+    (err, events) => {
+      if (err) throw err
+      batches.push(events)
+      wake?.()
+    },
+    options,
+  )
   subscriptions.push(sub)
   const nextEvent = async (): Promise<SubscribeEvent[]> => {
-    while (batches.length === 0) await withinDeadline(new Promise<void>((resolve) => { wake = resolve }), 'a batch')
+    while (batches.length === 0)
+      await withinDeadline(
+        new Promise<void>((resolve) => {
+          wake = resolve
+        }),
+        'a batch',
+      )
     return batches.shift() ?? []
   }
   return { dir, nextEvent, sub }
@@ -63,7 +79,10 @@ describe('subscribe (the @parcel/watcher drop-in)', () => {
     await fs.writeFile(f1, 'hello world')
     await nextEvent()
     await fs.rename(f1, f2)
-    expect(await nextEvent()).toEqual([{ type: 'delete', path: f1 }, { type: 'create', path: f2 }])
+    expect(await nextEvent()).toEqual([
+      { type: 'delete', path: f1 },
+      { type: 'create', path: f2 },
+    ])
   })
 
   it('should emit when a file is deleted', async () => {
@@ -82,7 +101,10 @@ describe('subscribe (the @parcel/watcher drop-in)', () => {
     await fs.mkdir(d1)
     expect(await nextEvent()).toEqual([{ type: 'create', path: d1 }])
     await fs.rename(d1, d2)
-    expect(await nextEvent()).toEqual([{ type: 'delete', path: d1 }, { type: 'create', path: d2 }])
+    expect(await nextEvent()).toEqual([
+      { type: 'delete', path: d1 },
+      { type: 'create', path: d2 },
+    ])
     await fs.rmdir(d2)
     expect(await nextEvent()).toEqual([{ type: 'delete', path: d2 }])
   })
@@ -131,14 +153,19 @@ describe('subscribe (the @parcel/watcher drop-in)', () => {
   it('should support multiple subscriptions to the same directory', async () => {
     const { dir, nextEvent } = await setup()
     const second: SubscribeEvent[][] = []
-    const sub2 = await subscribe(dir, (_err, events) => { second.push(events) })
+    const sub2 = await subscribe(dir, (_err, events) => {
+      second.push(events)
+    })
     subscriptions.push(sub2)
     const f = join(dir, 'test.txt')
     await fs.writeFile(f, 'x')
     expect(await nextEvent()).toEqual([{ type: 'create', path: f }])
-    await withinDeadline((async () => {
-      while (second.length === 0) await new Promise((resolve) => setTimeout(resolve, 5))
-    })(), 'the second subscription')
+    await withinDeadline(
+      (async () => {
+        while (second.length === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+      })(),
+      'the second subscription',
+    )
     expect(second[0]).toEqual([{ type: 'create', path: f }])
   })
 
@@ -146,20 +173,108 @@ describe('subscribe (the @parcel/watcher drop-in)', () => {
     const { dir } = makeTempDir('inotify-napi-parcel-')
     cleanups.push(() => fs.rm(dir, { recursive: true, force: true }))
     const calls: SubscribeEvent[][] = []
-    const fn = (_err: Error | null, events: SubscribeEvent[]): void => { calls.push(events) }
+    const fn = (_err: Error | null, events: SubscribeEvent[]): void => {
+      calls.push(events)
+    }
     await subscribe(dir, fn)
     await unsubscribe(dir, fn)
     const sub = await subscribe(dir, fn, { ignore: ['nothing'] })
     await sub.unsubscribe()
     // A live subscription proves events flow; the unsubscribed ones stay silent.
     const probe: SubscribeEvent[][] = []
-    const live = await subscribe(dir, (_e, events) => { probe.push(events) })
+    const live = await subscribe(dir, (_e, events) => {
+      probe.push(events)
+    })
     subscriptions.push(live)
     await fs.writeFile(join(dir, 'after.txt'), 'x')
-    await withinDeadline((async () => {
-      while (probe.length === 0) await new Promise((resolve) => setTimeout(resolve, 5))
-    })(), 'the live subscription')
+    await withinDeadline(
+      (async () => {
+        while (probe.length === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+      })(),
+      'the live subscription',
+    )
     expect(calls).toEqual([])
+  })
+
+  /** Batches until `count` events have arrived, each batch as its paths relative to `dir`. */
+  async function batchesOf(
+    nextEvent: () => Promise<SubscribeEvent[]>,
+    dir: string,
+    count: number,
+  ): Promise<string[][]> {
+    const batches: string[][] = []
+    while (batches.flat().length < count)
+      batches.push((await nextEvent()).map((e) => `${e.type} ${relative(dir, e.path)}`))
+    return batches
+  }
+  /** Paths in @parcel/watcher's order: its std::map compares the UTF-8 bytes. */
+  const byBytes = (a: string, b: string): number =>
+    Buffer.compare(Buffer.from(a.slice(a.indexOf(' ') + 1)), Buffer.from(b.slice(b.indexOf(' ') + 1)))
+
+  it('delivers each batch sorted by the UTF-8 bytes of its paths, as @parcel/watcher does, not in the order of the changes', async () => {
+    const { dir, nextEvent } = await setup({ debounceMs: 200 })
+    // One synchronous burst, so the changes gather in one batch. Kernel order is this order; byte
+    // order puts 'B' before 'a', and U+FF21 before U+1F600 (which UTF-16 order would swap).
+    const names = ['c', 'B', 'a', '\u{1F600}', '\uFF21', '\u00E9', 'a.b', 'a-b']
+    for (const name of names) writeFileSync(join(dir, name), 'x')
+    const batches = await batchesOf(nextEvent, dir, names.length)
+    expect(batches.flat().sort()).toEqual(names.map((n) => `create ${n}`).sort())
+    for (const batch of batches) expect(batch).toEqual([...batch].sort(byBytes))
+    expect(batches[0]!.length, 'the burst arrived in one batch').toBeGreaterThan(1)
+  })
+
+  it('delivers a case-only rename as [create NEW, delete old], in path order', async () => {
+    const { dir, nextEvent } = await setup()
+    await fs.writeFile(join(dir, 'file'), 'x')
+    await nextEvent()
+    await fs.rename(join(dir, 'file'), join(dir, 'FILE'))
+    expect(await nextEvent()).toEqual([
+      { type: 'create', path: join(dir, 'FILE') },
+      { type: 'delete', path: join(dir, 'file') },
+    ])
+  })
+
+  it('delivers a deleted directory before the files that were in it', async () => {
+    const { dir, nextEvent } = await setup({ debounceMs: 200 })
+    const d = join(dir, 'd')
+    mkdirSync(d)
+    for (const name of ['z', 'y', 'x']) writeFileSync(join(d, name), 'x')
+    expect((await batchesOf(nextEvent, dir, 4)).flat().sort()).toEqual([
+      'create d',
+      'create d/x',
+      'create d/y',
+      'create d/z',
+    ])
+    rmSync(d, { recursive: true })
+    const batches = await batchesOf(nextEvent, dir, 4)
+    expect(batches.flat().sort()).toEqual(['delete d', 'delete d/x', 'delete d/y', 'delete d/z'])
+    for (const batch of batches) expect(batch).toEqual([...batch].sort(byBytes))
+  })
+
+  it.each(['fs-events', 'watchman', 'inotify', 'windows', 'brute-force'] as const)(
+    'accepts backend %s and watches with inotify',
+    async (backend) => {
+      const { dir, nextEvent } = await setup({ backend })
+      await fs.writeFile(join(dir, 'a.txt'), 'x')
+      expect(await nextEvent()).toEqual([{ type: 'create', path: join(dir, 'a.txt') }])
+    },
+  )
+
+  it('rejects a backend @parcel/watcher does not name with a TypeError', async () => {
+    const { dir, cleanup } = makeTempDir('inotify-napi-parcel-')
+    cleanups.push(cleanup)
+    const options = { backend: 'kqueue' } as unknown as SubscribeOptions
+    await expect(subscribe(dir, () => {}, options)).rejects.toThrow(
+      new TypeError(
+        'backend must be one of fs-events, watchman, inotify, windows, brute-force, got type string (kqueue)',
+      ),
+    )
+  })
+
+  it('accepts a string ignore and, as @parcel/watcher (which reads only an array), ignores nothing with it', async () => {
+    const { dir, nextEvent } = await setup({ ignore: 'skipped.txt' })
+    await fs.writeFile(join(dir, 'skipped.txt'), 'x')
+    expect(await nextEvent()).toEqual([{ type: 'create', path: join(dir, 'skipped.txt') }])
   })
 
   it('rejects a missing directory', async () => {

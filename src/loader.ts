@@ -97,6 +97,12 @@ export interface LoaderInputs {
   packageRoot: string
   /** The package's version: the platform package must have the same one. */
   version: string
+  /**
+   * The package's own `optionalDependencies` (empty when package.json has none): a package packed
+   * from a checkout lists none, as the release adds them only at publish, so npm never installs a
+   * platform package for it.
+   */
+  optionalDependencies: Readonly<Record<string, string>>
   /** What the loaded binary must export ({@link NATIVE_SURFACE} for the real one). */
   surface: NativeSurface
 }
@@ -114,7 +120,10 @@ export class NativeLoadError extends Error {
 
   /** Builds the error; `causes` are the attempts' errors, kept for debugging. */
   constructor(code: NativeLoadErrorCode, message: string, causes: unknown[] = []) {
-    super(message, causes.length === 0 ? undefined : { cause: causes.length === 1 ? causes[0] : new AggregateError(causes) })
+    super(
+      message,
+      causes.length === 0 ? undefined : { cause: causes.length === 1 ? causes[0] : new AggregateError(causes) },
+    )
     this.name = 'NativeLoadError'
     this.code = code
   }
@@ -122,7 +131,16 @@ export class NativeLoadError extends Error {
 
 /** A readable name for `process.platform`. */
 function systemName(platform: string): string {
-  const names: Record<string, string> = { linux: 'Linux', darwin: 'macOS', win32: 'Windows', freebsd: 'FreeBSD', openbsd: 'OpenBSD', sunos: 'SunOS', aix: 'AIX', android: 'Android' }
+  const names: Record<string, string> = {
+    linux: 'Linux',
+    darwin: 'macOS',
+    win32: 'Windows',
+    freebsd: 'FreeBSD',
+    openbsd: 'OpenBSD',
+    sunos: 'SunOS',
+    aix: 'AIX',
+    android: 'Android',
+  }
   return names[platform] ?? platform
 }
 
@@ -194,12 +212,22 @@ export function loadNative<T>(inputs: LoaderInputs): T {
   const header = `inotify-napi: the native binary for this system (${system}) is the package ${packageName}`
   const reinstall =
     `This is usually npm's bug with optional dependencies (${NPM_OPTIONAL_DEPENDENCY_BUG}): a package-lock.json ` +
-    'written on another system (macOS, or glibc when this is musl) leaves this system\'s package out. ' +
+    "written on another system (macOS, or glibc when this is musl) leaves this system's package out. " +
     `Fix: delete node_modules and package-lock.json and run \`npm install\` again, or add the package yourself: ` +
     `\`npm install ${packageName}@${inputs.version}\`. Installing with --omit=optional (or --no-optional) also leaves it out.`
 
+  const local = failures.length > 0 ? `failed to load: ${failures.map(messageOf).join('; ')}` : 'none'
+  if (installedVersion === undefined && inputs.optionalDependencies[packageName] === undefined) {
+    throw new NativeLoadError(
+      'ERR_INOTIFY_NATIVE_NOT_FOUND',
+      `${header}, and it is not installed. npm was never asked for it: this inotify-napi@${inputs.version} lists no ` +
+        'optionalDependencies, as a tarball made with `npm pack` from a source checkout does (the published package ' +
+        `lists one per platform). Fix: install the platform package next to it (\`npm install ${packageName}@${inputs.version}\`, ` +
+        `or its own tarball), or install inotify-napi from the registry. Looked for: ${file} (${local}), ${packageName} (not installed).`,
+      failures,
+    )
+  }
   if (installedVersion === undefined) {
-    const local = failures.length > 0 ? `failed to load: ${failures.map(messageOf).join('; ')}` : 'none'
     throw new NativeLoadError(
       'ERR_INOTIFY_NATIVE_NOT_FOUND',
       `${header}, an optional dependency of inotify-napi that npm should have installed, and it is not installed. ` +
@@ -246,8 +274,13 @@ function loadOverride<T>(inputs: LoaderInputs, variable: string, value: string):
       [error],
     )
   }
-  checkSurface(loaded, inputs.surface, `${variable} names ${file}, which is`, 'Point it at a binary built from inotify-napi ' +
-    `${inputs.version} (\`npm run build\` in a clone), or unset it to use the prebuilt binary.`)
+  checkSurface(
+    loaded,
+    inputs.surface,
+    `${variable} names ${file}, which is`,
+    'Point it at a binary built from inotify-napi ' +
+      `${inputs.version} (\`npm run build\` in a clone), or unset it to use the prebuilt binary.`,
+  )
   return loaded as T
 }
 
@@ -263,7 +296,10 @@ function requireChecked<T>(inputs: LoaderInputs, id: string, subject: string, fi
  * message starts with `subject` (what was loaded, from where) and names what is missing.
  */
 function checkSurface(loaded: unknown, surface: NativeSurface, subject: string, fix: string): void {
-  const exports = (typeof loaded === 'object' || typeof loaded === 'function') && loaded !== null ? (loaded as Record<string, unknown>) : {}
+  const exports =
+    (typeof loaded === 'object' || typeof loaded === 'function') && loaded !== null
+      ? (loaded as Record<string, unknown>)
+      : {}
   const absent: string[] = []
   const wrong: string[] = []
   for (const [name, members] of Object.entries(surface)) {

@@ -18,6 +18,11 @@ export type NativeTreeReport = Binding.NativeTreeReport
 // `dist/native.js` (and `src/native.ts` under vitest) sits one level below the package root.
 const packageRoot = join(__dirname, '..')
 
+const manifest = require(join(packageRoot, 'package.json')) as {
+  version: string
+  optionalDependencies?: Record<string, string>
+}
+
 /** The loaded binding (see `loader.ts` for where it comes from). */
 export const native: NativeBinding = loadNative<NativeBinding>({
   platform: process.platform,
@@ -27,6 +32,7 @@ export const native: NativeBinding = loadNative<NativeBinding>({
   isMusl: () => detectMusl(),
   require,
   packageRoot,
-  version: (require(join(packageRoot, 'package.json')) as { version: string }).version,
+  version: manifest.version,
+  optionalDependencies: manifest.optionalDependencies ?? {},
   surface: NATIVE_SURFACE,
 })

@@ -9,10 +9,13 @@ import { InotifyError, readInotifyLimit } from './errors'
 import { describe } from './paths'
 import { watch, type Watcher } from './watch'
 
+/** What happened to a path, as `@parcel/watcher` names it. */
+export type EventType = 'create' | 'update' | 'delete'
+
 /** `@parcel/watcher`'s event: what happened to an absolute path. */
 export interface SubscribeEvent {
   /** `create`, `update` or `delete` (a rename is a delete of the old path and a create of the new). */
-  type: 'create' | 'update' | 'delete'
+  type: EventType
   /**
    * The absolute path, a string as in `@parcel/watcher`. A name that is not valid UTF-8 is lossy
    * here: each invalid byte sequence becomes U+FFFD (as `Buffer#toString('utf8')` decodes), so such
@@ -21,18 +24,33 @@ export interface SubscribeEvent {
   path: string
 }
 
-/** `@parcel/watcher`'s callback: an error, or a batch of events. */
+/** `@parcel/watcher`'s name for {@link SubscribeEvent}, so code written for it compiles unchanged. */
+export type Event = SubscribeEvent
+
+/**
+ * `@parcel/watcher`'s callback: an error, or a batch of events. A batch is sorted by path (by its
+ * UTF-8 bytes), as `@parcel/watcher` orders it, not in the order things happened.
+ */
 export type SubscribeCallback = (err: Error | null, events: SubscribeEvent[]) => unknown
+
+/** The backends `@parcel/watcher` can be asked for; on Linux every one of them means inotify here. */
+export type BackendType = 'fs-events' | 'watchman' | 'inotify' | 'windows' | 'brute-force'
+
+const BACKENDS: readonly BackendType[] = ['fs-events', 'watchman', 'inotify', 'windows', 'brute-force']
 
 /** `@parcel/watcher`'s options (the ones that mean something here). */
 export interface SubscribeOptions {
   /**
    * Paths (absolute, or relative to the directory) and glob patterns to leave out; an ignored
-   * directory is not watched at all.
+   * directory is not watched at all. A single string (not an array) is accepted and, as in
+   * `@parcel/watcher`, which reads only an array, ignores nothing.
    */
-  ignore?: readonly string[]
-  /** Accepted for compatibility: Linux has one backend here, inotify. */
-  backend?: 'inotify'
+  ignore?: readonly string[] | string
+  /**
+   * Accepted for compatibility and ignored: Linux has one backend here, inotify. Any other value
+   * is a `TypeError`.
+   */
+  backend?: BackendType
   /**
    * How long changes gather before the callback runs (default 50, `@parcel/watcher`'s fixed
    * window, so that code written for it sees the same coalescing); 0 delivers at once. At most
@@ -40,6 +58,9 @@ export interface SubscribeOptions {
    */
   debounceMs?: number
 }
+
+/** `@parcel/watcher`'s name for {@link SubscribeOptions}. */
+export type Options = SubscribeOptions
 
 /** `@parcel/watcher`'s subscription. */
 export interface AsyncSubscription {
@@ -54,7 +75,8 @@ const subscriptions = new Map<string, { fn: SubscribeCallback; watcher: Watcher 
 
 /** `@parcel/watcher`'s ignore entries as gitignore patterns anchored at `dir`. */
 function ignorePatterns(dir: string, ignore: unknown): string[] {
-  if (ignore === undefined) return []
+  // @parcel/watcher's index.js reads `ignore` only when it is an array: a string passes unread.
+  if (ignore === undefined || typeof ignore === 'string') return []
   if (!Array.isArray(ignore)) throw new TypeError(`ignore must be an array of paths and globs, got ${describe(ignore)}`)
   return ignore.map((entry: unknown, i) => {
     if (typeof entry !== 'string') throw new TypeError(`ignore[${i}] must be a string, got ${describe(entry)}`)
@@ -62,6 +84,24 @@ function ignorePatterns(dir: string, ignore: unknown): string[] {
     // Anchored at the directory, as @parcel/watcher resolves every entry against it.
     return rel.startsWith('**') ? rel : `/${rel.replace(/^\.\//, '')}`
   })
+}
+
+function checkBackend(backend: unknown): void {
+  if (backend !== undefined && !(BACKENDS as readonly unknown[]).includes(backend)) {
+    throw new TypeError(`backend must be one of ${BACKENDS.join(', ')}, got ${describe(backend)}`)
+  }
+}
+
+/**
+ * The batch in @parcel/watcher's order: it gathers events in a `std::map` keyed by path, so they come
+ * sorted by the path's bytes (UTF-8), not by time. UTF-16 order (`<` on strings) differs from it for
+ * characters beyond U+FFFF, hence the bytes. The sort is stable: two events on one path keep their order.
+ */
+function sortedByPath(events: SubscribeEvent[]): SubscribeEvent[] {
+  if (events.length < 2) return events
+  const keyed = events.map((event) => ({ event, bytes: Buffer.from(event.path, 'utf8') }))
+  keyed.sort((a, b) => Buffer.compare(a.bytes, b.bytes))
+  return keyed.map(({ event }) => event)
 }
 
 function toParcel(changes: readonly Change[]): SubscribeEvent[] {
@@ -86,7 +126,7 @@ function toParcel(changes: readonly Change[]): SubscribeEvent[] {
         break
     }
   }
-  return events
+  return sortedByPath(events)
 }
 
 /** What the callback gets when the kernel dropped events under `dir`. */
@@ -95,7 +135,8 @@ function overflowError(dir: string): InotifyError {
   return new InotifyError({
     code: 'ERR_INOTIFY_OVERFLOW',
     path: dir,
-    message: `ERR_INOTIFY_OVERFLOW: the kernel's event queue overflowed under '${dir}' ` +
+    message:
+      `ERR_INOTIFY_OVERFLOW: the kernel's event queue overflowed under '${dir}' ` +
       `(fs.inotify.max_queued_events = ${limit ?? 'unknown'}) and events were lost; the directory was ` +
       'scanned again, and what changed follows as events',
   })
@@ -107,12 +148,18 @@ function key(dir: string, options: SubscribeOptions | undefined): string {
 
 /**
  * Calls `fn` with batches of changes under `dir` (recursively), as `@parcel/watcher`'s `subscribe`.
- * Resolves once every directory is watched. Paths are strings, as `@parcel/watcher`'s: a name that
+ * Resolves once every directory is watched. Each batch is sorted by path, as `@parcel/watcher`'s
+ * (`watch()` delivers kernel order). Paths are strings, as `@parcel/watcher`'s: a name that
  * is not valid UTF-8 comes with U+FFFD for each invalid sequence (see {@link SubscribeEvent.path}).
  */
-export async function subscribe(dir: string, fn: SubscribeCallback, options?: SubscribeOptions): Promise<AsyncSubscription> {
+export async function subscribe(
+  dir: string,
+  fn: SubscribeCallback,
+  options?: SubscribeOptions,
+): Promise<AsyncSubscription> {
   if (typeof dir !== 'string') throw new TypeError(`dir must be a string, got ${describe(dir)}`)
   if (typeof fn !== 'function') throw new TypeError(`fn must be a function, got ${describe(fn)}`)
+  checkBackend(options?.backend)
   const root = resolvePath(dir)
   const watcher = watch(root, {
     ignore: ignorePatterns(root, options?.ignore),

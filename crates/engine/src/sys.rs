@@ -16,6 +16,8 @@ pub(crate) const EINVAL: i32 = Errno::EINVAL as i32;
 pub(crate) const EBADF: i32 = Errno::EBADF as i32;
 pub(crate) const ENOSPC: i32 = Errno::ENOSPC as i32;
 pub(crate) const EIO: i32 = Errno::EIO as i32;
+pub(crate) const ENOENT: i32 = Errno::ENOENT as i32;
+pub(crate) const ENOTDIR: i32 = Errno::ENOTDIR as i32;
 
 /// The errno's symbolic name (`ENOENT`), as Node puts it in `error.code`.
 pub fn errno_name(errno: i32) -> &'static str {

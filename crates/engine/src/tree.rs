@@ -110,6 +110,9 @@ pub struct Tree {
     /// Directories moved away whose `IN_MOVED_TO` has not been seen: (cookie, wd).
     pending_moves: Vec<(u32, i32)>,
     rescan: bool,
+    /// While the tree is listed again after an overflow: (parent wd, name) of directories found
+    /// moved to a place listed earlier, whose old place must report them gone.
+    moved_away: Option<Vec<(i32, Vec<u8>)>>,
     reports: Vec<TreeReport>,
 }
 
@@ -132,11 +135,23 @@ fn padded_len(name: &[u8]) -> u32 {
     }
 }
 
-/// A scan's bookkeeping: whether it reports what it finds, and what the watch limit left out.
+/// A scan's bookkeeping: whether it reports what it finds, what the watch limit left out, and the
+/// watches of directories taken back whose old subdirectories the scan may not find again.
 struct Scan<'o> {
     out: Option<&'o mut BatchEncoder>,
     start: Vec<u8>,
     unwatched: u64,
+    stale: Vec<i32>,
+    /// Directories the scan watched at a place it did not start from, to be listed too.
+    adopted: Vec<i32>,
+}
+
+/// What `inotify_add_watch` gave for a directory.
+enum Watched {
+    /// A watch the tree did not hold: the directory is in the tree now.
+    New(i32),
+    /// A watch the tree holds already, for this inode somewhere else.
+    Known(i32),
 }
 
 impl Tree {
@@ -152,6 +167,7 @@ impl Tree {
             dirs: HashMap::new(),
             pending_moves: Vec::new(),
             rescan: false,
+            moved_away: None,
             reports: Vec::new(),
         }
     }
@@ -231,17 +247,19 @@ impl Tree {
             rule.add_root(&root);
         }
         match self.watch_dir(fs, &root, None, b"") {
-            Ok(Some(wd)) => {
+            Ok(Watched::New(wd)) => {
                 let mut scan = Scan {
                     out: None,
                     start: root.clone(),
                     unwatched: 0,
+                    stale: Vec::new(),
+                    adopted: Vec::new(),
                 };
                 self.scan(fs, wd, &mut scan);
-                self.finish_scan(&scan);
+                self.finish_scan(fs, scan);
                 self.reports.push(TreeReport::RootReady { path: root });
             }
-            Ok(None) => self.reports.push(TreeReport::RootReady { path: root }),
+            Ok(Watched::Known(_)) => self.reports.push(TreeReport::RootReady { path: root }),
             // Not even the root could be watched: the limit, with what the root would need.
             Err(Error::Sys { errno, .. }) if errno == crate::sys::ENOSPC => {
                 let watched = self.dirs.len() as u64;
@@ -259,15 +277,15 @@ impl Tree {
         }
     }
 
-    /// Adds a watch; `Ok(None)` when the kernel says the inode is already watched (a symlink loop,
-    /// a bind mount, a root inside another root).
+    /// Adds a watch; [`Watched::Known`] when the kernel says the inode is already watched (a
+    /// symlink loop, a bind mount, a root inside another root, a directory moved back in).
     fn watch_dir(
         &mut self,
         fs: &mut dyn TreeFs,
         path: &[u8],
         parent: Option<i32>,
         name: &[u8],
-    ) -> Result<Option<i32>, Error> {
+    ) -> Result<Watched, Error> {
         // A root the user named as a symlink is followed; symlinks met inside are not (unless asked).
         let mask = match parent {
             None => self.watch_mask & !IN_DONT_FOLLOW,
@@ -275,7 +293,7 @@ impl Tree {
         };
         let wd = fs.add_watch(path, mask)?;
         if self.dirs.contains_key(&wd) {
-            return Ok(None);
+            return Ok(Watched::Known(wd));
         }
         self.dirs.insert(
             wd,
@@ -288,7 +306,7 @@ impl Tree {
             },
         );
         fs.watches_changed(self.dirs.len());
-        Ok(Some(wd))
+        Ok(Watched::New(wd))
     }
 
     fn is_dir_entry(&self, fs: &mut dyn TreeFs, kind: EntryKind, path: &[u8]) -> bool {
@@ -302,7 +320,7 @@ impl Tree {
     /// Lists `start` and everything below it, watching each directory before listing it.
     fn scan(&mut self, fs: &mut dyn TreeFs, start: i32, scan: &mut Scan<'_>) {
         let mut stack = vec![start];
-        while let Some(wd) = stack.pop() {
+        while let Some(wd) = stack.pop().or_else(|| scan.adopted.pop()) {
             if fs.cancelled() {
                 return;
             }
@@ -368,18 +386,25 @@ impl Tree {
             return None;
         }
         match self.watch_dir(fs, path, Some(parent), name) {
-            Ok(Some(child)) => {
+            Ok(Watched::New(child)) => {
                 if let Some(dir) = self.dirs.get_mut(&parent) {
                     dir.subdirs.insert(name.to_vec(), child);
                 }
                 Some(child)
             }
-            Ok(None) => None,
+            Ok(Watched::Known(known)) => self.take_back(fs, known, parent, path, name, scan),
             Err(Error::Sys { errno, .. }) if errno == crate::sys::ENOSPC => {
                 scan.unwatched += 1 + count_dirs(fs, path);
                 None
             }
             Err(error) => {
+                if matches!(error, Error::Sys { errno, .. } if errno == crate::sys::ENOENT || errno == crate::sys::ENOTDIR)
+                {
+                    // Not a directory there any more: whatever comes under the name later is new.
+                    if let Some(dir) = self.dirs.get_mut(&parent) {
+                        dir.entries.remove(name);
+                    }
+                }
                 self.reports.push(TreeReport::Skipped {
                     path: path.to_vec(),
                     error,
@@ -389,7 +414,85 @@ impl Tree {
         }
     }
 
-    fn finish_scan(&mut self, scan: &Scan<'_>) {
+    /// A directory the kernel says is watched already as `wd`, found at `path`. It moved here when
+    /// it lies in a subtree moved away whose `IN_MOVED_TO` has not come (moved out of the tree, so
+    /// its move back in has another cookie), or when its old place no longer leads to it (a scan
+    /// that met it before the events of its move were read, or after they were lost). Its watches were
+    /// kept by the kernel, but its events since it left were dropped, so its books are stale: it is
+    /// attached here afresh and listed as new by the scan, reporting what it holds; the old watches
+    /// below it that the scan does not find again are removed when the scan ends. Anything else (a
+    /// loop through a followed symlink, a bind mount) is the same directory seen twice, and stays
+    /// where it was first watched.
+    fn take_back(
+        &mut self,
+        fs: &mut dyn TreeFs,
+        wd: i32,
+        parent: i32,
+        path: &[u8],
+        name: &[u8],
+        scan: &mut Scan<'_>,
+    ) -> Option<i32> {
+        let mut newcomer = None;
+        if !self.pending_moves.is_empty() && self.in_pending_move(wd) {
+            self.pending_moves.retain(|(_, moved)| *moved != wd);
+        } else {
+            let (old_path, old_parent, old_name) = self
+                .dirs
+                .get(&wd)
+                .and_then(|d| Some((d.path.clone(), d.parent?, d.name.clone())))?;
+            // Asking for a watch at the old path tells: the same wd (still there too), or another
+            // directory in its place (`mkdir a; mv a b; mkdir a` read late files the second `a`
+            // under `b`), which the tree did not hold. After an overflow the old parent's pass
+            // reports and watches that one; otherwise the scan lists it at the old place.
+            let other = match fs.add_watch(&old_path, self.watch_mask) {
+                Ok(same) if same == wd => return None,
+                Ok(other) if !self.dirs.contains_key(&other) => Some(other),
+                _ => None,
+            };
+            match self.moved_away.as_mut() {
+                Some(moved_away) => {
+                    moved_away.push((old_parent, old_name));
+                    if let Some(other) = other {
+                        fs.rm_watch(other);
+                    }
+                }
+                None => newcomer = other.map(|other| (other, old_parent, old_path, old_name)),
+            }
+        }
+        scan.stale
+            .extend(self.forget(wd).into_iter().filter(|old| *old != wd));
+        if let Some((other, old_parent, old_path, old_name)) = newcomer {
+            self.attach(other, old_parent, &old_path, &old_name);
+            scan.adopted.push(other);
+        }
+        self.attach(wd, parent, path, name);
+        fs.watches_changed(self.dirs.len());
+        Some(wd)
+    }
+
+    /// Files `wd` as a new, not yet listed, subdirectory `name` of `parent`.
+    fn attach(&mut self, wd: i32, parent: i32, path: &[u8], name: &[u8]) {
+        self.dirs.insert(
+            wd,
+            Dir {
+                path: path.to_vec(),
+                parent: Some(parent),
+                name: name.to_vec(),
+                entries: HashMap::new(),
+                subdirs: HashMap::new(),
+            },
+        );
+        if let Some(dir) = self.dirs.get_mut(&parent) {
+            dir.subdirs.insert(name.to_vec(), wd);
+        }
+    }
+
+    fn finish_scan(&mut self, fs: &mut dyn TreeFs, scan: Scan<'_>) {
+        for old in scan.stale {
+            if !self.dirs.contains_key(&old) {
+                fs.rm_watch(old);
+            }
+        }
         if scan.unwatched > 0 {
             let watched = self.dirs.len() as u64;
             self.reports.push(TreeReport::WatchLimit {
@@ -416,11 +519,13 @@ impl Tree {
             out: Some(out),
             start: path.clone(),
             unwatched: 0,
+            stale: Vec::new(),
+            adopted: Vec::new(),
         };
         if let Some(child) = self.watch_child(fs, parent, &path, name, &mut scan) {
             self.scan(fs, child, &mut scan);
         }
-        self.finish_scan(&scan);
+        self.finish_scan(fs, scan);
     }
 
     /// Routes one kernel event: reports it (if the user's mask wants it and it is not a repeat of a
@@ -479,7 +584,18 @@ impl Tree {
         if mask & IN_IGNORED != 0 {
             // The kernel dropped this watch, not those below it: a directory moved away from under
             // it before it was deleted (the move lost in an overflow) still holds its watch. They
-            // are removed too (EINVAL for those the kernel dropped already), never leaked.
+            // are removed too (EINVAL for those the kernel dropped already), never leaked. Its name
+            // leaves its parent's entries: what is found there later (a directory made again while
+            // the parent's IN_DELETE was lost, the directory an unmount uncovered) is new.
+            if let Some((Some(parent), name)) =
+                self.dirs.get(&wd).map(|d| (d.parent, d.name.clone()))
+            {
+                if let Some(p) = self.dirs.get_mut(&parent) {
+                    if p.subdirs.get(&name) == Some(&wd) {
+                        p.entries.remove(&name);
+                    }
+                }
+            }
             self.unwatch(fs, wd);
             return;
         }
@@ -504,10 +620,19 @@ impl Tree {
                 synthetic_pending: false,
             };
             if mask & IN_MOVED_TO != 0 {
-                // Moved over what the name held: that is gone (a directory's watch with it).
+                // Moved over what the name held: that is gone (a directory's watch with it), unless
+                // a scan that ran after the move already watches the newcomer under this name.
                 dir.entries.insert(name.to_vec(), entry);
-                if let Some(replaced) = dir.subdirs.remove(name) {
-                    self.unwatch(fs, replaced);
+                if let Some(&held) = dir.subdirs.get(name) {
+                    let path = join(&dir.path, name);
+                    if fs.add_watch(&path, self.watch_mask).ok() == Some(held) {
+                        return;
+                    }
+                    if let Some(replaced) =
+                        self.dirs.get_mut(&wd).and_then(|d| d.subdirs.remove(name))
+                    {
+                        self.unwatch(fs, replaced);
+                    }
                 }
             } else {
                 dir.entries.entry(name.to_vec()).or_insert(entry);
@@ -631,6 +756,12 @@ impl Tree {
     }
 
     fn rescan_all(&mut self, fs: &mut dyn TreeFs, out: &mut BatchEncoder) {
+        self.moved_away = Some(Vec::new());
+        self.relist_all(fs, out);
+        self.moved_away = None;
+    }
+
+    fn relist_all(&mut self, fs: &mut dyn TreeFs, out: &mut BatchEncoder) {
         // Parents before children (a parent's path is a prefix of its children's): a directory the
         // parent's pass finds replaced is dropped before its own pass would list the newcomer.
         let mut wds: Vec<(Vec<u8>, i32)> = self
@@ -679,6 +810,16 @@ impl Tree {
                 if fs.add_watch(&join(&path, &name), self.watch_mask).ok() != Some(child) {
                     replaced.push(name);
                 }
+            }
+            // Directories found moved to a place listed earlier left from here.
+            if let Some(moved_away) = self.moved_away.as_mut() {
+                moved_away.retain(|(parent, name)| {
+                    if *parent != wd {
+                        return true;
+                    }
+                    replaced.push(name.clone());
+                    false
+                });
             }
             let Some(dir) = self.dirs.get(&wd) else {
                 continue;

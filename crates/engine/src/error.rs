@@ -38,6 +38,14 @@ pub enum Error {
         /// How many bytes were left over.
         leftover: usize,
     },
+    /// An ignore file that is not read: not a regular file (a FIFO, a device, a directory, a
+    /// symbolic link, which is never followed), or larger than the bound.
+    IgnoreFileRefused {
+        /// The file.
+        path: Vec<u8>,
+        /// Why, as words that follow the path: "is a FIFO (only a regular file is read)".
+        reason: String,
+    },
     /// The reader thread panicked (a bug): the watcher stopped.
     Panicked {
         /// The panic's message.
@@ -53,6 +61,7 @@ impl Error {
             Error::InvalidMask { .. }
             | Error::NotWatched { .. }
             | Error::Malformed { .. }
+            | Error::IgnoreFileRefused { .. }
             | Error::WrongMode => "EINVAL",
             Error::Closed => "EBADF",
             Error::Panicked { .. } => "ERR_INOTIFY_PANIC",
@@ -66,6 +75,7 @@ impl Error {
             Error::InvalidMask { .. }
             | Error::NotWatched { .. }
             | Error::Malformed { .. }
+            | Error::IgnoreFileRefused { .. }
             | Error::WrongMode => crate::sys::EINVAL,
             Error::Closed => crate::sys::EBADF,
             Error::Panicked { .. } => crate::sys::EIO,
@@ -117,6 +127,13 @@ impl fmt::Display for Error {
                 write!(
                     f,
                     "the inotify reader thread panicked (a bug; please report it): {message}"
+                )
+            }
+            Error::IgnoreFileRefused { path, reason } => {
+                write!(
+                    f,
+                    "the ignore file {} {reason}; it is not applied",
+                    String::from_utf8_lossy(path)
                 )
             }
             Error::Malformed { leftover } => {

@@ -29,8 +29,11 @@ const ALWAYS_REPORTED: u32 = IN_IGNORED | IN_UNMOUNT | IN_Q_OVERFLOW;
 
 /// Decides which paths a tree leaves out (before any watch is added).
 pub trait IgnoreRule: Send + std::fmt::Debug {
-    /// A root was added (patterns may be relative to it).
-    fn add_root(&mut self, _root: &[u8]) {}
+    /// A root was added (patterns may be relative to it). An error (an ignore file that cannot be
+    /// read) is reported; the root is watched all the same.
+    fn add_root(&mut self, _root: &[u8]) -> Result<(), Error> {
+        Ok(())
+    }
     /// Whether `path` (a directory when `is_dir`) is left out.
     fn is_ignored(&self, path: &[u8], is_dir: bool) -> bool;
 }
@@ -75,6 +78,14 @@ pub enum TreeReport {
     RootReady {
         /// The root.
         path: Vec<u8>,
+    },
+    /// A root's ignore file could not be read (not a regular file, too large, unreadable): the
+    /// root is watched with the other patterns alone.
+    IgnoreFileRefused {
+        /// The root.
+        path: Vec<u8>,
+        /// Why.
+        error: Error,
     },
     /// A root could not be watched at all.
     RootFailed {
@@ -243,8 +254,16 @@ impl Tree {
         while root.len() > 1 && root.ends_with(b"/") {
             root.pop();
         }
-        if let Some(rule) = self.options.ignore.as_mut() {
-            rule.add_root(&root);
+        if let Some(Err(error)) = self
+            .options
+            .ignore
+            .as_mut()
+            .map(|rule| rule.add_root(&root))
+        {
+            self.reports.push(TreeReport::IgnoreFileRefused {
+                path: root.clone(),
+                error,
+            });
         }
         match self.watch_dir(fs, &root, None, b"") {
             Ok(Watched::New(wd)) => {

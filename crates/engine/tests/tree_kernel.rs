@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
+use inotify_engine::ignore_rules::GitignoreRule;
 use inotify_engine::mask::*;
 use inotify_engine::tree::IgnoreRule;
 use inotify_engine::wire::{decode, DecodedEvent};
@@ -149,5 +150,37 @@ fn a_directory_moved_out_and_straight_back_in_is_watched_where_it_landed() {
             "{landing}/inner is watched"
         );
     }
+    watcher.close();
+}
+
+#[test]
+fn a_gitignore_that_is_a_fifo_is_refused_at_once_and_the_tree_goes_on_without_it() {
+    let (_temp, t, _elsewhere) = root_and_outside();
+    nix::unistd::mkfifo(&t.join(".gitignore"), nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    let rule = GitignoreRule::new(vec!["*.tmp".into()])
+        .expect("valid")
+        .reading_gitignore(true);
+    let (watcher, _rings) = tree_watcher(Some(Box::new(rule)));
+    let reports = add_root(&watcher, &t);
+    assert!(
+        matches!(
+            reports.as_slice(),
+            [TreeReport::IgnoreFileRefused { path, error }, TreeReport::RootReady { .. }]
+                if path == bytes(&t) && error.to_string().contains("is a FIFO")
+        ),
+        "{reports:?}"
+    );
+    std::fs::write(t.join("skipped.tmp"), b"x").expect("write");
+    std::fs::write(t.join("kept"), b"x").expect("write");
+    let marker = t.join("marker");
+    std::fs::write(&marker, b"").expect("marker");
+    let events = collect_until(&watcher, &marker);
+    assert!(events.iter().any(|(_, path, _)| *path == t.join("kept")));
+    assert!(
+        !events
+            .iter()
+            .any(|(_, path, _)| *path == t.join("skipped.tmp")),
+        "the user's patterns still apply"
+    );
     watcher.close();
 }

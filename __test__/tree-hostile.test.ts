@@ -1,0 +1,88 @@
+/**
+ * End-to-end: trees in the cases a hostile or unlucky user makes, against the real kernel: ignore
+ * files that are not regular files, directories moved out of the tree and straight back in, file
+ * systems unmounted inside the tree.
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { watch, type Change } from '../src/index'
+import { until } from './helpers'
+import { withinDeadline } from './inotify-fixture'
+import { fullPath, layout, REPO, useTreeFixture, type ChildResult } from './tree-fixture'
+
+const fx = useTreeFixture()
+
+/** The hostile-tree child: loads dist/, prints one JSON object. */
+const HOSTILE_CHILD = join(REPO, '__test__/fixtures/hostile-child.cjs')
+
+/** What the `gitignore` scenario of the child reports. */
+interface GitignoreResult {
+  ready: string
+  errors: { code: string; path?: string; message: string }[]
+  sawWrite: boolean
+  closed: boolean
+  rssMiB: number
+}
+
+/**
+ * Runs `watch(dir, { gitignore: true })` in a child with a 1 GB data segment, killed after 15 s:
+ * a hang or a runaway read fails the test instead of hanging vitest or the machine.
+ */
+async function watchWithGitignore(dir: string): Promise<GitignoreResult> {
+  const result: ChildResult = await fx.run('prlimit', ['--data=1000000000', process.execPath, HOSTILE_CHILD, 'gitignore', dir], { timeoutMs: 15_000 })
+  if (result.code !== 0) throw new Error(`the child failed (${result.code ?? result.signal}):\n${result.stderr}\n${result.stdout}`)
+  return JSON.parse(result.stdout) as GitignoreResult
+}
+
+describe('ignore files', () => {
+  /** A watched dir whose `.gitignore` is made by `make`. */
+  function withGitignore(make: (path: string) => void): string {
+    const dir = fx.tempDir()
+    make(join(dir, '.gitignore'))
+    return dir
+  }
+
+  function expectRefused(result: GitignoreResult, code: string, what: RegExp): void {
+    expect(result.ready).toBe('resolved')
+    expect(result.errors).toHaveLength(1)
+    expect(result.errors[0].code).toBe(code)
+    expect(result.errors[0].message).toMatch(/\.gitignore/)
+    expect(result.errors[0].message).toMatch(what)
+    expect(result.sawWrite, 'nothing is ignored: the file was not applied').toBe(true)
+    expect(result.closed).toBe(true)
+  }
+
+  it('applies a regular .gitignore at the root, with no error', async () => {
+    const result = await watchWithGitignore(withGitignore((path) => writeFileSync(path, '*.log\n')))
+    expect(result.ready).toBe('resolved')
+    expect(result.errors).toEqual([])
+    expect(result.sawWrite, 'written.log is ignored').toBe(false)
+  })
+
+  it('refuses a .gitignore that is a FIFO without blocking: ready resolves, an error is reported, close returns', async () => {
+    const result = await watchWithGitignore(withGitignore((path) => mkfifoSync(path)))
+    expectRefused(result, 'EINVAL', /FIFO/)
+  })
+
+  it('refuses a .gitignore that is a symbolic link (to /dev/zero) without reading through it', async () => {
+    const result = await watchWithGitignore(withGitignore((path) => symlinkSync('/dev/zero', path)))
+    expectRefused(result, 'EINVAL', /symbolic link/)
+    expect(result.rssMiB).toBeLessThan(500)
+  })
+
+  it('refuses a .gitignore larger than 1 MiB instead of reading it', async () => {
+    const result = await watchWithGitignore(withGitignore((path) => writeFileSync(path, `${'#'.repeat(1023)}\n`.repeat(1025))))
+    expectRefused(result, 'EINVAL', /1 MiB/)
+  })
+
+  it('refuses a directory named .gitignore', async () => {
+    const result = await watchWithGitignore(withGitignore((path) => mkdirSync(path)))
+    expectRefused(result, 'EINVAL', /directory/)
+  })
+})
+
+function mkfifoSync(path: string): void {
+  execFileSync('mkfifo', [path])
+}

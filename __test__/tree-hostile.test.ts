@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest'
 import { watch, type Change } from '../src/index'
 import { until } from './helpers'
 import { withinDeadline } from './inotify-fixture'
-import { fullPath, layout, REPO, useTreeFixture, type ChildResult } from './tree-fixture'
+import { describeEvents, fullPath, layout, REPO, useTreeFixture, type ChildResult } from './tree-fixture'
 
 const fx = useTreeFixture()
 
@@ -86,3 +86,68 @@ describe('ignore files', () => {
 function mkfifoSync(path: string): void {
   execFileSync('mkfifo', [path])
 }
+
+describe('a directory moved out of the tree and straight back in', () => {
+  /**
+   * Where each moved directory lands: another parent, the same parent, a deeper directory, and
+   * (the last) the same directory moved out and back twice first.
+   */
+  const landings = ['C/m0', 'A/m1', 'C/deeper/m2', 'C/m3', 'C/m4', 'A/m5', 'C/deeper/m6', 'C/m7', 'C/m8', 'A/m9']
+  const twice = new Set([3, 7])
+
+  /** `base/{t/{A/m0..m9/inner/, C/deeper/}, elsewhere/}`: the root and an outside directory on one file system. */
+  function moveTree(): { t: string; elsewhere: string } {
+    const base = fx.tempDir()
+    layout(base, ['t/C/deeper/', 'elsewhere/', ...landings.map((_, i) => `t/A/m${i}/inner/`)])
+    return { t: join(base, 't'), elsewhere: join(base, 'elsewhere') }
+  }
+
+  /** `mv t/A/m<i> elsewhere/ && mv elsewhere/m<i> t/<landing>` (out and back twice for some). */
+  function outAndBack(t: string, elsewhere: string, i: number): string {
+    const away = join(elsewhere, `m${i}`)
+    renameSync(join(t, `A/m${i}`), away)
+    if (twice.has(i)) {
+      renameSync(away, join(t, `A/m${i}`))
+      renameSync(join(t, `A/m${i}`), away)
+    }
+    renameSync(away, join(t, landings[i]))
+    return join(t, landings[i], 'inner/written')
+  }
+
+  it('InotifyTree reports a write in it at its new path, each of 10 times', async () => {
+    const { t, elsewhere } = moveTree()
+    const tree = fx.tree(t)
+    await withinDeadline(tree.ready, 'ready')
+    const log = fx.log(tree)
+    for (let i = 0; i < landings.length; i++) {
+      const written = outAndBack(t, elsewhere, i)
+      writeFileSync(written, 'x')
+      const window = await log.mark(t)
+      // IN_CLOSE_WRITE; or, when the reader saw the move out before the move back in (new
+      // watches, then a listing that can come after the write), a synthetic IN_CREATE.
+      expect(window.some((e) => fullPath(e) === written),
+        `the write in ${landings[i]}/inner is reported at its new path; ${describeEvents(window)}`).toBe(true)
+    }
+  })
+
+  it('watch() reports a write in it at its new path, each of 10 times', async () => {
+    const { t, elsewhere } = moveTree()
+    const watcher = watch(t)
+    try {
+      const changes: Change[] = []
+      watcher.on('events', (batch) => changes.push(...batch))
+      await withinDeadline(watcher.ready, 'ready')
+      for (let i = 0; i < landings.length; i++) {
+        const written = outAndBack(t, elsewhere, i)
+        writeFileSync(written, 'x')
+        const marker = join(t, `marker${i}`)
+        writeFileSync(marker, '')
+        await until(() => changes.some((c) => c.path === marker), `the marker after ${landings[i]}`)
+        expect(changes.filter((c) => c.path === written).map((c) => c.type),
+          `the write in ${landings[i]}/inner is reported at its new path`).not.toEqual([])
+      }
+    } finally {
+      await watcher.close()
+    }
+  })
+})

@@ -151,3 +151,53 @@ describe('a directory moved out of the tree and straight back in', () => {
     }
   })
 })
+
+describe('a file system unmounted inside the tree', () => {
+  /** What the unmount scenarios of the child report. */
+  interface UnmountResult {
+    events?: { types: string[]; path: string; synthetic: boolean }[]
+    changes?: { type: string; path: string }[]
+    sawCovered: boolean
+    sawAfter: boolean
+    errors: string[]
+  }
+
+  /** Runs an unmount scenario of the child in a private mount namespace: no mount outlives it. */
+  async function inMountNamespace(scenario: string): Promise<UnmountResult> {
+    const dir = fx.tempDir()
+    const result = await fx.run('unshare', ['-m', '--propagation', 'private', process.execPath, HOSTILE_CHILD, scenario, dir], { timeoutMs: 20_000 })
+    if (result.code !== 0) throw new Error(`the child failed (${result.code ?? result.signal}):\n${result.stderr}\n${result.stdout}`)
+    return JSON.parse(result.stdout) as UnmountResult
+  }
+
+  it('InotifyTree reports the directory uncovered there and what is written in it later', async () => {
+    const result = await inMountNamespace('unmountTree')
+    // The scan's own listings (IN_OPEN/IN_ACCESS/IN_CLOSE_NOWRITE on directories) are left out.
+    const listing = new Set(['IN_OPEN', 'IN_ACCESS', 'IN_CLOSE_NOWRITE'])
+    const events = (result.events ?? []).filter((e) => !(e.types.includes('IN_ISDIR') && e.types.some((t) => listing.has(t))))
+    const at = (name: string): string[] => events.filter((e) => e.path.endsWith(`/t/mp${name}`))
+      .map((e) => `${[...e.types].sort().join('|')}${e.synthetic ? ' (synthetic)' : ''}`)
+    const story = JSON.stringify(events, null, 1)
+    // The kernel's own events, for the tmpfs's root and the directory below it (never a delete).
+    expect(at(''), story).toEqual(['IN_ISDIR|IN_UNMOUNT', 'IN_IGNORED'])
+    expect(at('/sub'), story).toEqual(['IN_ISDIR|IN_UNMOUNT', 'IN_IGNORED', 'IN_DELETE|IN_ISDIR (synthetic)'])
+    expect(at('/on-tmpfs'), story).toEqual(['IN_DELETE (synthetic)'])
+    expect(at('/covered'), story).toEqual(['IN_CREATE (synthetic)'])
+    expect(result.sawAfter, `a write in the uncovered directory is reported; ${story}`).toBe(true)
+    expect(result.errors).toEqual([])
+  })
+
+  it('watch() reports no delete of the mount point, the changes of its content, and later writes', async () => {
+    const result = await inMountNamespace('unmountWatch')
+    const changes = result.changes ?? []
+    const story = JSON.stringify(changes, null, 1)
+    const at = (name: string): string[] => changes.filter((c) => c.path.endsWith(`/t/mp${name}`)).map((c) => c.type)
+    expect(at(''), `the mount point still exists; ${story}`).toEqual([])
+    expect(at('/on-tmpfs'), story).toEqual(['delete'])
+    expect(at('/sub'), story).toEqual(['delete'])
+    expect(at('/sub/deep'), story).toEqual([])
+    expect(at('/covered'), story).toEqual(['create'])
+    expect(result.sawAfter, `a write in the uncovered directory is reported; ${story}`).toBe(true)
+    expect(result.errors).toEqual([])
+  })
+})

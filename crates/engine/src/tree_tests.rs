@@ -909,6 +909,96 @@ fn a_directory_moved_out_and_back_twice_into_a_new_directory_is_watched_where_it
 }
 
 #[test]
+fn an_unmount_inside_the_tree_uncovers_the_mount_point_which_is_watched_and_listed_again() {
+    // `mount -t tmpfs none r/mp` over r/mp (holding `covered`), then `umount r/mp`: every watch of
+    // the tmpfs gets IN_UNMOUNT and IN_IGNORED, deepest first; r/mp is then the covered directory.
+    let mut fs = FakeFs::new("/r");
+    fs.mkdir("/r/mp");
+    fs.touch("/r/mp/on-tmpfs");
+    fs.mkdir("/r/mp/sub");
+    let mut t = tree(IN_ALL_EVENTS);
+    t.add_root(&mut fs, b"/r");
+    let (mp, sub) = (wd(&fs, "/r/mp"), wd(&fs, "/r/mp/sub"));
+    fs.rm("/r/mp");
+    fs.watches.retain(|_, w| *w != mp && *w != sub);
+    fs.mkdir("/r/mp");
+    fs.touch("/r/mp/covered");
+    fs.mkdir("/r/mp/old");
+    let reported = run(
+        &mut t,
+        &mut fs,
+        &[
+            ev(sub, IN_UNMOUNT | IN_ISDIR, ""),
+            ev(sub, IN_IGNORED, ""),
+            ev(mp, IN_UNMOUNT | IN_ISDIR, ""),
+            ev(mp, IN_IGNORED, ""),
+        ],
+    );
+    assert_eq!(
+        reported,
+        vec![
+            (IN_UNMOUNT | IN_ISDIR, "/r/mp/sub".into(), false),
+            (IN_IGNORED, "/r/mp/sub".into(), false),
+            (IN_UNMOUNT | IN_ISDIR, "/r/mp".into(), false),
+            (IN_IGNORED, "/r/mp".into(), false),
+            (IN_DELETE, "/r/mp/on-tmpfs".into(), true),
+            (IN_DELETE | IN_ISDIR, "/r/mp/sub".into(), true),
+            (IN_CREATE, "/r/mp/covered".into(), true),
+            (IN_CREATE | IN_ISDIR, "/r/mp/old".into(), true),
+        ]
+    );
+    let uncovered = wd(&fs, "/r/mp");
+    assert_ne!(uncovered, mp);
+    assert_eq!(t.path_of(uncovered), Some(&b"/r/mp"[..]));
+    assert_eq!(t.path_of(wd(&fs, "/r/mp/old")), Some(&b"/r/mp/old"[..]));
+    assert_eq!(t.watch_count(), 3);
+    assert_eq!(t.watch_count(), fs.watches.len());
+    assert!(t
+        .take_reports()
+        .iter()
+        .all(|r| matches!(r, TreeReport::RootReady { .. })));
+}
+
+#[test]
+fn an_unmount_read_in_two_drains_reports_the_same_and_no_error() {
+    // The reader can drain the queue between the watches of one unmount: the directory below the
+    // mount point is then uncovered alone, and is not there (its parent's file system went too).
+    let mut fs = FakeFs::new("/r");
+    fs.mkdir("/r/mp");
+    fs.touch("/r/mp/on-tmpfs");
+    fs.mkdir("/r/mp/sub");
+    let mut t = tree(IN_ALL_EVENTS);
+    t.add_root(&mut fs, b"/r");
+    let (mp, sub) = (wd(&fs, "/r/mp"), wd(&fs, "/r/mp/sub"));
+    fs.rm("/r/mp");
+    fs.watches.retain(|_, w| *w != mp && *w != sub);
+    fs.mkdir("/r/mp");
+    fs.touch("/r/mp/covered");
+    let mut reported = run(
+        &mut t,
+        &mut fs,
+        &[ev(sub, IN_UNMOUNT | IN_ISDIR, ""), ev(sub, IN_IGNORED, "")],
+    );
+    reported.extend(run(
+        &mut t,
+        &mut fs,
+        &[ev(mp, IN_UNMOUNT | IN_ISDIR, ""), ev(mp, IN_IGNORED, "")],
+    ));
+    let synthetic: Vec<_> = reported.into_iter().filter(|(_, _, s)| *s).collect();
+    assert_eq!(
+        synthetic,
+        vec![
+            (IN_DELETE | IN_ISDIR, "/r/mp/sub".into(), true),
+            (IN_DELETE, "/r/mp/on-tmpfs".into(), true),
+            (IN_CREATE, "/r/mp/covered".into(), true),
+        ]
+    );
+    assert_eq!(t.path_of(wd(&fs, "/r/mp")), Some(&b"/r/mp"[..]));
+    assert_eq!(t.watch_count(), fs.watches.len());
+    assert!(t.take_reports().iter().all(|r| matches!(r, TreeReport::RootReady { .. })));
+}
+
+#[test]
 fn mkdir_mv_mkdir_read_late_watches_each_directory_under_its_real_path() {
     // Found by the property tests. `mkdir a; mv a b; mkdir a`, all before the tree reads: reading
     // IN_CREATE a, the tree watches what is at /r/a by then (the second a), and the rename files

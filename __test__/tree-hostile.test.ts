@@ -152,7 +152,7 @@ describe('a directory moved out of the tree and straight back in', () => {
   })
 })
 
-describe('a file system unmounted inside the tree', () => {
+describe('a file system mounted or unmounted inside the tree', () => {
   /** What the unmount scenarios of the child report. */
   interface UnmountResult {
     events?: { types: string[]; path: string; synthetic: boolean }[]
@@ -198,6 +198,29 @@ describe('a file system unmounted inside the tree', () => {
     expect(at('/sub/deep'), story).toEqual([])
     expect(at('/covered'), story).toEqual(['create'])
     expect(result.sawAfter, `a write in the uncovered directory is reported; ${story}`).toBe(true)
+    expect(result.errors).toEqual([])
+  })
+
+  it('InotifyTree notices a file system mounted over a watched directory and reports what is written on it', async () => {
+    const result = await inMountNamespace('mountTree')
+    const events = (result.events ?? []).filter((e) => !(e.types.includes('IN_ISDIR') && e.types.some((t) => ['IN_OPEN', 'IN_ACCESS', 'IN_CLOSE_NOWRITE'].includes(t))))
+    const story = JSON.stringify(events, null, 1)
+    const at = (name: string): string[] => events.filter((e) => e.path.endsWith(`/t/mp${name}`))
+      .map((e) => `${[...e.types].sort().join('|')}${e.synthetic ? ' (synthetic)' : ''}`)
+    expect(at(''), `the mount point is not reported: it is still there; ${story}`).toEqual([])
+    expect(at('/covered'), story).toEqual(['IN_DELETE (synthetic)'])
+    expect(result.sawAfter, `a write on the mounted file system is reported; ${story}`).toBe(true)
+    expect(result.errors).toEqual([])
+  })
+
+  it('watch() notices a file system mounted over a watched directory and reports what is written on it', async () => {
+    const result = await inMountNamespace('mountWatch')
+    const changes = result.changes ?? []
+    const story = JSON.stringify(changes, null, 1)
+    const at = (name: string): string[] => changes.filter((c) => c.path.endsWith(`/t/mp${name}`)).map((c) => c.type)
+    expect(at(''), story).toEqual([])
+    expect(at('/covered'), story).toEqual(['delete'])
+    expect(at('/on-tmpfs'), story).toEqual(['create'])
     expect(result.errors).toEqual([])
   })
 })

@@ -790,101 +790,6 @@ impl Tree {
         }
     }
 
-    /// Directories whose file system was unmounted: the kernel dropped their watches, but the path
-    /// of the topmost one (the mount point) still leads to a directory, the one the mount covered.
-    /// That one is watched and listed: what the file system held at the top is reported deleted,
-    /// what the uncovered directory holds created (synthetic events), and it is watched from then
-    /// on. The mount point itself is not reported deleted: it is still there.
-    fn uncover(&mut self, fs: &mut dyn TreeFs, out: &mut BatchEncoder) {
-        let unmounted = std::mem::take(&mut self.unmounted);
-        let below_another = |tree: &Self, wd: i32| {
-            let mut up = tree.dirs.get(&wd).and_then(|d| d.parent);
-            while let Some(parent) = up {
-                if unmounted.contains(&parent) {
-                    return true;
-                }
-                up = tree.dirs.get(&parent).and_then(|d| d.parent);
-            }
-            false
-        };
-        let tops: Vec<i32> = unmounted
-            .iter()
-            .copied()
-            .filter(|wd| self.dirs.contains_key(wd) && !below_another(self, *wd))
-            .collect();
-        for wd in tops {
-            let Some(dir) = self.dirs.get(&wd) else {
-                continue;
-            };
-            let (path, parent, name) = (dir.path.clone(), dir.parent, dir.name.clone());
-            let mut gone: Vec<(Vec<u8>, bool)> = dir
-                .entries
-                .iter()
-                .map(|(name, entry)| (name.clone(), entry.is_dir))
-                .collect();
-            gone.sort();
-            // Every watch below went with the file system (EINVAL), but for what another mount
-            // inside it may still hold: those are removed too, and found again by the listing.
-            self.unwatch(fs, wd);
-            let mut scan = Scan {
-                out: Some(&mut *out),
-                start: path.clone(),
-                unwatched: 0,
-                stale: Vec::new(),
-                adopted: Vec::new(),
-            };
-            let uncovered = match self.watch_dir(fs, &path, parent, &name) {
-                Ok(Watched::New(uncovered)) => {
-                    if let Some(dir) = parent.and_then(|p| self.dirs.get_mut(&p)) {
-                        dir.subdirs.insert(name.clone(), uncovered);
-                    }
-                    Some(uncovered)
-                }
-                Ok(Watched::Known(_)) => None,
-                // No directory there any more: the unmount took a file system its parent is on
-                // too (whose watch reports it in the next read), or the mount point was removed.
-                Err(Error::Sys { errno, .. })
-                    if errno == crate::sys::ENOENT || errno == crate::sys::ENOTDIR =>
-                {
-                    let parent_path = parent.and_then(|p| {
-                        let dir = self.dirs.get_mut(&p)?;
-                        dir.entries.remove(&name);
-                        Some(dir.path.clone())
-                    });
-                    if let (Some(parent_path), Some(out)) = (parent_path, scan.out.as_deref_mut()) {
-                        if self.options.mask & IN_DELETE != 0 {
-                            push_synthetic(out, wd, IN_DELETE | IN_ISDIR, &parent_path, &name);
-                        }
-                    }
-                    continue;
-                }
-                Err(Error::Sys { errno, .. }) if errno == crate::sys::ENOSPC => {
-                    scan.unwatched += 1;
-                    None
-                }
-                Err(error) => {
-                    self.reports.push(TreeReport::Skipped {
-                        path: path.clone(),
-                        error,
-                    });
-                    None
-                }
-            };
-            if self.options.mask & IN_DELETE != 0 {
-                if let Some(out) = scan.out.as_deref_mut() {
-                    for (name, is_dir) in gone {
-                        let mask = IN_DELETE | if is_dir { IN_ISDIR } else { 0 };
-                        push_synthetic(out, uncovered.unwrap_or(wd), mask, &path, &name);
-                    }
-                }
-            }
-            if let Some(uncovered) = uncovered {
-                self.scan(fs, uncovered, &mut scan);
-            }
-            self.finish_scan(fs, scan);
-        }
-    }
-
     fn rescan_all(&mut self, fs: &mut dyn TreeFs, out: &mut BatchEncoder) {
         self.moved_away = Some(Vec::new());
         self.relist_all(fs, out);
@@ -1051,6 +956,10 @@ fn count_dirs(fs: &mut dyn TreeFs, path: &[u8]) -> u64 {
     }
     count
 }
+
+#[path = "tree_mounts.rs"]
+mod mounts;
+pub use mounts::mount_points;
 
 #[cfg(test)]
 #[path = "tree_tests.rs"]

@@ -995,7 +995,58 @@ fn an_unmount_read_in_two_drains_reports_the_same_and_no_error() {
     );
     assert_eq!(t.path_of(wd(&fs, "/r/mp")), Some(&b"/r/mp"[..]));
     assert_eq!(t.watch_count(), fs.watches.len());
-    assert!(t.take_reports().iter().all(|r| matches!(r, TreeReport::RootReady { .. })));
+    assert!(t
+        .take_reports()
+        .iter()
+        .all(|r| matches!(r, TreeReport::RootReady { .. })));
+}
+
+#[test]
+fn a_file_system_mounted_over_a_watched_directory_is_listed_in_its_place() {
+    // `mount -t tmpfs none r/mp`: no inotify event; the watch of r/mp (and r/mp/sub) stays on the
+    // covered inodes. The mount table's change makes the tree ask for a watch at each mount point.
+    let mut fs = FakeFs::new("/r");
+    fs.mkdir("/r/mp");
+    fs.touch("/r/mp/covered");
+    fs.mkdir("/r/mp/sub");
+    let mut t = tree(IN_ALL_EVENTS);
+    t.add_root(&mut fs, b"/r");
+    let (mp, sub) = (wd(&fs, "/r/mp"), wd(&fs, "/r/mp/sub"));
+    fs.rm("/r/mp");
+    fs.mkdir("/r/mp");
+    fs.touch("/r/mp/on-tmpfs");
+    let mut out = BatchEncoder::new();
+    t.mounts_changed(
+        &mut fs,
+        &[b"/".to_vec(), b"/r/mp".to_vec(), b"/elsewhere".to_vec()],
+        &mut out,
+    );
+    let reported: Vec<(u32, Vec<u8>, bool)> = decode(&out.finish().bytes)
+        .expect("well-formed batch")
+        .into_iter()
+        .map(|e| {
+            let path = join(&e.path.unwrap_or_default(), &e.name);
+            (e.mask, path, e.flags & FLAG_SYNTHETIC != 0)
+        })
+        .collect();
+    assert_eq!(
+        reported,
+        vec![
+            (IN_DELETE, b"/r/mp/covered".to_vec(), true),
+            (IN_DELETE | IN_ISDIR, b"/r/mp/sub".to_vec(), true),
+            (IN_CREATE, b"/r/mp/on-tmpfs".to_vec(), true),
+        ]
+    );
+    let mounted = wd(&fs, "/r/mp");
+    assert_ne!(mounted, mp);
+    assert_eq!(t.path_of(mounted), Some(&b"/r/mp"[..]));
+    assert!(fs.removed.contains(&mp) && fs.removed.contains(&sub));
+    assert_eq!(t.watch_count(), 2);
+    assert_eq!(t.watch_count(), fs.watches.len());
+    // Nothing changed at the mount points since: nothing more is reported.
+    let mut again = BatchEncoder::new();
+    t.mounts_changed(&mut fs, &[b"/r/mp".to_vec()], &mut again);
+    assert_eq!(again.event_count(), 0);
 }
 
 #[test]

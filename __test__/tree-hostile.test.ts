@@ -47,9 +47,9 @@ describe('ignore files', () => {
   function expectRefused(result: GitignoreResult, code: string, what: RegExp): void {
     expect(result.ready).toBe('resolved')
     expect(result.errors).toHaveLength(1)
-    expect(result.errors[0].code).toBe(code)
-    expect(result.errors[0].message).toMatch(/\.gitignore/)
-    expect(result.errors[0].message).toMatch(what)
+    expect(result.errors[0]?.code).toBe(code)
+    expect(result.errors[0]?.message).toMatch(/\.gitignore/)
+    expect(result.errors[0]?.message).toMatch(what)
     expect(result.sawWrite, 'nothing is ignored: the file was not applied').toBe(true)
     expect(result.closed).toBe(true)
   }
@@ -103,15 +103,15 @@ describe('a directory moved out of the tree and straight back in', () => {
   }
 
   /** `mv t/A/m<i> elsewhere/ && mv elsewhere/m<i> t/<landing>` (out and back twice for some). */
-  function outAndBack(t: string, elsewhere: string, i: number): string {
+  function outAndBack(t: string, elsewhere: string, i: number, landing: string): string {
     const away = join(elsewhere, `m${i}`)
     renameSync(join(t, `A/m${i}`), away)
     if (twice.has(i)) {
       renameSync(away, join(t, `A/m${i}`))
       renameSync(join(t, `A/m${i}`), away)
     }
-    renameSync(away, join(t, landings[i]))
-    return join(t, landings[i], 'inner/written')
+    renameSync(away, join(t, landing))
+    return join(t, landing, 'inner/written')
   }
 
   it('InotifyTree reports a write in it at its new path, each of 10 times', async () => {
@@ -119,14 +119,14 @@ describe('a directory moved out of the tree and straight back in', () => {
     const tree = fx.tree(t)
     await withinDeadline(tree.ready, 'ready')
     const log = fx.log(tree)
-    for (let i = 0; i < landings.length; i++) {
-      const written = outAndBack(t, elsewhere, i)
+    for (const [i, landing] of landings.entries()) {
+      const written = outAndBack(t, elsewhere, i, landing)
       writeFileSync(written, 'x')
       const window = await log.mark(t)
       // IN_CLOSE_WRITE; or, when the reader saw the move out before the move back in (new
       // watches, then a listing that can come after the write), a synthetic IN_CREATE.
       expect(window.some((e) => fullPath(e) === written),
-        `the write in ${landings[i]}/inner is reported at its new path; ${describeEvents(window)}`).toBe(true)
+        `the write in ${landing}/inner is reported at its new path; ${describeEvents(window)}`).toBe(true)
     }
   })
 
@@ -137,14 +137,14 @@ describe('a directory moved out of the tree and straight back in', () => {
       const changes: Change[] = []
       watcher.on('events', (batch) => changes.push(...batch))
       await withinDeadline(watcher.ready, 'ready')
-      for (let i = 0; i < landings.length; i++) {
-        const written = outAndBack(t, elsewhere, i)
+      for (const [i, landing] of landings.entries()) {
+        const written = outAndBack(t, elsewhere, i, landing)
         writeFileSync(written, 'x')
         const marker = join(t, `marker${i}`)
         writeFileSync(marker, '')
-        await until(() => changes.some((c) => c.path === marker), `the marker after ${landings[i]}`)
+        await until(() => changes.some((c) => c.path === marker), `the marker after ${landing}`)
         expect(changes.filter((c) => c.path === written).map((c) => c.type),
-          `the write in ${landings[i]}/inner is reported at its new path`).not.toEqual([])
+          `the write in ${landing}/inner is reported at its new path`).not.toEqual([])
       }
     } finally {
       await watcher.close()
@@ -220,7 +220,9 @@ describe('a file system mounted or unmounted inside the tree', () => {
     const at = (name: string): string[] => changes.filter((c) => c.path.endsWith(`/t/mp${name}`)).map((c) => c.type)
     expect(at(''), story).toEqual([])
     expect(at('/covered'), story).toEqual(['delete'])
-    expect(at('/on-tmpfs'), story).toEqual(['create'])
+    // Its create, and a modify when the write's events came in two batches.
+    expect(at('/on-tmpfs')[0], story).toBe('create')
+    expect(at('/on-tmpfs').slice(1).every((type) => type === 'modify'), story).toBe(true)
     expect(result.errors).toEqual([])
   })
 })

@@ -59,7 +59,7 @@ export declare function errorCodes(): Array<string>
 
 /** Something a tree reports that is not an event. */
 export interface NativeTreeReport {
-  /** `'ready'`, `'rootFailed'`, `'skipped'` or `'watchLimit'`. */
+  /** `'ready'`, `'rootFailed'`, `'skipped'`, `'ignoreFile'` or `'watchLimit'`. */
   kind: string
   /** The root or directory concerned. */
   path: Buffer

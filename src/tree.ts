@@ -400,7 +400,9 @@ export class InotifyTrees<E extends PathEncoding = 'utf8'> extends EventSource<E
   #errorOf(report: NativeTreeReport): InotifyError {
     const code = (report.code ?? 'EIO') as InotifyErrorCode
     const path = this.#given(report.path)
-    const what = report.kind === 'skipped' ? 'skipped the directory' : 'cannot watch the tree at'
+    const what = report.kind === 'skipped'
+      ? 'skipped the directory'
+      : report.kind === 'ignoreFile' ? 'did not apply the ignore file of the tree at' : 'cannot watch the tree at'
     return new InotifyError({
       code,
       syscall: report.syscall,

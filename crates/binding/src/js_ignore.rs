@@ -34,8 +34,8 @@ impl std::fmt::Debug for JsIgnore {
 }
 
 impl IgnoreRule for JsIgnore {
-    fn add_root(&mut self, root: &[u8]) {
-        self.patterns.add_root(root);
+    fn add_root(&mut self, root: &[u8]) -> Result<(), inotify_engine::Error> {
+        self.patterns.add_root(root)
     }
 
     fn move_root(&mut self, from: &[u8], to: &[u8]) {

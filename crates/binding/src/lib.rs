@@ -81,7 +81,7 @@ pub struct TreeConfig {
 /// Something a tree reports that is not an event.
 #[napi(object)]
 pub struct NativeTreeReport {
-    /// `'ready'`, `'rootFailed'`, `'skipped'` or `'watchLimit'`.
+    /// `'ready'`, `'rootFailed'`, `'skipped'`, `'ignoreFile'` or `'watchLimit'`.
     pub kind: String,
     /// The root or directory concerned.
     pub path: Buffer,
@@ -118,6 +118,7 @@ impl From<TreeReport> for NativeTreeReport {
             TreeReport::RootReady { path } => plain("ready", path),
             TreeReport::RootFailed { path, error } => failed("rootFailed", path, error),
             TreeReport::Skipped { path, error } => failed("skipped", path, error),
+            TreeReport::IgnoreFileRefused { path, error } => failed("ignoreFile", path, error),
             TreeReport::WatchLimit {
                 path,
                 needed,

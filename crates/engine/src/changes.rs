@@ -18,7 +18,7 @@ use std::collections::HashMap;
 
 use crate::mask::{
     IN_ATTRIB, IN_CLOSE_WRITE, IN_CREATE, IN_DELETE, IN_DELETE_SELF, IN_ISDIR, IN_MODIFY,
-    IN_MOVED_FROM, IN_MOVED_TO, IN_Q_OVERFLOW, IN_UNMOUNT,
+    IN_MOVED_FROM, IN_MOVED_TO, IN_Q_OVERFLOW,
 };
 use crate::wire::{DecodedEvent, FLAG_REPLACED, FLAG_SYNTHETIC};
 
@@ -171,10 +171,11 @@ impl ChangeSet {
             self.upsert(ChangeKind::Create, path, is_dir, synthetic);
         } else if mask & IN_DELETE != 0 {
             self.upsert(ChangeKind::Delete, path, is_dir, synthetic);
-        } else if mask & (IN_DELETE_SELF | IN_UNMOUNT) != 0 {
-            // A root (a subdirectory's deletion is also reported by its parent, and coalesced here),
-            // or a watched directory whose file system was unmounted: gone from what is watched
-            // (its watch went with it), and the consumer must hear of it.
+        } else if mask & IN_DELETE_SELF != 0 {
+            // A root (a subdirectory's deletion is also reported by its parent, and coalesced here):
+            // gone from what is watched (its watch went with it), and the consumer must hear of it.
+            // Not IN_UNMOUNT: the mount point is still there, and the tree lists the directory it
+            // uncovered, reporting what differs as synthetic deletes and creates.
             self.upsert(ChangeKind::Delete, path, true, false);
         } else if mask & (IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB) != 0 && !event.name.is_empty() {
             self.upsert(ChangeKind::Modify, path, is_dir, false);

@@ -249,20 +249,20 @@ fn a_move_out_is_reported_in_its_place_in_the_order() {
 }
 
 #[test]
-fn an_unmounted_directory_is_a_delete_of_it() {
+fn an_unmount_is_no_change_by_itself_the_trees_synthetic_events_say_what_differs() {
     use crate::mask::{IN_IGNORED, IN_UNMOUNT};
     assert_eq!(
         changes(&[
             e(IN_CREATE, "f"),
-            ev(IN_UNMOUNT, "/r/sub", "", 0, 0),
+            ev(IN_UNMOUNT | IN_ISDIR, "/r/sub", "", 0, 0),
             ev(IN_IGNORED, "/r/sub", "", 0, 0),
-            ev(IN_UNMOUNT, "/r", "", 0, 0),
-            ev(IN_IGNORED, "/r", "", 0, 0),
+            ev(IN_DELETE, "/r/sub", "on-tmpfs", 0, FLAG_SYNTHETIC),
+            ev(IN_CREATE, "/r/sub", "covered", 0, FLAG_SYNTHETIC),
         ]),
         vec![
             one(ChangeKind::Create, "/r/f"),
-            one(ChangeKind::Delete, "/r/sub"),
-            one(ChangeKind::Delete, "/r"),
+            one(ChangeKind::Delete, "/r/sub/on-tmpfs"),
+            one(ChangeKind::Create, "/r/sub/covered"),
         ]
     );
 }

@@ -38,6 +38,14 @@ pub enum Error {
         /// How many bytes were left over.
         leftover: usize,
     },
+    /// An ignore file that is not read: not a regular file (a FIFO, a device, a directory, a
+    /// symbolic link, which is never followed), or larger than the bound.
+    IgnoreFileRefused {
+        /// The file.
+        path: Vec<u8>,
+        /// Why, as words that follow the path: "is a FIFO (only a regular file is read)".
+        reason: String,
+    },
     /// The reader thread panicked (a bug): the watcher stopped.
     Panicked {
         /// The panic's message.
@@ -59,6 +67,7 @@ impl Error {
             Error::InvalidMask { .. }
             | Error::NotWatched { .. }
             | Error::Malformed { .. }
+            | Error::IgnoreFileRefused { .. }
             | Error::WrongMode => "EINVAL",
             Error::Closed => "EBADF",
             Error::Panicked { .. } => "ERR_INOTIFY_PANIC",
@@ -73,6 +82,7 @@ impl Error {
             Error::InvalidMask { .. }
             | Error::NotWatched { .. }
             | Error::Malformed { .. }
+            | Error::IgnoreFileRefused { .. }
             | Error::WrongMode => crate::sys::EINVAL,
             Error::Closed => crate::sys::EBADF,
             Error::Panicked { .. } | Error::RootMoved { .. } => crate::sys::EIO,
@@ -131,6 +141,13 @@ impl fmt::Display for Error {
                     f,
                     "the root {} was moved out of the directory it was in, or replaced; the tree \
                      no longer watches it",
+                    String::from_utf8_lossy(path)
+                )
+            }
+            Error::IgnoreFileRefused { path, reason } => {
+                write!(
+                    f,
+                    "the ignore file {} {reason}; it is not applied",
                     String::from_utf8_lossy(path)
                 )
             }

@@ -2,12 +2,95 @@
 //! only, a leading `/` anchoring to the root), matched by the `ignore` crate per tree root.
 
 use std::ffi::OsStr;
+use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use rustix::fs::{FileType, Mode, OFlags};
+use rustix::io::Errno;
 
-use crate::tree::IgnoreRule;
+use crate::error::Error;
+use crate::tree::{join, IgnoreRule};
+
+/// The largest ignore file read; a larger one is refused whole, not cut.
+pub const MAX_IGNORE_FILE_LEN: u64 = 1024 * 1024;
+
+fn refused(path: &[u8], reason: &str) -> Error {
+    Error::IgnoreFileRefused {
+        path: path.to_vec(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Reads the ignore file at `path` if it is a regular file: opened without following a symbolic
+/// link (`O_NOFOLLOW`) and without blocking (`O_NONBLOCK`: a FIFO with no writer would block the
+/// open forever), its type checked on the opened descriptor (what was checked is what is read),
+/// and read to at most [`MAX_IGNORE_FILE_LEN`] bytes (`/dev/zero` never ends). `Ok(None)`: there is
+/// none.
+pub fn read_ignore_file(path: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+    let flags =
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    let fd = match rustix::fs::open(OsStr::from_bytes(path), flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Ok(None),
+        Err(Errno::LOOP) => {
+            return Err(refused(path, "is a symbolic link (links are not followed)"))
+        }
+        Err(errno) => return Err(sys_error("open", errno, path)),
+    };
+    let stat = rustix::fs::fstat(&fd).map_err(|errno| sys_error("fstat", errno, path))?;
+    let not_regular = match FileType::from_raw_mode(stat.st_mode) {
+        FileType::RegularFile => None,
+        FileType::Directory => Some("is a directory"),
+        FileType::Fifo => Some("is a FIFO"),
+        FileType::Socket => Some("is a socket"),
+        FileType::CharacterDevice => Some("is a character device"),
+        FileType::BlockDevice => Some("is a block device"),
+        FileType::Symlink | FileType::Unknown => Some("is not a regular file"),
+    };
+    if let Some(what) = not_regular {
+        return Err(refused(
+            path,
+            &format!("{what} (only a regular file is read)"),
+        ));
+    }
+    let mut content = Vec::new();
+    std::fs::File::from(fd)
+        .take(MAX_IGNORE_FILE_LEN + 1)
+        .read_to_end(&mut content)
+        .map_err(|e| Error::Sys {
+            syscall: "read",
+            errno: e.raw_os_error().unwrap_or(crate::sys::EIO),
+            path: Some(path.to_vec()),
+        })?;
+    if content.len() as u64 > MAX_IGNORE_FILE_LEN {
+        return Err(refused(path, "is larger than 1 MiB"));
+    }
+    Ok(Some(content))
+}
+
+fn sys_error(syscall: &'static str, errno: Errno, path: &[u8]) -> Error {
+    Error::Sys {
+        syscall,
+        errno: errno.raw_os_error(),
+        path: Some(path.to_vec()),
+    }
+}
+
+/// Adds the lines of an ignore file, as `GitignoreBuilder::add` would read them: a UTF-8 byte-order
+/// mark at the start is dropped, a line that is not UTF-8 or not a valid pattern is skipped.
+fn add_lines(builder: &mut GitignoreBuilder, from: &Path, content: &[u8]) {
+    let content = content
+        .strip_prefix("\u{feff}".as_bytes())
+        .unwrap_or(content);
+    for line in content.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if let Ok(line) = std::str::from_utf8(line) {
+            let _ = builder.add_line(Some(PathBuf::from(from)), line);
+        }
+    }
+}
 
 /// Gitignore-style patterns, applied relative to each root of a tree.
 #[derive(Debug, Clone)]
@@ -18,13 +101,12 @@ pub struct GitignoreRule {
     roots: Vec<(Vec<u8>, Gitignore)>,
 }
 
-fn build(root: &[u8], patterns: &[String], read_gitignore: bool) -> Result<Gitignore, String> {
-    let root = Path::new(OsStr::from_bytes(root));
-    let mut builder = GitignoreBuilder::new(root);
-    if read_gitignore {
-        // A root without a .gitignore (or with an unreadable one) adds nothing; a bad line in it
-        // is skipped by the parser, the rest applies.
-        let _ = builder.add(root.join(".gitignore"));
+/// The matcher of one root: the content of its ignore file (if any) first, then `patterns`.
+fn build(root: &[u8], patterns: &[String], file: Option<&[u8]>) -> Result<Gitignore, String> {
+    let root_path = Path::new(OsStr::from_bytes(root));
+    let mut builder = GitignoreBuilder::new(root_path);
+    if let Some(content) = file {
+        add_lines(&mut builder, &root_path.join(".gitignore"), content);
     }
     for pattern in patterns {
         builder
@@ -37,7 +119,7 @@ fn build(root: &[u8], patterns: &[String], read_gitignore: bool) -> Result<Gitig
 impl GitignoreRule {
     /// Checks the patterns (every one must be a valid glob) and keeps them for the roots to come.
     pub fn new(patterns: Vec<String>) -> Result<Self, String> {
-        build(b"/", &patterns, false)?;
+        build(b"/", &patterns, None)?;
         Ok(Self {
             patterns,
             read_gitignore: false,
@@ -53,14 +135,25 @@ impl GitignoreRule {
 }
 
 impl IgnoreRule for GitignoreRule {
-    fn add_root(&mut self, root: &[u8]) {
+    /// Reads the root's `.gitignore` when asked ([`read_ignore_file`]); one that cannot be read is
+    /// the error, and the root goes on with the patterns alone.
+    fn add_root(&mut self, root: &[u8]) -> Result<(), Error> {
+        let (file, refused) = if self.read_gitignore {
+            match read_ignore_file(&join(root, b".gitignore")) {
+                Ok(file) => (file, None),
+                Err(error) => (None, Some(error)),
+            }
+        } else {
+            (None, None)
+        };
         // The patterns were checked in `new`; a root that fails to build simply ignores nothing.
-        if let Ok(matcher) = build(root, &self.patterns, self.read_gitignore) {
+        if let Ok(matcher) = build(root, &self.patterns, file.as_deref()) {
             self.roots.push((root.to_vec(), matcher));
             // Longest root first, so a root nested in another uses its own anchoring.
             self.roots
                 .sort_by_key(|(root, _)| std::cmp::Reverse(root.len()));
         }
+        refused.map_or(Ok(()), Err)
     }
 
     fn move_root(&mut self, from: &[u8], to: &[u8]) {
@@ -97,7 +190,7 @@ mod tests {
     fn rule(patterns: &[&str], root: &str) -> GitignoreRule {
         let mut rule =
             GitignoreRule::new(patterns.iter().map(|p| p.to_string()).collect()).expect("valid");
-        rule.add_root(root.as_bytes());
+        rule.add_root(root.as_bytes()).expect("no file read");
         rule
     }
 
@@ -138,20 +231,91 @@ mod tests {
         assert!(error.contains("a{b"), "{error}");
     }
 
+    /// `read_ignore_file` on another thread, failing the test if it does not return in time (a
+    /// FIFO opened for reading without O_NONBLOCK blocks until a writer comes: forever here).
+    fn read_within_deadline(path: &Path) -> Result<Option<Vec<u8>>, Error> {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let path = path.as_os_str().as_bytes().to_vec();
+        std::thread::spawn(move || {
+            let _ = sender.send(read_ignore_file(&path));
+        });
+        receiver
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("read_ignore_file returns")
+    }
+
+    fn refusal(result: Result<Option<Vec<u8>>, Error>) -> String {
+        match result {
+            Err(error @ Error::IgnoreFileRefused { .. }) => {
+                assert_eq!(error.code(), "EINVAL");
+                error.to_string()
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_ignore_file_is_read_only_when_it_is_a_regular_file_of_at_most_one_mib() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let at = |name: &str| temp.path().join(name);
+        assert_eq!(read_within_deadline(&at("absent")), Ok(None));
+        std::fs::write(at("regular"), b"a\nb\n").expect("write");
+        assert_eq!(
+            read_within_deadline(&at("regular")),
+            Ok(Some(b"a\nb\n".to_vec()))
+        );
+        let limit = MAX_IGNORE_FILE_LEN as usize;
+        std::fs::write(at("full"), vec![b'#'; limit]).expect("write");
+        assert_eq!(
+            read_within_deadline(&at("full")).map(|c| c.map(|c| c.len())),
+            Ok(Some(limit))
+        );
+        std::fs::write(at("large"), vec![b'#'; limit + 1]).expect("write");
+        assert!(refusal(read_within_deadline(&at("large"))).contains("larger than 1 MiB"));
+        nix::unistd::mkfifo(&at("fifo"), nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+        assert!(refusal(read_within_deadline(&at("fifo"))).contains("is a FIFO"));
+        std::os::unix::fs::symlink("/dev/zero", at("zero")).expect("symlink");
+        assert!(refusal(read_within_deadline(&at("zero"))).contains("symbolic link"));
+        std::os::unix::fs::symlink("regular", at("link")).expect("symlink");
+        assert!(refusal(read_within_deadline(&at("link"))).contains("symbolic link"));
+        std::fs::create_dir(at("dir")).expect("mkdir");
+        assert!(refusal(read_within_deadline(&at("dir"))).contains("is a directory"));
+    }
+
+    #[test]
+    fn a_root_whose_gitignore_is_refused_reports_it_and_keeps_the_other_patterns() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let root = temp.path().to_str().expect("utf8").to_owned();
+        std::fs::create_dir(temp.path().join(".gitignore")).expect("mkdir");
+        let mut rule = GitignoreRule::new(vec!["*.tmp".into()])
+            .expect("valid")
+            .reading_gitignore(true);
+        let error = rule.add_root(root.as_bytes()).expect_err("refused");
+        assert!(
+            error.to_string().contains(".gitignore is a directory"),
+            "{error}"
+        );
+        assert!(rule.is_ignored(format!("{root}/a.tmp").as_bytes(), false));
+    }
+
     #[test]
     fn reads_the_roots_gitignore_when_asked_and_our_patterns_override_it() {
         let temp = tempfile::tempdir().expect("temp dir");
         let root = temp.path().to_str().expect("utf8").to_owned();
-        std::fs::write(temp.path().join(".gitignore"), "target/\n*.tmp\n").expect("write");
+        std::fs::write(
+            temp.path().join(".gitignore"),
+            b"\xef\xbb\xbftarget/\r\n\xff.bin\n*.tmp\n",
+        )
+        .expect("write");
         let mut rule = GitignoreRule::new(vec!["!keep.tmp".into()])
             .expect("valid")
             .reading_gitignore(true);
-        rule.add_root(root.as_bytes());
+        rule.add_root(root.as_bytes()).expect("a regular file");
         assert!(rule.is_ignored(format!("{root}/target").as_bytes(), true));
         assert!(rule.is_ignored(format!("{root}/a.tmp").as_bytes(), false));
         assert!(!rule.is_ignored(format!("{root}/keep.tmp").as_bytes(), false));
         let mut plain = GitignoreRule::new(Vec::new()).expect("valid");
-        plain.add_root(root.as_bytes());
+        plain.add_root(root.as_bytes()).expect("not read");
         assert!(!plain.is_ignored(format!("{root}/a.tmp").as_bytes(), false));
     }
 }

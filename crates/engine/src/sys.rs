@@ -16,6 +16,8 @@ pub(crate) const EINVAL: i32 = Errno::EINVAL as i32;
 pub(crate) const EBADF: i32 = Errno::EBADF as i32;
 pub(crate) const ENOSPC: i32 = Errno::ENOSPC as i32;
 pub(crate) const EIO: i32 = Errno::EIO as i32;
+pub(crate) const ENOENT: i32 = Errno::ENOENT as i32;
+pub(crate) const ENOTDIR: i32 = Errno::ENOTDIR as i32;
 
 /// The errno's symbolic name (`ENOENT`), as Node puts it in `error.code`.
 pub fn errno_name(errno: i32) -> &'static str {
@@ -126,6 +128,10 @@ impl InotifyFd {
 
 const TOKEN_INOTIFY: u64 = 1;
 const TOKEN_WAKE: u64 = 2;
+const TOKEN_MOUNTS: u64 = 3;
+/// Polls `EPOLLPRI` (and `EPOLLERR`) once for each change of the mount table since it was opened
+/// or last polled.
+const MOUNT_TABLE: &str = "/proc/self/mountinfo";
 
 /// What woke a [`Poller::wait`].
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +140,8 @@ pub struct Readiness {
     pub readable: bool,
     /// Another thread called [`Poller::wake`].
     pub woken: bool,
+    /// The mount table changed (only with [`Poller::watch_mount_table`]).
+    pub mounts_changed: bool,
 }
 
 /// An epoll set holding one inotify descriptor and an eventfd that other threads use to wake it.
@@ -141,6 +149,8 @@ pub struct Readiness {
 pub struct Poller {
     epoll: Epoll,
     wake: EventFd,
+    /// `/proc/self/mountinfo`, held open so that its changes wake the wait.
+    mount_table: Option<std::fs::File>,
 }
 
 impl Poller {
@@ -162,7 +172,31 @@ impl Poller {
                 EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_WAKE),
             )
             .map_err(|e| sys_error("epoll_ctl", e, None))?;
-        Ok(Self { epoll, wake })
+        Ok(Self {
+            epoll,
+            wake,
+            mount_table: None,
+        })
+    }
+
+    /// Also ends a wait when the mount table changes (a file system mounted or unmounted
+    /// anywhere): inotify says nothing of a mount over a watched directory. Returns false where
+    /// `/proc` is not mounted (nothing is watched then).
+    pub fn watch_mount_table(&mut self) -> bool {
+        let Ok(table) = std::fs::File::open(MOUNT_TABLE) else {
+            return false;
+        };
+        let interest = EpollEvent::new(EpollFlags::EPOLLPRI | EpollFlags::EPOLLERR, TOKEN_MOUNTS);
+        if self.epoll.add(table.as_fd(), interest).is_err() {
+            return false;
+        }
+        self.mount_table = Some(table);
+        true
+    }
+
+    /// The mount table as it is now (empty if it cannot be read).
+    pub fn read_mount_table(&self) -> Vec<u8> {
+        std::fs::read(MOUNT_TABLE).unwrap_or_default()
     }
 
     /// Waits until the inotify descriptor is readable, [`Poller::wake`] is called, or `timeout`
@@ -170,7 +204,7 @@ impl Poller {
     /// neither ends the wait early nor stretches it. A wake is consumed here.
     pub fn wait(&self, timeout: Option<Duration>) -> Result<Readiness> {
         let deadline = timeout.map(|t| Instant::now() + t);
-        let mut events = [EpollEvent::empty(); 2];
+        let mut events = [EpollEvent::empty(); 3];
         loop {
             let epoll_timeout = match deadline {
                 None => EpollTimeout::NONE,
@@ -188,6 +222,7 @@ impl Poller {
                 match event.data() {
                     TOKEN_INOTIFY => ready.readable = true,
                     TOKEN_WAKE => ready.woken = true,
+                    TOKEN_MOUNTS => ready.mounts_changed = true,
                     _ => {}
                 }
             }
@@ -195,7 +230,7 @@ impl Poller {
                 // Reset the counter; EAGAIN only means another wait already consumed it.
                 let _ = self.wake.read();
             }
-            if ready.readable || ready.woken {
+            if ready.readable || ready.woken || ready.mounts_changed {
                 return Ok(ready);
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {

@@ -36,8 +36,11 @@ const ALWAYS_REPORTED: u32 = IN_IGNORED | IN_UNMOUNT | IN_Q_OVERFLOW;
 
 /// Decides which paths a tree leaves out (before any watch is added).
 pub trait IgnoreRule: Send + std::fmt::Debug {
-    /// A root was added (patterns may be relative to it).
-    fn add_root(&mut self, _root: &[u8]) {}
+    /// A root was added (patterns may be relative to it). An error (an ignore file that cannot be
+    /// read) is reported; the root is watched all the same.
+    fn add_root(&mut self, _root: &[u8]) -> Result<(), Error> {
+        Ok(())
+    }
     /// A root was renamed from `from` to `to`: paths below it now start with `to`.
     fn move_root(&mut self, _from: &[u8], _to: &[u8]) {}
     /// Whether `path` (a directory when `is_dir`) is left out.
@@ -85,6 +88,14 @@ pub enum TreeReport {
         /// The root.
         path: Vec<u8>,
     },
+    /// A root's ignore file could not be read (not a regular file, too large, unreadable): the
+    /// root is watched with the other patterns alone.
+    IgnoreFileRefused {
+        /// The root.
+        path: Vec<u8>,
+        /// Why.
+        error: Error,
+    },
     /// A root could not be watched at all.
     RootFailed {
         /// The root.
@@ -124,6 +135,12 @@ pub struct Tree {
     /// Directories moved away whose `IN_MOVED_TO` has not been seen: (cookie, wd).
     pending_moves: Vec<(u32, i32)>,
     rescan: bool,
+    /// While the tree is listed again after an overflow: (parent wd, name) of directories found
+    /// moved to a place listed earlier, whose old place must report them gone.
+    moved_away: Option<Vec<(i32, Vec<u8>)>>,
+    /// Directories whose file system was unmounted (`IN_UNMOUNT` read): their books are kept until
+    /// the queue is drained, when every watch of that file system has said so.
+    unmounted: Vec<i32>,
     reports: Vec<TreeReport>,
     /// The events the tree's own listings caused that are still to arrive (taken out, not reported).
     own: OwnListings,
@@ -148,13 +165,24 @@ fn padded_len(name: &[u8]) -> u32 {
     }
 }
 
-/// A scan's bookkeeping: whether it reports what it finds, what the watch limit left out, and the
-/// directories still to watch and list (each as its parent's wd and its name).
+/// A scan's bookkeeping: whether it reports what it finds, what the watch limit left out, the
+/// directories still to watch and list (each as its parent's wd and its name), and the watches of
+/// directories taken back whose old subdirectories the scan may not find again.
 struct Scan<'o> {
     out: Option<&'o mut BatchEncoder>,
     start: Vec<u8>,
     unwatched: u64,
     pending: Vec<(i32, Vec<u8>)>,
+    stale: Vec<i32>,
+}
+
+/// What adding a watch on an opened directory gave.
+enum Watched {
+    /// A new watch: the directory joins the tree.
+    New(i32),
+    /// The wd of an inode the tree watches already (a symlink loop, a bind mount, a root inside
+    /// another root, a directory moved out and back in).
+    Known(i32),
 }
 
 impl Tree {
@@ -172,6 +200,8 @@ impl Tree {
             root_moves_as_renames: false,
             pending_moves: Vec::new(),
             rescan: false,
+            moved_away: None,
+            unmounted: Vec::new(),
             reports: Vec::new(),
             own: OwnListings::new(watch_mask),
         }
@@ -234,7 +264,7 @@ impl Tree {
 
     /// Whether work is waiting for [`Tree::settle`].
     pub fn needs_settle(&self) -> bool {
-        self.rescan || !self.pending_moves.is_empty()
+        self.rescan || !self.pending_moves.is_empty() || !self.unmounted.is_empty()
     }
 
     fn wants(&self, mask: u32) -> bool {
@@ -248,7 +278,13 @@ impl Tree {
             .is_some_and(|rule| rule.is_ignored(path, is_dir))
     }
 
-    fn finish_scan(&mut self, scan: &Scan<'_>) {
+    fn finish_scan(&mut self, fs: &mut dyn TreeFs, scan: Scan<'_>) {
+        for old in scan.stale {
+            if !self.dirs.contains_key(&old) {
+                self.own.forget(old);
+                fs.rm_watch(old);
+            }
+        }
         if scan.unwatched > 0 {
             let watched = self.dirs.len() as u64;
             self.reports.push(TreeReport::WatchLimit {
@@ -276,9 +312,10 @@ impl Tree {
             start: path,
             unwatched: 0,
             pending: vec![(parent, name.to_vec())],
+            stale: Vec::new(),
         };
         self.scan(fs, &mut scan);
-        self.finish_scan(&scan);
+        self.finish_scan(fs, scan);
     }
 
     /// Routes one kernel event: reports it (if the user's mask wants it and it is not a repeat of a
@@ -342,10 +379,30 @@ impl Tree {
 
     fn keep_books(&mut self, fs: &mut dyn TreeFs, event: &RawEvent<'_>, out: &mut BatchEncoder) {
         let (wd, mask, name) = (event.wd, event.mask, event.name);
+        if mask & IN_UNMOUNT != 0 {
+            if self.dirs.contains_key(&wd) && !self.unmounted.contains(&wd) {
+                self.unmounted.push(wd);
+            }
+            return;
+        }
+        if mask & IN_IGNORED != 0 && self.unmounted.contains(&wd) {
+            return; // its place is listed again once the queue is drained (settle)
+        }
         if mask & IN_IGNORED != 0 {
             // The kernel dropped this watch, not those below it: a directory moved away from under
             // it before it was deleted (the move lost in an overflow) still holds its watch. They
-            // are removed too (EINVAL for those the kernel dropped already), never leaked.
+            // are removed too (EINVAL for those the kernel dropped already), never leaked. Its name
+            // leaves its parent's entries: what is found there later (a directory made again while
+            // the parent's IN_DELETE was lost, the directory an unmount uncovered) is new.
+            if let Some((Some(parent), name)) =
+                self.dirs.get(&wd).map(|d| (d.parent, d.name.clone()))
+            {
+                if let Some(p) = self.dirs.get_mut(&parent) {
+                    if p.subdirs.get(&name) == Some(&wd) {
+                        p.entries.remove(&name);
+                    }
+                }
+            }
             self.unwatch(fs, wd);
             return;
         }
@@ -367,10 +424,22 @@ impl Tree {
                 synthetic_pending: false,
             };
             if mask & IN_MOVED_TO != 0 {
-                // Moved over what the name held: that is gone (a directory's watch with it).
+                // Moved over what the name held: that is gone (a directory's watch with it), unless
+                // a scan that ran after the move already watches the newcomer under this name.
                 dir.entries.insert(name.to_vec(), entry);
-                if let Some(replaced) = dir.subdirs.remove(name) {
-                    self.unwatch(fs, replaced);
+                if let Some(held) = dir.subdirs.get(name).copied() {
+                    let path = join(&dir.path, name);
+                    match self.watch_again(fs, wd, &path) {
+                        Some(now) if now == held => return,
+                        // A probe's watch on the newcomer: removed, the scan below watches it anew.
+                        Some(now) if !self.dirs.contains_key(&now) => fs.rm_watch(now),
+                        _ => {}
+                    }
+                    if let Some(replaced) =
+                        self.dirs.get_mut(&wd).and_then(|d| d.subdirs.remove(name))
+                    {
+                        self.unwatch(fs, replaced);
+                    }
                 }
             } else {
                 dir.entries.entry(name.to_vec()).or_insert(entry);
@@ -479,7 +548,8 @@ impl Tree {
         }
     }
 
-    /// Drops a directory and everything below it from the tree; returns their wds.
+    /// Drops a directory and everything below it from the books; returns their wds (their kernel
+    /// watches and the listing events still expected on them are the caller's).
     fn forget(&mut self, wd: i32) -> Vec<i32> {
         if let Some((Some(parent), name)) = self.dirs.get(&wd).map(|d| (d.parent, d.name.clone())) {
             if let Some(p) = self.dirs.get_mut(&parent) {
@@ -495,7 +565,6 @@ impl Tree {
                 stack.extend(dir.subdirs.values().copied());
                 forgotten.push(wd);
                 self.roots.remove(&wd);
-                self.own.forget(wd);
             }
         }
         forgotten
@@ -504,6 +573,7 @@ impl Tree {
     /// Drops a subtree that left the tree but still exists, removing its kernel watches.
     fn unwatch(&mut self, fs: &mut dyn TreeFs, wd: i32) {
         for gone in self.forget(wd) {
+            self.own.forget(gone);
             fs.rm_watch(gone);
         }
     }
@@ -514,12 +584,21 @@ impl Tree {
         for (_, wd) in std::mem::take(&mut self.pending_moves) {
             self.unwatch(fs, wd);
         }
+        if !self.unmounted.is_empty() {
+            self.uncover(fs, out);
+        }
         if std::mem::take(&mut self.rescan) {
             self.rescan_all(fs, out);
         }
     }
 
     fn rescan_all(&mut self, fs: &mut dyn TreeFs, out: &mut BatchEncoder) {
+        self.moved_away = Some(Vec::new());
+        self.relist_all(fs, out);
+        self.moved_away = None;
+    }
+
+    fn relist_all(&mut self, fs: &mut dyn TreeFs, out: &mut BatchEncoder) {
         // Parents before children (a parent's path is a prefix of its children's): a directory the
         // parent's pass finds replaced is dropped before its own pass would list the newcomer.
         let mut wds: Vec<(Vec<u8>, i32)> = self
@@ -569,6 +648,16 @@ impl Tree {
                 if self.watch_again(fs, wd, &join(&path, &name)) != Some(child) {
                     replaced.push(name);
                 }
+            }
+            // Directories found moved to a place listed earlier left from here.
+            if let Some(moved_away) = self.moved_away.as_mut() {
+                moved_away.retain(|(parent, name)| {
+                    if *parent != wd {
+                        return true;
+                    }
+                    replaced.push(name.clone());
+                    false
+                });
             }
             let Some(dir) = self.dirs.get(&wd) else {
                 continue;
@@ -651,6 +740,10 @@ fn push_synthetic(out: &mut BatchEncoder, wd: i32, mask: u32, dir: &[u8], name: 
 
 #[path = "tree_reach.rs"]
 mod reach;
+
+#[path = "tree_mounts.rs"]
+mod mounts;
+pub use mounts::mount_points;
 
 #[cfg(test)]
 #[path = "tree_tests.rs"]

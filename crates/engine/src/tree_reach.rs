@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{join, push_synthetic, Dir, Entry, Scan, Tree, TreeReport};
+use super::{join, push_synthetic, Dir, Entry, Scan, Tree, TreeReport, Watched};
 use crate::error::Error;
 use crate::event::RawEvent;
 use crate::mask::*;
@@ -55,15 +55,6 @@ fn push_root_move_half(out: &mut BatchEncoder, wd: i32, mask: u32, path: &[u8]) 
         name: b"",
     };
     out.push(&half, Some(path), 0);
-}
-
-/// What adding a watch on an opened directory gave.
-enum Watched {
-    /// A new watch: the directory joins the tree.
-    New(i32),
-    /// The wd of an inode the tree watches already (a symlink loop, a bind mount, a root inside
-    /// another root).
-    Known(i32),
 }
 
 /// How many directories lie below `at` (for the watch limit's `needed`), listing without watching
@@ -142,8 +133,16 @@ impl Tree {
             }
         };
         let root = trimmed(handle.path());
-        if let Some(rule) = self.options.ignore.as_mut() {
-            rule.add_root(&root);
+        if let Some(Err(error)) = self
+            .options
+            .ignore
+            .as_mut()
+            .map(|rule| rule.add_root(&root))
+        {
+            self.reports.push(TreeReport::IgnoreFileRefused {
+                path: given.clone(),
+                error,
+            });
         }
         let at = DirAt {
             root: &handle,
@@ -171,10 +170,11 @@ impl Tree {
                     start: given.clone(),
                     unwatched: 0,
                     pending: Vec::new(),
+                    stale: Vec::new(),
                 };
                 self.take_listing(fs, wd, &root, listing, &mut scan);
                 self.scan(fs, &mut scan);
-                self.finish_scan(&scan);
+                self.finish_scan(fs, scan);
                 self.reports.push(TreeReport::RootReady { path: given });
             }
             Ok(Watched::Known(wd)) => {
@@ -202,7 +202,7 @@ impl Tree {
 
     /// Adds a watch on a directory opened; [`Watched::Known`] when the kernel says the inode is
     /// already watched.
-    fn watch_opened(
+    pub(super) fn watch_opened(
         &mut self,
         fs: &mut dyn TreeFs,
         dir: &OpenDir<'_>,
@@ -250,7 +250,7 @@ impl Tree {
     }
 
     /// Opens `name` in the watched directory `parent`, from the root's descriptor.
-    fn open_child<'p>(
+    pub(super) fn open_child<'p>(
         &self,
         fs: &mut dyn TreeFs,
         parent: i32,
@@ -309,7 +309,7 @@ impl Tree {
 
     /// Records what a watched directory holds (reporting it, when the scan reports), and queues its
     /// subdirectories in `scan`.
-    fn take_listing(
+    pub(super) fn take_listing(
         &mut self,
         fs: &mut dyn TreeFs,
         wd: i32,
@@ -367,6 +367,7 @@ impl Tree {
         let dir = match self.open_child(fs, parent, &path, true) {
             Some(Ok(dir)) => dir,
             Some(Err(error)) => {
+                self.not_a_dir_any_more(parent, name, &error);
                 self.reports.push(TreeReport::Skipped { path, error });
                 return;
             }
@@ -377,8 +378,11 @@ impl Tree {
             opened: true,
             reads: 0,
         };
-        let child = match self.watch_opened(fs, &dir, Some(parent), name) {
-            Ok(Watched::New(child)) => child,
+        let (child, watched_when_opened) = match self.watch_opened(fs, &dir, Some(parent), name) {
+            Ok(Watched::New(child)) => (child, false),
+            Ok(Watched::Known(wd)) if self.take_back(fs, wd, parent, &path, name, scan) => {
+                (wd, true)
+            }
             Ok(Watched::Known(wd)) => {
                 drop(dir);
                 self.own.expect(parent, name, opened_and_closed);
@@ -401,6 +405,7 @@ impl Tree {
             Err(error) => {
                 drop(dir);
                 self.own.expect(parent, name, opened_and_closed);
+                self.not_a_dir_any_more(parent, name, &error);
                 self.reports.push(TreeReport::Skipped { path, error });
                 return;
             }
@@ -410,10 +415,97 @@ impl Tree {
         }
         let listing = fs.list_dir(&dir);
         drop(dir);
-        // Opened before it was watched: its own watch sees the listing and the close.
+        // Opened before it was watched (its own watch sees the listing and the close), or, taken
+        // back, after (the open too).
         let reads = listing.as_ref().map_or(0, |l| l.reads);
-        self.expect_listing(child, false, reads);
+        self.expect_listing(child, watched_when_opened, reads);
         self.take_listing(fs, child, &path, listing, scan);
+    }
+
+    /// `name` in `parent` could not be opened or watched as a directory: when nothing or no
+    /// directory is there any more, whatever comes under the name later is new.
+    fn not_a_dir_any_more(&mut self, parent: i32, name: &[u8], error: &Error) {
+        if matches!(error, Error::Sys { errno, .. } if *errno == crate::sys::ENOENT || *errno == crate::sys::ENOTDIR)
+        {
+            if let Some(dir) = self.dirs.get_mut(&parent) {
+                dir.entries.remove(name);
+            }
+        }
+    }
+
+    /// A directory the kernel says is watched already as `wd`, found at `path`. It moved here when
+    /// it lies in a subtree moved away whose `IN_MOVED_TO` has not come (moved out of the tree, so
+    /// its move back in has another cookie), or when its old place no longer leads to it (a scan
+    /// that met it before the events of its move were read, or after they were lost). Its watches
+    /// were kept by the kernel, but its events since it left were dropped, so its books are stale:
+    /// it is attached here afresh (true) and listed as new by the scan, reporting what it holds;
+    /// the old watches below it that the scan does not find again are removed when the scan ends.
+    /// Anything else (a loop through a followed symlink, a bind mount) is the same directory seen
+    /// twice, and stays where it was first watched (false).
+    fn take_back(
+        &mut self,
+        fs: &mut dyn TreeFs,
+        wd: i32,
+        parent: i32,
+        path: &[u8],
+        name: &[u8],
+        scan: &mut Scan<'_>,
+    ) -> bool {
+        let mut newcomer = None;
+        if !self.pending_moves.is_empty() && self.in_pending_move(wd) {
+            self.pending_moves.retain(|(_, moved)| *moved != wd);
+        } else {
+            let Some((old_path, old_parent, old_name)) = self
+                .dirs
+                .get(&wd)
+                .and_then(|d| Some((d.path.clone(), d.parent?, d.name.clone())))
+            else {
+                return false;
+            };
+            // Asking for a watch at the old place tells: the same wd (still there too), or another
+            // directory in its place (`mkdir a; mv a b; mkdir a` read late finds the second `a`
+            // under `b`), which the tree did not hold. That probe's watch is removed: after an
+            // overflow the old parent's pass reports and watches that one; otherwise the scan
+            // watches and lists it at the old place.
+            let other = match self.watch_again(fs, old_parent, &old_path) {
+                Some(same) if same == wd => return false,
+                Some(other) if !self.dirs.contains_key(&other) => {
+                    fs.rm_watch(other);
+                    true
+                }
+                _ => false,
+            };
+            match self.moved_away.as_mut() {
+                Some(moved_away) => moved_away.push((old_parent, old_name)),
+                None if other => newcomer = Some((old_parent, old_name)),
+                None => {}
+            }
+        }
+        scan.stale
+            .extend(self.forget(wd).into_iter().filter(|old| *old != wd));
+        if let Some(place) = newcomer {
+            scan.pending.push(place);
+        }
+        self.attach(wd, parent, path, name);
+        fs.watches_changed(self.dirs.len());
+        true
+    }
+
+    /// Files `wd` as a new, not yet listed, subdirectory `name` of `parent`.
+    fn attach(&mut self, wd: i32, parent: i32, path: &[u8], name: &[u8]) {
+        self.dirs.insert(
+            wd,
+            Dir {
+                path: path.to_vec(),
+                parent: Some(parent),
+                name: name.to_vec(),
+                entries: HashMap::new(),
+                subdirs: HashMap::new(),
+            },
+        );
+        if let Some(dir) = self.dirs.get_mut(&parent) {
+            dir.subdirs.insert(name.to_vec(), wd);
+        }
     }
 
     /// Lists a watched directory again (a re-scan), opened from its root as a scan does.

@@ -892,20 +892,268 @@ fn a_root_the_limit_leaves_no_watch_for_is_a_watch_limit_report() {
 }
 
 #[test]
-fn a_directory_deleted_under_a_name_filed_wrongly_in_a_race_takes_its_kernel_watch_along() {
+fn a_directory_moved_out_and_straight_back_in_is_watched_where_it_landed_with_its_content() {
+    // `mv r/A/m1 /o/ && touch /o/m1/inner/while-out && mv /o/m1 r/C/`, read in one go. The two
+    // moves have different cookies; the kernel kept m1's watches while it was outside, so the
+    // watch asked for at r/C/m1 is m1's own: it is taken back there, not dropped with the move out.
+    let mut fs = FakeFs::new("/r");
+    fs.mkdir("/o");
+    fs.mkdir("/r/A");
+    fs.mkdir("/r/C");
+    fs.mkdir("/r/A/m1");
+    fs.mkdir("/r/A/m1/inner");
+    fs.touch("/r/A/m1/inner/old");
+    let mut t = tree(IN_ALL_EVENTS);
+    t.add_root(&mut fs, b"/r");
+    let (a, c, m1, inner) = (
+        wd(&fs, "/r/A"),
+        wd(&fs, "/r/C"),
+        wd(&fs, "/r/A/m1"),
+        wd(&fs, "/r/A/m1/inner"),
+    );
+    fs.mv("/r/A/m1", "/o/m1");
+    fs.touch("/o/m1/inner/while-out");
+    fs.mv("/o/m1", "/r/C/m1");
+    let reported = run(
+        &mut t,
+        &mut fs,
+        &[
+            moved(a, IN_MOVED_FROM | IN_ISDIR, 1, "m1"),
+            ev(inner, IN_CREATE, "while-out"),
+            moved(c, IN_MOVED_TO | IN_ISDIR, 2, "m1"),
+        ],
+    );
+    assert_eq!(
+        reported,
+        vec![
+            (IN_MOVED_FROM | IN_ISDIR, "/r/A/m1".into(), false),
+            (IN_MOVED_TO | IN_ISDIR, "/r/C/m1".into(), false),
+            (IN_CREATE | IN_ISDIR, "/r/C/m1/inner".into(), true),
+            (IN_CREATE, "/r/C/m1/inner/old".into(), true),
+            (IN_CREATE, "/r/C/m1/inner/while-out".into(), true),
+        ]
+    );
+    assert_eq!(t.path_of(m1), Some(&b"/r/C/m1"[..]));
+    assert_eq!(t.path_of(inner), Some(&b"/r/C/m1/inner"[..]));
+    assert_eq!(
+        wd(&fs, "/r/C/m1/inner"),
+        inner,
+        "the kernel's watches were kept"
+    );
+    assert_eq!(t.watch_count(), 5);
+    assert_eq!(t.watch_count(), fs.watches.len());
+    let write = run(&mut t, &mut fs, &[ev(inner, IN_CLOSE_WRITE, "old")]);
+    assert_eq!(
+        write,
+        vec![(IN_CLOSE_WRITE, "/r/C/m1/inner/old".into(), false)]
+    );
+}
+
+#[test]
+fn a_directory_moved_out_and_back_twice_into_a_new_directory_is_watched_where_it_landed() {
+    // `mv r/A/m1 /o/; mv /o/m1 r/A/; mv r/A/m1 /o/; mkdir r/N; mv /o/m1 r/N/`, read late: the
+    // scan of N meets m1 before the IN_MOVED_TO that puts it there is read (in the next batch).
+    let mut fs = FakeFs::new("/r");
+    fs.mkdir("/o");
+    fs.mkdir("/r/A");
+    fs.mkdir("/r/A/m1");
+    fs.mkdir("/r/A/m1/inner");
+    let mut t = tree(IN_ALL_EVENTS);
+    t.add_root(&mut fs, b"/r");
+    let (root, a, m1, inner) = (
+        wd(&fs, "/r"),
+        wd(&fs, "/r/A"),
+        wd(&fs, "/r/A/m1"),
+        wd(&fs, "/r/A/m1/inner"),
+    );
+    fs.mv("/r/A/m1", "/o/m1");
+    fs.mv("/o/m1", "/r/A/m1");
+    fs.mv("/r/A/m1", "/o/m1");
+    fs.mkdir("/r/N");
+    fs.mv("/o/m1", "/r/N/m1");
+    run(
+        &mut t,
+        &mut fs,
+        &[
+            moved(a, IN_MOVED_FROM | IN_ISDIR, 1, "m1"),
+            moved(a, IN_MOVED_TO | IN_ISDIR, 2, "m1"),
+            moved(a, IN_MOVED_FROM | IN_ISDIR, 3, "m1"),
+            ev(root, IN_CREATE | IN_ISDIR, "N"),
+        ],
+    );
+    let n = wd(&fs, "/r/N");
+    let reported = run(
+        &mut t,
+        &mut fs,
+        &[moved(n, IN_MOVED_TO | IN_ISDIR, 4, "m1")],
+    );
+    assert_eq!(
+        reported,
+        vec![(IN_MOVED_TO | IN_ISDIR, "/r/N/m1".into(), false)]
+    );
+    assert_eq!(t.path_of(m1), Some(&b"/r/N/m1"[..]));
+    assert_eq!(t.path_of(inner), Some(&b"/r/N/m1/inner"[..]));
+    assert_eq!(t.watch_count(), 5);
+    assert_eq!(t.watch_count(), fs.watches.len());
+}
+
+#[test]
+fn an_unmount_inside_the_tree_uncovers_the_mount_point_which_is_watched_and_listed_again() {
+    // `mount -t tmpfs none r/mp` over r/mp (holding `covered`), then `umount r/mp`: every watch of
+    // the tmpfs gets IN_UNMOUNT and IN_IGNORED, deepest first; r/mp is then the covered directory.
+    let mut fs = FakeFs::new("/r");
+    fs.mkdir("/r/mp");
+    fs.touch("/r/mp/on-tmpfs");
+    fs.mkdir("/r/mp/sub");
+    let mut t = tree(IN_ALL_EVENTS);
+    t.add_root(&mut fs, b"/r");
+    let (mp, sub) = (wd(&fs, "/r/mp"), wd(&fs, "/r/mp/sub"));
+    fs.rm("/r/mp");
+    fs.watches.retain(|_, w| *w != mp && *w != sub);
+    fs.mkdir("/r/mp");
+    fs.touch("/r/mp/covered");
+    fs.mkdir("/r/mp/old");
+    let reported = run(
+        &mut t,
+        &mut fs,
+        &[
+            ev(sub, IN_UNMOUNT | IN_ISDIR, ""),
+            ev(sub, IN_IGNORED, ""),
+            ev(mp, IN_UNMOUNT | IN_ISDIR, ""),
+            ev(mp, IN_IGNORED, ""),
+        ],
+    );
+    assert_eq!(
+        reported,
+        vec![
+            (IN_UNMOUNT | IN_ISDIR, "/r/mp/sub".into(), false),
+            (IN_IGNORED, "/r/mp/sub".into(), false),
+            (IN_UNMOUNT | IN_ISDIR, "/r/mp".into(), false),
+            (IN_IGNORED, "/r/mp".into(), false),
+            (IN_DELETE, "/r/mp/on-tmpfs".into(), true),
+            (IN_DELETE | IN_ISDIR, "/r/mp/sub".into(), true),
+            (IN_CREATE, "/r/mp/covered".into(), true),
+            (IN_CREATE | IN_ISDIR, "/r/mp/old".into(), true),
+        ]
+    );
+    let uncovered = wd(&fs, "/r/mp");
+    assert_ne!(uncovered, mp);
+    assert_eq!(t.path_of(uncovered), Some(&b"/r/mp"[..]));
+    assert_eq!(t.path_of(wd(&fs, "/r/mp/old")), Some(&b"/r/mp/old"[..]));
+    assert_eq!(t.watch_count(), 3);
+    assert_eq!(t.watch_count(), fs.watches.len());
+    assert!(t
+        .take_reports()
+        .iter()
+        .all(|r| matches!(r, TreeReport::RootReady { .. })));
+}
+
+#[test]
+fn an_unmount_read_in_two_drains_reports_the_same_and_no_error() {
+    // The reader can drain the queue between the watches of one unmount: the directory below the
+    // mount point is then uncovered alone, and is not there (its parent's file system went too).
+    let mut fs = FakeFs::new("/r");
+    fs.mkdir("/r/mp");
+    fs.touch("/r/mp/on-tmpfs");
+    fs.mkdir("/r/mp/sub");
+    let mut t = tree(IN_ALL_EVENTS);
+    t.add_root(&mut fs, b"/r");
+    let (mp, sub) = (wd(&fs, "/r/mp"), wd(&fs, "/r/mp/sub"));
+    fs.rm("/r/mp");
+    fs.watches.retain(|_, w| *w != mp && *w != sub);
+    fs.mkdir("/r/mp");
+    fs.touch("/r/mp/covered");
+    let mut reported = run(
+        &mut t,
+        &mut fs,
+        &[ev(sub, IN_UNMOUNT | IN_ISDIR, ""), ev(sub, IN_IGNORED, "")],
+    );
+    reported.extend(run(
+        &mut t,
+        &mut fs,
+        &[ev(mp, IN_UNMOUNT | IN_ISDIR, ""), ev(mp, IN_IGNORED, "")],
+    ));
+    let synthetic: Vec<_> = reported.into_iter().filter(|(_, _, s)| *s).collect();
+    assert_eq!(
+        synthetic,
+        vec![
+            (IN_DELETE | IN_ISDIR, "/r/mp/sub".into(), true),
+            (IN_DELETE, "/r/mp/on-tmpfs".into(), true),
+            (IN_CREATE, "/r/mp/covered".into(), true),
+        ]
+    );
+    assert_eq!(t.path_of(wd(&fs, "/r/mp")), Some(&b"/r/mp"[..]));
+    assert_eq!(t.watch_count(), fs.watches.len());
+    assert!(t
+        .take_reports()
+        .iter()
+        .all(|r| matches!(r, TreeReport::RootReady { .. })));
+}
+
+#[test]
+fn a_file_system_mounted_over_a_watched_directory_is_listed_in_its_place() {
+    // `mount -t tmpfs none r/mp`: no inotify event; the watch of r/mp (and r/mp/sub) stays on the
+    // covered inodes. The mount table's change makes the tree ask for a watch at each mount point.
+    let mut fs = FakeFs::new("/r");
+    fs.mkdir("/r/mp");
+    fs.touch("/r/mp/covered");
+    fs.mkdir("/r/mp/sub");
+    let mut t = tree(IN_ALL_EVENTS);
+    t.add_root(&mut fs, b"/r");
+    let (mp, sub) = (wd(&fs, "/r/mp"), wd(&fs, "/r/mp/sub"));
+    fs.rm("/r/mp");
+    fs.mkdir("/r/mp");
+    fs.touch("/r/mp/on-tmpfs");
+    let mut out = BatchEncoder::new();
+    t.mounts_changed(
+        &mut fs,
+        &[b"/".to_vec(), b"/r/mp".to_vec(), b"/elsewhere".to_vec()],
+        &mut out,
+    );
+    let reported: Vec<(u32, Vec<u8>, bool)> = decode(&out.finish().bytes)
+        .expect("well-formed batch")
+        .into_iter()
+        .map(|e| {
+            let path = join(&e.path.unwrap_or_default(), &e.name);
+            (e.mask, path, e.flags & FLAG_SYNTHETIC != 0)
+        })
+        .collect();
+    assert_eq!(
+        reported,
+        vec![
+            (IN_DELETE, b"/r/mp/covered".to_vec(), true),
+            (IN_DELETE | IN_ISDIR, b"/r/mp/sub".to_vec(), true),
+            (IN_CREATE, b"/r/mp/on-tmpfs".to_vec(), true),
+        ]
+    );
+    let mounted = wd(&fs, "/r/mp");
+    assert_ne!(mounted, mp);
+    assert_eq!(t.path_of(mounted), Some(&b"/r/mp"[..]));
+    assert!(fs.removed.contains(&mp) && fs.removed.contains(&sub));
+    assert_eq!(t.watch_count(), 2);
+    assert_eq!(t.watch_count(), fs.watches.len());
+    // Nothing changed at the mount points since: nothing more is reported.
+    let mut again = BatchEncoder::new();
+    t.mounts_changed(&mut fs, &[b"/r/mp".to_vec()], &mut again);
+    assert_eq!(again.event_count(), 0);
+}
+
+#[test]
+fn mkdir_mv_mkdir_read_late_watches_each_directory_under_its_real_path() {
     // Found by the property tests. `mkdir a; mv a b; mkdir a`, all before the tree reads: reading
     // IN_CREATE a, the tree watches what is at /r/a by then (the second a), and the rename files
-    // that watch under b. When b (the first a, never watched) is deleted, the watch filed under b
-    // must leave the kernel too: forgotten only, it stayed there, unknown to the tree, counted
-    // against the watch limit until the instance closed.
+    // that watch under b. The second IN_CREATE a finds that watch again: the kernel's answer for
+    // /r/b (another inode) says it moved, so it is filed under a and the first a is watched under
+    // b. Deleting b then takes b's own watch along, and none is left behind.
     let mut fs = FakeFs::new("/r");
     let mut t = tree(IN_ALL_EVENTS);
     t.add_root(&mut fs, b"/r");
     let root = wd(&fs, "/r");
     fs.mkdir("/r/a");
+    fs.touch("/r/a/in-first");
     fs.mv("/r/a", "/r/b");
     fs.mkdir("/r/a");
-    run(
+    let reported = run(
         &mut t,
         &mut fs,
         &[
@@ -915,15 +1163,27 @@ fn a_directory_deleted_under_a_name_filed_wrongly_in_a_race_takes_its_kernel_wat
             ev(root, IN_CREATE | IN_ISDIR, "a"),
         ],
     );
-    let second_a = wd(&fs, "/r/a");
-    assert_eq!(
-        t.path_of(second_a),
-        Some(&b"/r/b"[..]),
-        "the race files it under b"
+    let (first, second) = (wd(&fs, "/r/b"), wd(&fs, "/r/a"));
+    assert_eq!(t.path_of(second), Some(&b"/r/a"[..]));
+    assert_eq!(t.path_of(first), Some(&b"/r/b"[..]));
+    assert!(
+        reported.contains(&(IN_CREATE, "/r/b/in-first".into(), true)),
+        "the first a's content is reported where it is: {reported:?}"
     );
+    assert_eq!(t.watch_count(), fs.watches.len());
     fs.rm("/r/b");
-    run(&mut t, &mut fs, &[ev(root, IN_DELETE | IN_ISDIR, "b")]);
-    assert!(fs.removed.contains(&second_a));
+    fs.watches.retain(|_, w| *w != first);
+    run(
+        &mut t,
+        &mut fs,
+        &[
+            ev(first, IN_DELETE_SELF, ""),
+            ev(first, IN_IGNORED, ""),
+            ev(root, IN_DELETE | IN_ISDIR, "b"),
+        ],
+    );
+    assert_eq!(t.path_of(first), None);
+    assert_eq!(t.watch_count(), 2);
     assert_eq!(t.watch_count(), fs.watches.len());
 }
 

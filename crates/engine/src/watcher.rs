@@ -327,8 +327,12 @@ impl Watcher {
     /// Opens an instance in `mode`, and starts its reader thread, which rings `doorbell`.
     pub fn open_with(doorbell: impl Doorbell, mode: Mode) -> Result<Self> {
         let inotify = InotifyFd::open()?;
-        let poller = Poller::new(&inotify)?;
+        let mut poller = Poller::new(&inotify)?;
         let tree = matches!(mode, Mode::Tree(_) | Mode::Changes(_));
+        if tree {
+            // Without /proc a mount over a watched directory goes unnoticed (README: limits).
+            poller.watch_mount_table();
+        }
         let changes = matches!(mode, Mode::Changes(_));
         let shared = Arc::new(Shared {
             inotify,
@@ -820,11 +824,17 @@ fn serve(
         } else {
             Readiness {
                 readable: true,
-                woken: false,
+                ..Readiness::default()
             }
         };
         if ready.woken && interrupted(shared, tick) {
             return Served::Interrupted;
+        }
+        if ready.mounts_changed {
+            let batch = recheck_mounts(shared, backlog);
+            if batch.events > 0 {
+                return Served::Batch(Ok(batch));
+            }
         }
         if ready.readable {
             let streaming = last_batch.is_some_and(|t| t.elapsed() < STREAM_GAP);
@@ -843,6 +853,24 @@ fn serve(
             return Served::Batch(Ok(tick));
         }
     }
+}
+
+/// The mount table changed: a tree lists again each watched directory that a file system was
+/// mounted over (inotify gives no event for that), reporting what differs. The batch is not
+/// settled: the kernel's queue was not read.
+fn recheck_mounts(shared: &Shared, backlog: &Backlog) -> EncodedBatch {
+    let mount_points = crate::tree::mount_points(&shared.poller.read_mount_table());
+    let mut encoder = BatchEncoder::new();
+    let mut fs = KernelTreeFs::new(&shared.inotify, &shared.stopping, &shared.watches, backlog);
+    let mut books = lock(&shared.books);
+    if let Books::Tree(tree) = &mut *books {
+        tree.mounts_changed(&mut fs, &mount_points, &mut encoder);
+    }
+    let reports = books.take_reports();
+    shared.watches.store(books.watch_count(), Ordering::Relaxed);
+    drop(books);
+    lock(&shared.state).add_reports(reports);
+    encoder.finish()
 }
 
 /// Whether to end the batch now, after a read that filled the buffer, because the kernel has more

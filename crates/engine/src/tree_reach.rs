@@ -379,7 +379,8 @@ impl Tree {
             reads: 0,
         };
         let (child, watched_when_opened) = match self.watch_opened(fs, &dir, Some(parent), name) {
-            Ok(Watched::New(child)) => (child, false),
+            // A directory below one taken back keeps the watch the kernel kept: it saw the open.
+            Ok(Watched::New(child)) => (child, scan.stale.contains(&child)),
             Ok(Watched::Known(wd)) if self.take_back(fs, wd, parent, &path, name, scan) => {
                 (wd, true)
             }
@@ -416,7 +417,7 @@ impl Tree {
         let listing = fs.list_dir(&dir);
         drop(dir);
         // Opened before it was watched (its own watch sees the listing and the close), or, taken
-        // back, after (the open too).
+        // back or below one, after (the open too).
         let reads = listing.as_ref().map_or(0, |l| l.reads);
         self.expect_listing(child, watched_when_opened, reads);
         self.take_listing(fs, child, &path, listing, scan);

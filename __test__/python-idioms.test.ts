@@ -5,7 +5,7 @@
  * watch the kernel already dropped.
  */
 import { describe, expect, it } from 'vitest'
-import { IN_CREATE, IN_DELETE, IN_ISDIR, InotifyError, type InotifyEvent } from '../src/index'
+import { IN_CREATE, IN_DELETE, IN_ISDIR, type InotifyError, type InotifyEvent } from '../src/index'
 import { collectUntil, until } from './helpers'
 import { sh, useFixture, withinDeadline } from './inotify-fixture'
 import { useTreeFixture } from './tree-fixture'
@@ -15,7 +15,10 @@ const tfx = useTreeFixture()
 
 /** What a generator yields until it ends by itself (bounded by a deadline). */
 function drain<T>(gen: AsyncGenerator<T>): Promise<T[]> {
-  return withinDeadline(collectUntil(gen, () => false, 'the generator to end'), 'the end')
+  return withinDeadline(
+    collectUntil(gen, () => false, 'the generator to end'),
+    'the end',
+  )
 }
 
 /** An event as the tests compare them. */
@@ -104,7 +107,9 @@ describe("the Python package's tree idioms", () => {
     expect(() => tree.eventGen({ ignoreMissingNewFolders: 1 as never })).toThrow(TypeError)
     expect(() => tree.eventGenSync({ ignoreMissingNewFolders: 'yes' as never })).toThrow(TypeError)
     const inotify = fx.open()
-    expect(() => inotify.eventGen({ ignoreMissingNewFolders: true } as never)).toThrow(/unknown option "ignoreMissingNewFolders"/)
+    expect(() => inotify.eventGen({ ignoreMissingNewFolders: true } as never)).toThrow(
+      /unknown option "ignoreMissingNewFolders"/,
+    )
   })
 
   it('removeWatch(path, true) of a watch the kernel dropped (IN_IGNORED read) does nothing; without superficial, or by wd, it is EINVAL', async () => {

@@ -7,7 +7,15 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { AbortError, IN_CREATE, IN_DELETE, IN_Q_OVERFLOW, InotifyTree, type EventBatch, type InotifyEvent } from '../src/index'
+import {
+  AbortError,
+  IN_CREATE,
+  IN_DELETE,
+  IN_Q_OVERFLOW,
+  InotifyTree,
+  type EventBatch,
+  type InotifyEvent,
+} from '../src/index'
 import { WireBatch } from '../src/wire'
 import { collectUntil } from './helpers'
 import { brief, sh, useFixture, withinDeadline } from './inotify-fixture'
@@ -32,7 +40,8 @@ function viaAccessors<P extends string | Buffer>(batches: readonly EventBatch<P>
   return events
 }
 
-const eventCount = (batches: readonly EventBatch<string | Buffer>[]): number => batches.reduce((n, b) => n + b.length, 0)
+const eventCount = (batches: readonly EventBatch<string | Buffer>[]): number =>
+  batches.reduce((n, b) => n + b.length, 0)
 
 describe('eventBatches', () => {
   it('gives the seed example’s events, the same through the accessors, event(i) and iteration as eventGen gives them', async () => {
@@ -43,14 +52,28 @@ describe('eventBatches', () => {
     const wd = viaGen.addWatch(dir)
     viaBatches.addWatch(dir)
     sh(dir, script)
-    const expected = await collectUntil(viaGen.eventGen({ yieldNones: false }), (e) => e.length === 7, 'the seed events')
-    const batches = await collectUntil(viaBatches.eventBatches(), (b) => eventCount(b) === 7, 'the seed events in batches')
+    const expected = await collectUntil(
+      viaGen.eventGen({ yieldNones: false }),
+      (e) => e.length === 7,
+      'the seed events',
+    )
+    const batches = await collectUntil(
+      viaBatches.eventBatches(),
+      (b) => eventCount(b) === 7,
+      'the seed events in batches',
+    )
     for (const batch of batches) expect(batch.length).toBeGreaterThan(0)
     expect(viaAccessors(batches)).toEqual(expected)
     expect(batches.flatMap((b) => [...b])).toEqual(expected)
     expect(batches.flatMap((b) => Array.from({ length: b.length }, (_, i) => b.event(i)))).toEqual(expected)
     expect(expected.map(brief).map((e) => e.typeNames)).toEqual([
-      ['IN_CREATE'], ['IN_OPEN'], ['IN_ATTRIB'], ['IN_CLOSE_WRITE'], ['IN_DELETE'], ['IN_ISDIR', 'IN_CREATE'], ['IN_ISDIR', 'IN_DELETE'],
+      ['IN_CREATE'],
+      ['IN_OPEN'],
+      ['IN_ATTRIB'],
+      ['IN_CLOSE_WRITE'],
+      ['IN_DELETE'],
+      ['IN_ISDIR', 'IN_CREATE'],
+      ['IN_ISDIR', 'IN_DELETE'],
     ])
     for (const event of expected) expect(event).toMatchObject({ path: dir, header: { wd } })
   })
@@ -60,7 +83,12 @@ describe('eventBatches', () => {
     const inotify = fx.open({ paths: [dir], mask: IN_CREATE, blockDurationS: null })
     const names = Array.from({ length: 10_000 }, (_, i) => `link${String(i).padStart(5, '0')}`)
     for (const name of names) symlinkSync('target', join(dir, name))
-    const batches = await collectUntil(inotify.eventBatches(), (b) => eventCount(b) >= names.length, 'the backlog', 10_000)
+    const batches = await collectUntil(
+      inotify.eventBatches(),
+      (b) => eventCount(b) >= names.length,
+      'the backlog',
+      10_000,
+    )
     const seen = batches.flatMap((b) => Array.from({ length: b.length }, (_, i) => b.filename(i)))
     expect(seen).toEqual(names)
     expect(batches.length).toBeGreaterThan(1)
@@ -72,7 +100,12 @@ describe('eventBatches', () => {
     const inotify = fx.open({ paths: [dir], mask: IN_CREATE, blockDurationS: null })
     const names = Array.from({ length: 10_000 }, (_, i) => `link${String(i).padStart(5, '0')}`)
     for (const name of names) symlinkSync('target', join(dir, name))
-    const items = await collectUntil(inotify.eventGen(), (got) => got.at(-1) === null, 'the backlog and its null', 10_000)
+    const items = await collectUntil(
+      inotify.eventGen(),
+      (got) => got.at(-1) === null,
+      'the backlog and its null',
+      10_000,
+    )
     expect(items.filter((item) => item === null)).toHaveLength(1)
     expect(items.slice(0, -1).map((e) => e!.filename)).toEqual(names)
   })
@@ -81,11 +114,20 @@ describe('eventBatches', () => {
     const dir = fx.tempDir()
     const utf8 = fx.open({ paths: [dir], mask: IN_CREATE, blockDurationS: null })
     const bytes = fx.open({ paths: [dir], mask: IN_CREATE, blockDurationS: null, encoding: 'buffer' })
-    const names = [Buffer.from('plain-ascii-name'), Buffer.from('日本語の名前'), Buffer.from([0x66, 0xff, 0x6f]), Buffer.from('z')]
+    const names = [
+      Buffer.from('plain-ascii-name'),
+      Buffer.from('日本語の名前'),
+      Buffer.from([0x66, 0xff, 0x6f]),
+      Buffer.from('z'),
+    ]
     for (const name of names) writeFileSync(Buffer.concat([Buffer.from(`${dir}/`), name]), '')
     const text = await collectUntil(utf8.eventBatches(), (b) => eventCount(b) === names.length, 'the names')
-    expect(text.flatMap((b) => Array.from({ length: b.length }, (_, i) => b.filename(i))))
-      .toEqual(['plain-ascii-name', '日本語の名前', 'f\ufffdo', 'z'])
+    expect(text.flatMap((b) => Array.from({ length: b.length }, (_, i) => b.filename(i)))).toEqual([
+      'plain-ascii-name',
+      '日本語の名前',
+      'f\ufffdo',
+      'z',
+    ])
     const raw = await collectUntil(bytes.eventBatches(), (b) => eventCount(b) === names.length, 'the names as bytes')
     const rawNames = raw.flatMap((b) => Array.from({ length: b.length }, (_, i) => b.filename(i)))
     expect(rawNames).toEqual(names)
@@ -131,7 +173,12 @@ describe('eventBatches', () => {
       unlinkSync(name)
     }
     const gen = inotify.eventBatches()
-    const batches = await collectUntil(gen, (b) => b.some((x) => x.mask(x.length - 1) & IN_Q_OVERFLOW), 'the overflow', 10_000)
+    const batches = await collectUntil(
+      gen,
+      (b) => b.some((x) => x.mask(x.length - 1) & IN_Q_OVERFLOW),
+      'the overflow',
+      10_000,
+    )
     const last = batches.at(-1)!
     const i = last.length - 1
     expect(last.typeNames(i)).toEqual(['IN_Q_OVERFLOW'])
@@ -157,7 +204,10 @@ describe('eventBatches', () => {
   it('ends on timeoutS, on an aborted signal (AbortError) and on close, and refuses unknown options', async () => {
     const dir = fx.tempDir()
     const inotify = fx.open({ paths: [dir] })
-    const timedOut = await withinDeadline(collectUntil(inotify.eventBatches({ timeoutS: 0.05 }), () => false, 'the end'), 'timeoutS')
+    const timedOut = await withinDeadline(
+      collectUntil(inotify.eventBatches({ timeoutS: 0.05 }), () => false, 'the end'),
+      'timeoutS',
+    )
     expect(timedOut).toEqual([])
     const controller = new AbortController()
     const aborted = collectUntil(inotify.eventBatches({ signal: controller.signal }), () => false, 'the abort')
@@ -167,7 +217,9 @@ describe('eventBatches', () => {
     inotify.close()
     expect(await withinDeadline(closing, 'close')).toEqual([])
     const other = fx.open()
-    expect(() => other.eventBatches({ yieldNones: false } as never)).toThrow(/eventBatches: unknown option "yieldNones"/)
+    expect(() => other.eventBatches({ yieldNones: false } as never)).toThrow(
+      /eventBatches: unknown option "yieldNones"/,
+    )
     expect(() => other.eventBatches(42 as never)).toThrow(TypeError)
     expect(() => other.eventBatches({ timeoutS: -1 })).toThrow(RangeError)
   })
@@ -261,12 +313,27 @@ function encode(names: readonly Buffer[]): Buffer {
   const namesOffset = 20 + 28 * n
   const pathsOffset = namesOffset + Math.ceil(namesBytes.length / 4) * 4
   const buf = Buffer.alloc(pathsOffset + 4 + 2)
-  for (const [at, value] of [[0, n], [4, 1], [8, namesOffset], [12, pathsOffset], [16, 1]] as const) buf.writeUInt32LE(value, at)
+  for (const [at, value] of [
+    [0, n],
+    [4, 1],
+    [8, namesOffset],
+    [12, pathsOffset],
+    [16, 1],
+  ] as const)
+    buf.writeUInt32LE(value, at)
   let end = 0
   names.forEach((name, i) => {
     end += name.length
     const ascii = name.every((byte) => byte < 0x80) ? 4 : 0
-    for (const [column, value] of [[0, 1], [1, IN_CREATE], [2, 0], [3, 16], [4, 0], [5, ascii], [6, end]] as const) {
+    for (const [column, value] of [
+      [0, 1],
+      [1, IN_CREATE],
+      [2, 0],
+      [3, 16],
+      [4, 0],
+      [5, ascii],
+      [6, end],
+    ] as const) {
       buf.writeUInt32LE(value, 20 + 4 * (column * n + i))
     }
   })

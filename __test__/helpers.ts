@@ -41,10 +41,13 @@ export async function collectUntil<T>(
     let timer: NodeJS.Timeout | undefined
     const result = await Promise.race([
       iterator.next(),
-      new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), left) }),
+      new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), left)
+      }),
     ])
     clearTimeout(timer)
-    if (result === 'timeout') throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; got ${items.length} items`)
+    if (result === 'timeout')
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; got ${items.length} items`)
     if (result.done) break
     items.push(result.value)
   }

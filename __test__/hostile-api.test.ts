@@ -50,8 +50,14 @@ describe('an ignore function that throws (12.7)', () => {
     for (const kind of ['tree', 'watch'] as const) {
       const paths = errors[kind].map((e) => e.path)
       // The directory was asked about by the native scan, the file when its events came.
-      expect(paths.some((p) => p.endsWith('/boomdir')), `${kind}: ${JSON.stringify(errors[kind])}`).toBe(true)
-      expect(paths.some((p) => p.endsWith('/boomfile')), `${kind}: ${JSON.stringify(errors[kind])}`).toBe(true)
+      expect(
+        paths.some((p) => p.endsWith('/boomdir')),
+        `${kind}: ${JSON.stringify(errors[kind])}`,
+      ).toBe(true)
+      expect(
+        paths.some((p) => p.endsWith('/boomfile')),
+        `${kind}: ${JSON.stringify(errors[kind])}`,
+      ).toBe(true)
       for (const error of errors[kind]) {
         expect(error).toMatchObject({ name: 'InotifyError', code: 'ERR_INOTIFY_IGNORE_FUNCTION' })
         expect(error.message).toContain(error.path)
@@ -74,7 +80,10 @@ describe('instances dropped without close() (12.8)', () => {
     'releases the descriptors and the thread of 50 unreferenced unref()d %s instances once collected',
     async (kind) => {
       const { baseline, opened, after } = await child<Record<'baseline' | 'opened' | 'after', Resources>>(
-        'collected', ['--expose-gc'], kind)
+        'collected',
+        ['--expose-gc'],
+        kind,
+      )
       // Each instance holds its inotify descriptor and a reader thread until collected.
       expect(opened.inotify).toBe(baseline.inotify + 50)
       expect(opened.threads).toBeGreaterThanOrEqual(baseline.threads + 50)
@@ -84,7 +93,9 @@ describe('instances dropped without close() (12.8)', () => {
 
   it('keeps what is referenced, waited on, listened to or ref()d working through any number of collections', async () => {
     const { counts, missing, heldEvents } = await child<{ counts: Resources; missing: string[]; heldEvents: string[] }>(
-      'pinned', ['--expose-gc'])
+      'pinned',
+      ['--expose-gc'],
+    )
     // Six instances: one referenced, a generator, a tree's iterator, a watcher's iterator and
     // listener, and a ref()'d one that nothing references.
     expect(counts.inotify).toBe(6)
@@ -98,7 +109,10 @@ afterEach(async () => {
   for (const w of watchers.splice(0)) await w.close()
 })
 
-async function open<E extends PathEncoding = 'utf8'>(paths: PathLike | readonly PathLike[], options?: WatchOptions<E>): Promise<Watcher<E>> {
+async function open<E extends PathEncoding = 'utf8'>(
+  paths: PathLike | readonly PathLike[],
+  options?: WatchOptions<E>,
+): Promise<Watcher<E>> {
   const w = watch(paths, options)
   watchers.push(w as Watcher<PathEncoding>)
   await withinDeadline(w.ready, 'ready')
@@ -113,13 +127,16 @@ async function changesUntil<P extends string | Buffer>(
 ): Promise<Change<P>[]> {
   const seen: Change<P>[] = []
   const iterator = w[Symbol.asyncIterator]()
-  await withinDeadline((async () => {
-    while (!seen.some(match)) {
-      const next = await iterator.next()
-      if (next.done === true) throw new Error(`the watcher ended before ${what}`)
-      seen.push(...next.value)
-    }
-  })(), what)
+  await withinDeadline(
+    (async () => {
+      while (!seen.some(match)) {
+        const next = await iterator.next()
+        if (next.done === true) throw new Error(`the watcher ended before ${what}`)
+        seen.push(...next.value)
+      }
+    })(),
+    what,
+  )
   await iterator.return?.()
   return seen
 }
@@ -170,9 +187,13 @@ describe('names that are not UTF-8 (12.11)', () => {
     const lossy = `${dir}/f\ufffd\ufffd.txt`
     const w = await open(dir)
     const events: SubscribeEvent[] = []
-    const subscription = await subscribe(dir, (error, batch) => {
-      if (error === null) events.push(...batch)
-    }, { debounceMs: 0 })
+    const subscription = await subscribe(
+      dir,
+      (error, batch) => {
+        if (error === null) events.push(...batch)
+      },
+      { debounceMs: 0 },
+    )
     try {
       writeFileSync(Buffer.concat([Buffer.from(`${dir}/`), NAME]), 'x')
       const changes = await changesUntil(w, (c) => c.path === lossy, 'the lossy create')
@@ -193,15 +214,24 @@ describe('file: URLs and numbers out of range (12.12)', () => {
   it('takes file: URLs through fileURLToPath: a host or an encoded slash is a TypeError before any watch', () => {
     const dir = fx.tempDir()
     const before = inotifyDescriptorCount()
-    expect(() => watch(new URL(`file://elsewhere${dir}`))).toThrow(expect.objectContaining({
-      name: 'TypeError', code: 'ERR_INVALID_FILE_URL_HOST',
-    }))
-    expect(() => watch(new URL(`file://${dir}/a%2Fb`))).toThrow(expect.objectContaining({
-      name: 'TypeError', code: 'ERR_INVALID_FILE_URL_PATH',
-    }))
-    expect(() => watch([dir, new URL('https://example.com/')])).toThrow(expect.objectContaining({
-      name: 'TypeError', code: 'ERR_INVALID_URL_SCHEME',
-    }))
+    expect(() => watch(new URL(`file://elsewhere${dir}`))).toThrow(
+      expect.objectContaining({
+        name: 'TypeError',
+        code: 'ERR_INVALID_FILE_URL_HOST',
+      }),
+    )
+    expect(() => watch(new URL(`file://${dir}/a%2Fb`))).toThrow(
+      expect.objectContaining({
+        name: 'TypeError',
+        code: 'ERR_INVALID_FILE_URL_PATH',
+      }),
+    )
+    expect(() => watch([dir, new URL('https://example.com/')])).toThrow(
+      expect.objectContaining({
+        name: 'TypeError',
+        code: 'ERR_INVALID_URL_SCHEME',
+      }),
+    )
     expect(inotifyDescriptorCount()).toBe(before)
   })
 
@@ -228,9 +258,12 @@ describe('file: URLs and numbers out of range (12.12)', () => {
     for (const maxBacklog of [0, 1.5, 2 ** 53, Infinity]) {
       expect(() => watch(dir, { maxBacklog }), String(maxBacklog)).toThrow(outOfRange)
     }
-    expect(() => watch(dir, { debounceMs: '5' as unknown as number })).toThrow(expect.objectContaining({
-      name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE',
-    }))
+    expect(() => watch(dir, { debounceMs: '5' as unknown as number })).toThrow(
+      expect.objectContaining({
+        name: 'TypeError',
+        code: 'ERR_INVALID_ARG_TYPE',
+      }),
+    )
     await expect(subscribe(dir, () => {}, { debounceMs: 2 ** 31 })).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' })
     expect(inotifyDescriptorCount()).toBe(before)
   })

@@ -24,11 +24,14 @@ function drain<T>(gen: AsyncGenerator<T>): Promise<T[]> {
 /** Milliseconds a `for await` over `gen` takes to end by itself. */
 async function msUntilEnd(gen: AsyncGenerator<unknown>): Promise<number> {
   const start = performance.now()
-  await withinDeadline((async () => {
-    for await (const _item of gen) {
-      // Nothing happens in the directory: only the generator's own end matters.
-    }
-  })(), 'the generator to end')
+  await withinDeadline(
+    (async () => {
+      for await (const _item of gen) {
+        // Nothing happens in the directory: only the generator's own end matters.
+      }
+    })(),
+    'the generator to end',
+  )
   return performance.now() - start
 }
 
@@ -136,7 +139,9 @@ describe('timeouts and ticks', () => {
     const withNones = await wakeUps(inotify.eventGen({ timeoutS: 0.5 }))
     // Without nulls, for as long: the thread wakes to be armed and to be paused, not 25 times.
     const withoutNones = await wakeUps(inotify.eventGen({ timeoutS: 0.5, yieldNones: false }))
-    console.log(`reader thread wake-ups over 0.5 s at blockDurationS 0.02: ${withNones} yielding nulls, ${withoutNones} not`)
+    console.log(
+      `reader thread wake-ups over 0.5 s at blockDurationS 0.02: ${withNones} yielding nulls, ${withoutNones} not`,
+    )
     expect(withNones).toBeGreaterThanOrEqual(5)
     expect(withoutNones).toBeLessThanOrEqual(3)
   })
@@ -168,12 +173,15 @@ describe('timeouts and ticks', () => {
     const timers: NodeJS.Timeout[] = [setTimeout(() => writeFileSync(join(dir, 'first'), ''), 200)]
     const seen: string[] = []
     try {
-      await withinDeadline((async () => {
-        for await (const event of inotify.eventGen({ timeoutS: 0.3, yieldNones: false })) {
-          seen.push(event.filename)
-          if (event.filename === 'first') timers.push(setTimeout(() => writeFileSync(join(dir, 'second'), ''), 150))
-        }
-      })(), 'the generator to end')
+      await withinDeadline(
+        (async () => {
+          for await (const event of inotify.eventGen({ timeoutS: 0.3, yieldNones: false })) {
+            seen.push(event.filename)
+            if (event.filename === 'first') timers.push(setTimeout(() => writeFileSync(join(dir, 'second'), ''), 150))
+          }
+        })(),
+        'the generator to end',
+      )
     } finally {
       for (const timer of timers) clearTimeout(timer)
     }
@@ -192,9 +200,13 @@ describe('closing', () => {
     }, 100)
     try {
       const seen: (InotifyEvent | null)[] = []
-      await withinDeadline((async () => {
-        for await (const item of inotify.eventGen()) seen.push(item)
-      })(), 'the loop to end after close()', 3000)
+      await withinDeadline(
+        (async () => {
+          for await (const item of inotify.eventGen()) seen.push(item)
+        })(),
+        'the loop to end after close()',
+        3000,
+      )
       expect(closedBeforeEnd).toBe(true)
       expect(seen).toEqual([])
     } finally {
@@ -258,10 +270,13 @@ describe('process exit', () => {
   })
 
   it('exits by itself with an open unref()d watcher, even with an eventGen waiting', () => {
-    const result = runChild(`
+    const result = runChild(
+      `
       const i = new Inotify({ paths: [DIR] }).unref()
       ;(async () => { for await (const e of i.eventGen()) {} })()
-      console.log('waiting')`, 10_000)
+      console.log('waiting')`,
+      10_000,
+    )
     expect(result.stderr).toBe('')
     expect(result).toMatchObject({ status: 0, signal: null, stdout: 'waiting\n' })
   })
@@ -281,7 +296,8 @@ describe('eventGenSync', () => {
     for (const item of gen) {
       items.push(item)
       if (done(items)) return items
-      if (performance.now() > deadline) throw new Error(`eventGenSync gave no end in ${timeoutMs} ms; got ${items.length} items`)
+      if (performance.now() > deadline)
+        throw new Error(`eventGenSync gave no end in ${timeoutMs} ms; got ${items.length} items`)
     }
     return items
   }
@@ -322,18 +338,24 @@ describe('eventGenSync', () => {
 
   it('lets worker.terminate() end a worker blocked in eventGenSync with blockDurationS null', async () => {
     const dist = resolve(ROOT, 'dist/index.js')
-    const worker = new Worker(`
+    const worker = new Worker(
+      `
       const { parentPort, workerData } = require('node:worker_threads')
       const { Inotify } = require(workerData.dist)
       const inotify = new Inotify({ paths: [workerData.dir], blockDurationS: null })
       parentPort.postMessage('blocking')
       for (const event of inotify.eventGenSync()) parentPort.postMessage(String(event))
-    `, { eval: true, workerData: { dist, dir: fx.tempDir() } })
+    `,
+      { eval: true, workerData: { dist, dir: fx.tempDir() } },
+    )
     const exited = new Promise<number>((resolve) => worker.once('exit', resolve))
-    await withinDeadline(new Promise((resolve, reject) => {
-      worker.once('message', resolve)
-      worker.once('error', reject)
-    }), 'the worker to start blocking')
+    await withinDeadline(
+      new Promise((resolve, reject) => {
+        worker.once('message', resolve)
+        worker.once('error', reject)
+      }),
+      'the worker to start blocking',
+    )
     await withinDeadline(worker.terminate(), 'terminate() of a worker blocked in eventGenSync')
     expect(await withinDeadline(exited, 'the worker to exit')).toBe(1)
   })
@@ -345,12 +367,15 @@ describe('eventGenSync', () => {
     const names = ['s1', 's2', 's3', 's4']
     for (const name of names) writeFileSync(join(dir, name), '')
     const first: string[] = []
-    await withinDeadline((async () => {
-      for await (const event of inotify.eventGen({ yieldNones: false })) {
-        first.push(event.filename)
-        break
-      }
-    })(), 'the first event')
+    await withinDeadline(
+      (async () => {
+        for await (const event of inotify.eventGen({ yieldNones: false })) {
+          first.push(event.filename)
+          break
+        }
+      })(),
+      'the first event',
+    )
     const rest = collectSync(inotify.eventGenSync({ yieldNones: false, timeoutS: 0.3 }), () => false)
     expect([...first, ...rest.map((e) => e.filename)]).toEqual(names)
   })

@@ -6,13 +6,7 @@ import { mkdirSync, readFileSync, renameSync, rmdirSync, unlinkSync, writeFileSy
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import {
-  IN_CREATE,
-  IN_DELETE,
-  IN_MOVE,
-  TerminalEventError,
-  type InotifyEvent,
-} from '../src/index'
+import { IN_CREATE, IN_DELETE, IN_MOVE, TerminalEventError, type InotifyEvent } from '../src/index'
 import { collectUntil } from './helpers'
 import { brief, eventsOf, sh, useFixture, withinDeadline } from './inotify-fixture'
 
@@ -173,7 +167,11 @@ describe('kernel events', () => {
     const inotify = fx.open()
     inotify.addWatch(dir, IN_MOVE)
     renameSync(join(dir, 'old'), join(dir, 'new'))
-    const [from, to] = await collectUntil(inotify.eventGen({ yieldNones: false }), (e) => e.length === 2, 'the rename pair')
+    const [from, to] = await collectUntil(
+      inotify.eventGen({ yieldNones: false }),
+      (e) => e.length === 2,
+      'the rename pair',
+    )
     expect(brief(from!)).toEqual({ typeNames: ['IN_MOVED_FROM'], filename: 'old' })
     expect(brief(to!)).toEqual({ typeNames: ['IN_MOVED_TO'], filename: 'new' })
     expect(from?.header.cookie).not.toBe(0)
@@ -247,12 +245,15 @@ describe('generator options', () => {
     writeFileSync(join(dir, 'one'), '')
     writeFileSync(join(dir, 'two'), '')
     const seen: (InotifyEvent | null)[] = []
-    await withinDeadline((async () => {
-      for await (const event of inotify) {
-        seen.push(event)
-        if (seen.length === 2) break
-      }
-    })(), 'two events')
+    await withinDeadline(
+      (async () => {
+        for await (const event of inotify) {
+          seen.push(event)
+          if (seen.length === 2) break
+        }
+      })(),
+      'two events',
+    )
     expect(seen.map((e) => e?.filename)).toEqual(['one', 'two'])
   })
 
@@ -263,13 +264,20 @@ describe('generator options', () => {
     const names = ['n1', 'n2', 'n3', 'n4', 'n5']
     for (const name of names) writeFileSync(join(dir, name), '')
     const first: string[] = []
-    await withinDeadline((async () => {
-      for await (const event of inotify.eventGen({ yieldNones: false })) {
-        first.push(event.filename)
-        break
-      }
-    })(), 'the first event')
-    const rest = await collectUntil(inotify.eventGen({ yieldNones: false }), (e) => first.length + e.length >= names.length, 'the rest')
+    await withinDeadline(
+      (async () => {
+        for await (const event of inotify.eventGen({ yieldNones: false })) {
+          first.push(event.filename)
+          break
+        }
+      })(),
+      'the first event',
+    )
+    const rest = await collectUntil(
+      inotify.eventGen({ yieldNones: false }),
+      (e) => first.length + e.length >= names.length,
+      'the rest',
+    )
     expect(first).toHaveLength(1)
     expect([...first, ...rest.map((e) => e.filename)]).toEqual(names)
     // And nothing comes twice afterwards.

@@ -24,7 +24,9 @@ export function holdings(): Holdings {
     try {
       if (readlinkSync(`/proc/self/fd/${fd}`) !== 'anon_inode:inotify') continue
       inotify += 1
-      watches += readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').split('\n').filter((l) => l.startsWith('inotify wd:')).length
+      watches += readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('inotify wd:')).length
     } catch {
       // The descriptor readdir itself used is gone by now.
     }

@@ -97,8 +97,14 @@ describe('hostile names', () => {
     writeFileSync(Buffer.concat([Buffer.from(`${dir}/`), INVALID]), '')
     writeFileSync(join(dir, LONGEST), '')
     writeFileSync(join(dir, 'end'), '')
-    await until(() => byteEvents.length >= 4 && textEvents.length >= 4 && changes.filter((c) => c.type === 'create').length >= 4 &&
-      treeLog.events.length >= 4, 'four creates everywhere')
+    await until(
+      () =>
+        byteEvents.length >= 4 &&
+        textEvents.length >= 4 &&
+        changes.filter((c) => c.type === 'create').length >= 4 &&
+        treeLog.events.length >= 4,
+      'four creates everywhere',
+    )
     const wanted = [Buffer.from(NEWLINE), INVALID, Buffer.from(LONGEST), Buffer.from('end')]
     expect(byteEvents.map((e) => e.filename)).toEqual(wanted)
     expect((treeLog.events as unknown as InotifyEvent<Buffer>[]).map((e) => e.filename)).toEqual(wanted)
@@ -118,8 +124,13 @@ describe('paths at PATH_MAX', () => {
     const base = fx.tempDir()
     const component = 'p'.repeat(200)
     // mkdir with relative paths, one level at a time: the last levels' absolute paths exceed PATH_MAX.
-    execFileSync(process.execPath, ['-e', `const fs = require('node:fs'); process.chdir(process.argv[1])
-      for (let i = 0; i < 22; i++) { fs.mkdirSync(process.argv[2]); process.chdir(process.argv[2]) }`, base, component])
+    execFileSync(process.execPath, [
+      '-e',
+      `const fs = require('node:fs'); process.chdir(process.argv[1])
+      for (let i = 0; i < 22; i++) { fs.mkdirSync(process.argv[2]); process.chdir(process.argv[2]) }`,
+      base,
+      component,
+    ])
     try {
       await deepChain(base, component)
     } finally {
@@ -141,7 +152,9 @@ async function deepChain(base: string, component: string): Promise<void> {
     const tooLong = join(deepest, component)
     // Inotify: a path past PATH_MAX is an InotifyError ENAMETOOLONG; the deepest one that fits works.
     const inotify = open({ mask: IN_CREATE })
-    expect(() => inotify.addWatch(tooLong)).toThrow(expect.objectContaining({ name: 'InotifyError', code: 'ENAMETOOLONG' }))
+    expect(() => inotify.addWatch(tooLong)).toThrow(
+      expect.objectContaining({ name: 'InotifyError', code: 'ENAMETOOLONG' }),
+    )
     inotify.addWatch(deepest, IN_CREATE)
     const plain = eventsOf(inotify)
     // A tree and watch(): the levels that fit are watched, the others go to onError.
@@ -157,7 +170,10 @@ async function deepChain(base: string, component: string): Promise<void> {
     const changes = changesOf(w)
     const log = fx.log(tree)
     writeFileSync(join(deepest, 'f'), '')
-    await until(() => plain.length > 0 && changes.length > 0 && log.events.length > 0, 'the create at the deepest level')
+    await until(
+      () => plain.length > 0 && changes.length > 0 && log.events.length > 0,
+      'the create at the deepest level',
+    )
     expect(plain.map((e) => [e.path, e.filename])).toEqual([[deepest, 'f']])
     expect(log.events.map(fullPath)).toEqual([join(deepest, 'f')])
     expect(said(changes)).toEqual([['create', join(deepest, 'f'), false]])
@@ -179,14 +195,21 @@ describe('directories that change nature', () => {
     expect(tree.watchCount).toBe(2)
     rmSync(sub, { recursive: true })
     writeFileSync(sub, 'now a file')
-    await until(() => inotify.watchCount === 0 && tree.watchCount === 1 && changes.some((c) => c.type === 'create'),
-      'the directory to be dropped everywhere')
+    await until(
+      () => inotify.watchCount === 0 && tree.watchCount === 1 && changes.some((c) => c.type === 'create'),
+      'the directory to be dropped everywhere',
+    )
     const ends = (events: InotifyEvent[]): string[][] =>
-      events.map((e) => e.typeNames as string[]).filter((names) => names.includes('IN_DELETE_SELF') || names.includes('IN_IGNORED'))
+      events
+        .map((e) => e.typeNames as string[])
+        .filter((names) => names.includes('IN_DELETE_SELF') || names.includes('IN_IGNORED'))
     expect(ends(plain)).toEqual([['IN_DELETE_SELF'], ['IN_IGNORED']])
     expect(kernelWatchCount(tree.fd)).toBe(1)
     await log.untilPath(sub, 5000, (e) => e.typeNames.includes('IN_CREATE') && !e.typeNames.includes('IN_ISDIR'))
-    expect(said(changes)).toEqual([['delete', sub, true], ['create', sub, false]])
+    expect(said(changes)).toEqual([
+      ['delete', sub, true],
+      ['create', sub, false],
+    ])
     // The file can be watched in its turn.
     expect(inotify.addWatch(sub)).toBeGreaterThan(0)
   })
@@ -222,12 +245,25 @@ describe('directories that change nature', () => {
     const w = await watching(root)
     const changes = changesOf(w)
     rmSync(root, { recursive: true })
-    await until(() => inotify.watchCount === 0 && tree.watchCount === 0 && w.stats().watches === 0 &&
-      changes.some((c) => c.path === root), 'every watch to end')
+    await until(
+      () =>
+        inotify.watchCount === 0 &&
+        tree.watchCount === 0 &&
+        w.stats().watches === 0 &&
+        changes.some((c) => c.path === root),
+      'every watch to end',
+    )
     expect(plain.slice(-2).map((e) => e.typeNames)).toEqual([['IN_DELETE_SELF'], ['IN_IGNORED']])
-    await log.until((events) => events.some((e) => fullPath(e) === root && e.typeNames.includes('IN_IGNORED')), 'the root IN_IGNORED')
-    expect(log.events.filter((e) => fullPath(e) === root).map((e) => e.typeNames).slice(-2))
-      .toEqual([['IN_DELETE_SELF'], ['IN_IGNORED']])
+    await log.until(
+      (events) => events.some((e) => fullPath(e) === root && e.typeNames.includes('IN_IGNORED')),
+      'the root IN_IGNORED',
+    )
+    expect(
+      log.events
+        .filter((e) => fullPath(e) === root)
+        .map((e) => e.typeNames)
+        .slice(-2),
+    ).toEqual([['IN_DELETE_SELF'], ['IN_IGNORED']])
     expect(changes.at(-1)).toEqual({ type: 'delete', path: root, isDir: true })
     expect(kernelWatchCount(tree.fd)).toBe(0)
     // Made again, it is not watched by these (their watches ended), and nothing breaks.
@@ -240,8 +276,17 @@ describe('directories that change nature', () => {
 describe('unmount', () => {
   it('unmounting a watched tmpfs (in a mount namespace): IN_UNMOUNT and IN_IGNORED (terminal by default) for Inotify, the same for a tree, which then watches the covered root; watch() reports what the tmpfs held deleted, not the root', async () => {
     const dir = fx.tempDir()
-    const run: ChildResult = await fx.run('unshare', ['-U', '-r', '-m', 'sh', '-c', 'mount -t tmpfs none "$1" && exec "$0" "$2" unmount "$1"',
-      process.execPath, dir, CHILD])
+    const run: ChildResult = await fx.run('unshare', [
+      '-U',
+      '-r',
+      '-m',
+      'sh',
+      '-c',
+      'mount -t tmpfs none "$1" && exec "$0" "$2" unmount "$1"',
+      process.execPath,
+      dir,
+      CHILD,
+    ])
     if (run.code !== 0) throw new Error(`the child failed (${run.code ?? run.signal}):\n${run.stderr}\n${run.stdout}`)
     const result = JSON.parse(run.stdout) as {
       watchesBefore: { plain: number; tree: number; watch: number }
@@ -255,10 +300,17 @@ describe('unmount', () => {
     const status = (lines: string[]): string[] => lines.filter((l) => /IN_UNMOUNT|IN_IGNORED/.test(l))
     expect(status(result.plain)).toEqual([`IN_ISDIR|IN_UNMOUNT ${dir}`, `IN_IGNORED ${dir}`])
     expect(result.thrown).toEqual({ name: 'TerminalEventError', typeName: 'IN_UNMOUNT' })
-    expect(status(result.tree).sort()).toEqual([
-      `IN_ISDIR|IN_UNMOUNT ${dir}`, `IN_ISDIR|IN_UNMOUNT ${dir}/sub`, `IN_IGNORED ${dir}`, `IN_IGNORED ${dir}/sub`,
-    ].sort())
-    expect(result.tree.filter((l) => l.endsWith(` ${dir}/sub`) && l.includes('IN_DELETE') && l.includes('IN_ISDIR'))).toHaveLength(1)
+    expect(status(result.tree).sort()).toEqual(
+      [
+        `IN_ISDIR|IN_UNMOUNT ${dir}`,
+        `IN_ISDIR|IN_UNMOUNT ${dir}/sub`,
+        `IN_IGNORED ${dir}`,
+        `IN_IGNORED ${dir}/sub`,
+      ].sort(),
+    )
+    expect(
+      result.tree.filter((l) => l.endsWith(` ${dir}/sub`) && l.includes('IN_DELETE') && l.includes('IN_ISDIR')),
+    ).toHaveLength(1)
     expect(result.changes.map((c) => [c.type, c.path])).toEqual([['delete', join(dir, 'sub')]])
     expect(result.alive).toBe(true)
   })

@@ -38,10 +38,13 @@ describe('worker threads', () => {
     it(`terminate() of a worker running ${what} mid-stream ends it, joins its reader thread and releases its instance`, async () => {
       const dir = fx.tempDir()
       const before = holdings()
-      const worker = new Worker(`
+      const worker = new Worker(
+        `
         const { parentPort, workerData } = require('node:worker_threads')
         const { Inotify, InotifyTree, watch } = require(workerData.dist)
-        ${source}`, { eval: true, workerData: { dist: DIST, dir } })
+        ${source}`,
+        { eval: true, workerData: { dist: DIST, dir } },
+      )
       const exited = new Promise<number>((resolveExit) => worker.once('exit', resolveExit))
       let received = 0
       let started = false
@@ -50,7 +53,11 @@ describe('worker threads', () => {
         else received += Number(message)
       })
       const failed = new Promise<never>((_, reject) => worker.once('error', reject))
-      await withinDeadline(Promise.race([until(() => started, 'the worker to start'), failed]), 'the worker to start', 10_000)
+      await withinDeadline(
+        Promise.race([until(() => started, 'the worker to start'), failed]),
+        'the worker to start',
+        10_000,
+      )
       // Events flow: a file every millisecond, until the worker is gone.
       let i = 0
       const writer = setInterval(() => writeFileSync(join(dir, `f${i++ % 100}`), 'x'), 1)
@@ -63,10 +70,13 @@ describe('worker threads', () => {
       }
       expect(await withinDeadline(exited, 'the worker to exit')).toBe(1)
       // The env cleanup hook closed the instance and joined the reader: nothing is left of it.
-      await until(() => {
-        const now = holdings()
-        return now.inotify === before.inotify && now.threads <= before.threads
-      }, `the worker's threads and instance to go (${JSON.stringify(holdings())} vs ${JSON.stringify(before)})`)
+      await until(
+        () => {
+          const now = holdings()
+          return now.inotify === before.inotify && now.threads <= before.threads
+        },
+        `the worker's threads and instance to go (${JSON.stringify(holdings())} vs ${JSON.stringify(before)})`,
+      )
     })
   }
 })
@@ -95,7 +105,10 @@ describe('process exit', () => {
   }
 
   it('process.exit() with an Inotify, a tree and a watch() open while events flow exits cleanly', () => {
-    const result = spawnSync(process.execPath, [CHILD, 'exitWithOpenWatchers', fx.tempDir()], { encoding: 'utf8', timeout: 10_000 })
+    const result = spawnSync(process.execPath, [CHILD, 'exitWithOpenWatchers', fx.tempDir()], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    })
     expect(result.stderr).toBe('')
     expect(result).toMatchObject({ status: 0, signal: null })
     expect(JSON.parse(result.stdout)).toMatchObject({ exiting: true })
@@ -103,15 +116,21 @@ describe('process exit', () => {
 
   it.each([
     ['a closed tree', `const t = new InotifyTree(DIR); t.ready.then(() => { t.close(); console.log('done') })`],
-    ['an unref()d tree with an eventGen waiting', `
+    [
+      'an unref()d tree with an eventGen waiting',
+      `
       const t = new InotifyTree(DIR).unref()
       ;(async () => { for await (const e of t.eventGen()) {} })()
-      console.log('done')`],
+      console.log('done')`,
+    ],
     ['a closed watch()', `const w = watch(DIR); w.ready.then(() => w.close()).then(() => console.log('done'))`],
-    ['an unref()d watch() with an iterator waiting', `
+    [
+      'an unref()d watch() with an iterator waiting',
+      `
       const w = watch(DIR).unref()
       ;(async () => { for await (const b of w) {} })()
-      console.log('done')`],
+      console.log('done')`,
+    ],
   ])('exits by itself with %s', (_what, script) => {
     const result = runChild(script, 10_000)
     expect(result.stderr).toBe('')
@@ -135,8 +154,12 @@ describe('signals', () => {
     const child = spawn(process.execPath, [CHILD, 'signals', dir, String(files)], { stdio: ['pipe', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk
+    })
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk
+    })
     const ended = new Promise<number | null>((resolveEnd) => child.on('close', resolveEnd))
     let sent = 0
     let timer: NodeJS.Timeout | undefined
@@ -167,7 +190,13 @@ describe('signals', () => {
       clearInterval(timer)
       child.kill('SIGKILL')
     }
-    const result = JSON.parse(stdout) as { handled: number; plain: number; tree: number; watch: number; failures: string[] }
+    const result = JSON.parse(stdout) as {
+      handled: number
+      plain: number
+      tree: number
+      watch: number
+      failures: string[]
+    }
     console.log(`signals sent to reader threads: ${sent}; handled by the child: ${result.handled}`)
     expect(sent).toBeGreaterThanOrEqual(300)
     expect(result.handled).toBeGreaterThan(0)

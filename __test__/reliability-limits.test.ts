@@ -18,15 +18,38 @@ const fx = useTreeFixture()
 const CHILD = resolve(__dirname, 'fixtures/reliability-child.cjs')
 
 function parsed<T>(result: ChildResult): T {
-  if (result.code !== 0) throw new Error(`the child failed (${result.code ?? result.signal}):\n${result.stderr}\n${result.stdout}`)
+  if (result.code !== 0)
+    throw new Error(`the child failed (${result.code ?? result.signal}):\n${result.stderr}\n${result.stdout}`)
   return JSON.parse(result.stdout) as T
 }
 
 /** Runs a scenario of the child script in a user namespace where `file` holds `value`. */
-async function inNamespace<T>(file: 'max_inotify_instances' | 'max_inotify_watches', value: number, scenario: string,
-  dir: string, ...args: string[]): Promise<T> {
-  return parsed<T>(await fx.run('unshare', ['-U', '-r', 'sh', '-c', `echo ${value} > /proc/sys/user/${file} && exec "$0" "$@"`,
-    process.execPath, CHILD, scenario, dir, String(value), ...args], { timeoutMs: 30_000 }))
+async function inNamespace<T>(
+  file: 'max_inotify_instances' | 'max_inotify_watches',
+  value: number,
+  scenario: string,
+  dir: string,
+  ...args: string[]
+): Promise<T> {
+  return parsed<T>(
+    await fx.run(
+      'unshare',
+      [
+        '-U',
+        '-r',
+        'sh',
+        '-c',
+        `echo ${value} > /proc/sys/user/${file} && exec "$0" "$@"`,
+        process.execPath,
+        CHILD,
+        scenario,
+        dir,
+        String(value),
+        ...args,
+      ],
+      { timeoutMs: 30_000 },
+    ),
+  )
 }
 
 interface ErrorInfo {
@@ -59,7 +82,12 @@ describe('max_user_instances', () => {
     expect(result.atLimit).toMatchObject({ opened: 6, inotifyFds: 6 })
     expect(result.failures).toEqual({ count: 194, codes: ['EMFILE'] })
     for (const error of [result.error, result.treeError, result.reopenError]) {
-      expect(error).toMatchObject({ name: 'InotifyError', isInotifyError: true, code: 'EMFILE', syscall: 'inotify_init1' })
+      expect(error).toMatchObject({
+        name: 'InotifyError',
+        isInotifyError: true,
+        code: 'EMFILE',
+        syscall: 'inotify_init1',
+      })
       expect(error.message).toContain('fs.inotify.max_user_instances = 6')
       expect(error.message).toContain('sudo sysctl fs.inotify.max_user_instances=')
     }
@@ -100,7 +128,12 @@ describe('max_user_watches', () => {
     expect(result.treeWatchCount).toBe(6)
     // Inotify: the 5th addWatch throws ENOSPC with the limit and the sysctl; the first 4 report.
     expect(result.watched).toBe(4)
-    expect(result.addWatchError).toMatchObject({ name: 'InotifyError', code: 'ENOSPC', syscall: 'inotify_add_watch', path: join(dir, 'd4') })
+    expect(result.addWatchError).toMatchObject({
+      name: 'InotifyError',
+      code: 'ENOSPC',
+      syscall: 'inotify_add_watch',
+      path: join(dir, 'd4'),
+    })
     expect(result.addWatchError.message).toContain('fs.inotify.max_user_watches = 10')
     expect(result.addWatchError.message).toContain('sudo sysctl fs.inotify.max_user_watches=')
     expect(result.reporting).toEqual(['d0', 'd1', 'd2', 'd3'].map((d) => join(dir, d)))
@@ -113,7 +146,13 @@ describe('max_user_watches', () => {
     expect(result.treeErrors.reduce((sum, e) => sum + e.needed! - e.watched!, 0)).toBe(5)
     expect(result.treeReporting).toEqual([join(dir, 'tree/a')])
     // watch(): ready rejects with the same typed error it emits, and nothing is watched.
-    expect(result.watcherReady).toMatchObject({ name: 'WatchLimitError', code: 'ENOSPC', needed: 6, watched: 0, limit: 10 })
+    expect(result.watcherReady).toMatchObject({
+      name: 'WatchLimitError',
+      code: 'ENOSPC',
+      needed: 6,
+      watched: 0,
+      limit: 10,
+    })
     expect(result.watcherErrors).toHaveLength(1)
     expect(result.watcherWatches).toBe(0)
     expect(result.failures).toEqual([])

@@ -35,11 +35,17 @@ describe('overflow above the kernel', () => {
     const files = 12_000
     // A subscription in a child process that is stopped (SIGSTOP) while 12,000 files are made:
     // its reader cannot read, and the kernel queue (16,384 events) overflows.
-    const child = spawn(process.execPath, [CHILD, 'subscribeOverflow', dir, String(files)], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [CHILD, 'subscribeOverflow', dir, String(files)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let stdout = ''
     let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk
+    })
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk
+    })
     const ended = new Promise<number | null>((resolveEnd) => child.on('close', resolveEnd))
     try {
       await until(() => stderr.includes('ready\n'), 'the subscription', 10_000)
@@ -50,7 +56,10 @@ describe('overflow above the kernel', () => {
     } finally {
       child.kill('SIGKILL')
     }
-    const result = JSON.parse(stdout) as { calls: { error?: { code: string; message: string; isInotifyError: boolean } }[]; seen: number }
+    const result = JSON.parse(stdout) as {
+      calls: { error?: { code: string; message: string; isInotifyError: boolean } }[]
+      seen: number
+    }
     const errors = result.calls.filter((c) => c.error !== undefined).map((c) => c.error!)
     expect(errors.length).toBeGreaterThanOrEqual(1)
     expect(errors[0]).toMatchObject({ code: 'ERR_INOTIFY_OVERFLOW', isInotifyError: true })
@@ -75,7 +84,10 @@ describe('overflow above the kernel', () => {
     expect((await first).value).toEqual(heard[0])
     const rest: Change[][] = []
     for (;;) {
-      const next = await withinDeadline(Promise.race([iterator.next(), new Promise<'idle'>((r) => setTimeout(r, 200, 'idle'))]), 'the backlog')
+      const next = await withinDeadline(
+        Promise.race([iterator.next(), new Promise<'idle'>((r) => setTimeout(r, 200, 'idle'))]),
+        'the backlog',
+      )
       if (next === 'idle' || next.done === true) break
       rest.push(next.value)
     }

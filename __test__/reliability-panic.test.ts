@@ -19,7 +19,8 @@ interface ErrorInfo {
 }
 
 function parsed<T>(result: ChildResult): T {
-  if (result.code !== 0) throw new Error(`the child failed (${result.code ?? result.signal}):\n${result.stderr}\n${result.stdout}`)
+  if (result.code !== 0)
+    throw new Error(`the child failed (${result.code ?? result.signal}):\n${result.stderr}\n${result.stdout}`)
   return JSON.parse(result.stdout) as T
 }
 
@@ -37,8 +38,9 @@ describe('a panic in Rust', () => {
   })
 
   it('on the reader thread is an InotifyError ERR_INOTIFY_PANIC from an Inotify and a tree generator, and an error (and a throwing iterator) from watch()', async () => {
-    const run = await fx.run(process.execPath, [CHILD, 'panicInReader', fx.tempDir()],
-      { env: { ...process.env, INOTIFY_NAPI_TEST_PANIC: 'reader' } })
+    const run = await fx.run(process.execPath, [CHILD, 'panicInReader', fx.tempDir()], {
+      env: { ...process.env, INOTIFY_NAPI_TEST_PANIC: 'reader' },
+    })
     const result = parsed<{ errors: Record<string, ErrorInfo>; threads: number; inotifyFds: number }>(run)
     expect(Object.keys(result.errors).sort()).toEqual(['inotify', 'tree', 'watch', 'watchIterator'])
     for (const error of Object.values(result.errors)) {

@@ -34,7 +34,9 @@ function drainSync<T>(gen: Generator<T>, timeoutMs = 5000): T[] {
 
 /** An event, or a cycle's `null`, as the tests compare them. */
 function shown(item: InotifyEvent | null): string | null {
-  return item === null ? null : `${item.typeNames.join('|')} ${item.path}/${item.filename}${item.synthetic ? ' (synthetic)' : ''}`
+  return item === null
+    ? null
+    : `${item.typeNames.join('|')} ${item.path}/${item.filename}${item.synthetic ? ' (synthetic)' : ''}`
 }
 
 /** The events of batches, as {@link shown} gives them. */

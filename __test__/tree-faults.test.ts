@@ -24,7 +24,8 @@ const fx = useTreeFixture()
 
 /** The JSON a child printed; fails with its stderr when it did not finish well. */
 function parsed<T>(result: ChildResult): T {
-  if (result.code !== 0) throw new Error(`the child failed (${result.code ?? result.signal}):\n${result.stderr}\n${result.stdout}`)
+  if (result.code !== 0)
+    throw new Error(`the child failed (${result.code ?? result.signal}):\n${result.stderr}\n${result.stdout}`)
   return JSON.parse(result.stdout) as T
 }
 
@@ -94,7 +95,10 @@ describe('symbolic links', () => {
     const log = fx.log(tree)
     symlinkSync(later, join(root, 'late-link'))
     await log.untilPath(join(root, 'late-link'), 5000, isCreate)
-    await until(() => tree.watchCount === 7, `the linked directory and its subdirectory watched (watchCount ${tree.watchCount})`)
+    await until(
+      () => tree.watchCount === 7,
+      `the linked directory and its subdirectory watched (watchCount ${tree.watchCount})`,
+    )
     writeFileSync(join(later, 'inside/f'), '')
     await log.untilPath(join(root, 'late-link/inside/f'), 5000, isCreate)
   })
@@ -133,7 +137,17 @@ describe('unreadable and vanishing directories', () => {
       watchCount: number
       kernel: number
       paths: string[]
-    }>(await fx.run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CHILD_SCRIPT, 'unreadable', dir]))
+    }>(
+      await fx.run('setpriv', [
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        process.execPath,
+        CHILD_SCRIPT,
+        'unreadable',
+        dir,
+      ]),
+    )
     expect(result.uid).toBe(65534)
     expect(result.ready).toBe('resolved')
     expect(result.atReady.watchCount).toBe(2)
@@ -151,10 +165,12 @@ describe('unreadable and vanishing directories', () => {
     }
     // The moved-in tree's content is reported, the unreadable directory included (it exists), and
     // nothing below it.
-    expect(result.paths).toEqual(expect.arrayContaining(
-      ['ok/f1', 'box', 'box/locked2', 'box/open', 'ok/f2'].map((p) => join(root, p))))
-    expect(result.paths.filter((p) => p.startsWith(join(root, 'locked/')) || p.startsWith(join(root, 'box/locked2/'))))
-      .toEqual([])
+    expect(result.paths).toEqual(
+      expect.arrayContaining(['ok/f1', 'box', 'box/locked2', 'box/open', 'ok/f2'].map((p) => join(root, p))),
+    )
+    expect(
+      result.paths.filter((p) => p.startsWith(join(root, 'locked/')) || p.startsWith(join(root, 'box/locked2/'))),
+    ).toEqual([])
     // root, ok, box and box/open.
     expect(result.watchCount).toBe(4)
     expect(result.kernel).toBe(4)
@@ -174,8 +190,10 @@ describe('unreadable and vanishing directories', () => {
     writeFileSync(join(root, 'keep/k3/f'), '')
     await log.untilPath(join(root, 'keep/k3/f'), 5000, isCreate)
     // root, churn, keep and k1..k5: every watch of a deleted directory is gone, here and in the kernel.
-    await until(() => tree.watchCount === 8 && kernelWatchCount(tree.fd) === 8,
-      `8 watches (tree ${tree.watchCount}, kernel ${kernelWatchCount(tree.fd)})`)
+    await until(
+      () => tree.watchCount === 8 && kernelWatchCount(tree.fd) === 8,
+      `8 watches (tree ${tree.watchCount}, kernel ${kernelWatchCount(tree.fd)})`,
+    )
     // A directory that vanished mid-scan is normal churn: nothing else goes wrong.
     expect(errors.filter((e) => e.code !== 'ENOENT' && e.code !== 'ENOTDIR')).toEqual([])
   })
@@ -184,16 +202,33 @@ describe('unreadable and vanishing directories', () => {
 describe('ignore', () => {
   it('applies gitignore globs, negation and functions before any watch is added, and reports nothing below what it ignores', async () => {
     const root = fx.tempDir()
-    layout(root, ['node_modules/pkg/', 'a/node_modules/x/', 'build/', 'a/build/', 'dist/', 'src/dist', 'logs/',
-      'fn-ignored/sub/', 'src/.cache/x/'])
+    layout(root, [
+      'node_modules/pkg/',
+      'a/node_modules/x/',
+      'build/',
+      'a/build/',
+      'dist/',
+      'src/dist',
+      'logs/',
+      'fn-ignored/sub/',
+      'src/.cache/x/',
+    ])
     const asked: [string, boolean][] = []
     const tree = fx.tree(root, {
       // Only what is needed for a file write: so the tree's own listing of directories shows nothing.
       mask: IN_CREATE | IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_TO,
-      ignore: ['node_modules', '*.log', '/build', 'dist/', '!keep.log', /\/\.cache$/, (path, isDir) => {
-        asked.push([path, isDir])
-        return isDir && path.endsWith('/fn-ignored')
-      }],
+      ignore: [
+        'node_modules',
+        '*.log',
+        '/build',
+        'dist/',
+        '!keep.log',
+        /\/\.cache$/,
+        (path, isDir) => {
+          asked.push([path, isDir])
+          return isDir && path.endsWith('/fn-ignored')
+        },
+      ],
     })
     await tree.ready
     // root, a, a/build, src, logs.
@@ -202,14 +237,17 @@ describe('ignore', () => {
     expect(asked).toContainEqual([join(root, 'fn-ignored'), true])
     expect(asked.filter(([p]) => p.includes('node_modules'))).toEqual([])
     const log = fx.log(tree)
-    sh(root, `touch "$D/node_modules/pkg/f" "$D/a/node_modules/x/f" "$D/build/f" "$D/dist/f" "$D/fn-ignored/f" \
+    sh(
+      root,
+      `touch "$D/node_modules/pkg/f" "$D/a/node_modules/x/f" "$D/build/f" "$D/dist/f" "$D/fn-ignored/f" \
       "$D/fn-ignored/sub/f" "$D/logs/a.log" "$D/logs/keep.log" "$D/a/build/f" "$D/src/dist" "$D/src/x.log" \
       "$D/src/.cache/f" "$D/src/.cache/x/f"
-      mkdir -p "$D/new/node_modules/deep" "$D/new/fn-ignored" "$D/new/build" && touch "$D/new/node_modules/deep/f" "$D/new/build/f"`)
+      mkdir -p "$D/new/node_modules/deep" "$D/new/fn-ignored" "$D/new/build" && touch "$D/new/node_modules/deep/f" "$D/new/build/f"`,
+    )
     const events = await log.mark(root)
-    expect([...new Set(events.map(fullPath))].sort()).toEqual([
-      'a/build/f', 'logs/keep.log', 'new', 'new/build', 'new/build/f', 'src/dist',
-    ].map((p) => join(root, p)))
+    expect([...new Set(events.map(fullPath))].sort()).toEqual(
+      ['a/build/f', 'logs/keep.log', 'new', 'new/build', 'new/build/f', 'src/dist'].map((p) => join(root, p)),
+    )
     // new and new/build (only /build at the root is ignored) are watched; nothing below them that is ignored.
     expect(tree.watchCount).toBe(7)
     expect(kernelWatchCount(tree.fd)).toBe(7)
@@ -226,8 +264,10 @@ describe('ignore', () => {
     const log = fx.log(tree)
     // A rename to an ignored name is a move out of what is watched.
     renameSync(join(root, 'src2'), join(root, 'box/node_modules'))
-    await until(() => tree.watchCount === 2 && kernelWatchCount(tree.fd) === 2,
-      `root and box only (tree ${tree.watchCount}, kernel ${kernelWatchCount(tree.fd)})`)
+    await until(
+      () => tree.watchCount === 2 && kernelWatchCount(tree.fd) === 2,
+      `root and box only (tree ${tree.watchCount}, kernel ${kernelWatchCount(tree.fd)})`,
+    )
     await log.mark(root)
     writeFileSync(join(root, 'box/node_modules/hidden'), '')
     writeFileSync(join(root, 'box/node_modules/deep/hidden'), '')
@@ -235,8 +275,10 @@ describe('ignore', () => {
     // A rename from an ignored name is a move in: watched, its content reported by a scan.
     renameSync(join(root, 'node_modules'), join(root, 'vendor'))
     await log.untilPath(join(root, 'vendor/pkg/index.js'), 5000, (e) => isCreate(e) && e.synthetic === true)
-    await until(() => tree.watchCount === 5 && kernelWatchCount(tree.fd) === 5,
-      `root, box, vendor, vendor/pkg and vendor/pkg/lib (tree ${tree.watchCount}, kernel ${kernelWatchCount(tree.fd)})`)
+    await until(
+      () => tree.watchCount === 5 && kernelWatchCount(tree.fd) === 5,
+      `root, box, vendor, vendor/pkg and vendor/pkg/lib (tree ${tree.watchCount}, kernel ${kernelWatchCount(tree.fd)})`,
+    )
     writeFileSync(join(root, 'vendor/pkg/lib/seen'), '')
     await log.untilPath(join(root, 'vendor/pkg/lib/seen'), 5000, (e) => isCreate(e) && e.synthetic === undefined)
   })
@@ -260,8 +302,19 @@ describe('ignore', () => {
 describe('the watch limit (in a user namespace)', () => {
   /** Runs a scenario of the child script where at most `limit` watches can be held. */
   async function withWatchLimit<T>(limit: number, scenario: string, dir: string): Promise<T> {
-    return parsed<T>(await fx.run('unshare', ['-U', '-r', 'sh', '-c',
-      `echo ${limit} > /proc/sys/user/max_inotify_watches && exec "$0" "$@"`, process.execPath, CHILD_SCRIPT, scenario, dir]))
+    return parsed<T>(
+      await fx.run('unshare', [
+        '-U',
+        '-r',
+        'sh',
+        '-c',
+        `echo ${limit} > /proc/sys/user/max_inotify_watches && exec "$0" "$@"`,
+        process.execPath,
+        CHILD_SCRIPT,
+        scenario,
+        dir,
+      ]),
+    )
   }
 
   it('rejects ready with a WatchLimitError (needed, limit) also given to onError; what is watched reports, and nothing leaks', async () => {
@@ -320,7 +373,13 @@ describe('the watch limit (in a user namespace)', () => {
     expect(result.watchCountAtReady).toBe(4)
     expect(result.errors.length).toBeGreaterThan(0)
     for (const error of result.errors) {
-      expect(error).toMatchObject({ name: 'WatchLimitError', isWatchLimitError: true, code: 'ENOSPC', watched: 20, limit: 20 })
+      expect(error).toMatchObject({
+        name: 'WatchLimitError',
+        isWatchLimitError: true,
+        code: 'ENOSPC',
+        watched: 20,
+        limit: 20,
+      })
       expect(error.needed).toBeGreaterThan(20)
       expect(error.path?.startsWith(join(dir, 'root/new'))).toBe(true)
     }

@@ -43,7 +43,11 @@ export interface TreeFixture {
   /** Starts a generator on `source` that records every event (ends when the tree closes). */
   log(source: InotifyTrees, options?: EventGenOptions): EventLog
   /** Runs a command to its end (killed after `timeoutMs`, and after the test). */
-  run(command: string, args: readonly string[], options?: { env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<ChildResult>
+  run(
+    command: string,
+    args: readonly string[],
+    options?: { env?: NodeJS.ProcessEnv; timeoutMs?: number },
+  ): Promise<ChildResult>
   /**
    * Starts a shell script with `$D` set to `dir`, concurrently with the test; resolves once it
    * printed its first line (so the test knows it is running), with a promise of its end.
@@ -63,15 +67,18 @@ export function isCreate(event: InotifyTreeEvent): boolean {
 
 /** One line per event, for failure messages. */
 export function describeEvents(events: readonly InotifyTreeEvent[], last = 30): string {
-  const shown = events.slice(-last).map((e) =>
-    `  ${e.typeNames.join('|')} ${fullPath(e)} wd=${e.header.wd}${e.synthetic ? ' (synthetic)' : ''}`)
+  const shown = events
+    .slice(-last)
+    .map((e) => `  ${e.typeNames.join('|')} ${fullPath(e)} wd=${e.header.wd}${e.synthetic ? ' (synthetic)' : ''}`)
   return `${events.length} events${events.length > last ? `, the last ${last}` : ''}:\n${shown.join('\n')}`
 }
 
 /** The number of `inotify wd:` lines in `/proc/self/fdinfo/<fd>`: the watches the kernel holds. */
 export function kernelWatchCount(fd: number): number {
   if (fd < 0) throw new Error(`no inotify descriptor (fd ${fd})`)
-  return readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').split('\n').filter((line) => line.startsWith('inotify wd:')).length
+  return readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('inotify wd:')).length
 }
 
 /** How many inotify descriptors this process holds. */
@@ -104,8 +111,10 @@ export function layout(root: string, entries: readonly string[]): void {
 
 /** The listing a tree does of a directory it watches: `IN_OPEN`/`IN_ACCESS`/`IN_CLOSE_NOWRITE` on directories. */
 export function isDirectoryListing(event: InotifyTreeEvent): boolean {
-  return event.typeNames.includes('IN_ISDIR') &&
+  return (
+    event.typeNames.includes('IN_ISDIR') &&
     event.typeNames.some((name) => name === 'IN_OPEN' || name === 'IN_ACCESS' || name === 'IN_CLOSE_NOWRITE')
+  )
 }
 
 const MARK_PREFIX = '.mark-'
@@ -137,14 +146,22 @@ export class EventLog {
   }
 
   /** Waits (with a deadline) until `done(events)` holds; fails early if the generator failed or ended. */
-  async until(done: (events: readonly InotifyTreeEvent[]) => boolean, what: string, timeoutMs = 5000): Promise<InotifyTreeEvent[]> {
+  async until(
+    done: (events: readonly InotifyTreeEvent[]) => boolean,
+    what: string,
+    timeoutMs = 5000,
+  ): Promise<InotifyTreeEvent[]> {
     try {
-      await until(() => {
-        if (done(this.events)) return true
-        if (this.#failure !== undefined) throw this.#failure
-        if (this.#ended) throw new Error(`the generator ended before ${what}`)
-        return false
-      }, what, timeoutMs)
+      await until(
+        () => {
+          if (done(this.events)) return true
+          if (this.#failure !== undefined) throw this.#failure
+          if (this.#ended) throw new Error(`the generator ended before ${what}`)
+          return false
+        },
+        what,
+        timeoutMs,
+      )
     } catch (error) {
       if (error instanceof Error) error.message += `\n${describeEvents(this.events)}`
       throw error
@@ -153,8 +170,16 @@ export class EventLog {
   }
 
   /** Waits until an event about `path` (its full path) passes `match` (default: any). */
-  untilPath(path: string, timeoutMs = 5000, match: (event: InotifyTreeEvent) => boolean = () => true): Promise<InotifyTreeEvent[]> {
-    return this.until((events) => events.some((e) => fullPath(e) === path && match(e)), `an event for ${path}`, timeoutMs)
+  untilPath(
+    path: string,
+    timeoutMs = 5000,
+    match: (event: InotifyTreeEvent) => boolean = () => true,
+  ): Promise<InotifyTreeEvent[]> {
+    return this.until(
+      (events) => events.some((e) => fullPath(e) === path && match(e)),
+      `an event for ${path}`,
+      timeoutMs,
+    )
   }
 
   /**
@@ -185,7 +210,11 @@ export function useTreeFixture(): TreeFixture {
     for (const cleanup of cleanups.splice(0)) cleanup()
   })
 
-  function start(command: string, args: readonly string[], env: NodeJS.ProcessEnv | undefined): {
+  function start(
+    command: string,
+    args: readonly string[],
+    env: NodeJS.ProcessEnv | undefined,
+  ): {
     child: ChildProcess
     ended: Promise<ChildResult>
     out: { stdout: string; stderr: string }
@@ -193,8 +222,12 @@ export function useTreeFixture(): TreeFixture {
     const child = spawn(command, args, { env: env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] })
     children.add(child)
     const out = { stdout: '', stderr: '' }
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => { out.stdout += chunk })
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { out.stderr += chunk })
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      out.stdout += chunk
+    })
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      out.stderr += chunk
+    })
     const ended = new Promise<ChildResult>((resolveEnd, reject) => {
       child.on('error', reject)
       child.on('close', (code, signal) => {
@@ -216,7 +249,10 @@ export function useTreeFixture(): TreeFixture {
       trees.push(tree as InotifyTrees<PathEncoding>)
       return tree
     },
-    trees<E extends PathEncoding = 'utf8'>(roots: readonly PathLike[], options?: InotifyTreeOptions<E>): InotifyTrees<E> {
+    trees<E extends PathEncoding = 'utf8'>(
+      roots: readonly PathLike[],
+      options?: InotifyTreeOptions<E>,
+    ): InotifyTrees<E> {
       const tree = new InotifyTrees<E>(roots, options)
       trees.push(tree as InotifyTrees<PathEncoding>)
       return tree
@@ -231,7 +267,9 @@ export function useTreeFixture(): TreeFixture {
       try {
         const result = await ended
         if (result.signal === 'SIGKILL') {
-          throw new Error(`${command} was killed after ${timeoutMs} ms\nstdout: ${result.stdout}\nstderr: ${result.stderr}`)
+          throw new Error(
+            `${command} was killed after ${timeoutMs} ms\nstdout: ${result.stdout}\nstderr: ${result.stderr}`,
+          )
         }
         return result
       } finally {
@@ -241,7 +279,14 @@ export function useTreeFixture(): TreeFixture {
     async background(dir, script) {
       const { ended, out } = start('sh', ['-c', script], { ...process.env, D: dir })
       let finished = false
-      void ended.then(() => { finished = true }, () => { finished = true })
+      void ended.then(
+        () => {
+          finished = true
+        },
+        () => {
+          finished = true
+        },
+      )
       await until(() => out.stdout.includes('\n') || finished, 'the background script to start', 5000)
       return { ended }
     },

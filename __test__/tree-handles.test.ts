@@ -5,7 +5,17 @@
  * cases where a path string lies: a directory swapped for a link by another user mid-scan, a root
  * renamed, a relative root after `process.chdir()`, a root link re-pointed.
  */
-import { chmodSync, chownSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  chownSync,
+  mkdirSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { IN_MOVE_SELF, watch, type Change, type InotifyError, type Watcher } from '../src/index'
@@ -21,7 +31,10 @@ afterEach(async () => {
 })
 
 /** A `watch()` whose changes are recorded as they come. */
-async function watching(root: string, onError?: (error: InotifyError) => void): Promise<{ w: Watcher; changes: Change[] }> {
+async function watching(
+  root: string,
+  onError?: (error: InotifyError) => void,
+): Promise<{ w: Watcher; changes: Change[] }> {
   const w = watch(root)
   watchers.push(w)
   w.on('error', onError ?? (() => {}))
@@ -35,8 +48,17 @@ const said = (changes: readonly Change[]): string[] =>
   changes.map((c) => `${c.type} ${c.oldPath !== undefined ? `${c.oldPath} -> ` : ''}${c.path}${c.isDir ? '/' : ''}`)
 
 /** Waits until `changes` holds one for `path` that passes `match`. */
-function untilChange(changes: readonly Change[], path: string, match: (c: Change) => boolean = () => true, timeoutMs = 5000): Promise<unknown> {
-  return until(() => changes.some((c) => c.path === path && match(c)), `a change of ${path}; got:\n${said(changes).join('\n')}`, timeoutMs)
+function untilChange(
+  changes: readonly Change[],
+  path: string,
+  match: (c: Change) => boolean = () => true,
+  timeoutMs = 5000,
+): Promise<unknown> {
+  return until(
+    () => changes.some((c) => c.path === path && match(c)),
+    `a change of ${path}; got:\n${said(changes).join('\n')}`,
+    timeoutMs,
+  )
 }
 
 /** The paths of this process's descriptors that are open on a directory (not sockets, pipes, anon inodes). */
@@ -120,8 +142,23 @@ describe('a symlink race from an unprivileged user inside the tree', () => {
     const log = fx.log(tree)
     const { changes } = await watching(root)
     await fx.background(secret, WRITER)
-    const attack = await fx.run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups',
-      process.execPath, '-e', ATTACKER, box, stage, secret, '2500', '150'], { timeoutMs: 25_000 })
+    const attack = await fx.run(
+      'setpriv',
+      [
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        process.execPath,
+        '-e',
+        ATTACKER,
+        box,
+        stage,
+        secret,
+        '2500',
+        '150',
+      ],
+      { timeoutMs: 25_000 },
+    )
     expect(attack.code, attack.stderr).toBe(0)
     // The attack made enough rounds to win races against trees that resolve path strings.
     expect(Number(attack.stdout)).toBeGreaterThanOrEqual(150)
@@ -181,7 +218,9 @@ describe('a root that is renamed', () => {
     expect(said(changes).filter((c) => c.startsWith('rename'))).toEqual([`rename ${t} -> ${t2}/`])
     expect(changes.filter((c) => c.path === t || c.path.startsWith(`${t}/`))).toEqual([])
     expect(said(changes.filter((c) => c.type === 'create')).sort()).toEqual([
-      `create ${t2}/newdir/`, `create ${t2}/newdir/deep`, `create ${t2}/old/f`,
+      `create ${t2}/newdir/`,
+      `create ${t2}/newdir/deep`,
+      `create ${t2}/old/f`,
     ])
   })
 
@@ -219,8 +258,10 @@ describe('a root that is renamed', () => {
     const watchErrors: InotifyError[] = []
     const { w, changes } = await watching(t, (error) => watchErrors.push(error))
     renameSync(t, join(base, 'elsewhere/t'))
-    await until(() => treeErrors.length > 0 && watchErrors.length > 0 && tree.watchCount === 0 && w.stats().watches === 0,
-      'both to stop watching the root')
+    await until(
+      () => treeErrors.length > 0 && watchErrors.length > 0 && tree.watchCount === 0 && w.stats().watches === 0,
+      'both to stop watching the root',
+    )
     for (const errors of [treeErrors, watchErrors]) {
       expect(errors.map((e) => [e.code, e.path])).toEqual([['ERR_INOTIFY_ROOT_MOVED', t]])
     }
@@ -288,7 +329,10 @@ describe('roots resolved once, when the tree starts', () => {
     writeFileSync(join(a, 'newdir/real-file'), '')
     // Reported under the link's path, the name the root was given.
     const wanted = join(link, 'newdir/real-file')
-    await log.until((events) => events.some((e) => fullPath(e) === wanted || fullPath(e).includes('decoy')), 'the real file (or the decoy)')
+    await log.until(
+      (events) => events.some((e) => fullPath(e) === wanted || fullPath(e).includes('decoy')),
+      'the real file (or the decoy)',
+    )
     expect(log.events.filter((e) => fullPath(e).includes('decoy')).length, describeEvents(log.events)).toBe(0)
     await log.untilPath(wanted, 5000, isCreate)
     await untilChange(changes, wanted)
@@ -343,8 +387,17 @@ describe('where /proc is not mounted', () => {
     const outside = join(base, '../outside')
     mkdirSync(base)
     mkdirSync(outside)
-    const run = await fx.run('unshare', ['-m', 'sh', '-c', 'umount -l /proc && exec "$0" -e "$1" "$2" "$3" "$4"',
-      process.execPath, CHILD, REPO, base, outside])
+    const run = await fx.run('unshare', [
+      '-m',
+      'sh',
+      '-c',
+      'umount -l /proc && exec "$0" -e "$1" "$2" "$3" "$4"',
+      process.execPath,
+      CHILD,
+      REPO,
+      base,
+      outside,
+    ])
     expect(run.code, run.stderr).toBe(0)
     const result = JSON.parse(run.stdout) as { proc: boolean; seen: string[]; watches: number }
     expect(result.proc).toBe(false)

@@ -31,8 +31,13 @@ interface GitignoreResult {
  * a hang or a runaway read fails the test instead of hanging vitest or the machine.
  */
 async function watchWithGitignore(dir: string): Promise<GitignoreResult> {
-  const result: ChildResult = await fx.run('prlimit', ['--data=1000000000', process.execPath, HOSTILE_CHILD, 'gitignore', dir], { timeoutMs: 15_000 })
-  if (result.code !== 0) throw new Error(`the child failed (${result.code ?? result.signal}):\n${result.stderr}\n${result.stdout}`)
+  const result: ChildResult = await fx.run(
+    'prlimit',
+    ['--data=1000000000', process.execPath, HOSTILE_CHILD, 'gitignore', dir],
+    { timeoutMs: 15_000 },
+  )
+  if (result.code !== 0)
+    throw new Error(`the child failed (${result.code ?? result.signal}):\n${result.stderr}\n${result.stdout}`)
   return JSON.parse(result.stdout) as GitignoreResult
 }
 
@@ -73,7 +78,9 @@ describe('ignore files', () => {
   })
 
   it('refuses a .gitignore larger than 1 MiB instead of reading it', async () => {
-    const result = await watchWithGitignore(withGitignore((path) => writeFileSync(path, `${'#'.repeat(1023)}\n`.repeat(1025))))
+    const result = await watchWithGitignore(
+      withGitignore((path) => writeFileSync(path, `${'#'.repeat(1023)}\n`.repeat(1025))),
+    )
     expectRefused(result, 'EINVAL', /1 MiB/)
   })
 
@@ -125,8 +132,10 @@ describe('a directory moved out of the tree and straight back in', () => {
       const window = await log.mark(t)
       // IN_CLOSE_WRITE; or, when the reader saw the move out before the move back in (new
       // watches, then a listing that can come after the write), a synthetic IN_CREATE.
-      expect(window.some((e) => fullPath(e) === written),
-        `the write in ${landing}/inner is reported at its new path; ${describeEvents(window)}`).toBe(true)
+      expect(
+        window.some((e) => fullPath(e) === written),
+        `the write in ${landing}/inner is reported at its new path; ${describeEvents(window)}`,
+      ).toBe(true)
     }
   })
 
@@ -143,8 +152,10 @@ describe('a directory moved out of the tree and straight back in', () => {
         const marker = join(t, `marker${i}`)
         writeFileSync(marker, '')
         await until(() => changes.some((c) => c.path === marker), `the marker after ${landing}`)
-        expect(changes.filter((c) => c.path === written).map((c) => c.type),
-          `the write in ${landing}/inner is reported at its new path`).not.toEqual([])
+        expect(
+          changes.filter((c) => c.path === written).map((c) => c.type),
+          `the write in ${landing}/inner is reported at its new path`,
+        ).not.toEqual([])
       }
     } finally {
       await watcher.close()
@@ -165,8 +176,13 @@ describe('a file system mounted or unmounted inside the tree', () => {
   /** Runs an unmount scenario of the child in a private mount namespace: no mount outlives it. */
   async function inMountNamespace(scenario: string): Promise<UnmountResult> {
     const dir = fx.tempDir()
-    const result = await fx.run('unshare', ['-m', '--propagation', 'private', process.execPath, HOSTILE_CHILD, scenario, dir], { timeoutMs: 20_000 })
-    if (result.code !== 0) throw new Error(`the child failed (${result.code ?? result.signal}):\n${result.stderr}\n${result.stdout}`)
+    const result = await fx.run(
+      'unshare',
+      ['-m', '--propagation', 'private', process.execPath, HOSTILE_CHILD, scenario, dir],
+      { timeoutMs: 20_000 },
+    )
+    if (result.code !== 0)
+      throw new Error(`the child failed (${result.code ?? result.signal}):\n${result.stderr}\n${result.stdout}`)
     return JSON.parse(result.stdout) as UnmountResult
   }
 
@@ -174,11 +190,14 @@ describe('a file system mounted or unmounted inside the tree', () => {
     const result = await inMountNamespace('unmountTree')
     // Listings of directories (IN_OPEN/IN_ACCESS/IN_CLOSE_NOWRITE): the tree's own are never reported.
     const listing = new Set(['IN_OPEN', 'IN_ACCESS', 'IN_CLOSE_NOWRITE'])
-    const isListing = (e: { types: string[] }): boolean => e.types.includes('IN_ISDIR') && e.types.some((t) => listing.has(t))
+    const isListing = (e: { types: string[] }): boolean =>
+      e.types.includes('IN_ISDIR') && e.types.some((t) => listing.has(t))
     expect((result.events ?? []).filter(isListing), 'the tree reports none of its own listings').toEqual([])
     const events = (result.events ?? []).filter((e) => !isListing(e))
-    const at = (name: string): string[] => events.filter((e) => e.path.endsWith(`/t/mp${name}`))
-      .map((e) => `${[...e.types].sort().join('|')}${e.synthetic ? ' (synthetic)' : ''}`)
+    const at = (name: string): string[] =>
+      events
+        .filter((e) => e.path.endsWith(`/t/mp${name}`))
+        .map((e) => `${[...e.types].sort().join('|')}${e.synthetic ? ' (synthetic)' : ''}`)
     const story = JSON.stringify(events, null, 1)
     // The kernel's own events, for the tmpfs's root and the directory below it (never a delete).
     expect(at(''), story).toEqual(['IN_ISDIR|IN_UNMOUNT', 'IN_IGNORED'])
@@ -210,8 +229,10 @@ describe('a file system mounted or unmounted inside the tree', () => {
     expect((result.events ?? []).filter(isListing), 'the tree reports none of its own listings').toEqual([])
     const events = (result.events ?? []).filter((e) => !isListing(e))
     const story = JSON.stringify(events, null, 1)
-    const at = (name: string): string[] => events.filter((e) => e.path.endsWith(`/t/mp${name}`))
-      .map((e) => `${[...e.types].sort().join('|')}${e.synthetic ? ' (synthetic)' : ''}`)
+    const at = (name: string): string[] =>
+      events
+        .filter((e) => e.path.endsWith(`/t/mp${name}`))
+        .map((e) => `${[...e.types].sort().join('|')}${e.synthetic ? ' (synthetic)' : ''}`)
     expect(at(''), `the mount point is not reported: it is still there; ${story}`).toEqual([])
     expect(at('/covered'), story).toEqual(['IN_DELETE (synthetic)'])
     expect(result.sawAfter, `a write on the mounted file system is reported; ${story}`).toBe(true)
@@ -227,7 +248,12 @@ describe('a file system mounted or unmounted inside the tree', () => {
     expect(at('/covered'), story).toEqual(['delete'])
     // Its create, and a modify when the write's events came in two batches.
     expect(at('/on-tmpfs')[0], story).toBe('create')
-    expect(at('/on-tmpfs').slice(1).every((type) => type === 'modify'), story).toBe(true)
+    expect(
+      at('/on-tmpfs')
+        .slice(1)
+        .every((type) => type === 'modify'),
+      story,
+    ).toBe(true)
     expect(result.errors).toEqual([])
   })
 })

@@ -49,8 +49,11 @@ describe('kernel queue overflow', () => {
     // No generator runs: the tree reads nothing, and the kernel queue fills up and overflows.
     const dirs = [...existing, ...fresh]
     const perDir = FILES / dirs.length
-    const writer = await fx.run(process.execPath, ['-e', WRITER, JSON.stringify({ root, fresh, dirs, perDir, unlink, rmdir })],
-      { timeoutMs: 60_000 })
+    const writer = await fx.run(
+      process.execPath,
+      ['-e', WRITER, JSON.stringify({ root, fresh, dirs, perDir, unlink, rmdir })],
+      { timeoutMs: 60_000 },
+    )
     expect(writer.stderr).toBe('')
     expect(writer.code).toBe(0)
 
@@ -61,19 +64,28 @@ describe('kernel queue overflow', () => {
     const seenRemoved = new Set<string>()
     let scanned = 0
     const log = fx.log(tree, { terminalEvents: [] })
-    await log.until((events) => {
-      for (; scanned < events.length; scanned++) {
-        const event = events[scanned]!
-        const path = fullPath(event)
-        if (isCreate(event) && expected.has(path)) seen.add(path)
-        if (event.typeNames.includes('IN_DELETE') && removed.has(path)) seenRemoved.add(path)
-      }
-      return seen.size === expected.size && seenRemoved.size === removed.size
-    }, `all ${FILES} files and ${removed.size} removals`, 60_000)
+    await log.until(
+      (events) => {
+        for (; scanned < events.length; scanned++) {
+          const event = events[scanned]!
+          const path = fullPath(event)
+          if (isCreate(event) && expected.has(path)) seen.add(path)
+          if (event.typeNames.includes('IN_DELETE') && removed.has(path)) seenRemoved.add(path)
+        }
+        return seen.size === expected.size && seenRemoved.size === removed.size
+      },
+      `all ${FILES} files and ${removed.size} removals`,
+      60_000,
+    )
 
     const overflowAt = log.events.findIndex((e) => e.typeNames.includes('IN_Q_OVERFLOW'))
     expect(overflowAt).toBeGreaterThanOrEqual(0)
-    expect(log.events[overflowAt]).toMatchObject({ typeNames: ['IN_Q_OVERFLOW'], header: { wd: -1 }, path: '', filename: '' })
+    expect(log.events[overflowAt]).toMatchObject({
+      typeNames: ['IN_Q_OVERFLOW'],
+      header: { wd: -1 },
+      path: '',
+      filename: '',
+    })
     // A synthetic create in a directory watched from the start can only come from the rescan.
     const watchedFromStart = new Set(existing.map((d) => join(root, d)))
     const firstRescanned = log.events.findIndex((e) => e.synthetic === true && watchedFromStart.has(e.path))
@@ -82,10 +94,14 @@ describe('kernel queue overflow', () => {
     // The removals came after the overflow: only the rescan saw them.
     for (const path of removed) {
       const deletes = log.events.filter((e) => e.typeNames.includes('IN_DELETE') && fullPath(e) === path)
-      expect(deletes.map((e) => e.synthetic), path).toEqual([true])
+      expect(
+        deletes.map((e) => e.synthetic),
+        path,
+      ).toEqual([true])
     }
-    expect(log.events.find((e) => fullPath(e) === join(root, 'e4/gone') && e.typeNames.includes('IN_DELETE'))!.typeNames)
-      .toEqual(['IN_ISDIR', 'IN_DELETE'])
+    expect(
+      log.events.find((e) => fullPath(e) === join(root, 'e4/gone') && e.typeNames.includes('IN_DELETE'))!.typeNames,
+    ).toEqual(['IN_ISDIR', 'IN_DELETE'])
 
     // And the tree keeps working: every directory there is is watched (no more), and new writes report.
     expect(tree.watchCount).toBe(1 + dirs.length)
@@ -140,22 +156,33 @@ describe('kernel queue overflow', () => {
     )
     const events = batches.flatMap((b) => [...b])
     expect(events.filter((e) => e.header.mask & IN_Q_OVERFLOW)).toHaveLength(1)
-    expect(events.filter((e) => e.synthetic).map((e) => e.filename).sort()).toEqual(['lost-one', 'lost-two'])
+    expect(
+      events
+        .filter((e) => e.synthetic)
+        .map((e) => e.filename)
+        .sort(),
+    ).toEqual(['lost-one', 'lost-two'])
   }, 90_000)
 
   it('throws TerminalEventError for IN_Q_OVERFLOW by default, and the next eventGen yields the rescan', async () => {
     const root = fx.tempDir()
     const existing = ['e0', 'e1']
     const fresh = ['n0']
-    layout(root, existing.map((d) => `${d}/`))
+    layout(
+      root,
+      existing.map((d) => `${d}/`),
+    )
     const tree = fx.tree(root)
     await tree.ready
     const dirs = [...existing, ...fresh]
     const perDir = 3000
     // 6,000 files in directories watched from the start, three events each: the queue overflows.
     expect(maxQueuedEvents()).toBeLessThan(existing.length * perDir * 3)
-    const writer = await fx.run(process.execPath, ['-e', WRITER, JSON.stringify({ root, fresh, dirs, perDir, unlink: [], rmdir: [] })],
-      { timeoutMs: 60_000 })
+    const writer = await fx.run(
+      process.execPath,
+      ['-e', WRITER, JSON.stringify({ root, fresh, dirs, perDir, unlink: [], rmdir: [] })],
+      { timeoutMs: 60_000 },
+    )
     expect(writer.code).toBe(0)
 
     const expected = new Set<string>()
@@ -164,24 +191,32 @@ describe('kernel queue overflow', () => {
     const note = (event: InotifyTreeEvent): void => {
       if (isCreate(event) && expected.has(fullPath(event))) seen.add(fullPath(event))
     }
-    const thrown = await withinDeadline((async () => {
-      try {
-        for await (const event of tree.eventGen({ yieldNones: false })) note(event)
-      } catch (error) {
-        return error
-      }
-      throw new Error('eventGen ended without an error')
-    })(), 'the overflow', 30_000)
+    const thrown = await withinDeadline(
+      (async () => {
+        try {
+          for await (const event of tree.eventGen({ yieldNones: false })) note(event)
+        } catch (error) {
+          return error
+        }
+        throw new Error('eventGen ended without an error')
+      })(),
+      'the overflow',
+      30_000,
+    )
     expect(thrown).toBeInstanceOf(TerminalEventError)
     expect(thrown).toMatchObject({ typeName: 'IN_Q_OVERFLOW' })
     expect(seen.size).toBeLessThan(expected.size)
 
     let scanned = 0
     const log = fx.log(tree)
-    await log.until((events) => {
-      for (; scanned < events.length; scanned++) note(events[scanned]!)
-      return seen.size === expected.size
-    }, `all ${expected.size} files`, 60_000)
+    await log.until(
+      (events) => {
+        for (; scanned < events.length; scanned++) note(events[scanned]!)
+        return seen.size === expected.size
+      },
+      `all ${expected.size} files`,
+      60_000,
+    )
     expect(log.events.some((e) => e.synthetic === true && e.path === join(root, 'e0'))).toBe(true)
   }, 90_000)
 })

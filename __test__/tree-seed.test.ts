@@ -90,7 +90,9 @@ describe('TestInotifyTree (ported)', () => {
 
     mkdirSync(oldPath)
     const events1 = await log.mark(path)
-    expect(events1.map(tuple)).toEqual([[1, IN_ISDIR | IN_CREATE, 0, 16, ['IN_ISDIR', 'IN_CREATE'], path, 'old_folder']])
+    expect(events1.map(tuple)).toEqual([
+      [1, IN_ISDIR | IN_CREATE, 0, 16, ['IN_ISDIR', 'IN_CREATE'], path, 'old_folder'],
+    ])
     // The new directory's wd: the second this instance got, as in the seed.
     const w2 = 2
     expect(tree.watchCount).toBe(2)
@@ -169,11 +171,31 @@ describe('TestInotifyTree (ported)', () => {
         for (let c = 1; c < 3; c++) all.push(`folder${a}/subfolder${b}/subsubfolder${c}`)
       }
     }
-    layout(path, all.map((p) => `${p}/`))
-    const ignoredDirs = new Set(['folder1', 'folder2/subfolder2', 'folder2/subfolder3', 'folder2/subfolder4/subsubfolder2',
-      'folder3', 'folder4'].map((p) => join(path, p)))
-    const expectedWatches = [path, ...['folder2', 'folder2/subfolder1', 'folder2/subfolder1/subsubfolder1',
-      'folder2/subfolder1/subsubfolder2', 'folder2/subfolder4', 'folder2/subfolder4/subsubfolder1'].map((p) => join(path, p))]
+    layout(
+      path,
+      all.map((p) => `${p}/`),
+    )
+    const ignoredDirs = new Set(
+      [
+        'folder1',
+        'folder2/subfolder2',
+        'folder2/subfolder3',
+        'folder2/subfolder4/subsubfolder2',
+        'folder3',
+        'folder4',
+      ].map((p) => join(path, p)),
+    )
+    const expectedWatches = [
+      path,
+      ...[
+        'folder2',
+        'folder2/subfolder1',
+        'folder2/subfolder1/subsubfolder1',
+        'folder2/subfolder1/subsubfolder2',
+        'folder2/subfolder4',
+        'folder2/subfolder4/subsubfolder1',
+      ].map((p) => join(path, p)),
+    ]
     const tree = fx.tree(path, { ignore: (p) => ignoredDirs.has(p) })
     await tree.ready
     expect(tree.watchCount).toBe(expectedWatches.length)
@@ -213,9 +235,11 @@ describe('TestInotifyTrees (ported)', () => {
   })
 })
 
-describe('the tree\'s own directory listings', () => {
+describe("the tree's own directory listings", () => {
   const listingNames = (events: readonly InotifyTreeEvent[]): string[] =>
-    events.filter(isDirectoryListing).map((e) => `${e.typeNames.filter((n) => n !== 'IN_ISDIR').join('|')} ${fullPath(e)}`)
+    events
+      .filter(isDirectoryListing)
+      .map((e) => `${e.typeNames.filter((n) => n !== 'IN_ISDIR').join('|')} ${fullPath(e)}`)
 
   it('reports none of its own listings: nothing at start-up, and only the IN_CREATE after a mkdir', async () => {
     const path = fx.tempDir()
@@ -254,7 +278,10 @@ describe('the tree\'s own directory listings', () => {
     // Another process lists the root over and over while the tree lists 300 directories moved in:
     // every one of its listings shows (on the root's own watch), none of the tree's.
     const outside = fx.tempDir()
-    layout(outside, Array.from({ length: 300 }, (_, i) => `big/d${i}/`))
+    layout(
+      outside,
+      Array.from({ length: 300 }, (_, i) => `big/d${i}/`),
+    )
     const runs = 20
     const lister = await fx.background(path, `echo started; for i in $(seq ${runs}); do ls "$D" > /dev/null; done`)
     renameSync(join(outside, 'big'), join(path, 'big'))
@@ -279,7 +306,10 @@ describe('the tree\'s own directory listings', () => {
       renameSync(join(outside, 'm'), join(path, to, 'm'))
       const events = await log.mark(path)
       expect(listingNames(events), `move ${i}`).toEqual([])
-      expect(events.some((e) => e.typeNames.includes('IN_MOVED_TO') && fullPath(e) === join(path, to, 'm')), `move ${i}`).toBe(true)
+      expect(
+        events.some((e) => e.typeNames.includes('IN_MOVED_TO') && fullPath(e) === join(path, to, 'm')),
+        `move ${i}`,
+      ).toBe(true)
     }
     writeFileSync(join(path, 'a', 'm', 'x', 'late'), '')
     expect((await log.mark(path)).map(fullPath)).toContain(join(path, 'a', 'm', 'x', 'late'))

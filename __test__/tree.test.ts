@@ -16,14 +16,7 @@ import {
 } from '../src/index'
 import { collectUntil, until } from './helpers'
 import { sh, withinDeadline } from './inotify-fixture'
-import {
-  fullPath,
-  inotifyDescriptorCount,
-  isCreate,
-  kernelWatchCount,
-  layout,
-  useTreeFixture,
-} from './tree-fixture'
+import { fullPath, inotifyDescriptorCount, isCreate, kernelWatchCount, layout, useTreeFixture } from './tree-fixture'
 
 const fx = useTreeFixture()
 
@@ -40,8 +33,10 @@ function createsByPath(events: readonly InotifyTreeEvent[]): Map<string, Inotify
 
 /** Waits until the tree's and the kernel's watch counts are both `count`. */
 async function untilWatches(tree: InotifyTree | InotifyTrees, count: number, what: string): Promise<void> {
-  await until(() => tree.watchCount === count && kernelWatchCount(tree.fd) === count,
-    `${what}: ${count} watches (tree says ${tree.watchCount}, kernel ${kernelWatchCount(tree.fd)})`)
+  await until(
+    () => tree.watchCount === count && kernelWatchCount(tree.fd) === count,
+    `${what}: ${count} watches (tree says ${tree.watchCount}, kernel ${kernelWatchCount(tree.fd)})`,
+  )
 }
 
 describe('new directories', () => {
@@ -74,7 +69,12 @@ describe('new directories', () => {
     await tree.ready
     const log = fx.log(tree)
     sh(root, 'mkdir -p "$D/a/b/c" && touch "$D/a/b/c/f"')
-    const expected: [string, boolean][] = [['a', true], ['a/b', true], ['a/b/c', true], ['a/b/c/f', false]]
+    const expected: [string, boolean][] = [
+      ['a', true],
+      ['a/b', true],
+      ['a/b/c', true],
+      ['a/b/c/f', false],
+    ]
     await log.until((events) => expected.every(([p]) => createsByPath(events).has(join(root, p))), 'the four creates')
     await log.mark(root)
     const creates = createsByPath(log.events)
@@ -90,7 +90,11 @@ describe('new directories', () => {
     expect(kernelWatchCount(tree.fd)).toBe(4)
     // The directory made last is watched: a write in it is a real event.
     appendFileSync(join(root, 'a/b/c/f'), 'x')
-    await log.untilPath(join(root, 'a/b/c/f'), 5000, (e) => e.typeNames.includes('IN_MODIFY') && e.synthetic === undefined)
+    await log.untilPath(
+      join(root, 'a/b/c/f'),
+      5000,
+      (e) => e.typeNames.includes('IN_MODIFY') && e.synthetic === undefined,
+    )
   })
 
   it('reports every file and directory of 50 deep and wide mkdir -p chains made while it reads', async () => {
@@ -98,9 +102,12 @@ describe('new directories', () => {
     const tree = fx.tree(root, { mask: IN_CREATE })
     await tree.ready
     const log = fx.log(tree)
-    const writer = await fx.background(root, `echo go; i=0; while [ $i -lt 50 ]; do i=$((i+1));
+    const writer = await fx.background(
+      root,
+      `echo go; i=0; while [ $i -lt 50 ]; do i=$((i+1));
       mkdir -p "$D/c$i/d/e/f" "$D/c$i/d/g" "$D/c$i/h" &&
-      touch "$D/c$i/d/e/f/leaf" "$D/c$i/d/g/file" "$D/c$i/h/file" "$D/c$i/top"; done`)
+      touch "$D/c$i/d/e/f/leaf" "$D/c$i/d/g/file" "$D/c$i/h/file" "$D/c$i/top"; done`,
+    )
     expect((await writer.ended).code).toBe(0)
     const files: string[] = []
     const dirs: string[] = []
@@ -108,10 +115,14 @@ describe('new directories', () => {
       files.push(...['d/e/f/leaf', 'd/g/file', 'h/file', 'top'].map((p) => join(root, `c${i}`, p)))
       dirs.push(...['', 'd', 'd/e', 'd/e/f', 'd/g', 'h'].map((p) => join(root, `c${i}`, p)))
     }
-    await log.until((events) => {
-      const creates = createsByPath(events)
-      return [...files, ...dirs].every((p) => creates.has(p))
-    }, 'every file and directory', 20_000)
+    await log.until(
+      (events) => {
+        const creates = createsByPath(events)
+        return [...files, ...dirs].every((p) => creates.has(p))
+      },
+      'every file and directory',
+      20_000,
+    )
     await log.mark(root)
     const creates = createsByPath(log.events)
     const missing = [...files, ...dirs].filter((p) => creates.get(p)?.length !== 1)
@@ -135,7 +146,10 @@ describe('a tree moved in from outside the root', () => {
     await log.until((events) => content.every((p) => createsByPath(events).has(p)), 'the moved-in content')
     const creates = createsByPath(log.events)
     for (const path of content) {
-      expect(creates.get(path)?.map((e) => e.synthetic), path).toEqual([true])
+      expect(
+        creates.get(path)?.map((e) => e.synthetic),
+        path,
+      ).toEqual([true])
     }
     const movedTo = log.events.filter((e) => e.typeNames.includes('IN_MOVED_TO'))
     expect(movedTo.map((e) => [e.typeNames, fullPath(e)])).toEqual([[['IN_ISDIR', 'IN_MOVED_TO'], join(root, 't')]])
@@ -167,7 +181,10 @@ describe('renamed and moved-out directories', () => {
     await log.mark(root)
     const after = log.events.slice(start)
     expect(after.filter((e) => e.path === old || e.path.startsWith(`${old}/`)).map(fullPath)).toEqual([])
-    expect(after.find((e) => e.filename === 'f3')).toMatchObject({ path: join(renamed, 'q/r/s'), header: { wd: deepWd } })
+    expect(after.find((e) => e.filename === 'f3')).toMatchObject({
+      path: join(renamed, 'q/r/s'),
+      header: { wd: deepWd },
+    })
     // The rename itself, as a pair.
     const pair = log.events.filter((e) => e.typeNames.includes('IN_MOVED_FROM') || e.typeNames.includes('IN_MOVED_TO'))
     expect(pair.map((e) => [e.typeNames, fullPath(e)])).toEqual([
@@ -197,7 +214,10 @@ describe('renamed and moved-out directories', () => {
     writeFileSync(join(root, 'b/g'), '')
     const events = await log.mark(root)
     const created = events.filter(isCreate).map((e) => [fullPath(e), e.synthetic ?? false])
-    expect(created).toEqual([[join(root, 'b/sub/f'), false], [join(root, 'b/g'), false]])
+    expect(created).toEqual([
+      [join(root, 'b/sub/f'), false],
+      [join(root, 'b/g'), false],
+    ])
     expect(events.filter((e) => e.path === join(root, 'a') || e.path.startsWith(join(root, 'a/')))).toEqual([])
     await untilWatches(tree, 3, 'root, b (was a) and b/sub')
   })
@@ -214,8 +234,9 @@ describe('renamed and moved-out directories', () => {
     renameSync(join(root, 'm'), join(outside, 'm'))
     await untilWatches(tree, 2, 'root and stay')
     const moves = await log.mark(root)
-    expect(moves.filter((e) => e.typeNames.some((n) => n.startsWith('IN_MOVED'))).map((e) => [e.typeNames, fullPath(e)]))
-      .toEqual([[['IN_ISDIR', 'IN_MOVED_FROM'], join(root, 'm')]])
+    expect(
+      moves.filter((e) => e.typeNames.some((n) => n.startsWith('IN_MOVED'))).map((e) => [e.typeNames, fullPath(e)]),
+    ).toEqual([[['IN_ISDIR', 'IN_MOVED_FROM'], join(root, 'm')]])
     for (const dir of ['m', 'm/n', 'm/n/o']) {
       writeFileSync(join(outside, dir, 'x'), '')
       appendFileSync(join(outside, dir, 'x'), 'more')
@@ -336,14 +357,25 @@ describe('lifecycle', () => {
 
   it('scans off the JS thread: the constructor returns at once, and the event loop turns while 3,000 directories are watched', async () => {
     const root = fx.tempDir()
-    layout(root, Array.from({ length: 3000 }, (_, i) => `d${Math.floor(i / 50)}/e${i}/`))
+    layout(
+      root,
+      Array.from({ length: 3000 }, (_, i) => `d${Math.floor(i / 50)}/e${i}/`),
+    )
     let turns = 0
-    const ticker = setInterval(() => { turns += 1 }, 0)
+    const ticker = setInterval(() => {
+      turns += 1
+    }, 0)
     const tree = fx.tree(root)
     // The scan has not finished when the constructor returns, and timers keep firing meanwhile.
     expect(tree.watchCount).toBeLessThan(3061)
     let readyAfter = -1
-    await withinDeadline(tree.ready.then(() => { readyAfter = turns }), 'ready', 20_000)
+    await withinDeadline(
+      tree.ready.then(() => {
+        readyAfter = turns
+      }),
+      'ready',
+      20_000,
+    )
     clearInterval(ticker)
     expect(tree.watchCount).toBe(3061)
     expect(readyAfter).toBeGreaterThan(0)

@@ -46,7 +46,9 @@ async function collect(w: Watcher, done: (changes: Change[]) => boolean, timeout
     let timer: NodeJS.Timeout | undefined
     const next = await Promise.race([
       iterator.next(),
-      new Promise<'timeout'>((resolve) => { timer = setTimeout(resolve, left, 'timeout') }),
+      new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(resolve, left, 'timeout')
+      }),
     ])
     clearTimeout(timer)
     if (next === 'timeout') continue
@@ -65,7 +67,10 @@ async function collect(w: Watcher, done: (changes: Change[]) => boolean, timeout
 async function untilMarker(w: Watcher, dir: string, name = '.end'): Promise<Change[]> {
   const marker = join(dir, name)
   const changes = await collect(w, (c) => c.some((x) => x.path === marker))
-  return changes.slice(0, changes.findIndex((x) => x.path === marker))
+  return changes.slice(
+    0,
+    changes.findIndex((x) => x.path === marker),
+  )
 }
 
 const brief = (changes: Change[]): string[] =>
@@ -113,8 +118,9 @@ describe('watch()', () => {
     mkdirSync(join(outside, 'coming/deep'), { recursive: true })
     writeFileSync(join(outside, 'coming/deep/f'), '')
     const w = await open(dir)
-    execFileSync('sh', ['-c', 'mv "$D/leaving" "$O/"; mv "$O/coming" "$D/"; touch "$D/.end"'],
-      { env: { ...process.env, D: dir, O: outside } })
+    execFileSync('sh', ['-c', 'mv "$D/leaving" "$O/"; mv "$O/coming" "$D/"; touch "$D/.end"'], {
+      env: { ...process.env, D: dir, O: outside },
+    })
     const changes = await untilMarker(w, dir)
     expect(brief(changes)).toEqual([
       `delete ${dir}/leaving/`,
@@ -131,12 +137,17 @@ describe('watch()', () => {
     mkdirSync(join(dir, 'src'))
     const w = await open(dir, { ignore: ['*.log', '!keep.log', 'build/', 'tmp/'] })
     expect(w.stats().watches).toBe(2) // the root and src; build is never watched
-    sh(dir, 'touch "$D/a.log" "$D/keep.log" "$D/build/x" "$D/src/y"; touch "$D/tmp"; mkdir "$D/src/tmp"; touch "$D/src/tmp/z"; touch "$D/.end"')
-    expect(brief(await untilMarker(w, dir)).sort()).toEqual([
-      `create ${dir}/keep.log`,
-      `create ${dir}/src/y`,
-      `create ${dir}/tmp`, // a file named tmp: `tmp/` is for directories only
-    ].sort())
+    sh(
+      dir,
+      'touch "$D/a.log" "$D/keep.log" "$D/build/x" "$D/src/y"; touch "$D/tmp"; mkdir "$D/src/tmp"; touch "$D/src/tmp/z"; touch "$D/.end"',
+    )
+    expect(brief(await untilMarker(w, dir)).sort()).toEqual(
+      [
+        `create ${dir}/keep.log`,
+        `create ${dir}/src/y`,
+        `create ${dir}/tmp`, // a file named tmp: `tmp/` is for directories only
+      ].sort(),
+    )
   })
 
   it('reads the root .gitignore when asked, and takes RegExp and function ignores', async () => {
@@ -155,9 +166,12 @@ describe('watch()', () => {
     const seen: Change[] = []
     w.on('events', (batch) => seen.push(...batch))
     sh(dir, 'touch "$D/one" "$D/two"')
-    await withinDeadline((async () => {
-      while (seen.length < 2) await new Promise((resolve) => setTimeout(resolve, 5))
-    })(), 'two changes')
+    await withinDeadline(
+      (async () => {
+        while (seen.length < 2) await new Promise((resolve) => setTimeout(resolve, 5))
+      })(),
+      'two changes',
+    )
     const stats = w.stats()
     expect(stats.changes).toBeGreaterThanOrEqual(2)
     expect(stats.batches).toBeGreaterThanOrEqual(1)
@@ -218,20 +232,30 @@ describe('watch()', () => {
     const w = await open(dir, { maxQueuedBytes: 4096 })
     // Nobody iterates or listens: changes wait natively, the 4 KiB bound fills, the reader stops,
     // and some 90k events overflow the kernel's queue (max_queued_events is 16384 here).
-    execFileSync('sh', ['-c', `
-      i=0; while [ $i -lt 10 ]; do (cd "$D/d$i" && seq 1 3000 | sed 's/^/f/' | xargs touch) & i=$((i+1)); done; wait`],
-    { env: { ...process.env, D: dir } })
+    execFileSync(
+      'sh',
+      [
+        '-c',
+        `
+      i=0; while [ $i -lt 10 ]; do (cd "$D/d$i" && seq 1 3000 | sed 's/^/f/' | xargs touch) & i=$((i+1)); done; wait`,
+      ],
+      { env: { ...process.env, D: dir } },
+    )
     const want = new Set<string>()
     for (let i = 0; i < 10; i++) for (let n = 1; n <= 3000; n++) want.add(join(dir, `d${i}`, `f${n}`))
     const seen = new Set<string>()
     const kinds: string[] = []
-    await collect(w, (changes) => {
-      for (const c of changes.splice(0)) {
-        if (kinds.at(-1) !== c.type) kinds.push(c.type)
-        if (c.type === 'create' || c.type === 'modify') seen.add(c.path)
-      }
-      return seen.size >= want.size
-    }, 60_000)
+    await collect(
+      w,
+      (changes) => {
+        for (const c of changes.splice(0)) {
+          if (kinds.at(-1) !== c.type) kinds.push(c.type)
+          if (c.type === 'create' || c.type === 'modify') seen.add(c.path)
+        }
+        return seen.size >= want.size
+      },
+      60_000,
+    )
     expect(kinds).toContain('overflow')
     expect(w.stats().overflows).toBeGreaterThanOrEqual(1)
     expect([...want].filter((p) => !seen.has(p))).toEqual([])
@@ -242,27 +266,41 @@ describe('watch()', () => {
     for (let i = 0; i < 10; i++) mkdirSync(join(dir, `d${i}`))
     const w = await open(dir)
     // Nobody reads for 4 s: the writer runs in another process meanwhile.
-    const writer = execFileSync('sh', ['-c', `
-      i=0; while [ $i -lt 10 ]; do (cd "$D/d$i" && seq 1 3000 | sed 's/^/f/' | xargs touch) & i=$((i+1)); done; wait; echo done`],
-    { env: { ...process.env, D: dir }, encoding: 'utf8' })
+    const writer = execFileSync(
+      'sh',
+      [
+        '-c',
+        `
+      i=0; while [ $i -lt 10 ]; do (cd "$D/d$i" && seq 1 3000 | sed 's/^/f/' | xargs touch) & i=$((i+1)); done; wait; echo done`,
+      ],
+      { env: { ...process.env, D: dir }, encoding: 'utf8' },
+    )
     expect(writer.trim()).toBe('done')
     const blockedUntil = Date.now() + 4000
-    while (Date.now() < blockedUntil) { /* the event loop is stalled */ }
+    while (Date.now() < blockedUntil) {
+      /* the event loop is stalled */
+    }
     const want = new Set<string>()
     for (let i = 0; i < 10; i++) for (let n = 1; n <= 3000; n++) want.add(join(dir, `d${i}`, `f${n}`))
     const seen = new Set<string>()
     const others: Change[] = []
     let overflows = 0
-    await collect(w, (changes) => {
-      for (const c of changes.splice(0)) {
-        if (c.type === 'overflow') overflows += 1
-        else if (c.type === 'create') seen.add(c.path)
-        else others.push(c)
-      }
-      return seen.size >= want.size
-    }, 60_000).catch((error: unknown) => {
+    await collect(
+      w,
+      (changes) => {
+        for (const c of changes.splice(0)) {
+          if (c.type === 'overflow') overflows += 1
+          else if (c.type === 'create') seen.add(c.path)
+          else others.push(c)
+        }
+        return seen.size >= want.size
+      },
+      60_000,
+    ).catch((error: unknown) => {
       const some = JSON.stringify(others.slice(0, 5))
-      throw new Error(`${seen.size} of ${want.size} files created, ${overflows} overflow(s), other changes: ${some}`, { cause: error })
+      throw new Error(`${seen.size} of ${want.size} files created, ${overflows} overflow(s), other changes: ${some}`, {
+        cause: error,
+      })
     })
     expect([...want].filter((p) => !seen.has(p))).toEqual([])
     expect(w.stats().overflows).toBe(overflows)

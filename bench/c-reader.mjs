@@ -24,7 +24,9 @@ export function buildCReader() {
   const cc = process.env.CC || 'cc'
   let compiler
   try {
-    compiler = execFileSync(cc, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0].trim()
+    compiler = execFileSync(cc, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+      .split('\n')[0]
+      .trim()
   } catch (error) {
     return { skipped: `no C compiler (${cc}: ${error.code ?? error.message})` }
   }
@@ -32,7 +34,14 @@ export function buildCReader() {
     mkdirSync(buildDir, { recursive: true })
     execFileSync(cc, ['-O2', '-Wall', '-o', binary, source], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
   } catch (error) {
-    return { skipped: `${cc} -O2 ${source} failed: ${String(error.stderr || error.message).trim().split('\n')[0]}`, compiler }
+    return {
+      skipped: `${cc} -O2 ${source} failed: ${
+        String(error.stderr || error.message)
+          .trim()
+          .split('\n')[0]
+      }`,
+      compiler,
+    }
   }
   return { binary, compiler }
 }

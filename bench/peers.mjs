@@ -29,7 +29,9 @@ export function peerVersion(name, dir = benchDir) {
 /** The version bench/package-lock.json pins for a peer (null without a lockfile). */
 function lockedVersion(name, dir) {
   try {
-    return JSON.parse(readFileSync(join(dir, 'package-lock.json'), 'utf8')).packages[`node_modules/${name}`]?.version ?? null
+    return (
+      JSON.parse(readFileSync(join(dir, 'package-lock.json'), 'utf8')).packages[`node_modules/${name}`]?.version ?? null
+    )
   } catch {
     return null
   }
@@ -48,7 +50,9 @@ export function ensurePeers(dir = benchDir) {
   if (stale.length > 0) {
     const lock = existsSync(join(dir, 'package-lock.json'))
     const argv = [lock ? 'ci' : 'install', '--ignore-scripts', '--no-audit', '--no-fund', '--prefix', dir]
-    process.stderr.write(`bench: installing the peers (${stale.join(', ')} missing or not as locked): npm ${argv.join(' ')}\n`)
+    process.stderr.write(
+      `bench: installing the peers (${stale.join(', ')} missing or not as locked): npm ${argv.join(' ')}\n`,
+    )
     const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
     try {
       execFileSync(npm, argv, { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] })

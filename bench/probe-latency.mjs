@@ -38,10 +38,13 @@ const marks = {}
 const binding = createRequire(import.meta.url)(join(rootDir, 'dist/native.js')).native
 const NativeInotify = binding.NativeInotify
 binding.NativeInotify = function ProbedNativeInotify(onReady, ...rest) {
-  const native = new NativeInotify((reports) => {
-    marks.ring ??= wallMs()
-    onReady(reports)
-  }, ...rest)
+  const native = new NativeInotify(
+    (reports) => {
+      marks.ring ??= wallMs()
+      onReady(reports)
+    },
+    ...rest,
+  )
   native.take = function take() {
     const batch = NativeInotify.prototype.take.call(this)
     if (batch) marks.take ??= wallMs()
@@ -87,7 +90,9 @@ async function probe(impl) {
   await ready
   if (impl === 'inotify-napi') {
     await sleep(50)
-    console.log(`idle: the reader thread waits in ${readerWaitChannels().join(', ') || 'n/a'} (do_epoll_wait: a request is outstanding)`)
+    console.log(
+      `idle: the reader thread waits in ${readerWaitChannels().join(', ') || 'n/a'} (do_epoll_wait: a request is outstanding)`,
+    )
   }
   const got = []
   for (let i = 0; i < warmup + samples; i++) {
@@ -133,10 +138,30 @@ for (const impl of ['fs.watch', 'inotify-napi']) {
   let line = `${impl.padEnd(13)} write->user p50 ${us(pct(total, 50))} p99 ${us(pct(total, 99))}`
   if (impl === 'inotify-napi') {
     line +=
-      ` | p50s: write->ring ${us(pct(got.map((e) => e.ring - e.written), 50))}` +
-      `, ring->take ${us(pct(got.map((e) => e.take - e.ring), 50))}` +
-      `, take->user ${us(pct(got.map((e) => e.t - e.take), 50))}` +
-      ` (request() ${us(pct(got.map((e) => e.request), 50))})`
+      ` | p50s: write->ring ${us(
+        pct(
+          got.map((e) => e.ring - e.written),
+          50,
+        ),
+      )}` +
+      `, ring->take ${us(
+        pct(
+          got.map((e) => e.take - e.ring),
+          50,
+        ),
+      )}` +
+      `, take->user ${us(
+        pct(
+          got.map((e) => e.t - e.take),
+          50,
+        ),
+      )}` +
+      ` (request() ${us(
+        pct(
+          got.map((e) => e.request),
+          50,
+        ),
+      )})`
   }
   console.log(line)
 }

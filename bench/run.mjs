@@ -145,7 +145,10 @@ const config = {
   latencyWarmup: args.quick ? 10 : 20,
   latencyGapMs: Number(args['gap-ms']),
   burstFiles: Number(args.files ?? (args.quick ? 5000 : 20000)),
-  treeSizes: (args['tree-dirs'] ?? (args.quick ? '500,1000,2000' : '1000,10000,50000')).split(',').map(Number).sort((a, b) => a - b),
+  treeSizes: (args['tree-dirs'] ?? (args.quick ? '500,1000,2000' : '1000,10000,50000'))
+    .split(',')
+    .map(Number)
+    .sort((a, b) => a - b),
   treeFilesPerDir: 10,
   mkdirCount: args.quick ? 100 : 500,
   moveinTrees: args.quick ? 10 : 50,
@@ -221,7 +224,9 @@ if (treeScenarios.length) {
 }
 // The C reader is compiled for the plain scenarios; without a compiler its column is left out (the
 // header says why).
-const cReader = config.scenarios.some((name) => PLAIN_SCENARIOS.includes(name)) ? buildCReader() : { skipped: 'no plain scenario' }
+const cReader = config.scenarios.some((name) => PLAIN_SCENARIOS.includes(name))
+  ? buildCReader()
+  : { skipped: 'no plain scenario' }
 const withC = (impls) => (cReader.binary ? [...impls, C_READER] : impls)
 /** The latency scenario's watchers (all on one directory at once). */
 const IMPLS = withC(['inotify-napi', BATCHES, 'fs.watch'])
@@ -292,7 +297,8 @@ function adopt(child, script, send) {
       for (;;) {
         const at = inbox.findIndex(test)
         if (at >= 0) return inbox.splice(at, 1)[0]
-        if (exit !== null && stdoutClosed) throw new Error(`${script} exited (${JSON.stringify(exit)}) before the expected message`)
+        if (exit !== null && stdoutClosed)
+          throw new Error(`${script} exited (${JSON.stringify(exit)}) before the expected message`)
         const left = deadline - Date.now()
         if (left <= 0) return null
         await new Promise((resolve) => {
@@ -350,7 +356,11 @@ function cleanUp() {
   for (const proc of liveChildren) proc.kill()
   for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true })
 }
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]]) {
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+  ['SIGHUP', 129],
+]) {
   process.once(signal, () => {
     process.stderr.write(`bench: ${signal}: killing the watchers and writers, removing the temporary trees\n`)
     cleanUp()
@@ -501,7 +511,18 @@ async function burstRun(impl) {
     watcher =
       impl === C_READER
         ? startCReader(['burst', dir, String(IN_CREATE), String(count), String(BURST_ROUNDS)])
-        : startChild('watcher.mjs', ['--impl', impl, '--mode', 'burst', '--dir', dir, '--expect', String(count), '--rounds', String(BURST_ROUNDS)])
+        : startChild('watcher.mjs', [
+            '--impl',
+            impl,
+            '--mode',
+            'burst',
+            '--dir',
+            dir,
+            '--expect',
+            String(count),
+            '--rounds',
+            String(BURST_ROUNDS),
+          ])
     await expectMessage(watcher, 'ready', 10_000, `${impl} watcher`)
     writer = startChild('writer.mjs', ['--mode', 'burst', '--dir', dir, '--count', String(count)])
     await expectMessage(writer, 'ready', 10_000, 'the writer')
@@ -514,7 +535,12 @@ async function burstRun(impl) {
       writer.send({ op: 'go', round })
       const done = await expectMessage(writer, 'burst-done', 120_000, `the writer to finish the burst (round ${round})`)
       watcher.send({ op: 'writer-done' })
-      const r = await expectMessage(watcher, 'burst', 120_000, `${impl} watcher to finish round ${round} (within 120 s of the burst)`)
+      const r = await expectMessage(
+        watcher,
+        'burst',
+        120_000,
+        `${impl} watcher to finish round ${round} (within 120 s of the burst)`,
+      )
       rounds.push({
         round: r.round,
         name: roundName(round - 1, BURST_ROUNDS),
@@ -566,7 +592,18 @@ async function drainRun(impl) {
     watcher =
       impl === C_READER
         ? startCReader(['drain', dir, String(IN_CREATE), String(count), String(DRAIN_ROUNDS)])
-        : startChild('watcher.mjs', ['--impl', impl, '--mode', 'drain', '--dir', dir, '--expect', String(count), '--rounds', String(DRAIN_ROUNDS)])
+        : startChild('watcher.mjs', [
+            '--impl',
+            impl,
+            '--mode',
+            'drain',
+            '--dir',
+            dir,
+            '--expect',
+            String(count),
+            '--rounds',
+            String(DRAIN_ROUNDS),
+          ])
     await expectMessage(watcher, 'ready', 10_000, `${impl} watcher`)
     writer = startChild('writer.mjs', ['--mode', 'drain', '--dir', dir, '--count', String(count)])
     await expectMessage(writer, 'ready', 10_000, 'the writer')
@@ -614,7 +651,16 @@ async function drainRun(impl) {
     writer.send({ op: 'exit' })
     const maxRssKiB = rounds[rounds.length - 1].maxRssKiB
     while (rounds.length < DRAIN_ROUNDS) {
-      rounds.push({ round: rounds.length + 1, expected: count, seen: 0, overflows: 0, endedBy: 'not run (a round before did not complete)', drainMs: NaN, eventsPerS: NaN, cpuUsPerEvent: NaN })
+      rounds.push({
+        round: rounds.length + 1,
+        expected: count,
+        seen: 0,
+        overflows: 0,
+        endedBy: 'not run (a round before did not complete)',
+        drainMs: NaN,
+        eventsPerS: NaN,
+        cpuUsPerEvent: NaN,
+      })
     }
     rounds.forEach((x, k) => {
       x.name = roundName(k, DRAIN_ROUNDS)
@@ -634,7 +680,10 @@ async function drainRun(impl) {
 /** Waits for a child to exit, at most `timeoutMs`; throws on timeout. */
 async function waitExit(proc, timeoutMs, what) {
   let timer
-  const exit = await Promise.race([proc.exited, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs, null)))])
+  const exit = await Promise.race([
+    proc.exited,
+    new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs, null))),
+  ])
   clearTimeout(timer)
   if (exit === null) throw new Error(`${what} did not exit within ${timeoutMs / 1000} s`)
   return exit
@@ -690,7 +739,14 @@ async function buildTree(dirs) {
   process.stderr.write(`building a tree of ${dirs} dirs / ${dirs * config.treeFilesPerDir} files...\n`)
   const dir = freshDir('tree')
   const writer = startChild('tree-writer.mjs', [
-    '--mode', 'build', '--dir', dir, '--dirs', String(dirs), '--files', String(config.treeFilesPerDir),
+    '--mode',
+    'build',
+    '--dir',
+    dir,
+    '--dirs',
+    String(dirs),
+    '--files',
+    String(config.treeFilesPerDir),
   ])
   try {
     const built = await expectMessage(writer, 'built', 600_000, 'the writer to build the startup tree')
@@ -784,7 +840,12 @@ async function idleRun(tree) {
     await expectOrTimeOut(watchers.idle, 'ready', config.treeReadyTimeoutMs, 'the idle node to be ready')
     result.idle = {}
     for (const impl of IDLE_IMPLS) {
-      const limit = overLimit(impl, tree, budget, `max_user_watches less the watchers already running (${maxUserWatches} in all)`)
+      const limit = overLimit(
+        impl,
+        tree,
+        budget,
+        `max_user_watches less the watchers already running (${maxUserWatches} in all)`,
+      )
       if (limit) {
         result[impl] = limit
         continue
@@ -793,7 +854,11 @@ async function idleRun(tree) {
       watchers[impl] = startChild('tree-watcher.mjs', ['--impl', impl, '--mode', 'startup', '--dir', tree.dir])
       try {
         const ready = await expectOrTimeOut(watchers[impl], 'ready', config.treeReadyTimeoutMs, `${impl} to be ready`)
-        result[impl] = { startupMs: ready.startupMs, errors: ready.errors, fdinfoWatches: inotifyWatchesOf(watchers[impl].child.pid).watches }
+        result[impl] = {
+          startupMs: ready.startupMs,
+          errors: ready.errors,
+          fdinfoWatches: inotifyWatchesOf(watchers[impl].child.pid).watches,
+        }
       } catch (error) {
         result[impl] = failure(impl, error)
         await reap(watchers[impl])
@@ -801,10 +866,13 @@ async function idleRun(tree) {
       }
     }
     await sleep(config.idleSettleMs)
-    const usage = () => Promise.all(Object.entries(watchers).map(async ([impl, w]) => {
-      w.send({ op: 'usage' })
-      return [impl, await expectMessage(w, 'usage', 10_000, `${impl}'s CPU time`)]
-    }))
+    const usage = () =>
+      Promise.all(
+        Object.entries(watchers).map(async ([impl, w]) => {
+          w.send({ op: 'usage' })
+          return [impl, await expectMessage(w, 'usage', 10_000, `${impl}'s CPU time`)]
+        }),
+      )
     const before = Object.fromEntries(await usage())
     await sleep(config.idleWindowMs)
     for (const [impl, after] of await usage()) {
@@ -852,7 +920,16 @@ async function countRun(scenario, impl) {
     const writerArgs = {
       mkdir: ['--mode', 'mkdir', '--dir', dir, '--count', String(config.mkdirCount)],
       movein: ['--mode', 'movein', '--dir', dir, '--stage', stage, '--count', String(config.moveinTrees)],
-      stall: ['--mode', 'stall', '--dir', dir, '--count', String(config.stallFiles), '--dirs', String(config.stallDirs)],
+      stall: [
+        '--mode',
+        'stall',
+        '--dir',
+        dir,
+        '--count',
+        String(config.stallFiles),
+        '--dirs',
+        String(config.stallDirs),
+      ],
     }[scenario]
     writer = startChild('tree-writer.mjs', writerArgs)
     await expectMessage(writer, 'ready', 60_000, 'the writer')
@@ -953,7 +1030,11 @@ function versions() {
   let dirty = null
   try {
     commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: rootDir, encoding: 'utf8' }).trim()
-    dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'crates'], { cwd: rootDir, encoding: 'utf8' }).trim() !== ''
+    dirty =
+      execFileSync('git', ['status', '--porcelain', '--', 'src', 'crates'], {
+        cwd: rootDir,
+        encoding: 'utf8',
+      }).trim() !== ''
   } catch {}
   let distBuilt = null
   try {
@@ -962,7 +1043,9 @@ function versions() {
   // The native addon is built apart from dist/ (the newest *.node at the root, if any).
   let addonBuilt = null
   try {
-    const times = readdirSync(rootDir).filter((name) => name.endsWith('.node')).map((name) => statSync(join(rootDir, name)).mtimeMs)
+    const times = readdirSync(rootDir)
+      .filter((name) => name.endsWith('.node'))
+      .map((name) => statSync(join(rootDir, name)).mtimeMs)
     if (times.length) addonBuilt = new Date(Math.max(...times)).toISOString()
   } catch {}
   return {
@@ -1000,7 +1083,11 @@ function printTable(columns, rows) {
     return row
   })
   const widths = header.map((h, c) => Math.max(h.length, ...cells.map((row) => row[c].length)))
-  const line = (row) => row.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('   ').trimEnd()
+  const line = (row) =>
+    row
+      .map((cell, c) => (c < 2 ? cell.padEnd(widths[c]) : cell.padStart(widths[c])))
+      .join('   ')
+      .trimEnd()
   console.log(line(header))
   for (const row of cells) console.log(line(row))
 }
@@ -1011,7 +1098,9 @@ function printTable(columns, rows) {
  */
 function roundsLine(scenario, scenarioRuns, impls, rounds, what, key, { digits = 2, scale = 1 } = {}) {
   const m = (impl, k) => median(scenarioRuns.map((r) => r[impl].rounds[k]?.[key])) / scale
-  const each = impls.map((impl) => `${impl} ${Array.from({ length: rounds }, (_, k) => fmt(m(impl, k), digits)).join(' ')}`)
+  const each = impls.map(
+    (impl) => `${impl} ${Array.from({ length: rounds }, (_, k) => fmt(m(impl, k), digits)).join(' ')}`,
+  )
   return `${scenario.padEnd(8)}: ${what} in rounds 1 to ${rounds} (median of the runs): ${each.join('; ')}`
 }
 
@@ -1038,7 +1127,9 @@ function printDrain(drainRuns, { section, plainRow, plainColumns, printTarget })
   const row = (metric, valueFor, options) => plainRow('drain', DRAIN_IMPLS, metric, valueFor, options)
   /** Rows for the cold and the warm round: `metric` with its % replaced by the round. */
   const coldWarm = (metric, key, options, scale = 1) =>
-    [COLD, WARM].map((k) => row(metric.replace('%', roundLabel(k, DRAIN_ROUNDS)), (impl) => m(impl, k, key, scale), options))
+    [COLD, WARM].map((k) =>
+      row(metric.replace('%', roundLabel(k, DRAIN_ROUNDS)), (impl) => m(impl, k, key, scale), options),
+    )
   const roundsOf = (impl) => drainRuns.flatMap((r) => r[impl].rounds)
   const everyRound = DRAIN_ROUNDS === 2 ? 'both rounds' : `all ${DRAIN_ROUNDS} rounds`
   section('drain', plainColumns(DRAIN_IMPLS), [
@@ -1046,10 +1137,19 @@ function printDrain(drainRuns, { section, plainRow, plainColumns, printTarget })
     ...coldWarm('drain ms %', 'drainMs'),
     ...coldWarm('CPU us/event %', 'cpuUsPerEvent'),
     row('peak RSS MiB (at the end)', (impl) => median(drainRuns.map((r) => r[impl].maxRssKiB)) / 1024, { digits: 1 }),
-    row(`seen (worst of ${config.drainEvents}, ${everyRound})`, (impl) => Math.min(...roundsOf(impl).map((x) => x.seen)), { digits: 0, withRatio: false }),
-    row(`overflows (${everyRound})`, (impl) => roundsOf(impl).reduce((total, x) => total + x.overflows, 0), { digits: 0, withRatio: false }),
+    row(
+      `seen (worst of ${config.drainEvents}, ${everyRound})`,
+      (impl) => Math.min(...roundsOf(impl).map((x) => x.seen)),
+      { digits: 0, withRatio: false },
+    ),
+    row(`overflows (${everyRound})`, (impl) => roundsOf(impl).reduce((total, x) => total + x.overflows, 0), {
+      digits: 0,
+      withRatio: false,
+    }),
   ])
-  const all = drainRuns.flatMap((r) => DRAIN_IMPLS.flatMap((impl) => r[impl].rounds.map((x, k) => ({ impl, name: name(k), ...x }))))
+  const all = drainRuns.flatMap((r) =>
+    DRAIN_IMPLS.flatMap((impl) => r[impl].rounds.map((x, k) => ({ impl, name: name(k), ...x }))),
+  )
   const short = all.filter((x) => x.seen !== x.expected || x.overflows > 0)
   printTarget('drainNoOverflow', {
     target: `the queue filled to ${config.drainEvents} events without an overflow, every event drained, in every run and ${everyRound} (cold${DRAIN_ROUNDS > 2 ? ' to' : ' and'} warm)`,
@@ -1073,7 +1173,8 @@ function printDrain(drainRuns, { section, plainRow, plainColumns, printTarget })
       ratioWatch: vsC(WATCH, WARM),
       ratioWatchCold: vsC(WATCH, COLD),
       holds: Number.isFinite(r) ? r >= TARGET_DRAIN_RATIO : false,
-      detail: `warm: eventBatches ${k1(rate(BATCHES, WARM))} vs C reader ${k1(rate(C_READER, WARM))} events/s (${fmt(r)}); ` +
+      detail:
+        `warm: eventBatches ${k1(rate(BATCHES, WARM))} vs C reader ${k1(rate(C_READER, WARM))} events/s (${fmt(r)}); ` +
         `cold ${fmt(vsC(BATCHES, COLD))} (${k1(rate(BATCHES, COLD))} vs ${k1(rate(C_READER, COLD))}); ` +
         `eventGen warm ${fmt(vsC('inotify-napi', WARM))} cold ${fmt(vsC('inotify-napi', COLD))}; ` +
         `watch() warm ${fmt(vsC(WATCH, WARM))} cold ${fmt(vsC(WATCH, COLD))}`,
@@ -1082,13 +1183,20 @@ function printDrain(drainRuns, { section, plainRow, plainColumns, printTarget })
     printTarget('drainBatchRate', { target: rateTarget, holds: null, detail: `no C reader: ${cReader.skipped}` })
   }
   const perRun = (impl, show) => drainRuns.map((r) => eachRound(r[impl].rounds, show, DRAIN_ROUNDS)).join('; ')
-  console.log(roundsLine('drain', drainRuns, DRAIN_IMPLS, DRAIN_ROUNDS, 'events/s (thousands)', 'eventsPerS', { digits: 0, scale: 1000 }))
+  console.log(
+    roundsLine('drain', drainRuns, DRAIN_IMPLS, DRAIN_ROUNDS, 'events/s (thousands)', 'eventsPerS', {
+      digits: 0,
+      scale: 1000,
+    }),
+  )
   const c = drainRuns.map((r) => r[C_READER]).filter(Boolean)
   console.log(
     `drain   : ${config.drainEvents} events (${DRAIN_FILL * 100}% of max_queued_events), one IN_CREATE (a symbolic link) each, ` +
       `new names each round; ${DRAIN_ROUNDS} rounds per watcher process (cold, then ${DRAIN_ROUNDS > 2 ? 'again after each pause, the last warm' : 'warm after a pause'}); ` +
       `writer ${fmt(median(all.map((x) => x.writerMs)), 1)} ms; unread for ${fmt(Math.min(...all.map((x) => x.heldMs).filter(Number.isFinite)), 1)} ms or more before go` +
-      (c.length ? `; bytes in the kernel's queue at go (C reader, FIONREAD): ${perRun(C_READER, (x) => x.queuedBytes)}` : ''),
+      (c.length
+        ? `; bytes in the kernel's queue at go (C reader, FIONREAD): ${perRun(C_READER, (x) => x.queuedBytes)}`
+        : ''),
   )
   const batched = (x) => `${x.batches} batches, largest ${x.largest}`
   console.log(
@@ -1126,10 +1234,15 @@ function printStartup(sizes, { section, printTarget, treeRow, treeColumns, tmed,
       treeRow(label, 'peak RSS MiB', (impl) => tmed(runs, impl, 'maxRssKiB', 1024), { digits: 1 }),
       treeRow(label, 'peak RSS - idle MiB', (impl) => tmed(runs, impl, 'rssDeltaKiB', 1024), { digits: 1 }),
       treeRow(label, 'watches (fdinfo)', (impl) => tmed(runs, impl, 'fdinfoWatches'), { digits: 0 }),
-      treeRow(label, 'watches (own count)', (impl) => (impl === 'inotify-napi' || impl === WATCH ? tmed(runs, impl, 'ownWatchCount') : 'n/a'), {
-        digits: 0,
-        withRatio: false,
-      }),
+      treeRow(
+        label,
+        'watches (own count)',
+        (impl) => (impl === 'inotify-napi' || impl === WATCH ? tmed(runs, impl, 'ownWatchCount') : 'n/a'),
+        {
+          digits: 0,
+          withRatio: false,
+        },
+      ),
       treeRow(label, 'errors', (impl) => tsum(runs, impl, 'errors'), { digits: 0, withRatio: false }),
     )
   }
@@ -1146,8 +1259,13 @@ function printStartup(sizes, { section, printTarget, treeRow, treeColumns, tmed,
     const mid = sizes.at(-2).dirs
     rows.push(
       treeRow('startup', 'ready ms per 1k dirs (slope)', (impl) => slope(ks, series(impl, 'startupMs')), { digits: 1 }),
-      treeRow('startup', 'RSS - idle MiB per 1k dirs', (impl) => slope(ks, series(impl, 'rssDeltaKiB', 1024)), { digits: 2 }),
-      treeRow('startup', `ms/dir ${sizeLabel(big)} / ms/dir ${sizeLabel(mid)}`, linearity, { digits: 2, withRatio: false }),
+      treeRow('startup', 'RSS - idle MiB per 1k dirs', (impl) => slope(ks, series(impl, 'rssDeltaKiB', 1024)), {
+        digits: 2,
+      }),
+      treeRow('startup', `ms/dir ${sizeLabel(big)} / ms/dir ${sizeLabel(mid)}`, linearity, {
+        digits: 2,
+        withRatio: false,
+      }),
     )
   }
   section('startup', treeColumns, rows)
@@ -1166,11 +1284,20 @@ function printStartup(sizes, { section, printTarget, treeRow, treeColumns, tmed,
   everySize('startupTime', `ready in <= ${TARGET_STARTUP_RATIO}x @parcel/watcher's time`, (runs) => {
     const [napi, parcel] = [tmed(runs, 'inotify-napi', 'startupMs'), tmed(runs, '@parcel/watcher', 'startupMs')]
     const r = ratio(napi, parcel)
-    return { holds: finite(r) ? r <= TARGET_STARTUP_RATIO : null, text: `${fmt(napi, 0)} vs ${fmt(parcel, 0)} ms, ${fmt(r)}` }
+    return {
+      holds: finite(r) ? r <= TARGET_STARTUP_RATIO : null,
+      text: `${fmt(napi, 0)} vs ${fmt(parcel, 0)} ms, ${fmt(r)}`,
+    }
   })
   everySize('startupRss', 'peak RSS <= @parcel/watcher (over an idle node and whole process)', (runs) => {
-    const [napi, parcel] = [tmed(runs, 'inotify-napi', 'rssDeltaKiB', 1024), tmed(runs, '@parcel/watcher', 'rssDeltaKiB', 1024)]
-    const [napiRaw, parcelRaw] = [tmed(runs, 'inotify-napi', 'maxRssKiB', 1024), tmed(runs, '@parcel/watcher', 'maxRssKiB', 1024)]
+    const [napi, parcel] = [
+      tmed(runs, 'inotify-napi', 'rssDeltaKiB', 1024),
+      tmed(runs, '@parcel/watcher', 'rssDeltaKiB', 1024),
+    ]
+    const [napiRaw, parcelRaw] = [
+      tmed(runs, 'inotify-napi', 'maxRssKiB', 1024),
+      tmed(runs, '@parcel/watcher', 'maxRssKiB', 1024),
+    ]
     return {
       holds: finite(napi, parcel) ? napi <= parcel && napiRaw <= parcelRaw : null,
       text: `${fmt(napi, 1)} vs ${fmt(parcel, 1)} MiB, ${fmt(ratio(napi, parcel))} (whole ${fmt(napiRaw, 1)} vs ${fmt(parcelRaw, 1)})`,
@@ -1189,17 +1316,28 @@ function printStartup(sizes, { section, printTarget, treeRow, treeColumns, tmed,
       detail: `ratio ${fmt(r)}; slope ${fmt(slope(ks, series('inotify-napi', 'startupMs')), 1)} ms per 1k dirs (@parcel/watcher ${fmt(slope(ks, series('@parcel/watcher', 'startupMs')), 1)})`,
     })
   }
-  const within = (raw, watch) => (finite(raw, watch) ? watch <= TARGET_WATCH_RATIO * raw : Number.isFinite(raw) ? false : null)
-  everySize('startupWatchReady', `watch() within 10% of InotifyTree: ready ms (ratio <= ${fmt(TARGET_WATCH_RATIO)})`, (runs) => {
-    const [raw, watch] = [tmed(runs, 'inotify-napi', 'startupMs'), tmed(runs, WATCH, 'startupMs')]
-    return { holds: within(raw, watch), text: `${fmt(watch, 0)} vs ${fmt(raw, 0)}, ${fmt(ratio(watch, raw))}` }
-  })
-  everySize('startupWatchRss', `watch() within 10% of InotifyTree: peak RSS MiB (ratio <= ${fmt(TARGET_WATCH_RATIO)})`, (runs) => {
-    const [raw, watch] = [tmed(runs, 'inotify-napi', 'maxRssKiB', 1024), tmed(runs, WATCH, 'maxRssKiB', 1024)]
-    return { holds: within(raw, watch), text: `${fmt(watch, 1)} vs ${fmt(raw, 1)}, ${fmt(ratio(watch, raw))}` }
-  })
+  const within = (raw, watch) =>
+    finite(raw, watch) ? watch <= TARGET_WATCH_RATIO * raw : Number.isFinite(raw) ? false : null
+  everySize(
+    'startupWatchReady',
+    `watch() within 10% of InotifyTree: ready ms (ratio <= ${fmt(TARGET_WATCH_RATIO)})`,
+    (runs) => {
+      const [raw, watch] = [tmed(runs, 'inotify-napi', 'startupMs'), tmed(runs, WATCH, 'startupMs')]
+      return { holds: within(raw, watch), text: `${fmt(watch, 0)} vs ${fmt(raw, 0)}, ${fmt(ratio(watch, raw))}` }
+    },
+  )
+  everySize(
+    'startupWatchRss',
+    `watch() within 10% of InotifyTree: peak RSS MiB (ratio <= ${fmt(TARGET_WATCH_RATIO)})`,
+    (runs) => {
+      const [raw, watch] = [tmed(runs, 'inotify-napi', 'maxRssKiB', 1024), tmed(runs, WATCH, 'maxRssKiB', 1024)]
+      return { holds: within(raw, watch), text: `${fmt(watch, 1)} vs ${fmt(raw, 1)}, ${fmt(ratio(watch, raw))}` }
+    },
+  )
   for (const { dirs, files, buildMs, runs } of sizes) {
-    const limited = TREE_IMPLS.map((impl) => [impl, runs.map((r) => r[impl]).find((x) => x.failed === 'limit')]).filter(([, x]) => x)
+    const limited = TREE_IMPLS.map((impl) => [impl, runs.map((r) => r[impl]).find((x) => x.failed === 'limit')]).filter(
+      ([, x]) => x,
+    )
     console.log(
       `tree ${sizeLabel(dirs).padEnd(4)}: ${dirs} dirs / ${files} files (+ the root), built in ${fmt(buildMs / 1000, 1)} s; ` +
         `idle node peak RSS ${fmt(median(runs.map((r) => r.idle.maxRssKiB)) / 1024, 1)} MiB` +
@@ -1214,8 +1352,16 @@ function printIdle(idleRuns, tree, { section, printTarget, treeRow, treeColumns,
   const seconds = config.idleWindowMs / 1000
   section('idle', treeColumns, [
     treeRow('idle', `CPU ms in ${seconds} s`, (impl) => tmed(idleRuns, impl, 'cpuMs'), { digits: 1 }),
-    treeRow('idle', `CPU ms over an idle node`, (impl) => tmed(idleRuns, impl, 'cpuMs') - median(idleRuns.map((r) => r.idle.cpuMs)), { digits: 1, withRatio: false }),
-    treeRow('idle', 'CPU % of a core', (impl) => tmed(idleRuns, impl, 'cpuMs') / config.idleWindowMs * 100, { digits: 3, withRatio: false }),
+    treeRow(
+      'idle',
+      `CPU ms over an idle node`,
+      (impl) => tmed(idleRuns, impl, 'cpuMs') - median(idleRuns.map((r) => r.idle.cpuMs)),
+      { digits: 1, withRatio: false },
+    ),
+    treeRow('idle', 'CPU % of a core', (impl) => (tmed(idleRuns, impl, 'cpuMs') / config.idleWindowMs) * 100, {
+      digits: 3,
+      withRatio: false,
+    }),
     treeRow('idle', 'events while idle', (impl) => tsum(idleRuns, impl, 'events'), { digits: 0, withRatio: false }),
     treeRow('idle', 'watches (fdinfo)', (impl) => tmed(idleRuns, impl, 'fdinfoWatches'), { digits: 0 }),
     treeRow('idle', 'peak RSS MiB', (impl) => tmed(idleRuns, impl, 'maxRssKiB', 1024), { digits: 1 }),
@@ -1229,7 +1375,10 @@ function printIdle(idleRuns, tree, { section, printTarget, treeRow, treeColumns,
     holds: Number.isFinite(napi) && Number.isFinite(parcel) ? napi <= parcel : null,
     detail: `${fmt(napi, 1)} vs ${fmt(parcel, 1)} ms in ${seconds} s`,
   })
-  const limited = TREE_IMPLS.map((impl) => [impl, idleRuns.map((r) => r[impl]).find((x) => x.failed === 'limit')]).filter(([, x]) => x)
+  const limited = TREE_IMPLS.map((impl) => [
+    impl,
+    idleRuns.map((r) => r[impl]).find((x) => x.failed === 'limit'),
+  ]).filter(([, x]) => x)
   console.log(
     `idle    : ${tree.dirs} dirs / ${tree.files} files; the watchers run at once (each started when the one before was ready), ` +
       `then ${config.idleSettleMs} ms to settle and a ${seconds} s window; ` +
@@ -1246,7 +1395,9 @@ function ratio(a, b) {
 async function main() {
   const m = machine()
   const v = versions()
-  console.log(`inotify-napi benchmark: ${config.quick ? 'quick, ' : ''}${config.runs} run(s) per scenario, medians of runs`)
+  console.log(
+    `inotify-napi benchmark: ${config.quick ? 'quick, ' : ''}${config.runs} run(s) per scenario, medians of runs`,
+  )
   console.log(`machine : ${m.cpu}, ${m.cores} cores, ${m.os}, Node ${m.node}, load ${m.loadAverage.join(' ')}`)
   console.log(
     `versions: inotify-napi ${v['inotify-napi']} (git ${v.commit}${v.srcDirty ? ' + uncommitted src/crates changes' : ''}, dist built ${v.distBuilt}, addon built ${v.addonBuilt ?? 'n/a'}), ` +
@@ -1262,7 +1413,11 @@ async function main() {
       `plain   : latency ${config.latencySamples} samples per watcher (+${config.latencyWarmup} warm-up, ${config.latencyGapMs} ms apart), ` +
         `burst ${config.burstFiles} creates x ${BURST_ROUNDS} rounds, drain ${config.drainEvents} events x ${DRAIN_ROUNDS} rounds`,
     )
-    console.log(cReader.binary ? `C reader: ${relative(process.cwd(), cReader.binary)}, built now with cc -O2` : `C reader: left out: ${cReader.skipped}`)
+    console.log(
+      cReader.binary
+        ? `C reader: ${relative(process.cwd(), cReader.binary)}, built now with cc -O2`
+        : `C reader: left out: ${cReader.skipped}`,
+    )
   }
   if (treeScenarios.length) {
     console.log(
@@ -1366,7 +1521,13 @@ async function main() {
       const floor = f.floor ?? 0
       const r = ratio(Math.max(f.watch, floor), Math.max(f.raw, floor))
       const known = Number.isFinite(f.raw) && Number.isFinite(f.watch)
-      const holds = known ? (f.equal ? f.watch === f.raw : r <= TARGET_WATCH_RATIO) : Number.isFinite(f.raw) ? false : null
+      const holds = known
+        ? f.equal
+          ? f.watch === f.raw
+          : r <= TARGET_WATCH_RATIO
+        : Number.isFinite(f.raw)
+          ? false
+          : null
       const rule = f.equal ? 'equal' : `ratio <= ${fmt(TARGET_WATCH_RATIO)}`
       printTarget(name, {
         target: `watch() within 10% of ${rawName}: ${f.figure} (${rule})`,
@@ -1374,7 +1535,8 @@ async function main() {
         raw: f.raw,
         watch: f.watch,
         holds,
-        detail: `${fmt(f.watch, f.digits)} vs ${fmt(f.raw, f.digits)}, ratio ${fmt(r)}` +
+        detail:
+          `${fmt(f.watch, f.digits)} vs ${fmt(f.raw, f.digits)}, ratio ${fmt(r)}` +
           `${floor > 0 && Math.min(f.watch, f.raw) < floor ? ` (each taken as at least ${fmt(floor)}: under it a consumer kept up)` : ''}` +
           `${f.note ? `; ${f.note}` : ''}`,
       })
@@ -1392,14 +1554,15 @@ async function main() {
   // the C reader with inotify-napi / it and eventBatches / it (raw/fs and batch/fs, raw/C and batch/C).
   // With InotifyTree in the table (the burst), watch() is given as a ratio to it, as issue #4 asks.
   const peerLabels = { 'fs.watch': 'fs', [C_READER]: 'C' }
-  const plainColumns = (impls) => impls.map((impl, i) => {
-    if (i === 0) return impl
-    if (impl === BATCHES) return { name: impl, ratio: [] }
-    if (impl === WATCH) return { name: impl, ratio: impls.includes(TREE) ? 'watch/tree' : 'watch/raw' }
-    if (impl === TREE) return { name: impl, ratio: 'tree/raw' }
-    const peer = peerLabels[impl]
-    return { name: impl, ratio: impls.includes(BATCHES) ? [`raw/${peer}`, `batch/${peer}`] : `raw/${peer}` }
-  })
+  const plainColumns = (impls) =>
+    impls.map((impl, i) => {
+      if (i === 0) return impl
+      if (impl === BATCHES) return { name: impl, ratio: [] }
+      if (impl === WATCH) return { name: impl, ratio: impls.includes(TREE) ? 'watch/tree' : 'watch/raw' }
+      if (impl === TREE) return { name: impl, ratio: 'tree/raw' }
+      const peer = peerLabels[impl]
+      return { name: impl, ratio: impls.includes(BATCHES) ? [`raw/${peer}`, `batch/${peer}`] : `raw/${peer}` }
+    })
   const plainRow = (scenario, impls, metric, valueFor, { digits = 2, withRatio = true } = {}) => {
     const values = impls.map(valueFor)
     const base = impls.includes(TREE) ? values[impls.indexOf(TREE)] : values[0]
@@ -1452,20 +1615,39 @@ async function main() {
     const everyRound = `all ${BURST_ROUNDS} rounds`
     section('burst', plainColumns(BURST_IMPLS), [
       ...coldWarm((round) => `seen % ${round} (worst run)`, worstSeen, { digits: 3 }),
-      row(`overflows (${everyRound})`, (impl) => (impl === 'fs.watch' ? 'n/a' : roundsOf(impl).reduce((total, x) => total + x.overflows, 0)), { digits: 0, withRatio: false }),
-      ...coldWarm((round) => `lag after last ms ${round}`, (impl, k) => m(impl, k, 'lagMs')),
-      ...coldWarm((round) => `CPU us/event ${round}`, (impl, k) => m(impl, k, 'cpuUsPerEvent')),
+      row(
+        `overflows (${everyRound})`,
+        (impl) => (impl === 'fs.watch' ? 'n/a' : roundsOf(impl).reduce((total, x) => total + x.overflows, 0)),
+        { digits: 0, withRatio: false },
+      ),
+      ...coldWarm(
+        (round) => `lag after last ms ${round}`,
+        (impl, k) => m(impl, k, 'lagMs'),
+      ),
+      ...coldWarm(
+        (round) => `CPU us/event ${round}`,
+        (impl, k) => m(impl, k, 'cpuUsPerEvent'),
+      ),
       row('peak RSS MiB (at the end)', (impl) => rss(impl, WARM), { digits: 1 }),
     ])
     const warmName = `warm (round ${BURST_ROUNDS})`
     // No loss is asked of both of Inotify's paths, in every round; lag and CPU are judged on the
     // batch path's warm round.
     const paths = [BATCHES, 'inotify-napi']
-    const seen = Object.fromEntries(paths.map((impl) => [pathName(impl), runs.burst.map((b) => b[impl].rounds.map((x) => `${x.seen}/${x.expected}`))]))
-    const overflows = Object.fromEntries(paths.map((impl) => [pathName(impl), runs.burst.map((b) => b[impl].rounds.map((x) => x.overflows))]))
+    const seen = Object.fromEntries(
+      paths.map((impl) => [
+        pathName(impl),
+        runs.burst.map((b) => b[impl].rounds.map((x) => `${x.seen}/${x.expected}`)),
+      ]),
+    )
+    const overflows = Object.fromEntries(
+      paths.map((impl) => [pathName(impl), runs.burst.map((b) => b[impl].rounds.map((x) => x.overflows))]),
+    )
     const lossOf = (impl) => {
       const short = runs.burst.flatMap((b, run) =>
-        b[impl].rounds.filter((x) => x.seen !== x.expected || x.overflows > 0).map((x) => `run ${run + 1} ${x.name} ${x.seen}/${x.expected}, ${x.overflows} overflows (${x.endedBy})`),
+        b[impl].rounds
+          .filter((x) => x.seen !== x.expected || x.overflows > 0)
+          .map((x) => `run ${run + 1} ${x.name} ${x.seen}/${x.expected}, ${x.overflows} overflows (${x.endedBy})`),
       )
       return short.length
         ? `${pathName(impl)} short: ${short.join(', ')}`
@@ -1487,7 +1669,8 @@ async function main() {
       lagMsEventGen: lag('inotify-napi', WARM),
       lagMsEventGenCold: lag('inotify-napi', COLD),
       holds: Number.isFinite(lag(BATCHES, WARM)) ? lag(BATCHES, WARM) < TARGET_BURST_LAG_MS : false,
-      detail: `warm: eventBatches ${lagOf(BATCHES, WARM)}; cold ${lagOf(BATCHES, COLD)}; ` +
+      detail:
+        `warm: eventBatches ${lagOf(BATCHES, WARM)}; cold ${lagOf(BATCHES, COLD)}; ` +
         `eventGen warm ${lagOf('inotify-napi', WARM)}, cold ${lagOf('inotify-napi', COLD)}`,
     })
     const cpu = (impl, k) => m(impl, k, 'cpuUsPerEvent')
@@ -1498,8 +1681,12 @@ async function main() {
       ratioCold: vsFs(BATCHES, COLD),
       ratioEventGen: vsFs('inotify-napi', WARM),
       ratioEventGenCold: vsFs('inotify-napi', COLD),
-      holds: Number.isFinite(cpu(BATCHES, WARM)) && Number.isFinite(cpu('fs.watch', WARM)) ? cpu(BATCHES, WARM) <= cpu('fs.watch', WARM) : null,
-      detail: `warm: eventBatches ${fmt(cpu(BATCHES, WARM))} vs fs.watch ${fmt(cpu('fs.watch', WARM))} us/event (${fmt(vsFs(BATCHES, WARM))}); ` +
+      holds:
+        Number.isFinite(cpu(BATCHES, WARM)) && Number.isFinite(cpu('fs.watch', WARM))
+          ? cpu(BATCHES, WARM) <= cpu('fs.watch', WARM)
+          : null,
+      detail:
+        `warm: eventBatches ${fmt(cpu(BATCHES, WARM))} vs fs.watch ${fmt(cpu('fs.watch', WARM))} us/event (${fmt(vsFs(BATCHES, WARM))}); ` +
         `cold ${fmt(cpu(BATCHES, COLD))} vs ${fmt(cpu('fs.watch', COLD))} (${fmt(vsFs(BATCHES, COLD))}); ` +
         `eventGen warm ${fmt(cpu('inotify-napi', WARM))} (${fmt(vsFs('inotify-napi', WARM))}) cold ${fmt(cpu('inotify-napi', COLD))} (${fmt(vsFs('inotify-napi', COLD))})`,
     })
@@ -1517,20 +1704,28 @@ async function main() {
         note: `cold ${fmt(watch, options.digits)} vs ${fmt(raw, options.digits)}, ratio ${fmt(r)}${options.coldNote ?? ''}`,
       }
     }
-    printWatchTargets('burst', [
-      watchFigure('Seen', 'seen % (worst run)', worstSeen, { equal: true, digits: 3 }),
-      watchFigure('Lag', 'lag after last ms', lag, { digits: 2, floor: KEPT_UP_LAG_MS }),
-      watchFigure('Cpu', 'CPU us/event', cpu, { digits: 2 }),
-      watchFigure('Rss', 'peak RSS MiB (at the end)', rss, { digits: 1, coldNote: ' (peak RSS after round 1)' }),
-    ], `InotifyTree (with watch()'s mask), ${warmName}`)
+    printWatchTargets(
+      'burst',
+      [
+        watchFigure('Seen', 'seen % (worst run)', worstSeen, { equal: true, digits: 3 }),
+        watchFigure('Lag', 'lag after last ms', lag, { digits: 2, floor: KEPT_UP_LAG_MS }),
+        watchFigure('Cpu', 'CPU us/event', cpu, { digits: 2 }),
+        watchFigure('Rss', 'peak RSS MiB (at the end)', rss, { digits: 1, coldNote: ' (peak RSS after round 1)' }),
+      ],
+      `InotifyTree (with watch()'s mask), ${warmName}`,
+    )
     console.log(roundsLine('burst', runs.burst, BURST_IMPLS, BURST_ROUNDS, 'CPU us/event', 'cpuUsPerEvent'))
     const batched = (x) => `${x.batches} batches, ${fmt(x.changes / x.batches, 1)} a batch`
-    console.log(`batches : eventBatches (events) ${runs.burst.map((b) => eachRound(b[BATCHES].rounds, batched, BURST_ROUNDS)).join('; ')}`)
+    console.log(
+      `batches : eventBatches (events) ${runs.burst.map((b) => eachRound(b[BATCHES].rounds, batched, BURST_ROUNDS)).join('; ')}`,
+    )
     console.log(
       `watch() : (changes) ${runs.burst.map((b) => eachRound(b[WATCH].rounds, batched, BURST_ROUNDS)).join('; ')}; ` +
         `overflows ${runs.burst.map((b) => b[WATCH].rounds.map((x) => x.overflows).join(' ')).join(', ')}`,
     )
-    const writerMs = median(runs.burst.flatMap((b) => BURST_IMPLS.flatMap((impl) => b[impl].rounds.map((x) => x.writerMs))))
+    const writerMs = median(
+      runs.burst.flatMap((b) => BURST_IMPLS.flatMap((impl) => b[impl].rounds.map((x) => x.writerMs))),
+    )
     console.log(
       `writer  : ${config.burstFiles} creates in ${fmt(writerMs, 1)} ms (median of every round), ${fmt(config.burstFiles / writerMs, 0)} creates/ms; ` +
         `${BURST_ROUNDS} rounds per watcher process, in one directory, new names each round`,
@@ -1541,7 +1736,13 @@ async function main() {
 
   // Tree scenarios: inotify-napi / each peer, and watch() / inotify-napi. A watcher that failed or timed out in any run shows
   // "timed out" (or "failed") instead of a figure.
-  const treeColumns = ['inotify-napi', { name: WATCH, ratio: 'watch/raw' }, '@parcel/watcher', 'chokidar', 'fs.watch rec.']
+  const treeColumns = [
+    'inotify-napi',
+    { name: WATCH, ratio: 'watch/raw' },
+    '@parcel/watcher',
+    'chokidar',
+    'fs.watch rec.',
+  ]
   const failedIn = (list, impl) => list.map((r) => r[impl].failed).find(Boolean)
   const tmed = (list, impl, key, scale = 1) => failedIn(list, impl) ?? median(list.map((r) => r[impl][key])) / scale
   const tworst = (list, impl, key) => failedIn(list, impl) ?? Math.min(...list.map((r) => r[impl][key]))
@@ -1561,20 +1762,39 @@ async function main() {
     if (!runs[scenario].length) continue
     const expected = config.expected[scenario]
     const rows = [
-      treeRow(scenario, `files seen (worst of ${expected})`, (impl) => tworst(runs[scenario], impl, 'seen'), { digits: 0 }),
+      treeRow(scenario, `files seen (worst of ${expected})`, (impl) => tworst(runs[scenario], impl, 'seen'), {
+        digits: 0,
+      }),
       treeRow(scenario, 'seen % (worst run)', (impl) => tworst(runs[scenario], impl, 'completeness'), { digits: 1 }),
       ...(scenario === 'stall'
         ? []
-        : [treeRow(scenario, 'seen or under a new dir seen %', (impl) => tworst(runs[scenario], impl, 'coveredPct'), { digits: 1 })]),
-      treeRow(scenario, 'errors/overflows reported', (impl) => tsum(runs[scenario], impl, 'overflows'), { digits: 0, withRatio: false }),
-      treeRow(scenario, 'last file after writer ms', (impl) => tmed(runs[scenario], impl, 'lagMs'), { digits: 0, withRatio: false }),
-      treeRow(scenario, scenario === 'stall' ? 'CPU ms (but the stall)' : 'CPU ms', (impl) => tmed(runs[scenario], impl, 'cpuMs'), { digits: 0 }),
+        : [
+            treeRow(scenario, 'seen or under a new dir seen %', (impl) => tworst(runs[scenario], impl, 'coveredPct'), {
+              digits: 1,
+            }),
+          ]),
+      treeRow(scenario, 'errors/overflows reported', (impl) => tsum(runs[scenario], impl, 'overflows'), {
+        digits: 0,
+        withRatio: false,
+      }),
+      treeRow(scenario, 'last file after writer ms', (impl) => tmed(runs[scenario], impl, 'lagMs'), {
+        digits: 0,
+        withRatio: false,
+      }),
+      treeRow(
+        scenario,
+        scenario === 'stall' ? 'CPU ms (but the stall)' : 'CPU ms',
+        (impl) => tmed(runs[scenario], impl, 'cpuMs'),
+        { digits: 0 },
+      ),
       treeRow(scenario, 'peak RSS MiB', (impl) => tmed(runs[scenario], impl, 'maxRssKiB', 1024), { digits: 1 }),
     ]
     section(scenario, treeColumns, rows)
     const napiRuns = runs[scenario].map((r) => r['inotify-napi'])
     const seen = napiRuns.map((r) => (r.failed ? r.failed : `${r.seen}/${r.expected}`))
-    const peersMissing = PEERS.filter((impl) => runs[scenario].some((r) => r[impl].failed || r[impl].seen < r[impl].expected))
+    const peersMissing = PEERS.filter((impl) =>
+      runs[scenario].some((r) => r[impl].failed || r[impl].seen < r[impl].expected),
+    )
     printTarget(`${scenario}Complete`, {
       target: '100% of the files reported, in every run',
       seen,
@@ -1586,9 +1806,24 @@ async function main() {
         `; peers that missed some: ${peersMissing.join(', ') || 'none'}`,
     })
     printWatchTargets(scenario, [
-      { key: 'Seen', figure: 'files seen', raw: tworst(runs[scenario], 'inotify-napi', 'seen'), watch: tworst(runs[scenario], WATCH, 'seen'), equal: true, digits: 0 },
+      {
+        key: 'Seen',
+        figure: 'files seen',
+        raw: tworst(runs[scenario], 'inotify-napi', 'seen'),
+        watch: tworst(runs[scenario], WATCH, 'seen'),
+        equal: true,
+        digits: 0,
+      },
       ...(scenario === 'stall'
-        ? [{ key: 'Rss', figure: 'peak RSS MiB', raw: tmed(runs[scenario], 'inotify-napi', 'maxRssKiB', 1024), watch: tmed(runs[scenario], WATCH, 'maxRssKiB', 1024), digits: 1 }]
+        ? [
+            {
+              key: 'Rss',
+              figure: 'peak RSS MiB',
+              raw: tmed(runs[scenario], 'inotify-napi', 'maxRssKiB', 1024),
+              watch: tmed(runs[scenario], WATCH, 'maxRssKiB', 1024),
+              digits: 1,
+            },
+          ]
         : []),
     ])
     const ok = runs[scenario].flatMap((r) => TREE_IMPLS.map((impl) => r[impl])).filter((x) => !x.failed)
@@ -1619,7 +1854,16 @@ async function main() {
   }
 
   const clock = { name: config.clock, pingPongSkewMs: clockSkewMs, timeOriginSpreadUs: originSpreadUs }
-  const json = { date: new Date().toISOString(), machine: m, versions: v, config, clock, summary: tables, targets, runs }
+  const json = {
+    date: new Date().toISOString(),
+    machine: m,
+    versions: v,
+    config,
+    clock,
+    summary: tables,
+    targets,
+    runs,
+  }
   mkdirSync(join(args.json, '..'), { recursive: true })
   writeFileSync(args.json, `${JSON.stringify(json, null, 2)}\n`)
   console.log(`results : ${relative(process.cwd(), args.json) || args.json}`)

@@ -164,7 +164,9 @@ async function startWatcher(onFile, onOverflow) {
   if (impl === 'idle') {
     return { startupMs: 0, stop: () => {}, watchCount: () => null }
   }
-  console.error(`bench/tree-watcher.mjs: --impl inotify-napi|@parcel/watcher|chokidar|fs.watch|watch()|idle, got ${impl}`)
+  console.error(
+    `bench/tree-watcher.mjs: --impl inotify-napi|@parcel/watcher|chokidar|fs.watch|watch()|idle, got ${impl}`,
+  )
   process.exit(2)
 }
 
@@ -198,9 +200,7 @@ if (args.mode === 'startup') {
     }
     if (message.op !== 'stop') return
     await watcher.stop()
-    process.send({ op: 'stopped', events, errors: errors.length, maxRssKiB: peakRssKiB() }, () =>
-      process.disconnect(),
-    )
+    process.send({ op: 'stopped', events, errors: errors.length, maxRssKiB: peakRssKiB() }, () => process.disconnect())
   })
 } else if (args.mode === 'count') {
   /** Every reported path (relative to the root) and when it was first reported. */

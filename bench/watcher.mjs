@@ -57,7 +57,9 @@ answerClockChecks()
 process.on('disconnect', () => process.exit(0))
 
 // Loaded up front, so that loading the module is not part of the CPU time measured.
-const inotifyNapi = ['inotify-napi', 'eventBatches', 'InotifyTree', 'watch()'].includes(args.impl) ? loadInotifyNapi() : null
+const inotifyNapi = ['inotify-napi', 'eventBatches', 'InotifyTree', 'watch()'].includes(args.impl)
+  ? loadInotifyNapi()
+  : null
 /**
  * What `watch()` or `eventBatches` delivered: batches, every change or event of any type in them, and
  * the largest batch (for the batch-size figures).
@@ -160,10 +162,20 @@ function startWatcher(impl, dir, onCreate, onOverflow) {
     // The raw recursive API that issue #4 measures watch() against, asking the kernel for what
     // watch() asks it for (so two events reach JavaScript per file here, IN_CREATE and
     // IN_CLOSE_WRITE, where watch() coalesces them into one create natively).
-    const { InotifyTree, IN_CREATE, IN_MODIFY, IN_CLOSE_WRITE, IN_ATTRIB, IN_DELETE, IN_MOVED_FROM, IN_MOVED_TO,
-      IN_DELETE_SELF } = inotifyNapi
+    const {
+      InotifyTree,
+      IN_CREATE,
+      IN_MODIFY,
+      IN_CLOSE_WRITE,
+      IN_ATTRIB,
+      IN_DELETE,
+      IN_MOVED_FROM,
+      IN_MOVED_TO,
+      IN_DELETE_SELF,
+    } = inotifyNapi
     const tree = new InotifyTree(dir, {
-      mask: IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF,
+      mask:
+        IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF,
       blockDurationS: null,
     })
     readCreates(tree.eventGen({ yieldNones: false, terminalEvents: [] }), onCreate, onOverflow, 'InotifyTree')

@@ -44,7 +44,11 @@ const CHANGE_SYNTHETIC = 2
 const NO_OLD_PATH = 0xffffffff
 
 /** Decodes one batch of changes, paths in `encoding`; `overflowPath` names an overflow's path. */
-export function decodeChanges<E extends PathEncoding>(buf: Buffer, overflowPath: PathOf<E>, encoding: E): Change<PathOf<E>>[] {
+export function decodeChanges<E extends PathEncoding>(
+  buf: Buffer,
+  overflowPath: PathOf<E>,
+  encoding: E,
+): Change<PathOf<E>>[] {
   const count = buf.readUInt32LE(0)
   const changes: Change<PathOf<E>>[] = new Array(count)
   let at = 4

@@ -10,73 +10,73 @@
 // Events that can be watched for, and that the kernel reports in an event mask.
 
 /** File was accessed (e.g. read(2), execve(2)). */
-export const IN_ACCESS = 0x00000001 as const;
+export const IN_ACCESS = 0x00000001 as const
 /** File was modified (e.g. write(2), truncate(2)). */
-export const IN_MODIFY = 0x00000002 as const;
+export const IN_MODIFY = 0x00000002 as const
 /** Metadata changed: permissions, timestamps, extended attributes, link count, owner or group. */
-export const IN_ATTRIB = 0x00000004 as const;
+export const IN_ATTRIB = 0x00000004 as const
 /** File opened for writing was closed. */
-export const IN_CLOSE_WRITE = 0x00000008 as const;
+export const IN_CLOSE_WRITE = 0x00000008 as const
 /** File or directory not opened for writing was closed. */
-export const IN_CLOSE_NOWRITE = 0x00000010 as const;
+export const IN_CLOSE_NOWRITE = 0x00000010 as const
 /** File or directory was opened. */
-export const IN_OPEN = 0x00000020 as const;
+export const IN_OPEN = 0x00000020 as const
 /** Reported on the directory that held the old name when a file is renamed; pairs with IN_MOVED_TO by cookie. */
-export const IN_MOVED_FROM = 0x00000040 as const;
+export const IN_MOVED_FROM = 0x00000040 as const
 /** Reported on the directory that holds the new name when a file is renamed; pairs with IN_MOVED_FROM by cookie. */
-export const IN_MOVED_TO = 0x00000080 as const;
+export const IN_MOVED_TO = 0x00000080 as const
 /** File or directory created in the watched directory (open(2) O_CREAT, mkdir(2), link(2), symlink(2), bind(2)). */
-export const IN_CREATE = 0x00000100 as const;
+export const IN_CREATE = 0x00000100 as const
 /** File or directory deleted from the watched directory. */
-export const IN_DELETE = 0x00000200 as const;
+export const IN_DELETE = 0x00000200 as const
 /** Watched file or directory was itself deleted (or moved to another filesystem). */
-export const IN_DELETE_SELF = 0x00000400 as const;
+export const IN_DELETE_SELF = 0x00000400 as const
 /** Watched file or directory was itself moved. */
-export const IN_MOVE_SELF = 0x00000800 as const;
+export const IN_MOVE_SELF = 0x00000800 as const
 
 // Events the kernel sends whether or not they were asked for.
 
 /** Filesystem containing the watched object was unmounted; an IN_IGNORED follows. */
-export const IN_UNMOUNT = 0x00002000 as const;
+export const IN_UNMOUNT = 0x00002000 as const
 /** Event queue overflowed; events were lost (the event's wd is -1). */
-export const IN_Q_OVERFLOW = 0x00004000 as const;
+export const IN_Q_OVERFLOW = 0x00004000 as const
 /** Watch was removed, explicitly by inotify_rm_watch(2) or because the object was deleted or unmounted. */
-export const IN_IGNORED = 0x00008000 as const;
+export const IN_IGNORED = 0x00008000 as const
 
 // Combinations.
 
 /** Either close event: IN_CLOSE_WRITE | IN_CLOSE_NOWRITE. */
-export const IN_CLOSE = 0x00000018 as const;
+export const IN_CLOSE = 0x00000018 as const
 /** Either half of a rename: IN_MOVED_FROM | IN_MOVED_TO. */
-export const IN_MOVE = 0x000000c0 as const;
+export const IN_MOVE = 0x000000c0 as const
 /** All twelve watchable events, IN_ACCESS through IN_MOVE_SELF. */
-export const IN_ALL_EVENTS = 0x00000fff as const;
+export const IN_ALL_EVENTS = 0x00000fff as const
 
 // Flags of inotify_add_watch(2), and IN_ISDIR, which the kernel sets in event masks.
 
 /** Watch the path only if it is a directory (ENOTDIR otherwise). */
-export const IN_ONLYDIR = 0x01000000 as const;
+export const IN_ONLYDIR = 0x01000000 as const
 /** Do not dereference the path if it is a symbolic link. */
-export const IN_DONT_FOLLOW = 0x02000000 as const;
+export const IN_DONT_FOLLOW = 0x02000000 as const
 /** Stop reporting events for children once they are unlinked from the watched directory (since Linux 2.6.36). */
-export const IN_EXCL_UNLINK = 0x04000000 as const;
+export const IN_EXCL_UNLINK = 0x04000000 as const
 /** Watch the path only if it is not watched already (EEXIST otherwise; since Linux 4.18). */
-export const IN_MASK_CREATE = 0x10000000 as const;
+export const IN_MASK_CREATE = 0x10000000 as const
 /** OR the mask into an existing watch's mask instead of replacing it (EINVAL with IN_MASK_CREATE). */
-export const IN_MASK_ADD = 0x20000000 as const;
+export const IN_MASK_ADD = 0x20000000 as const
 /** Subject of this event is a directory. */
-export const IN_ISDIR = 0x40000000 as const;
+export const IN_ISDIR = 0x40000000 as const
 /** Report one event for the path, then remove the watch. */
-export const IN_ONESHOT = 0x80000000 as const;
+export const IN_ONESHOT = 0x80000000 as const
 
 // Flags of inotify_init1(2). They are O_CLOEXEC and O_NONBLOCK, whose values here are the asm-generic ones
 // (x86, Arm, RISC-V, PowerPC, s390); Alpha, MIPS, PA-RISC and SPARC use others. They are not mask bits:
 // IN_NONBLOCK has IN_MOVE_SELF's value, so maskToNames never reports them.
 
 /** inotify_init1(2) flag: set close-on-exec on the new file descriptor (O_CLOEXEC). */
-export const IN_CLOEXEC = 0o2000000 as const;
+export const IN_CLOEXEC = 0o2000000 as const
 /** inotify_init1(2) flag: make the new file descriptor non-blocking (O_NONBLOCK); not a mask bit. */
-export const IN_NONBLOCK = 0o4000 as const;
+export const IN_NONBLOCK = 0o4000 as const
 
 /** Every `IN_*` constant, frozen, each with its literal type. */
 export const constants = Object.freeze({
@@ -107,7 +107,7 @@ export const constants = Object.freeze({
   IN_ONESHOT,
   IN_CLOEXEC,
   IN_NONBLOCK,
-} as const);
+} as const)
 
 /**
  * The name of one bit that can appear in an event mask read from the kernel or in a watch mask.
@@ -136,10 +136,10 @@ export type EventName =
   | 'IN_MASK_CREATE'
   | 'IN_MASK_ADD'
   | 'IN_ISDIR'
-  | 'IN_ONESHOT';
+  | 'IN_ONESHOT'
 
 /** A name `namesToMask` accepts: an {@link EventName} or one of the combinations IN_CLOSE, IN_MOVE, IN_ALL_EVENTS. */
-export type MaskName = EventName | 'IN_CLOSE' | 'IN_MOVE' | 'IN_ALL_EVENTS';
+export type MaskName = EventName | 'IN_CLOSE' | 'IN_MOVE' | 'IN_ALL_EVENTS'
 
 // `satisfies` makes the compiler check that this table names every EventName and nothing else.
 const EVENT_BITS = {
@@ -165,25 +165,22 @@ const EVENT_BITS = {
   IN_MASK_ADD,
   IN_ISDIR,
   IN_ONESHOT,
-} satisfies Record<EventName, number>;
+} satisfies Record<EventName, number>
 
 /** Every {@link EventName}, frozen, in ascending order of bit value (IN_ACCESS first, IN_ONESHOT last). */
 export const EVENT_NAMES: readonly EventName[] = Object.freeze(
   (Object.keys(EVENT_BITS) as EventName[]).sort((a, b) => EVENT_BITS[a] - EVENT_BITS[b]),
-);
+)
 
 // maskToNames order: IN_ISDIR qualifies the event, so it comes first (as the Python `inotify` package
 // prints `['IN_ISDIR', 'IN_CREATE']`); the rest follow in ascending bit order.
-const NAMES_IN_REPORT_ORDER: readonly EventName[] = [
-  'IN_ISDIR',
-  ...EVENT_NAMES.filter((name) => name !== 'IN_ISDIR'),
-];
-const BITS_IN_REPORT_ORDER: readonly number[] = NAMES_IN_REPORT_ORDER.map((name) => EVENT_BITS[name]);
+const NAMES_IN_REPORT_ORDER: readonly EventName[] = ['IN_ISDIR', ...EVENT_NAMES.filter((name) => name !== 'IN_ISDIR')]
+const BITS_IN_REPORT_ORDER: readonly number[] = NAMES_IN_REPORT_ORDER.map((name) => EVENT_BITS[name])
 
 // maskToNames runs once per event and real streams use a handful of distinct masks, so a cache makes it
 // allocation-free; the bound only guards against a caller feeding it arbitrary numbers.
-const MAX_CACHED_MASKS = 4096;
-const namesByMask = new Map<number, readonly EventName[]>();
+const MAX_CACHED_MASKS = 4096
+const namesByMask = new Map<number, readonly EventName[]>()
 
 /**
  * The names of the bits set in `mask`, for example `['IN_ISDIR', 'IN_CREATE']` for `0x40000100`.
@@ -197,26 +194,26 @@ const namesByMask = new Map<number, readonly EventName[]>();
  */
 export function maskToNames(mask: number): readonly EventName[] {
   // Only validated masks are ever stored, so a hit needs no validation.
-  const cached = namesByMask.get(mask);
-  if (cached !== undefined) return cached;
+  const cached = namesByMask.get(mask)
+  if (cached !== undefined) return cached
 
   if (typeof mask !== 'number') {
-    throw new TypeError(`maskToNames: mask must be a number, got ${typeof mask}`);
+    throw new TypeError(`maskToNames: mask must be a number, got ${typeof mask}`)
   }
   if (!Number.isInteger(mask) || mask < 0 || mask > 0xffffffff) {
     throw new RangeError(
       `maskToNames: mask must be an integer from 0 to 0xffffffff (an unsigned 32-bit inotify mask), got ${mask}`,
-    );
+    )
   }
 
-  const names: EventName[] = [];
+  const names: EventName[] = []
   for (let i = 0; i < BITS_IN_REPORT_ORDER.length; i++) {
-    if ((mask & BITS_IN_REPORT_ORDER[i]!) !== 0) names.push(NAMES_IN_REPORT_ORDER[i]!);
+    if ((mask & BITS_IN_REPORT_ORDER[i]!) !== 0) names.push(NAMES_IN_REPORT_ORDER[i]!)
   }
-  const frozen = Object.freeze(names);
-  if (namesByMask.size >= MAX_CACHED_MASKS) namesByMask.clear();
-  namesByMask.set(mask, frozen);
-  return frozen;
+  const frozen = Object.freeze(names)
+  if (namesByMask.size >= MAX_CACHED_MASKS) namesByMask.clear()
+  namesByMask.set(mask, frozen)
+  return frozen
 }
 
 const MASK_BY_NAME: ReadonlyMap<string, number> = new Map<string, number>([
@@ -224,7 +221,7 @@ const MASK_BY_NAME: ReadonlyMap<string, number> = new Map<string, number>([
   ['IN_CLOSE', IN_CLOSE],
   ['IN_MOVE', IN_MOVE],
   ['IN_ALL_EVENTS', IN_ALL_EVENTS],
-]);
+])
 
 /**
  * The mask that sets every named bit (the OR of their values), as an unsigned 32-bit number;
@@ -236,33 +233,31 @@ const MASK_BY_NAME: ReadonlyMap<string, number> = new Map<string, number>([
  */
 export function namesToMask(names: readonly MaskName[]): number {
   if (!Array.isArray(names)) {
-    throw new TypeError(`namesToMask: names must be an array of inotify event names, got ${typeof names}`);
+    throw new TypeError(`namesToMask: names must be an array of inotify event names, got ${typeof names}`)
   }
-  let mask = 0;
+  let mask = 0
   for (const name of names as readonly unknown[]) {
-    const bits = typeof name === 'string' ? MASK_BY_NAME.get(name) : undefined;
+    const bits = typeof name === 'string' ? MASK_BY_NAME.get(name) : undefined
     if (bits === undefined) {
-      const shown = typeof name === 'string' ? JSON.stringify(name) : String(name);
+      const shown = typeof name === 'string' ? JSON.stringify(name) : String(name)
       const why =
         name === 'IN_CLOEXEC' || name === 'IN_NONBLOCK'
           ? 'is an inotify_init1 flag, not a watch mask bit'
-          : 'is not an inotify event name';
-      throw new TypeError(
-        `namesToMask: ${shown} ${why}; expected one of ${[...MASK_BY_NAME.keys()].join(', ')}`,
-      );
+          : 'is not an inotify event name'
+      throw new TypeError(`namesToMask: ${shown} ${why}; expected one of ${[...MASK_BY_NAME.keys()].join(', ')}`)
     }
-    mask |= bits;
+    mask |= bits
   }
-  return mask >>> 0;
+  return mask >>> 0
 }
 
 /** Flags that change how `inotify_add_watch` adds a watch, rather than which events it reports. */
-const WATCH_FLAGS = IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK | IN_MASK_CREATE | IN_MASK_ADD | IN_ONESHOT;
+const WATCH_FLAGS = IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK | IN_MASK_CREATE | IN_MASK_ADD | IN_ONESHOT
 /**
  * Every bit a watch mask may hold. `IN_ISDIR` is only ever reported and the kernel ignores it in a
  * watch's mask, but accepts it (the Python package's trees set it in every mask they add).
  */
-const ADD_WATCH_BITS = (IN_ALL_EVENTS | WATCH_FLAGS | IN_ISDIR) >>> 0;
+const ADD_WATCH_BITS = (IN_ALL_EVENTS | WATCH_FLAGS | IN_ISDIR) >>> 0
 
 /**
  * Checks a watch mask before any system call: a number, an unsigned 32-bit integer, at least one
@@ -275,27 +270,33 @@ const ADD_WATCH_BITS = (IN_ALL_EVENTS | WATCH_FLAGS | IN_ISDIR) >>> 0;
 export function checkWatchMask(mask: unknown, argument = 'mask'): number {
   if (typeof mask !== 'number') {
     throw Object.assign(
-      new TypeError(`The "${argument}" argument must be of type number (an inotify mask such as IN_ALL_EVENTS), got ${typeof mask}`),
+      new TypeError(
+        `The "${argument}" argument must be of type number (an inotify mask such as IN_ALL_EVENTS), got ${typeof mask}`,
+      ),
       { code: 'ERR_INVALID_ARG_TYPE' },
-    );
+    )
   }
   const fail = (why: string): never => {
-    throw Object.assign(new RangeError(`The "${argument}" argument ${why}`), { code: 'ERR_OUT_OF_RANGE' });
-  };
-  if (!Number.isInteger(mask) || mask < 0 || mask > 0xffffffff) {
-    fail(`must be an unsigned 32-bit integer, got ${mask}`);
+    throw Object.assign(new RangeError(`The "${argument}" argument ${why}`), { code: 'ERR_OUT_OF_RANGE' })
   }
-  const unknown = (mask & ~ADD_WATCH_BITS) >>> 0;
+  if (!Number.isInteger(mask) || mask < 0 || mask > 0xffffffff) {
+    fail(`must be an unsigned 32-bit integer, got ${mask}`)
+  }
+  const unknown = (mask & ~ADD_WATCH_BITS) >>> 0
   if (unknown !== 0) {
-    const named = maskToNames(unknown);
-    fail(`has bits inotify_add_watch does not accept: 0x${unknown.toString(16)}` +
-      (named.length > 0 ? ` (${named.join(', ')} can only be reported, not watched)` : ''));
+    const named = maskToNames(unknown)
+    fail(
+      `has bits inotify_add_watch does not accept: 0x${unknown.toString(16)}` +
+        (named.length > 0 ? ` (${named.join(', ')} can only be reported, not watched)` : ''),
+    )
   }
   if ((mask & IN_ALL_EVENTS) === 0) {
-    fail(`names no event (0x${mask.toString(16)}); include at least one of IN_ACCESS ... IN_MOVE_SELF, or IN_ALL_EVENTS`);
+    fail(
+      `names no event (0x${mask.toString(16)}); include at least one of IN_ACCESS ... IN_MOVE_SELF, or IN_ALL_EVENTS`,
+    )
   }
   if ((mask & IN_MASK_ADD) !== 0 && (mask & IN_MASK_CREATE) !== 0) {
-    fail('cannot combine IN_MASK_ADD with IN_MASK_CREATE');
+    fail('cannot combine IN_MASK_ADD with IN_MASK_CREATE')
   }
-  return mask >>> 0;
+  return mask >>> 0
 }

@@ -81,9 +81,12 @@ export class TerminalEventError<E = unknown> extends Error {
 
   /** Builds the error for `event`, whose type `typeName` is terminal. */
   constructor(typeName: EventName, event: E) {
-    super(`terminal inotify event ${typeName}` + (typeName === 'IN_Q_OVERFLOW'
-      ? ': the kernel queue overflowed and events were lost; read faster or raise fs.inotify.max_queued_events'
-      : ''))
+    super(
+      `terminal inotify event ${typeName}` +
+        (typeName === 'IN_Q_OVERFLOW'
+          ? ': the kernel queue overflowed and events were lost; read faster or raise fs.inotify.max_queued_events'
+          : ''),
+    )
     this.name = 'TerminalEventError'
     this.typeName = typeName
     this.event = event
@@ -106,10 +109,13 @@ export class AbortError extends Error {
  * namespace's own (`/proc/sys/user/max_inotify_*`, INT_MAX unless set) and the machine's
  * (`/proc/sys/fs/inotify/*`, which every namespace also counts against): the smaller one binds.
  */
-export function readInotifyLimit(name: 'max_user_watches' | 'max_user_instances' | 'max_queued_events'): number | undefined {
-  const files = name === 'max_queued_events'
-    ? ['/proc/sys/fs/inotify/max_queued_events']
-    : [`/proc/sys/user/max_inotify_${name.slice('max_user_'.length)}`, `/proc/sys/fs/inotify/${name}`]
+export function readInotifyLimit(
+  name: 'max_user_watches' | 'max_user_instances' | 'max_queued_events',
+): number | undefined {
+  const files =
+    name === 'max_queued_events'
+      ? ['/proc/sys/fs/inotify/max_queued_events']
+      : [`/proc/sys/user/max_inotify_${name.slice('max_user_'.length)}`, `/proc/sys/fs/inotify/${name}`]
   let limit: number | undefined
   for (const file of files) {
     try {
@@ -145,18 +151,22 @@ function advice(code: string, syscall: string | undefined): string {
   switch (code) {
     case 'ENOSPC': {
       const limit = readInotifyLimit('max_user_watches')
-      return `the inotify watch limit is reached (fs.inotify.max_user_watches = ${limit ?? 'unknown'}, ` +
+      return (
+        `the inotify watch limit is reached (fs.inotify.max_user_watches = ${limit ?? 'unknown'}, ` +
         'shared by every process of this user); raise it with ' +
         '`sudo sysctl fs.inotify.max_user_watches=524288` (persist it in /etc/sysctl.d/)'
+      )
     }
     case 'EMFILE':
       if (syscall === 'inotify_init1' && !descriptorTableFull()) {
         // Every Inotify, tree and watch() holds one inotify instance of its own.
         const limit = readInotifyLimit('max_user_instances')
-        return `the inotify instance limit is reached (fs.inotify.max_user_instances = ${limit ?? 'unknown'}, ` +
+        return (
+          `the inotify instance limit is reached (fs.inotify.max_user_instances = ${limit ?? 'unknown'}, ` +
           'shared by every process of this user; each Inotify, InotifyTree and watch() holds one); ' +
           'close watchers you no longer need, or raise it with ' +
           '`sudo sysctl fs.inotify.max_user_instances=1024` (persist it in /etc/sysctl.d/)'
+        )
       }
       return 'this process has too many open files; close some or raise `ulimit -n`'
     case 'ENFILE':
@@ -199,7 +209,10 @@ export function fromNativeError(error: unknown, path?: string | Buffer): unknown
   }
   if (native.code === 'ERR_INOTIFY_PANIC') {
     // A panic napi-rs caught (its text has no syscall part), or the reader thread's.
-    return new InotifyError({ code: 'ERR_INOTIFY_PANIC', message: `ERR_INOTIFY_PANIC: ${native.message.slice(bar + 1)}` })
+    return new InotifyError({
+      code: 'ERR_INOTIFY_PANIC',
+      message: `ERR_INOTIFY_PANIC: ${native.message.slice(bar + 1)}`,
+    })
   }
   if (bar < 0) return error
   const syscall = native.message.slice(0, bar) || undefined
@@ -247,7 +260,8 @@ export class WatchLimitError extends InotifyError {
       code: 'ENOSPC',
       syscall: 'inotify_add_watch',
       path: details.path,
-      message: `ENOSPC: the inotify watch limit is reached under${describePath(details.path)}: the tree needs ` +
+      message:
+        `ENOSPC: the inotify watch limit is reached under${describePath(details.path)}: the tree needs ` +
         `${details.needed} watches and ${details.watched} are in place; fs.inotify.max_user_watches = ` +
         `${limit ?? 'unknown'} (shared by every process of this user). Raise it with ` +
         '`sudo sysctl fs.inotify.max_user_watches=524288`, or ignore large directories',

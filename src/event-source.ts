@@ -247,7 +247,11 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
     this.#encoding = settings.encoding
     this.#blockDuration = settings.blockDuration
     try {
-      this.native = new binding.NativeInotify(EventSource.#doorbell(new WeakRef(this)), settings.tree, settings.ignoreFunction)
+      this.native = new binding.NativeInotify(
+        EventSource.#doorbell(new WeakRef(this)),
+        settings.tree,
+        settings.ignoreFunction,
+      )
     } catch (error) {
       throw fromNativeError(error)
     }
@@ -293,7 +297,9 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
    * The kernel is read on a native thread; awaiting never blocks the event loop. Leaving the loop
    * loses nothing: events not yet yielded wait for the next generator.
    */
-  eventGen(options: EventGenOptions<PathOf<E>> & { yieldNones: false }): AsyncGenerator<InotifyEvent<PathOf<E>>, void, undefined>
+  eventGen(
+    options: EventGenOptions<PathOf<E>> & { yieldNones: false },
+  ): AsyncGenerator<InotifyEvent<PathOf<E>>, void, undefined>
   eventGen(options?: EventGenOptions<PathOf<E>>): AsyncGenerator<InotifyEvent<PathOf<E>> | null, void, undefined>
   eventGen(options?: EventGenOptions<PathOf<E>>): AsyncGenerator<InotifyEvent<PathOf<E>> | null, void, undefined> {
     return this.#generate(genSettings(options))
@@ -303,7 +309,9 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
    * `eventGen` as a blocking generator, for scripts and worker threads: each wait blocks
    * the calling thread. A `signal` is checked between waits.
    */
-  eventGenSync(options: EventGenOptions<PathOf<E>> & { yieldNones: false }): Generator<InotifyEvent<PathOf<E>>, void, undefined>
+  eventGenSync(
+    options: EventGenOptions<PathOf<E>> & { yieldNones: false },
+  ): Generator<InotifyEvent<PathOf<E>>, void, undefined>
   eventGenSync(options?: EventGenOptions<PathOf<E>>): Generator<InotifyEvent<PathOf<E>> | null, void, undefined>
   eventGenSync(options?: EventGenOptions<PathOf<E>>): Generator<InotifyEvent<PathOf<E>> | null, void, undefined> {
     this.checkBlockingAllowed()
@@ -415,7 +423,9 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
         this.onRing(reports)
       } catch (error) {
         // A user callback threw: surface it as an uncaught exception, as an event listener's would.
-        process.nextTick(() => { throw error })
+        process.nextTick(() => {
+          throw error
+        })
       }
     }
     for (const wake of [...this.#waiters]) wake()
@@ -654,7 +664,8 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
         // read-now answer comes armed or not, and is waited for without a deadline.
         const answering = this.#awaitsAnswer(at)
         if (!answering) this.#request()
-        const left = s.timeoutMs === undefined || answering ? SYNC_SLICE_MS : at.lastHit + s.timeoutMs - performance.now()
+        const left =
+          s.timeoutMs === undefined || answering ? SYNC_SLICE_MS : at.lastHit + s.timeoutMs - performance.now()
         let buf: Buffer | null
         try {
           buf = this.native.takeBlocking(Math.max(0, Math.min(SYNC_SLICE_MS, left)))

@@ -93,7 +93,8 @@ export class Inotify<E extends PathEncoding = 'utf8'> extends EventSource<E> {
    */
   removeWatch(path: PathLike, superficial = false): void {
     const checked = checkPath(path)
-    if (typeof superficial !== 'boolean') throw new TypeError(`superficial must be a boolean, got ${describe(superficial)}`)
+    if (typeof superficial !== 'boolean')
+      throw new TypeError(`superficial must be a boolean, got ${describe(superficial)}`)
     this.checkOpen('removeWatch')
     const wd = this.native.wdOf(checked.bytes)
     if (wd === null) {
@@ -112,7 +113,8 @@ export class Inotify<E extends PathEncoding = 'utf8'> extends EventSource<E> {
     if (!Number.isInteger(wd) || wd < -0x80000000 || wd > 0x7fffffff) {
       throw new RangeError(`wd must be a 32-bit integer watch descriptor, got ${describe(wd)}`)
     }
-    if (typeof superficial !== 'boolean') throw new TypeError(`superficial must be a boolean, got ${describe(superficial)}`)
+    if (typeof superficial !== 'boolean')
+      throw new TypeError(`superficial must be a boolean, got ${describe(superficial)}`)
     this.checkOpen('removeWatchWithId')
     try {
       this.native.removeWatch(wd, superficial)
@@ -120,7 +122,6 @@ export class Inotify<E extends PathEncoding = 'utf8'> extends EventSource<E> {
       throw fromNativeError(error)
     }
   }
-
 }
 
 /** The native-shaped error for a path that is not watched. */

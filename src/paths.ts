@@ -36,17 +36,18 @@ export function checkPath(path: unknown, argument = 'path'): CheckedPath {
     given = fileURLToPath(path)
   } else {
     throw Object.assign(
-      new TypeError(`The "${argument}" argument must be of type string or an instance of Buffer or URL. ` +
-        `Received ${describe(path)}`),
+      new TypeError(
+        `The "${argument}" argument must be of type string or an instance of Buffer or URL. ` +
+          `Received ${describe(path)}`,
+      ),
       { code: 'ERR_INVALID_ARG_TYPE' },
     )
   }
   const bytes = typeof given === 'string' ? Buffer.from(given, 'utf8') : given
   if (bytes.includes(0)) {
-    throw Object.assign(
-      new TypeError(`The "${argument}" argument must not contain null bytes`),
-      { code: 'ERR_INVALID_ARG_VALUE' },
-    )
+    throw Object.assign(new TypeError(`The "${argument}" argument must not contain null bytes`), {
+      code: 'ERR_INVALID_ARG_VALUE',
+    })
   }
   return { bytes, given }
 }

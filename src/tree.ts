@@ -110,16 +110,26 @@ const TREE_OPTION_KEYS = new Set(['mask', 'blockDurationS', 'encoding', 'followS
 
 function checkEventMask(mask: unknown): number {
   if (typeof mask !== 'number') {
-    throw Object.assign(new TypeError(`The "mask" option must be a number (IN_* event bits), got ${describe(mask)}`),
-      { code: 'ERR_INVALID_ARG_TYPE' })
+    throw Object.assign(new TypeError(`The "mask" option must be a number (IN_* event bits), got ${describe(mask)}`), {
+      code: 'ERR_INVALID_ARG_TYPE',
+    })
   }
   // IN_ISDIR is only ever reported; the kernel ignores it in a watch's mask, and the Python
   // package's trees set it in every mask, so it is accepted here too, and left out.
-  if (!Number.isInteger(mask) || mask < 0 || mask > 0xffffffff ||
-    (mask & IN_ALL_EVENTS) === 0 || (mask & ~(IN_ALL_EVENTS | IN_ISDIR)) !== 0) {
-    throw Object.assign(new RangeError(
-      `The "mask" option of a tree must be a non-empty set of IN_* event bits (within IN_ALL_EVENTS = 0xfff; ` +
-      `IN_ISDIR is accepted and ignored), got ${mask}; watch flags are the tree's own business`), { code: 'ERR_OUT_OF_RANGE' })
+  if (
+    !Number.isInteger(mask) ||
+    mask < 0 ||
+    mask > 0xffffffff ||
+    (mask & IN_ALL_EVENTS) === 0 ||
+    (mask & ~(IN_ALL_EVENTS | IN_ISDIR)) !== 0
+  ) {
+    throw Object.assign(
+      new RangeError(
+        `The "mask" option of a tree must be a non-empty set of IN_* event bits (within IN_ALL_EVENTS = 0xfff; ` +
+          `IN_ISDIR is accepted and ignored), got ${mask}; watch flags are the tree's own business`,
+      ),
+      { code: 'ERR_OUT_OF_RANGE' },
+    )
   }
   return mask & IN_ALL_EVENTS
 }
@@ -134,7 +144,10 @@ export function checkIgnore(ignore: unknown): { patterns: string[]; functions: I
     if (typeof entry === 'string') patterns.push(entry)
     else if (entry instanceof RegExp) functions.push((path) => entry.test(path))
     else if (typeof entry === 'function') functions.push(entry as IgnoreFunction)
-    else throw new TypeError(`ignore[${i}] must be a gitignore-style pattern, a RegExp or a function, got ${describe(entry)}`)
+    else
+      throw new TypeError(
+        `ignore[${i}] must be a gitignore-style pattern, a RegExp or a function, got ${describe(entry)}`,
+      )
   })
   return { patterns, functions }
 }
@@ -148,7 +161,8 @@ function ignoreFunctionError(path: string, isDir: boolean, thrown: unknown): Ino
   return new InotifyError({
     code: 'ERR_INOTIFY_IGNORE_FUNCTION',
     path,
-    message: `ERR_INOTIFY_IGNORE_FUNCTION: the ignore function threw on '${path}', so the ` +
+    message:
+      `ERR_INOTIFY_IGNORE_FUNCTION: the ignore function threw on '${path}', so the ` +
       `${isDir ? 'directory' : 'file'} is not ignored: ${why}`,
     cause: thrown,
   })
@@ -161,7 +175,10 @@ function ignoreFunctionError(path: string, isDir: boolean, thrown: unknown): Ino
  * lead back to the tree, which would then never be collected. Made here, at module level, so
  * that the closure holds nothing else of its caller.
  */
-export function anyOf(functions: readonly IgnoreFunction[], onError: WeakRef<(error: InotifyError) => void>): IgnoreCall | undefined {
+export function anyOf(
+  functions: readonly IgnoreFunction[],
+  onError: WeakRef<(error: InotifyError) => void>,
+): IgnoreCall | undefined {
   if (functions.length === 0) return undefined
   return ([path, isDir]) => {
     try {
@@ -172,7 +189,9 @@ export function anyOf(functions: readonly IgnoreFunction[], onError: WeakRef<(er
         report?.(ignoreFunctionError(path, isDir, error))
       } catch (failure) {
         // `onError` itself threw: an uncaught exception, as an event listener's would be.
-        process.nextTick(() => { throw failure })
+        process.nextTick(() => {
+          throw failure
+        })
       }
       return false
     }
@@ -306,19 +325,27 @@ export class InotifyTrees<E extends PathEncoding = 'utf8'> extends EventSource<E
    * @deprecated The Python package's workaround for a race this tree does not have: remove the call.
    */
   addWatch(_path?: PathLike, _mask?: number): never {
-    throw new TypeError('A tree has no addWatch: it watches each new directory before it lists it, so there is no ' +
-      'start-up race for tree.inotify.add_watch(path) to work around here; remove the call (await tree.ready to know ' +
-      'that every directory is watched). To watch a path outside the tree, use a separate new Inotify(), or make it ' +
-      "one of InotifyTrees' roots.")
+    throw new TypeError(
+      'A tree has no addWatch: it watches each new directory before it lists it, so there is no ' +
+        'start-up race for tree.inotify.add_watch(path) to work around here; remove the call (await tree.ready to know ' +
+        'that every directory is watched). To watch a path outside the tree, use a separate new Inotify(), or make it ' +
+        "one of InotifyTrees' roots.",
+    )
   }
 
   /**
    * As {@link EventSource.eventGen}; also accepts the Python package's `ignoreMissingNewFolders`
    * (see {@link TreeEventGenOptions}).
    */
-  override eventGen(options: TreeEventGenOptions<PathOf<E>> & { yieldNones: false }): AsyncGenerator<InotifyEvent<PathOf<E>>, void, undefined>
-  override eventGen(options?: TreeEventGenOptions<PathOf<E>>): AsyncGenerator<InotifyEvent<PathOf<E>> | null, void, undefined>
-  override eventGen(options?: TreeEventGenOptions<PathOf<E>>): AsyncGenerator<InotifyEvent<PathOf<E>> | null, void, undefined> {
+  override eventGen(
+    options: TreeEventGenOptions<PathOf<E>> & { yieldNones: false },
+  ): AsyncGenerator<InotifyEvent<PathOf<E>>, void, undefined>
+  override eventGen(
+    options?: TreeEventGenOptions<PathOf<E>>,
+  ): AsyncGenerator<InotifyEvent<PathOf<E>> | null, void, undefined>
+  override eventGen(
+    options?: TreeEventGenOptions<PathOf<E>>,
+  ): AsyncGenerator<InotifyEvent<PathOf<E>> | null, void, undefined> {
     return super.eventGen(withoutPythonOption(options, 'eventGen'))
   }
 
@@ -326,9 +353,15 @@ export class InotifyTrees<E extends PathEncoding = 'utf8'> extends EventSource<E
    * As {@link EventSource.eventGenSync}; also accepts the Python package's
    * `ignoreMissingNewFolders` (see {@link TreeEventGenOptions}).
    */
-  override eventGenSync(options: TreeEventGenOptions<PathOf<E>> & { yieldNones: false }): Generator<InotifyEvent<PathOf<E>>, void, undefined>
-  override eventGenSync(options?: TreeEventGenOptions<PathOf<E>>): Generator<InotifyEvent<PathOf<E>> | null, void, undefined>
-  override eventGenSync(options?: TreeEventGenOptions<PathOf<E>>): Generator<InotifyEvent<PathOf<E>> | null, void, undefined> {
+  override eventGenSync(
+    options: TreeEventGenOptions<PathOf<E>> & { yieldNones: false },
+  ): Generator<InotifyEvent<PathOf<E>>, void, undefined>
+  override eventGenSync(
+    options?: TreeEventGenOptions<PathOf<E>>,
+  ): Generator<InotifyEvent<PathOf<E>> | null, void, undefined>
+  override eventGenSync(
+    options?: TreeEventGenOptions<PathOf<E>>,
+  ): Generator<InotifyEvent<PathOf<E>> | null, void, undefined> {
     return super.eventGenSync(withoutPythonOption(options, 'eventGenSync'))
   }
 
@@ -344,8 +377,10 @@ export class InotifyTrees<E extends PathEncoding = 'utf8'> extends EventSource<E
 
   protected override checkBlockingAllowed(): void {
     if (this.#asksJs) {
-      throw new TypeError('eventGenSync cannot be used on a tree with ignore functions: its scans call the ' +
-        'functions on this thread, which a blocking generator holds; use eventGen, or glob patterns')
+      throw new TypeError(
+        'eventGenSync cannot be used on a tree with ignore functions: its scans call the ' +
+          'functions on this thread, which a blocking generator holds; use eventGen, or glob patterns',
+      )
     }
   }
 
@@ -400,9 +435,12 @@ export class InotifyTrees<E extends PathEncoding = 'utf8'> extends EventSource<E
   #errorOf(report: NativeTreeReport): InotifyError {
     const code = (report.code ?? 'EIO') as InotifyErrorCode
     const path = this.#given(report.path)
-    const what = report.kind === 'skipped'
-      ? 'skipped the directory'
-      : report.kind === 'ignoreFile' ? 'did not apply the ignore file of the tree at' : 'cannot watch the tree at'
+    const what =
+      report.kind === 'skipped'
+        ? 'skipped the directory'
+        : report.kind === 'ignoreFile'
+          ? 'did not apply the ignore file of the tree at'
+          : 'cannot watch the tree at'
     return new InotifyError({
       code,
       syscall: report.syscall,
@@ -426,7 +464,12 @@ export class InotifyTrees<E extends PathEncoding = 'utf8'> extends EventSource<E
     if (this.#settle !== undefined) {
       const { reject } = this.#settle
       this.#settle = undefined
-      reject(new InotifyError({ code: 'ERR_INOTIFY_CLOSED', message: 'ERR_INOTIFY_CLOSED: the tree was closed before it was ready' }))
+      reject(
+        new InotifyError({
+          code: 'ERR_INOTIFY_CLOSED',
+          message: 'ERR_INOTIFY_CLOSED: the tree was closed before it was ready',
+        }),
+      )
     }
   }
 }

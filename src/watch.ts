@@ -31,8 +31,8 @@ import {
 } from './tree'
 
 /** The events a watched tree asks the kernel for. */
-const CHANGES_MASK = IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
-  IN_DELETE_SELF
+const CHANGES_MASK =
+  IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF
 
 /** A gitignore-style pattern, a regular expression tested on the absolute path, or a function. */
 export type WatchIgnore = string | RegExp | IgnoreFunction
@@ -128,7 +128,15 @@ export interface WatcherEvents<P extends string | Buffer = string> {
 }
 
 const WATCH_OPTION_KEYS = new Set([
-  'recursive', 'maxQueuedBytes', 'ignore', 'gitignore', 'debounceMs', 'followSymlinks', 'signal', 'maxBacklog', 'encoding',
+  'recursive',
+  'maxQueuedBytes',
+  'ignore',
+  'gitignore',
+  'debounceMs',
+  'followSymlinks',
+  'signal',
+  'maxBacklog',
+  'encoding',
 ])
 
 /** The longest delay Node's timers hold: a longer one fires at once, with only a warning. */
@@ -180,13 +188,17 @@ interface Reader<P extends string | Buffer> {
  */
 function checkNumber(value: unknown, what: string, min: number, max: number, integer: boolean): number {
   if (typeof value !== 'number') {
-    throw Object.assign(new TypeError(`The "${what}" option must be a number, got ${describe(value)}`),
-      { code: 'ERR_INVALID_ARG_TYPE' })
+    throw Object.assign(new TypeError(`The "${what}" option must be a number, got ${describe(value)}`), {
+      code: 'ERR_INVALID_ARG_TYPE',
+    })
   }
   if (!(value >= min && value <= max) || (integer && !Number.isInteger(value))) {
-    throw Object.assign(new RangeError(
-      `The "${what}" option must be ${integer ? 'an integer' : 'a number'} >= ${min} and <= ${max}, got ${value}`),
-    { code: 'ERR_OUT_OF_RANGE' })
+    throw Object.assign(
+      new RangeError(
+        `The "${what}" option must be ${integer ? 'an integer' : 'a number'} >= ${min} and <= ${max}, got ${value}`,
+      ),
+      { code: 'ERR_OUT_OF_RANGE' },
+    )
   }
   return value
 }
@@ -194,8 +206,9 @@ function checkNumber(value: unknown, what: string, min: number, max: number, int
 function checkEncoding<E extends PathEncoding>(encoding: E | undefined): E {
   const checked = encoding ?? ('utf8' as E)
   if (checked !== 'utf8' && checked !== 'buffer') {
-    throw Object.assign(new TypeError(`encoding must be 'utf8' or 'buffer', got ${describe(checked)}`),
-      { code: 'ERR_INVALID_ARG_VALUE' })
+    throw Object.assign(new TypeError(`encoding must be 'utf8' or 'buffer', got ${describe(checked)}`), {
+      code: 'ERR_INVALID_ARG_VALUE',
+    })
   }
   return checked
 }
@@ -217,7 +230,8 @@ function inEncoding<E extends PathEncoding>(path: string | Buffer, encoding: E):
  */
 export class Watcher<E extends PathEncoding = 'utf8'>
   extends EventEmitter<WatcherEvents<PathOf<E>>>
-  implements AsyncIterable<Change<PathOf<E>>[]> {
+  implements AsyncIterable<Change<PathOf<E>>[]>
+{
   /**
    * Resolves once every root is watched to its leaves; rejects (the watcher keeps working on what
    * it could watch) if a root failed or the watch limit cut the first scan short.
@@ -252,8 +266,13 @@ export class Watcher<E extends PathEncoding = 'utf8'>
     this.#encoding = checkEncoding(options.encoding)
     this.#debounceMs = checkNumber(options.debounceMs ?? 0, 'debounceMs', 0, MAX_TIMER_MS, false)
     this.#maxBacklog = checkNumber(options.maxBacklog ?? 1000, 'maxBacklog', 1, Number.MAX_SAFE_INTEGER, true)
-    const maxQueuedBytes = checkNumber(options.maxQueuedBytes ?? 16 * 1024 * 1024, 'maxQueuedBytes', 1,
-      Number.MAX_SAFE_INTEGER, true)
+    const maxQueuedBytes = checkNumber(
+      options.maxQueuedBytes ?? 16 * 1024 * 1024,
+      'maxQueuedBytes',
+      1,
+      Number.MAX_SAFE_INTEGER,
+      true,
+    )
     for (const flag of ['gitignore', 'recursive', 'followSymlinks'] as const) {
       if (options[flag] !== undefined && typeof options[flag] !== 'boolean') {
         throw new TypeError(`${flag} must be a boolean, got ${describe(options[flag])}`)
@@ -266,12 +285,21 @@ export class Watcher<E extends PathEncoding = 'utf8'>
     // URLs through fileURLToPath, as fs does: Node's own TypeError for a host or an encoded `/`.
     const roots = paths.map((p, i) => absolutePath(checkPath(p, `paths[${i}]`)))
     this.#roots = roots.map((root) => inEncoding(root, this.#encoding))
-    this.#tree = new ChangeTree(roots, {
-      mask: CHANGES_MASK,
-      followSymlinks: options.followSymlinks ?? false,
-      ignore: [...ignore.patterns, ...ignore.functions],
-      onError: this.#onFault,
-    }, { changes: true, readGitignore: options.gitignore ?? false, recursive: options.recursive ?? true, maxQueuedBytes })
+    this.#tree = new ChangeTree(
+      roots,
+      {
+        mask: CHANGES_MASK,
+        followSymlinks: options.followSymlinks ?? false,
+        ignore: [...ignore.patterns, ...ignore.functions],
+        onError: this.#onFault,
+      },
+      {
+        changes: true,
+        readGitignore: options.gitignore ?? false,
+        recursive: options.recursive ?? true,
+        maxQueuedBytes,
+      },
+    )
     this.#tree.listen(() => this.#onRing())
     this.ready = this.#tree.ready.then(() => {
       this.#stats.crawlMs = performance.now() - this.#started
@@ -436,10 +464,11 @@ export class Watcher<E extends PathEncoding = 'utf8'>
     if (this.#tree.stopped) return this.#pull()
     if (!this.#wanted()) return
     if (this.#debounceMs === 0) this.#pull()
-    else this.#timer ??= setTimeout(() => {
-      this.#timer = undefined
-      this.#pull()
-    }, this.#debounceMs)
+    else
+      this.#timer ??= setTimeout(() => {
+        this.#timer = undefined
+        this.#pull()
+      }, this.#debounceMs)
   }
 
   /** Takes what changed and delivers it (nothing waits: nothing is taken, changes coalesce). */
@@ -484,7 +513,10 @@ export class Watcher<E extends PathEncoding = 'utf8'>
  * for await (const batch of watcher) for (const c of batch) console.log(c.type, c.path)
  * ```
  */
-export function watch<E extends PathEncoding = 'utf8'>(paths: PathLike | readonly PathLike[], options?: WatchOptions<E>): Watcher<E> {
+export function watch<E extends PathEncoding = 'utf8'>(
+  paths: PathLike | readonly PathLike[],
+  options?: WatchOptions<E>,
+): Watcher<E> {
   const list = Array.isArray(paths) ? (paths as readonly PathLike[]) : [paths as PathLike]
   if (list.length === 0) throw new TypeError('watch() needs at least one directory')
   return new Watcher<E>(list, options)

@@ -117,8 +117,10 @@ export class WireBatch<E extends PathEncoding> {
     const column = (c: number): Uint32Array => u32Column(buf, HEADER_LEN + 4 * n * c, n, littleEndianHost)
     this.nameEnds = column(6)
     this.#namesLen = n === 0 ? 0 : this.nameEnds[n - 1]!
-    if (this.#pathsOffset !== this.#namesOffset + Math.ceil(this.#namesLen / 4) * 4 ||
-      this.#pathsOffset + 4 * this.#pathCount > buf.length) {
+    if (
+      this.#pathsOffset !== this.#namesOffset + Math.ceil(this.#namesLen / 4) * 4 ||
+      this.#pathsOffset + 4 * this.#pathCount > buf.length
+    ) {
       throw malformed(shape())
     }
     this.count = n

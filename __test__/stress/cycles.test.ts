@@ -16,16 +16,22 @@ afterEach(() => {
   for (const cleanup of cleanups.splice(0)) cleanup()
 })
 
-it(`${CYCLES} open/close cycles of Inotify, InotifyTree and watch() leave nothing behind`, async () => {
-  const { dir, cleanup } = makeTempDir('inotify-napi-cycles-')
-  cleanups.push(cleanup)
-  for (const sub of ['a/deeper', 'b/deeper', 'c/deeper']) mkdirSync(join(dir, sub), { recursive: true })
-  // One cycle of each kind first: whatever Node or the binding start lazily is then running.
-  await openCloseCycles(dir, 4)
-  const before = holdings()
-  const started = performance.now()
-  await openCloseCycles(dir, CYCLES)
-  const after = holdings()
-  console.log(`cycles: ${CYCLES} in ${((performance.now() - started) / 1000).toFixed(1)} s; after ${JSON.stringify(after)}, before ${JSON.stringify(before)}`)
-  expect(after).toEqual(before)
-}, Math.max(60_000, CYCLES * 10))
+it(
+  `${CYCLES} open/close cycles of Inotify, InotifyTree and watch() leave nothing behind`,
+  async () => {
+    const { dir, cleanup } = makeTempDir('inotify-napi-cycles-')
+    cleanups.push(cleanup)
+    for (const sub of ['a/deeper', 'b/deeper', 'c/deeper']) mkdirSync(join(dir, sub), { recursive: true })
+    // One cycle of each kind first: whatever Node or the binding start lazily is then running.
+    await openCloseCycles(dir, 4)
+    const before = holdings()
+    const started = performance.now()
+    await openCloseCycles(dir, CYCLES)
+    const after = holdings()
+    console.log(
+      `cycles: ${CYCLES} in ${((performance.now() - started) / 1000).toFixed(1)} s; after ${JSON.stringify(after)}, before ${JSON.stringify(before)}`,
+    )
+    expect(after).toEqual(before)
+  },
+  Math.max(60_000, CYCLES * 10),
+)

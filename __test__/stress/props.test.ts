@@ -11,17 +11,23 @@ import { expect, it } from 'vitest'
 const CASES = Number(process.env.PROPTEST_CASES ?? 100_000)
 const REPO = resolve(__dirname, '../..')
 
-it(`the engine's property tests hold over ${CASES} cases each`, () => {
-  const started = performance.now()
-  const run = spawnSync('cargo', ['test', '--locked', '-p', 'inotify-engine', '--lib', 'props'], {
-    cwd: REPO,
-    env: { ...process.env, PROPTEST_CASES: String(CASES) },
-    encoding: 'utf8',
-    maxBuffer: 64 * 1024 * 1024,
-  })
-  const summary = run.stdout.split('\n').filter((line) => line.startsWith('test ') || line.startsWith('test result'))
-  console.log(`proptest, ${CASES} cases each, ${((performance.now() - started) / 1000).toFixed(1)} s:\n${summary.join('\n')}`)
-  expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0)
-  // Every property ran (a filter that matches nothing would pass silently).
-  expect(summary.filter((line) => line.endsWith(' ... ok'))).toHaveLength(6)
-}, 60 * 60 * 1000)
+it(
+  `the engine's property tests hold over ${CASES} cases each`,
+  () => {
+    const started = performance.now()
+    const run = spawnSync('cargo', ['test', '--locked', '-p', 'inotify-engine', '--lib', 'props'], {
+      cwd: REPO,
+      env: { ...process.env, PROPTEST_CASES: String(CASES) },
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+    })
+    const summary = run.stdout.split('\n').filter((line) => line.startsWith('test ') || line.startsWith('test result'))
+    console.log(
+      `proptest, ${CASES} cases each, ${((performance.now() - started) / 1000).toFixed(1)} s:\n${summary.join('\n')}`,
+    )
+    expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0)
+    // Every property ran (a filter that matches nothing would pass silently).
+    expect(summary.filter((line) => line.endsWith(' ... ok'))).toHaveLength(6)
+  },
+  60 * 60 * 1000,
+)

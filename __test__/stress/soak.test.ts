@@ -50,44 +50,72 @@ function slope(points: readonly [number, number][]): number {
   return sxy / sxx
 }
 
-it(`holds RSS flat over a ${MINUTES}-minute soak with a steady stream of events`, async () => {
-  const { dir, cleanup } = makeTempDir('inotify-napi-soak-')
-  cleanups.push(cleanup)
-  const seconds = MINUTES * 60
-  const every = Math.max(1000, Math.round((seconds * 1000) / 120))
-  const child = spawn(process.execPath, ['--expose-gc', '--min-semi-space-size=16', '--max-semi-space-size=16', CHILD, dir,
-    String(seconds), String(every)], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-  const code = await new Promise<number | null>((resolveEnd) => child.on('close', resolveEnd))
-  expect(stderr).toBe('')
-  expect(code).toBe(0)
-  const { samples } = JSON.parse(stdout) as { samples: Sample[] }
-  const steady = samples.slice(Math.floor(samples.length / 5))
-  const perMinute = (pick: (s: Sample) => number): number => slope(steady.map((s) => [s.t / 60, pick(s) / MIB]))
-  const last = samples.at(-1)!
-  const rate = (n: number): number => Math.round(n / last.t)
-  const report = {
-    minutes: MINUTES,
-    samples: samples.length,
-    rssMiB: { first: +(samples[0]!.rss / MIB).toFixed(1), afterWarmUp: +(steady[0]!.rss / MIB).toFixed(1), last: +(last.rss / MIB).toFixed(1) },
-    slopeMiBPerMin: {
-      rss: +perMinute((s) => s.rss).toFixed(3),
-      native: +perMinute((s) => s.rss - s.heapTotal).toFixed(3),
-      heapUsed: +perMinute((s) => s.heapUsed).toFixed(3),
-      external: +perMinute((s) => s.external).toFixed(3),
-    },
-    maxSlope: MAX_SLOPE,
-    eventsPerSecond: { inotify: rate(last.plain), eventBatches: rate(last.batched), tree: rate(last.tree), watchChanges: rate(last.changes) },
-  }
-  console.log(`soak: ${JSON.stringify(report)}`)
-  // Events flowed the whole time, at every layer.
-  const half = samples[Math.floor(samples.length / 2)]!
-  for (const layer of ['plain', 'batched', 'tree', 'changes'] as const) {
-    expect(half[layer]).toBeGreaterThan(0)
-    expect(last[layer]).toBeGreaterThan(half[layer] + (last.t - half.t) * 100)
-  }
-  expect(report.slopeMiBPerMin.rss).toBeLessThan(MAX_SLOPE)
-}, (MINUTES * 60 + 120) * 1000)
+it(
+  `holds RSS flat over a ${MINUTES}-minute soak with a steady stream of events`,
+  async () => {
+    const { dir, cleanup } = makeTempDir('inotify-napi-soak-')
+    cleanups.push(cleanup)
+    const seconds = MINUTES * 60
+    const every = Math.max(1000, Math.round((seconds * 1000) / 120))
+    const child = spawn(
+      process.execPath,
+      [
+        '--expose-gc',
+        '--min-semi-space-size=16',
+        '--max-semi-space-size=16',
+        CHILD,
+        dir,
+        String(seconds),
+        String(every),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk
+    })
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk
+    })
+    const code = await new Promise<number | null>((resolveEnd) => child.on('close', resolveEnd))
+    expect(stderr).toBe('')
+    expect(code).toBe(0)
+    const { samples } = JSON.parse(stdout) as { samples: Sample[] }
+    const steady = samples.slice(Math.floor(samples.length / 5))
+    const perMinute = (pick: (s: Sample) => number): number => slope(steady.map((s) => [s.t / 60, pick(s) / MIB]))
+    const last = samples.at(-1)!
+    const rate = (n: number): number => Math.round(n / last.t)
+    const report = {
+      minutes: MINUTES,
+      samples: samples.length,
+      rssMiB: {
+        first: +(samples[0]!.rss / MIB).toFixed(1),
+        afterWarmUp: +(steady[0]!.rss / MIB).toFixed(1),
+        last: +(last.rss / MIB).toFixed(1),
+      },
+      slopeMiBPerMin: {
+        rss: +perMinute((s) => s.rss).toFixed(3),
+        native: +perMinute((s) => s.rss - s.heapTotal).toFixed(3),
+        heapUsed: +perMinute((s) => s.heapUsed).toFixed(3),
+        external: +perMinute((s) => s.external).toFixed(3),
+      },
+      maxSlope: MAX_SLOPE,
+      eventsPerSecond: {
+        inotify: rate(last.plain),
+        eventBatches: rate(last.batched),
+        tree: rate(last.tree),
+        watchChanges: rate(last.changes),
+      },
+    }
+    console.log(`soak: ${JSON.stringify(report)}`)
+    // Events flowed the whole time, at every layer.
+    const half = samples[Math.floor(samples.length / 2)]!
+    for (const layer of ['plain', 'batched', 'tree', 'changes'] as const) {
+      expect(half[layer]).toBeGreaterThan(0)
+      expect(last[layer]).toBeGreaterThan(half[layer] + (last.t - half.t) * 100)
+    }
+    expect(report.slopeMiBPerMin.rss).toBeLessThan(MAX_SLOPE)
+  },
+  (MINUTES * 60 + 120) * 1000,
+)

@@ -1,5 +1,5 @@
 /**
- * End-to-end: what a tree meets besides plain directories (DESIGN.md section 4): symbolic links and
+ * End-to-end: what a tree meets besides plain directories (README, "Recursive trees"): symbolic links and
  * their loops, unreadable directories and directories that vanish mid-scan, ignore rules, and the
  * watch limit (in a user namespace with a small limit, never by changing the machine's sysctls).
  */

@@ -1,6 +1,6 @@
 /**
  * End-to-end: a tree whose kernel queue overflowed reports `IN_Q_OVERFLOW`, then re-scans and
- * reports what it missed (DESIGN.md section 4), so a consumer ends with a correct picture.
+ * reports what it missed (README, "Overflow is recovered"), so a consumer ends with a correct picture.
  */
 import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'

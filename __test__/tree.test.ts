@@ -1,5 +1,5 @@
 /**
- * End-to-end: recursive trees against the real kernel (DESIGN.md section 4): new directories and
+ * End-to-end: recursive trees against the real kernel (README, "Recursive trees"): new directories and
  * their content, trees moved in, renamed and moved out, deleted and re-created directories, the
  * user's mask, and the errors a bad root gets at once.
  */

@@ -1,4 +1,4 @@
-// The side-by-side benchmark (DESIGN.md section 6), measured in the same run and reported as ratios:
+// The side-by-side benchmark, measured in the same run and reported as ratios:
 // - plain scenarios (latency, burst, drain): inotify-napi's Inotify, read per event (eventGen, the
 //   `inotify-napi` column) and per batch (eventBatches), against Node's fs.watch and a raw C reader of
 //   inotify, compiled here with the system C compiler (bench/c-reader.mjs): the physical limit

@@ -2,7 +2,7 @@
 //! renames, moves in and out, deletions and queue overflows. Pure bookkeeping over [`TreeFs`]:
 //! unit-tested on synthetic event sequences against a fake file system.
 //!
-//! Rules (DESIGN.md section 4):
+//! Rules:
 //! - Watch first, then list: what a new directory already holds when its watch is in place is
 //!   reported as synthetic `IN_CREATE`s, so `mkdir -p a/b/c && touch a/b/c/f` misses nothing. A real
 //!   `IN_CREATE` that repeats a synthetic one is not reported twice.

@@ -27,7 +27,7 @@ it(
     )
     expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0)
     // Every property ran (a filter that matches nothing would pass silently).
-    expect(summary.filter((line) => line.endsWith(' ... ok'))).toHaveLength(6)
+    expect(summary.filter((line) => line.endsWith(' ... ok'))).toHaveLength(7)
   },
   60 * 60 * 1000,
 )

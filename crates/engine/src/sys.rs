@@ -3,6 +3,7 @@
 //! it. Everything above works on bytes and numbers (directory listings are `tree_fs`'s).
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -151,6 +152,9 @@ pub struct Poller {
     wake: EventFd,
     /// `/proc/self/mountinfo`, held open so that its changes wake the wait.
     mount_table: Option<std::fs::File>,
+    /// A wait saw the mount table change and nobody has taken it yet: the kernel flags a change
+    /// once, so a wait that returns for another reason must not lose it.
+    mounts_pending: AtomicBool,
 }
 
 impl Poller {
@@ -176,6 +180,7 @@ impl Poller {
             epoll,
             wake,
             mount_table: None,
+            mounts_pending: AtomicBool::new(false),
         })
     }
 
@@ -222,7 +227,10 @@ impl Poller {
                 match event.data() {
                     TOKEN_INOTIFY => ready.readable = true,
                     TOKEN_WAKE => ready.woken = true,
-                    TOKEN_MOUNTS => ready.mounts_changed = true,
+                    TOKEN_MOUNTS => {
+                        ready.mounts_changed = true;
+                        self.mounts_pending.store(true, Ordering::Relaxed);
+                    }
                     _ => {}
                 }
             }
@@ -237,6 +245,12 @@ impl Poller {
                 return Ok(ready);
             }
         }
+    }
+
+    /// Whether a wait saw the mount table change since the last call (whatever that wait returned
+    /// for, and whoever made it).
+    pub fn take_mounts_changed(&self) -> bool {
+        self.mounts_pending.swap(false, Ordering::Relaxed)
     }
 
     /// Wakes a thread blocked in [`Poller::wait`] (or makes its next wait return at once).

@@ -815,6 +815,14 @@ fn serve(
 ) -> Served {
     let deadline = tick.map(|t| Instant::now() + t);
     loop {
+        // Also a change seen by a wait that returned for something else (a wake, or the grace
+        // wait for a rename's second half in `drain`).
+        if shared.poller.take_mounts_changed() {
+            let batch = recheck_mounts(shared, backlog);
+            if batch.events > 0 {
+                return Served::Batch(Ok(batch));
+            }
+        }
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let ready = if backlog.is_empty() {
             match shared.poller.wait(left) {
@@ -830,11 +838,8 @@ fn serve(
         if ready.woken && interrupted(shared, tick) {
             return Served::Interrupted;
         }
-        if ready.mounts_changed {
-            let batch = recheck_mounts(shared, backlog);
-            if batch.events > 0 {
-                return Served::Batch(Ok(batch));
-            }
+        if ready.mounts_changed && !ready.readable {
+            continue; // taken at the top of the loop
         }
         if ready.readable {
             let streaming = last_batch.is_some_and(|t| t.elapsed() < STREAM_GAP);

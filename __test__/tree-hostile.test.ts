@@ -208,6 +208,12 @@ describe('a file system mounted or unmounted inside the tree', () => {
     expect(result.errors).toEqual([])
   })
 
+  it('InotifyTree tells onError when its root goes with the file system it was on', async () => {
+    const result = await inMountNamespace('unmountUnderRoot')
+    const root = (result as UnmountResult & { root: string }).root
+    expect(result.errors, JSON.stringify(result.events)).toEqual([`ENOENT ${root}`])
+  })
+
   it('watch() reports no delete of the mount point, the changes of its content, and later writes', async () => {
     const result = await inMountNamespace('unmountWatch')
     const changes = result.changes ?? []

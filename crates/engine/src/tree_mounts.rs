@@ -176,9 +176,19 @@ impl Tree {
             Ok(None) => None,
             // No directory there any more: the unmount took a file system its parent is on
             // too (whose watch reports it in the next read), or the mount point was removed.
-            Err((Error::Sys { errno, .. }, _))
-                if errno == crate::sys::ENOENT || errno == crate::sys::ENOTDIR =>
+            Err((error, _))
+                if matches!(&error, Error::Sys { errno, .. }
+                    if *errno == crate::sys::ENOENT || *errno == crate::sys::ENOTDIR) =>
             {
+                if parent.is_none() {
+                    // The root itself went with the file system it was on: say so, it is no
+                    // longer watched.
+                    self.reports.push(TreeReport::Skipped {
+                        path: path.clone(),
+                        error,
+                    });
+                    return;
+                }
                 let parent_path = parent.and_then(|p| {
                     let dir = self.dirs.get_mut(&p)?;
                     dir.entries.remove(&name);

@@ -12,6 +12,7 @@ use rustix::io::Errno;
 
 use crate::error::Error;
 use crate::tree::{join, IgnoreRule};
+use crate::tree_fs::errno_error;
 
 /// The largest ignore file read; a larger one is refused whole, not cut.
 pub const MAX_IGNORE_FILE_LEN: u64 = 1024 * 1024;
@@ -37,9 +38,9 @@ pub fn read_ignore_file(path: &[u8]) -> Result<Option<Vec<u8>>, Error> {
         Err(Errno::LOOP) => {
             return Err(refused(path, "is a symbolic link (links are not followed)"))
         }
-        Err(errno) => return Err(sys_error("open", errno, path)),
+        Err(errno) => return Err(errno_error("open", errno, path)),
     };
-    let stat = rustix::fs::fstat(&fd).map_err(|errno| sys_error("fstat", errno, path))?;
+    let stat = rustix::fs::fstat(&fd).map_err(|errno| errno_error("fstat", errno, path))?;
     let not_regular = match FileType::from_raw_mode(stat.st_mode) {
         FileType::RegularFile => None,
         FileType::Directory => Some("is a directory"),
@@ -68,14 +69,6 @@ pub fn read_ignore_file(path: &[u8]) -> Result<Option<Vec<u8>>, Error> {
         return Err(refused(path, "is larger than 1 MiB"));
     }
     Ok(Some(content))
-}
-
-fn sys_error(syscall: &'static str, errno: Errno, path: &[u8]) -> Error {
-    Error::Sys {
-        syscall,
-        errno: errno.raw_os_error(),
-        path: Some(path.to_vec()),
-    }
 }
 
 /// Adds the lines of an ignore file, as `GitignoreBuilder::add` would read them: a UTF-8 byte-order

@@ -296,7 +296,8 @@ impl<'a> KernelTreeFs<'a> {
     }
 }
 
-fn errno_error(syscall: &'static str, errno: Errno, path: &[u8]) -> Error {
+/// A failed system call on `path`, as the engine's error.
+pub(crate) fn errno_error(syscall: &'static str, errno: Errno, path: &[u8]) -> Error {
     Error::Sys {
         syscall,
         errno: errno.raw_os_error(),

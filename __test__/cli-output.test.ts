@@ -62,6 +62,28 @@ describe('the command line escapes control characters in what it prints', () => 
     ])
   })
 
+  it('prints JSON lines with no raw control character, from the event log and from watch, that parse back to the names', async () => {
+    for (const args of [
+      ['--json', '-e', 'IN_CREATE'],
+      ['watch', '--json', '--debounce', '0'],
+    ]) {
+      const dir = tempDir()
+      const cli = startCli([...args, dir])
+      await watching(cli.child.pid)
+      for (const name of [ESCAPES, 'del\x7f', 'end']) writeFileSync(join(dir, name), '')
+      await until(() => cli.lines.some((line) => line.includes('end"')), 'the end marker')
+      cli.child.kill('SIGINT')
+      expect(await cli.exited).toBe(0)
+      // JSON.stringify escapes C0 controls; DEL and C1 (U+009B is CSI) are escaped too.
+      expect(rawControls(cli.stdout())).toEqual([])
+      expect(cli.stdout().includes(0x7f)).toBe(false)
+      const named = cli.lines.map((line) => JSON.parse(line) as { filename?: string; path?: string })
+      const names = named.map((e) => e.filename ?? (e.path ?? '').slice(dir.length + 1))
+      expect(names).toContain(ESCAPES)
+      expect(names).toContain('del\x7f')
+    }
+  })
+
   it('lists a process whose command line holds control characters in doctor with them quoted', async () => {
     const dir = tempDir()
     // The holder's command line ends with this directory's name, given relative to keep the line short.

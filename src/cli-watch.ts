@@ -8,7 +8,7 @@ import { EXIT_OK, EXIT_USAGE, EXIT_WATCH_FAILED, parseArguments, UsageError, typ
 import { CommandRunner } from './cli-command'
 import type { Change } from './changes'
 import { InotifyError } from './errors'
-import { escapeForTerminal } from './terminal-text'
+import { escapeForTerminal, jsonForTerminal } from './terminal-text'
 import { watch, type Watcher } from './watch'
 
 const OPTIONS = {
@@ -46,7 +46,7 @@ Options:
 const MAX_DEBOUNCE_MS = 2 ** 31 - 1
 
 function line(change: Change, json: boolean): string {
-  if (json) return JSON.stringify(change)
+  if (json) return jsonForTerminal(change)
   const slash = change.isDir ? '/' : ''
   const path = `${escapeForTerminal(change.path)}${slash}`
   return `${change.type} ${change.oldPath !== undefined ? `${escapeForTerminal(change.oldPath)}${slash} -> ${path}` : path}`

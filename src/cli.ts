@@ -11,7 +11,7 @@ import { Inotify } from './inotify'
 import { EVENT_NAMES, IN_ALL_EVENTS, IN_IGNORED, IN_ISDIR, IN_Q_OVERFLOW, IN_UNMOUNT, constants } from './constants'
 import { InotifyError } from './errors'
 import type { InotifyEvent } from './event'
-import { escapeForTerminal } from './terminal-text'
+import { escapeForTerminal, jsonForTerminal } from './terminal-text'
 
 const OPTIONS = {
   event: { short: 'e', value: 'NAME' },
@@ -141,7 +141,7 @@ export function formatLogLine(event: InotifyEvent, date: Date): string {
 
 /** One event as a JSON line. */
 export function formatJsonLine(event: InotifyEvent, date: Date): string {
-  return JSON.stringify({
+  return jsonForTerminal({
     time: date.toISOString(),
     wd: event.header.wd,
     mask: event.header.mask,

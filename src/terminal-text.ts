@@ -36,3 +36,15 @@ function escapeOne(char: string): string {
 export function escapeForTerminal(text: string): string {
   return text.replace(NEEDS_ESCAPE, escapeOne)
 }
+
+// DEL and the C1 controls, which `JSON.stringify` leaves as they are (it escapes only U+0000..U+001F).
+const RAW_IN_JSON = /[\x7f-\x9f]/g
+
+/**
+ * `value` as one line of JSON in which no character can drive a terminal: `JSON.stringify`, with DEL
+ * and the C1 controls (U+009B is CSI to some terminals) written as `\u` escapes too. It parses back
+ * to the same value.
+ */
+export function jsonForTerminal(value: unknown): string {
+  return JSON.stringify(value).replace(RAW_IN_JSON, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}

@@ -176,6 +176,17 @@ struct Scan<'o> {
     stale: Vec<i32>,
 }
 
+/// What asking the kernel for a watch at a place the tree holds a directory at said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    /// The directory the tree holds there is still there.
+    Same,
+    /// Another directory, one the tree does not hold (the probe's watch on it is removed).
+    Unheld,
+    /// Nothing there, or a directory the tree holds elsewhere.
+    Else,
+}
+
 /// What adding a watch on an opened directory gave.
 enum Watched {
     /// A new watch: the directory joins the tree.
@@ -429,11 +440,10 @@ impl Tree {
                 dir.entries.insert(name.to_vec(), entry);
                 if let Some(held) = dir.subdirs.get(name).copied() {
                     let path = join(&dir.path, name);
-                    match self.watch_again(fs, wd, &path) {
-                        Some(now) if now == held => return,
-                        // A probe's watch on the newcomer: removed, the scan below watches it anew.
-                        Some(now) if !self.dirs.contains_key(&now) => fs.rm_watch(now),
-                        _ => {}
+                    let now = self.watch_again(fs, wd, &path);
+                    // A probe's watch on the newcomer is removed: the scan below watches it anew.
+                    if self.judge_probe(fs, now, held) == Probe::Same {
+                        return;
                     }
                     if let Some(replaced) =
                         self.dirs.get_mut(&wd).and_then(|d| d.subdirs.remove(name))

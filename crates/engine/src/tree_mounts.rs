@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{push_synthetic, Scan, Tree, TreeReport, Watched};
+use super::{push_synthetic, Probe, Scan, Tree, TreeReport, Watched};
 use crate::error::Error;
 use crate::mask::*;
 use crate::own_listings::Listing;
@@ -71,9 +71,8 @@ impl Tree {
                 Some(parent) => self.watch_again(fs, parent, &path),
                 None => self.watch_root_again(fs, &path),
             };
-            if let Some(now) = now.filter(|now| *now != wd && !self.dirs.contains_key(now)) {
-                // The probe's watch goes; the directory is watched anew as it is listed.
-                fs.rm_watch(now);
+            // The probe's watch goes; the directory is watched anew as it is listed.
+            if self.judge_probe(fs, now, wd) == Probe::Unheld {
                 self.relist_in_place(fs, wd, out);
             }
         }

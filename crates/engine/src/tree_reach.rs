@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{join, push_synthetic, Dir, Entry, Scan, Tree, TreeReport, Watched};
+use super::{join, push_synthetic, Dir, Entry, Probe, Scan, Tree, TreeReport, Watched};
 use crate::error::Error;
 use crate::event::RawEvent;
 use crate::mask::*;
@@ -468,13 +468,11 @@ impl Tree {
             // under `b`), which the tree did not hold. That probe's watch is removed: after an
             // overflow the old parent's pass reports and watches that one; otherwise the scan
             // watches and lists it at the old place.
-            let other = match self.watch_again(fs, old_parent, &old_path) {
-                Some(same) if same == wd => return false,
-                Some(other) if !self.dirs.contains_key(&other) => {
-                    fs.rm_watch(other);
-                    true
-                }
-                _ => false,
+            let now = self.watch_again(fs, old_parent, &old_path);
+            let other = match self.judge_probe(fs, now, wd) {
+                Probe::Same => return false,
+                Probe::Unheld => true,
+                Probe::Else => false,
             };
             match self.moved_away.as_mut() {
                 Some(moved_away) => moved_away.push((old_parent, old_name)),
@@ -532,6 +530,20 @@ impl Tree {
     pub(super) fn watch_again(&self, fs: &mut dyn TreeFs, parent: i32, path: &[u8]) -> Option<i32> {
         let dir = self.open_child(fs, parent, path, false)?.ok()?;
         fs.add_watch(&dir, self.watch_mask).ok()
+    }
+
+    /// What a probe of a place the tree holds `held` at says (`now`: the wd the kernel gave for it,
+    /// from [`Tree::watch_again`]). A watch on a directory the tree does not hold is the probe's own,
+    /// and is removed here.
+    pub(super) fn judge_probe(&self, fs: &mut dyn TreeFs, now: Option<i32>, held: i32) -> Probe {
+        match now {
+            Some(now) if now == held => Probe::Same,
+            Some(now) if !self.dirs.contains_key(&now) => {
+                fs.rm_watch(now);
+                Probe::Unheld
+            }
+            _ => Probe::Else,
+        }
     }
 
     /// A root moved (`IN_MOVE_SELF` on its watch; no parent of it is watched). Renamed within the

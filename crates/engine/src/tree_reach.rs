@@ -477,7 +477,15 @@ impl Tree {
             match self.moved_away.as_mut() {
                 Some(moved_away) => moved_away.push((old_parent, old_name)),
                 None if other => newcomer = Some((old_parent, old_name)),
-                None => {}
+                None => {
+                    // Nothing of its own is at the old place: the old parent's entry for the name
+                    // was this directory, so what is found there later (after an overflow) is new.
+                    if let Some(p) = self.dirs.get_mut(&old_parent) {
+                        if p.subdirs.get(&old_name) == Some(&wd) {
+                            p.entries.remove(&old_name);
+                        }
+                    }
+                }
             }
         }
         scan.stale

@@ -1,4 +1,4 @@
-//! napi-rs glue: one native class that owns one engine [`Watcher`]. It maps types and errors and
+//! napi-rs glue: one native class that owns one engine [`Session`]. It maps types and errors and
 //! nothing else; what inotify means lives in the engine, what the API means lives in `src/`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use inotify_engine::ignore_rules::GitignoreRule;
 use inotify_engine::tree::IgnoreRule;
-use inotify_engine::watcher::Closer;
-use inotify_engine::{Doorbell, Mode, Ring, TreeOptions, TreeReport, Watcher};
+use inotify_engine::{Closer, Doorbell, Mode, Placement, Ring, Session, TreeOptions, TreeReport};
 use js_ignore::JsIgnore;
 use napi::bindgen_prelude::{Buffer, Function};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -76,6 +75,8 @@ pub struct TreeConfig {
     pub recursive: Option<bool>,
     /// Bound of what waits to be taken, in bytes (default 16 MiB).
     pub max_queued_bytes: Option<f64>,
+    /// An inotify instance of its own, instead of the one the process's trees share.
+    pub own_instance: Option<bool>,
 }
 
 /// Something a tree reports that is not an event.
@@ -137,7 +138,7 @@ impl From<TreeReport> for NativeTreeReport {
 #[napi]
 pub struct NativeInotify {
     /// `None` once closed: dropping it closes the descriptors (the reader thread is joined by then).
-    watcher: Option<Watcher>,
+    session: Option<Session>,
     env: Env,
     cleanup: Option<(CleanupEnvHook<Teardown>, Arc<AtomicBool>)>,
     /// Set before the reader is joined, so a reader waiting on a JS ignore function gives up.
@@ -161,14 +162,14 @@ impl NativeInotify {
     /// `inotify_add_watch(2)`; returns the wd.
     #[napi]
     pub fn add_watch(&self, path: Buffer, mask: u32) -> Result<i32, ErrorCode> {
-        guard(|| self.watcher()?.add_watch(&path, mask).map_err(engine_error))
+        guard(|| self.session()?.add_watch(&path, mask).map_err(engine_error))
     }
 
     /// `inotify_rm_watch(2)` (or only forgets the wd, when `superficial`).
     #[napi]
     pub fn remove_watch(&self, wd: i32, superficial: bool) -> Result<(), ErrorCode> {
         guard(|| {
-            self.watcher()?
+            self.session()?
                 .remove_watch(wd, superficial)
                 .map_err(engine_error)
         })
@@ -177,7 +178,7 @@ impl NativeInotify {
     /// Adds a tree root; the reader thread scans it and reports `ready` (or `rootFailed`).
     #[napi]
     pub fn add_root(&self, path: Buffer) -> Result<(), ErrorCode> {
-        guard(|| self.watcher()?.add_root(&path).map_err(engine_error))
+        guard(|| self.session()?.add_root(&path).map_err(engine_error))
     }
 
     /// What the tree reported since the last call.
@@ -185,7 +186,7 @@ impl NativeInotify {
     pub fn take_reports(&self) -> Result<Vec<NativeTreeReport>, ErrorCode> {
         guard(|| {
             Ok(self
-                .watcher
+                .session
                 .as_ref()
                 .map(|w| w.take_reports().into_iter().map(Into::into).collect())
                 .unwrap_or_default())
@@ -195,14 +196,14 @@ impl NativeInotify {
     /// The wd a path is watched as.
     #[napi]
     pub fn wd_of(&self, path: Buffer) -> Result<Option<i32>, ErrorCode> {
-        guard(|| Ok(self.watcher.as_ref().and_then(|w| w.wd_of(&path))))
+        guard(|| Ok(self.session.as_ref().and_then(|w| w.wd_of(&path))))
     }
 
     /// Number of watch descriptors held.
     #[napi]
     pub fn watch_count(&self) -> Result<u32, ErrorCode> {
         guard(|| {
-            let count = self.watcher.as_ref().map_or(0, Watcher::watch_count);
+            let count = self.session.as_ref().map_or(0, Session::watch_count);
             Ok(u32::try_from(count).unwrap_or(u32::MAX))
         })
     }
@@ -210,7 +211,7 @@ impl NativeInotify {
     /// The inotify file descriptor (for diagnostics and tests).
     #[napi(getter)]
     pub fn fd(&self) -> i32 {
-        self.watcher.as_ref().map_or(-1, Watcher::raw_fd)
+        self.session.as_ref().map_or(-1, Session::raw_fd)
     }
 
     /// Arms the reader: it reads as events come and queues a tick after `timeoutMs` without events
@@ -218,7 +219,7 @@ impl NativeInotify {
     #[napi]
     pub fn request(&self, timeout_ms: f64) -> Result<bool, ErrorCode> {
         guard(|| {
-            self.watcher()?
+            self.session()?
                 .request(timeout_from_ms(timeout_ms))
                 .map_err(engine_error)
         })
@@ -230,7 +231,7 @@ impl NativeInotify {
     #[napi]
     pub fn read_now(&self) -> Result<f64, ErrorCode> {
         guard(|| {
-            let target = self.watcher()?.read_now().map_err(engine_error)?;
+            let target = self.session()?.read_now().map_err(engine_error)?;
             // A count of requests: far below 2^53.
             Ok(target as f64)
         })
@@ -240,8 +241,8 @@ impl NativeInotify {
     #[napi]
     pub fn pause(&self) -> Result<(), ErrorCode> {
         guard(|| {
-            if let Some(watcher) = self.watcher.as_ref() {
-                watcher.pause();
+            if let Some(session) = self.session.as_ref() {
+                session.pause();
             }
             Ok(())
         })
@@ -252,7 +253,7 @@ impl NativeInotify {
     pub fn take(&self) -> Result<Option<Buffer>, ErrorCode> {
         guard(|| {
             Ok(self
-                .watcher()?
+                .session()?
                 .take()
                 .map_err(engine_error)?
                 .map(|batch| Buffer::from(batch.bytes)))
@@ -264,7 +265,7 @@ impl NativeInotify {
     pub fn take_changes(&self) -> Result<Option<Buffer>, ErrorCode> {
         guard(|| {
             Ok(self
-                .watcher()?
+                .session()?
                 .take_changes()
                 .map_err(engine_error)?
                 .map(Buffer::from))
@@ -276,7 +277,7 @@ impl NativeInotify {
     pub fn take_blocking(&self, timeout_ms: f64) -> Result<Option<Buffer>, ErrorCode> {
         guard(|| {
             Ok(self
-                .watcher()?
+                .session()?
                 .take_blocking(timeout_from_ms(timeout_ms))
                 .map_err(engine_error)?
                 .map(|batch| Buffer::from(batch.bytes)))
@@ -288,8 +289,8 @@ impl NativeInotify {
     pub fn close(&mut self) -> Result<(), ErrorCode> {
         guard(|| {
             self.closing.store(true, Ordering::SeqCst);
-            if let Some(watcher) = self.watcher.take() {
-                watcher.close();
+            if let Some(session) = self.session.take() {
+                session.close();
             }
             self.remove_cleanup_hook()
         })
@@ -298,7 +299,7 @@ impl NativeInotify {
     /// Whether `close()` was called (or the environment is shutting down).
     #[napi(getter)]
     pub fn closed(&self) -> bool {
-        self.watcher.as_ref().is_none_or(Watcher::is_closed)
+        self.session.as_ref().is_none_or(Session::is_closed)
     }
 }
 
@@ -311,6 +312,17 @@ impl NativeInotify {
     ) -> Result<Self, ErrorCode> {
         let closing = Arc::new(AtomicBool::new(false));
         let max_queued_bytes = tree.as_ref().and_then(|t| t.max_queued_bytes);
+        // A JS ignore function is called from the reader thread and waits for the JS thread: its
+        // tree has an instance of its own, so that it never holds up another session.
+        let own = tree
+            .as_ref()
+            .is_none_or(|t| t.own_instance.unwrap_or(false))
+            || ignore_fn.is_some();
+        let placement = if own {
+            Placement::Own
+        } else {
+            Placement::Shared
+        };
         let mode = match tree {
             None => Mode::Plain,
             Some(config) => {
@@ -349,16 +361,17 @@ impl NativeInotify {
             .callee_handled::<false>()
             .build_callback(|ctx| Ok(ctx.value))
             .map_err(error::napi_error)?;
-        let watcher = Watcher::open_with(JsDoorbell(doorbell), mode).map_err(engine_error)?;
+        let session =
+            Session::open_in(JsDoorbell(doorbell), mode, placement).map_err(engine_error)?;
         if let Some(bytes) = max_queued_bytes {
             // Checked in JS: a positive integer; beyond usize it is "no bound" anyway.
-            watcher.set_max_queued_bytes(bytes as usize);
+            session.set_max_queued_bytes(bytes as usize);
         }
         // `worker.terminate()` and process teardown do not run JS `close()`: stop and join the
         // reader from the environment's cleanup hook instead.
         let fired = Arc::new(AtomicBool::new(false));
         let teardown = Teardown {
-            closer: watcher.closer(),
+            closer: session.closer(),
             fired: Arc::clone(&fired),
             closing: Arc::clone(&closing),
         };
@@ -370,7 +383,7 @@ impl NativeInotify {
             })
             .map_err(error::napi_error)?;
         Ok(Self {
-            watcher: Some(watcher),
+            session: Some(session),
             env,
             cleanup: Some((hook, fired)),
             closing,
@@ -379,8 +392,8 @@ impl NativeInotify {
 }
 
 impl NativeInotify {
-    fn watcher(&self) -> Result<&Watcher, ErrorCode> {
-        self.watcher
+    fn session(&self) -> Result<&Session, ErrorCode> {
+        self.session
             .as_ref()
             .ok_or_else(|| engine_error(inotify_engine::Error::Closed))
     }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use inotify_engine::mask::IN_CREATE;
 use inotify_engine::parse::parse_events;
 use inotify_engine::sys::{InotifyFd, ReadOutcome};
-use inotify_engine::{ChannelDoorbell, Watcher};
+use inotify_engine::{ChannelDoorbell, Session};
 
 type Fallible<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -34,7 +34,7 @@ fn fill(dir: &Path, count: usize) -> Fallible<()> {
 fn engine_round(count: usize) -> Fallible<(Duration, usize)> {
     let temp = tempfile::tempdir()?;
     let (sender, rings) = mpsc::channel();
-    let watcher = Watcher::open(ChannelDoorbell(sender))?;
+    let watcher = Session::open(ChannelDoorbell(sender))?;
     watcher.add_watch(temp.path().as_os_str().as_encoded_bytes(), IN_CREATE)?;
     fill(temp.path(), count)?;
     let start = Instant::now();

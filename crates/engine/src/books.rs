@@ -13,9 +13,9 @@ use crate::wire::BatchEncoder;
 pub enum Mode {
     /// Watches added one by one (`inotify_add_watch`).
     Plain,
-    /// Recursive trees under roots added with `Watcher::add_root`.
+    /// Recursive trees under roots added with `Session::add_root`.
     Tree(TreeOptions),
-    /// Recursive trees whose events are turned into per-path changes (`Watcher::take_changes`).
+    /// Recursive trees whose events are turned into per-path changes (`Session::take_changes`).
     Changes(TreeOptions),
 }
 
@@ -54,6 +54,23 @@ impl Books {
             if tree.needs_settle() {
                 tree.settle(fs, out);
             }
+        }
+    }
+
+    /// Whether a listing event (`IN_OPEN`, `IN_ACCESS`, `IN_CLOSE_NOWRITE`) is one this tree's own
+    /// listing caused; it is then taken out of what it expects. Plain books list nothing.
+    pub fn take_own_listing(&mut self, wd: i32, mask: u32, name: &[u8]) -> bool {
+        match self {
+            Books::Plain(_) => false,
+            Books::Tree(tree) => tree.take_own_listing(wd, mask, name),
+        }
+    }
+
+    /// Forgets every watch (the session closed; its holds on the wds are let go apart).
+    pub fn clear(&mut self) {
+        match self {
+            Books::Plain(table) => *table = WatchTable::default(),
+            Books::Tree(tree) => tree.clear(),
         }
     }
 

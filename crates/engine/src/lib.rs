@@ -10,7 +10,10 @@
 //! - [`own_listings`] takes out the events a tree's own directory listings cause on its watches.
 //! - [`backlog`] holds what the kernel queued while the reader was scanning, so a scan never
 //!   overflows the kernel's queue with the events its own listing makes.
-//! - [`watcher`] owns a reader thread that reads on demand, never faster than the consumer asks.
+//! - [`instance`] is one inotify descriptor with its reader thread, hosting sessions; [`wd_shares`]
+//!   says which sessions hold each wd, and [`reader_policy`] when the reader reads and hands over.
+//! - [`session`] is a consumer's handle on one session (a raw watch set, a tree, a change tree);
+//!   [`session_queue`] is what waits for it, and [`doorbell`] how it hears of it.
 //!
 //! # inotify gotchas this crate handles
 //!
@@ -22,24 +25,31 @@
 pub mod backlog;
 pub mod books;
 pub mod changes;
+pub mod doorbell;
 pub mod error;
 pub mod event;
 pub mod ignore_rules;
+pub mod instance;
 pub mod mask;
 pub mod own_listings;
 pub mod parse;
+pub mod reader_policy;
+pub mod session;
+pub mod session_queue;
+pub(crate) mod sync;
 pub mod sys;
 pub mod tree;
 pub mod tree_fs;
 pub mod watch_table;
-pub mod watcher;
+pub mod wd_shares;
 pub mod wire;
 
 pub use books::Mode;
+pub use doorbell::{ChannelDoorbell, Doorbell, Ring};
 pub use error::{Error, Result};
 pub use event::RawEvent;
+pub use session::{Closer, Placement, Session};
 pub use tree::{TreeOptions, TreeReport};
-pub use watcher::{ChannelDoorbell, Doorbell, Ring, Watcher};
 pub use wire::EncodedBatch;
 
 /// Cases per property test: `default`, or `PROPTEST_CASES` when set (the stress suite raises it).

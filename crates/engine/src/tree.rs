@@ -329,6 +329,21 @@ impl Tree {
         self.finish_scan(fs, scan);
     }
 
+    /// Whether a listing event is one this tree's own listing caused (taken out of what it
+    /// expects): another session sharing the directory's watch must not see it either.
+    pub fn take_own_listing(&mut self, wd: i32, mask: u32, name: &[u8]) -> bool {
+        self.own.take(wd, mask, name)
+    }
+
+    /// Forgets every directory (the session closed: its watches are let go by the instance).
+    pub fn clear(&mut self) {
+        self.dirs.clear();
+        self.roots.clear();
+        self.pending_moves.clear();
+        self.unmounted.clear();
+        self.own.clear();
+    }
+
     /// Routes one kernel event: reports it (if the user's mask wants it and it is not a repeat of a
     /// synthetic event), then keeps the bookkeeping.
     pub fn route(&mut self, fs: &mut dyn TreeFs, event: &RawEvent<'_>, out: &mut BatchEncoder) {

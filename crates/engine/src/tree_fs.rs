@@ -18,14 +18,16 @@ use std::ffi::OsStr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, ResolveFlags};
 use rustix::io::Errno;
 
 use crate::backlog::Backlog;
 use crate::error::{Error, Result};
-use crate::mask::IN_DONT_FOLLOW;
+use crate::mask::{IN_DONT_FOLLOW, IN_MASK_ADD};
 use crate::sys::InotifyFd;
+use crate::wd_shares::{SessionId, WdShares};
 
 /// Directories listed between two moves of the kernel's queue into the backlog (each listing makes
 /// about five events; an empty read costs one syscall).
@@ -227,6 +229,11 @@ pub trait TreeFs {
 #[derive(Debug)]
 pub struct KernelTreeFs<'a> {
     inotify: &'a InotifyFd,
+    /// The instance's holds on its wds, and the session this tree is: a wd another session holds
+    /// too is shared, its kernel mask the union of theirs (`IN_MASK_ADD`), and removed with the
+    /// last hold.
+    shares: &'a Mutex<WdShares>,
+    session: SessionId,
     stopping: &'a AtomicBool,
     watches: &'a AtomicUsize,
     backlog: &'a Backlog,
@@ -240,16 +247,20 @@ pub struct KernelTreeFs<'a> {
 }
 
 impl<'a> KernelTreeFs<'a> {
-    /// Operations on `inotify`; scans give up once `stopping` is set, publish their progress in
-    /// `watches`, and read the kernel's queue into `backlog` as they go.
+    /// Operations on `inotify` for `session`, whose holds `shares` keeps; scans give up once
+    /// `stopping` is set, publish their progress in `watches`, and read the kernel's queue into
+    /// `backlog` as they go.
     pub fn new(
         inotify: &'a InotifyFd,
+        (shares, session): (&'a Mutex<WdShares>, SessionId),
         stopping: &'a AtomicBool,
         watches: &'a AtomicUsize,
         backlog: &'a Backlog,
     ) -> Self {
         Self {
             inotify,
+            shares,
+            session,
             stopping,
             watches,
             backlog,
@@ -258,6 +269,38 @@ impl<'a> KernelTreeFs<'a> {
             fd_link: Vec::new(),
             open_roots: Vec::new(),
         }
+    }
+
+    /// `inotify_add_watch(2)` on the directory opened, through its `/proc/self/fd` link where
+    /// there is one.
+    fn add_kernel_watch(&mut self, dir: &OpenDir<'_>, mask: u32) -> Result<i32> {
+        if let Some(fd) = dir.fd.as_ref() {
+            if !NO_PROC_FD.load(Ordering::Relaxed) {
+                // The magic link leads to the inode opened, whatever its path has become; it must
+                // be followed, so never with IN_DONT_FOLLOW.
+                use std::io::Write;
+                self.fd_link.clear();
+                let _ = write!(self.fd_link, "/proc/self/fd/{}", fd.as_raw_fd());
+                match self
+                    .inotify
+                    .add_watch(&self.fd_link, mask & !IN_DONT_FOLLOW)
+                {
+                    Err(Error::Sys { errno, .. }) if errno == Errno::NOENT.raw_os_error() => {
+                        NO_PROC_FD.store(true, Ordering::Relaxed);
+                    }
+                    Err(Error::Sys { syscall, errno, .. }) => {
+                        return Err(Error::Sys {
+                            syscall,
+                            errno,
+                            path: Some(dir.path.to_vec()),
+                        })
+                    }
+                    result => return result,
+                }
+            }
+        }
+        // No /proc: by path, not following a final link (the tree's mask says so below a root).
+        self.inotify.add_watch(dir.path, mask)
     }
 
     /// The root's descriptor for this batch's scans: opened by the path it led to when it was
@@ -421,38 +464,16 @@ impl TreeFs for KernelTreeFs<'_> {
     }
 
     fn add_watch(&mut self, dir: &OpenDir<'_>, mask: u32) -> Result<i32> {
-        if let Some(fd) = dir.fd.as_ref() {
-            if !NO_PROC_FD.load(Ordering::Relaxed) {
-                // The magic link leads to the inode opened, whatever its path has become; it must
-                // be followed, so never with IN_DONT_FOLLOW.
-                use std::io::Write;
-                self.fd_link.clear();
-                let _ = write!(self.fd_link, "/proc/self/fd/{}", fd.as_raw_fd());
-                match self
-                    .inotify
-                    .add_watch(&self.fd_link, mask & !IN_DONT_FOLLOW)
-                {
-                    Err(Error::Sys { errno, .. }) if errno == Errno::NOENT.raw_os_error() => {
-                        NO_PROC_FD.store(true, Ordering::Relaxed);
-                    }
-                    Err(Error::Sys { syscall, errno, .. }) => {
-                        return Err(Error::Sys {
-                            syscall,
-                            errno,
-                            path: Some(dir.path.to_vec()),
-                        })
-                    }
-                    result => return result,
-                }
-            }
-        }
-        // No /proc: by path, not following a final link (the tree's mask says so below a root).
-        self.inotify.add_watch(dir.path, mask)
+        let wd = self.add_kernel_watch(dir, mask | IN_MASK_ADD)?;
+        crate::sync::lock(self.shares).hold(wd, self.session);
+        Ok(wd)
     }
 
     fn rm_watch(&mut self, wd: i32) {
-        // EINVAL: the kernel dropped it already (deleted, or its IN_IGNORED is queued).
-        let _ = self.inotify.rm_watch(wd);
+        if crate::sync::lock(self.shares).release(wd, self.session) {
+            // EINVAL: the kernel dropped it already (deleted, or its IN_IGNORED is queued).
+            let _ = self.inotify.rm_watch(wd);
+        }
     }
 
     fn list_dir(&mut self, dir: &OpenDir<'_>) -> Result<DirListing> {
@@ -559,6 +580,7 @@ mod tests {
 
     struct Kernel {
         inotify: InotifyFd,
+        shares: Mutex<WdShares>,
         stopping: AtomicBool,
         watches: AtomicUsize,
         backlog: Backlog,
@@ -568,13 +590,20 @@ mod tests {
         fn new() -> Self {
             Self {
                 inotify: InotifyFd::open().expect("inotify_init1"),
+                shares: Mutex::new(WdShares::default()),
                 stopping: AtomicBool::new(false),
                 watches: AtomicUsize::new(0),
                 backlog: Backlog::new(),
             }
         }
         fn fs(&self) -> KernelTreeFs<'_> {
-            KernelTreeFs::new(&self.inotify, &self.stopping, &self.watches, &self.backlog)
+            KernelTreeFs::new(
+                &self.inotify,
+                (&self.shares, 1),
+                &self.stopping,
+                &self.watches,
+                &self.backlog,
+            )
         }
         /// The names of the events queued now.
         fn names(&self) -> Vec<Vec<u8>> {

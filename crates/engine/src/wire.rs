@@ -41,7 +41,7 @@ pub const FLAG_ASCII_NAME: u32 = 4;
 /// have it is a part, handed over while more was queued: see [`EncodedBatch::settled`]).
 pub const BATCH_SETTLED: u32 = 1;
 
-/// Batch flag: the batch ends the answer to a read-now request ([`crate::Watcher::read_now`]):
+/// Batch flag: the batch ends the answer to a read-now request ([`crate::Session::read_now`]):
 /// with it, the consumer has everything the kernel had queued when it asked. Always settled.
 pub const BATCH_ANSWER: u32 = 2;
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use inotify_engine::mask::*;
 use inotify_engine::wire::{decode, DecodedEvent};
-use inotify_engine::{ChannelDoorbell, EncodedBatch, Error, Watcher};
+use inotify_engine::{ChannelDoorbell, EncodedBatch, Error, Session};
 
 /// How long a test waits for something the kernel is expected to do promptly. Generous, so that a
 /// loaded machine does not make a test fail; a passing test never waits this long.
@@ -23,7 +23,7 @@ const PATIENCE: Duration = Duration::from_secs(10);
 /// A watcher, the receiving end of its doorbell and a fresh canonical temp dir. Bind every field
 /// when destructuring (`_temp`, not `..`): an unbound `TempDir` is deleted at once.
 struct Fixture {
-    watcher: Watcher,
+    watcher: Session,
     rings: Receiver<()>,
     dir: PathBuf,
     _temp: tempfile::TempDir,
@@ -36,7 +36,7 @@ fn fixture() -> Fixture {
         .canonicalize()
         .expect("canonicalize the temp dir");
     let (sender, rings) = mpsc::channel();
-    let watcher = Watcher::open(ChannelDoorbell(sender)).expect("open an inotify instance");
+    let watcher = Session::open(ChannelDoorbell(sender)).expect("open an inotify instance");
     Fixture {
         watcher,
         rings,
@@ -60,7 +60,7 @@ fn decoded(batch: &EncodedBatch) -> Vec<DecodedEvent> {
 }
 
 /// Takes batches until `done` says the events so far are enough, or panics at the deadline.
-fn collect_until(watcher: &Watcher, done: impl Fn(&[DecodedEvent]) -> bool) -> Vec<DecodedEvent> {
+fn collect_until(watcher: &Session, done: impl Fn(&[DecodedEvent]) -> bool) -> Vec<DecodedEvent> {
     let deadline = Instant::now() + PATIENCE;
     let mut events = Vec::new();
     while !done(&events) {
@@ -668,7 +668,7 @@ fn a_request_with_a_new_tick_restarts_the_readers_wait_with_it() {
 /// Takes batches only when rung, as the binding does, until `count` events came: their names, and
 /// each batch's size. `work` runs on each batch before its events are counted.
 fn take_when_rung(
-    watcher: &Watcher,
+    watcher: &Session,
     rings: &Receiver<()>,
     count: usize,
     work: impl Fn(),

@@ -1,4 +1,4 @@
-//! `Watcher::read_now` against the real kernel: "what is there now", read at once whether the
+//! `Session::read_now` against the real kernel: "what is there now", read at once whether the
 //! reader is armed or not, answered by exactly one batch marked as the answer. Each test holds one
 //! inotify instance on its own temp dir and closes it (inotify limits are per user and shared).
 
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use inotify_engine::mask::*;
 use inotify_engine::wire::decode;
-use inotify_engine::{ChannelDoorbell, EncodedBatch, Error, Mode, TreeOptions, Watcher};
+use inotify_engine::{ChannelDoorbell, EncodedBatch, Error, Mode, Session, TreeOptions};
 
 /// How long a test waits for what the engine is expected to do promptly (never reached when it works).
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -18,7 +18,7 @@ const PATIENCE: Duration = Duration::from_secs(10);
 const QUIET: Duration = Duration::from_millis(200);
 
 struct Fixture {
-    watcher: Watcher,
+    watcher: Session,
     rings: Receiver<()>,
     dir: PathBuf,
     _temp: tempfile::TempDir,
@@ -31,7 +31,7 @@ fn fixture(mode: Mode) -> Fixture {
         .canonicalize()
         .expect("canonicalize the temp dir");
     let (sender, rings) = mpsc::channel();
-    let watcher = Watcher::open_with(ChannelDoorbell(sender), mode).expect("open an instance");
+    let watcher = Session::open_with(ChannelDoorbell(sender), mode).expect("open an instance");
     Fixture {
         watcher,
         rings,
@@ -53,7 +53,7 @@ fn touch(dir: &Path, name: &str) {
 }
 
 /// Takes batches until `answers` answers were taken; returns every batch taken, in order.
-fn take_answers(watcher: &Watcher, answers: u64) -> Vec<EncodedBatch> {
+fn take_answers(watcher: &Session, answers: u64) -> Vec<EncodedBatch> {
     let deadline = Instant::now() + PATIENCE;
     let mut taken = Vec::new();
     let mut seen = 0;

@@ -12,7 +12,7 @@ use inotify_engine::ignore_rules::GitignoreRule;
 use inotify_engine::mask::*;
 use inotify_engine::tree::IgnoreRule;
 use inotify_engine::wire::{decode, DecodedEvent};
-use inotify_engine::{ChannelDoorbell, Mode, TreeOptions, TreeReport, Watcher};
+use inotify_engine::{ChannelDoorbell, Mode, Session, TreeOptions, TreeReport};
 
 /// How long a test waits for what it expects before it fails; a passing test never waits this long.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -22,7 +22,7 @@ fn bytes(path: &Path) -> &[u8] {
 }
 
 /// A tree watcher (every event reported) with its doorbell's receiver, armed.
-fn tree_watcher(ignore: Option<Box<dyn IgnoreRule>>) -> (Watcher, Receiver<()>) {
+fn tree_session(ignore: Option<Box<dyn IgnoreRule>>) -> (Session, Receiver<()>) {
     let (sender, rings) = mpsc::channel();
     let options = TreeOptions {
         mask: IN_ALL_EVENTS,
@@ -31,13 +31,13 @@ fn tree_watcher(ignore: Option<Box<dyn IgnoreRule>>) -> (Watcher, Receiver<()>) 
         ignore,
     };
     let watcher =
-        Watcher::open_with(ChannelDoorbell(sender), Mode::Tree(options)).expect("open a tree");
+        Session::open_with(ChannelDoorbell(sender), Mode::Tree(options)).expect("open a tree");
     assert_eq!(watcher.request(None), Ok(true));
     (watcher, rings)
 }
 
 /// Adds `root` and waits for its first scan to end; returns every report up to its `RootReady`.
-fn add_root(watcher: &Watcher, root: &Path) -> Vec<TreeReport> {
+fn add_root(watcher: &Session, root: &Path) -> Vec<TreeReport> {
     watcher.add_root(bytes(root)).expect("add the root");
     let deadline = Instant::now() + PATIENCE;
     let mut reports = Vec::new();
@@ -76,7 +76,7 @@ fn seen(event: &DecodedEvent) -> Seen {
 
 /// Takes batches until an event at `last` is reported (a marker made after what the test looks
 /// for: events of one instance arrive in the order they happened), or panics at the deadline.
-fn collect_until(watcher: &Watcher, last: &Path) -> Vec<Seen> {
+fn collect_until(watcher: &Session, last: &Path) -> Vec<Seen> {
     let deadline = Instant::now() + PATIENCE;
     let mut events: Vec<Seen> = Vec::new();
     while !events.iter().any(|(_, path, _)| path == last) {
@@ -115,7 +115,7 @@ fn a_directory_moved_out_and_straight_back_in_is_watched_where_it_landed() {
     for i in 0..landings.len() {
         std::fs::create_dir_all(t.join(format!("A/m{i}/inner"))).expect("mkdir -p");
     }
-    let (watcher, _rings) = tree_watcher(None);
+    let (watcher, _rings) = tree_session(None);
     add_root(&watcher, &t);
     for (i, landing) in landings.iter().enumerate() {
         let away = elsewhere.join(format!("m{i}"));
@@ -160,7 +160,7 @@ fn a_gitignore_that_is_a_fifo_is_refused_at_once_and_the_tree_goes_on_without_it
     let rule = GitignoreRule::new(vec!["*.tmp".into()])
         .expect("valid")
         .reading_gitignore(true);
-    let (watcher, _rings) = tree_watcher(Some(Box::new(rule)));
+    let (watcher, _rings) = tree_session(Some(Box::new(rule)));
     let reports = add_root(&watcher, &t);
     assert!(
         matches!(

@@ -1,0 +1,857 @@
+//! An inotify instance: one descriptor, one epoll, one reader thread, hosting any number of
+//! sessions (a raw watch set, a tree, a `watch()` change tree), each with its own books, queue and
+//! consumer.
+//!
+//! The reader waits in epoll while some session is armed ([`crate::Session::request`]) and has
+//! room, reads until EAGAIN, routes each event to every session holding its wd
+//! ([`crate::wd_shares`]), with that session's books (paths, mask, ignore rules), queues one batch
+//! per session that got events and rings that session's [`Doorbell`], then goes straight back to
+//! waiting. `IN_Q_OVERFLOW` reaches every session. When the hand-over policy says so
+//! ([`crate::reader_policy`]) it ends a batch early, lingers, or holds for a behind consumer.
+//! Nobody armed, it reads nothing: events wait in the kernel's queue.
+//!
+//! Tree roots are scanned on this thread too, so a large scan never blocks a consumer's thread;
+//! what a scan has to say arrives as [`TreeReport`]s.
+//!
+//! Trees and change trees share one process-wide instance ([`shared_instance`]), so that a process
+//! watching many roots holds one of the user's `max_user_instances`; a raw watch set has one of its
+//! own, whose wds, queue and overflow are its user's to see.
+//!
+//! A session closing is removed by the reader, which lets its wds go (the kernel's watch goes with
+//! the last session holding it). The last session gone, the reader stops and the descriptor closes.
+
+use std::os::fd::RawFd;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crate::backlog::Backlog;
+use crate::books::{Books, Mode};
+use crate::doorbell::{Doorbell, Ring};
+use crate::error::{Error, Result};
+use crate::event::RawEvent;
+use crate::mask::{IN_IGNORED, IN_MOVED_FROM, IN_Q_OVERFLOW};
+use crate::own_listings::LISTING_EVENTS;
+use crate::parse::parse_events;
+use crate::reader_policy::{
+    hand_over_early, more_to_read, LARGEST_EVENT, LINGER, MAX_BATCH_BYTES, MOVE_PAIR_GRACE,
+    READ_BUFFER_LEN, STREAM_GAP,
+};
+use crate::session_queue::{PendingRoot, State};
+use crate::sync::{lock, wait_on};
+use crate::sys::{InotifyFd, Poller, ReadOutcome};
+use crate::tree_fs::KernelTreeFs;
+use crate::wd_shares::{SessionId, WdShares};
+use crate::wire::BatchEncoder;
+
+/// Test-only: with this environment variable set to `reader` when an instance opens, its reader
+/// thread panics the first time it serves, so that tests can prove a panic there reaches every
+/// consumer as [`Error::Panicked`] instead of aborting the process or stalling it. Read once per
+/// instance; never set it in production.
+pub const TEST_PANIC_ENV: &str = "INOTIFY_NAPI_TEST_PANIC";
+
+/// One session of an instance: what the reader and the session's handle share.
+pub(crate) struct SessionCore {
+    pub id: SessionId,
+    pub books: Mutex<Books>,
+    pub state: Mutex<State>,
+    /// Threads blocked in a take wait on it.
+    pub changed: Condvar,
+    /// The books' watch count, readable without their lock (the reader holds it while it scans).
+    pub watches: AtomicUsize,
+    /// Set first thing on close, read without a lock by long scans so that they give up.
+    pub stopping: AtomicBool,
+    /// A tree (fixed at open).
+    pub tree: bool,
+    /// A change tree (`watch()`): batches go into `State::changes`, not the queue.
+    pub changes: bool,
+    /// Dropped when the session leaves its instance (a threadsafe function is released then).
+    doorbell: Mutex<Option<Box<dyn Doorbell>>>,
+}
+
+impl SessionCore {
+    /// Rings the consumer, unless the session has left.
+    fn ring(&self, reports: bool) -> Ring {
+        match lock(&self.doorbell).as_ref() {
+            Some(doorbell) => doorbell.ring(reports),
+            None => Ring::Closed,
+        }
+    }
+}
+
+impl std::fmt::Debug for SessionCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionCore")
+            .field("id", &self.id)
+            .field("tree", &self.tree)
+            .field("changes", &self.changes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the reader and the sessions' handles change under one lock.
+#[derive(Debug, Default)]
+struct Control {
+    stop: bool,
+    /// A session asked the reader to look again (armed, a root, a read-now, a take that made
+    /// room, a close).
+    dirty: bool,
+    next_id: SessionId,
+    /// In id order.
+    sessions: Vec<Arc<SessionCore>>,
+}
+
+/// An inotify instance and its reader thread.
+#[derive(Debug)]
+pub(crate) struct InstanceCore {
+    pub inotify: InotifyFd,
+    pub poller: Poller,
+    pub shares: Mutex<WdShares>,
+    control: Mutex<Control>,
+    /// The reader waits on it when nobody is armed, or while it holds for a consumer.
+    wake: Condvar,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    /// Test-only ([`TEST_PANIC_ENV`]): the reader panics when it first serves.
+    panic_for_tests: bool,
+    /// An instance of one session's own (a raw watch set, or a tree asked to have one).
+    pub own: bool,
+}
+
+/// The instance trees and change trees share, while any of them is open.
+static SHARED: Mutex<Option<Weak<InstanceCore>>> = Mutex::new(None);
+
+impl InstanceCore {
+    /// Opens an instance and starts its reader thread; `trees`: it will host trees (it watches the
+    /// mount table for them).
+    fn open(own: bool, trees: bool) -> Result<Arc<Self>> {
+        let inotify = InotifyFd::open()?;
+        let mut poller = Poller::new(&inotify)?;
+        if trees {
+            // Without /proc a mount over a watched directory goes unnoticed (README: limits).
+            poller.watch_mount_table();
+        }
+        let core = Arc::new(Self {
+            inotify,
+            poller,
+            shares: Mutex::new(WdShares::default()),
+            control: Mutex::new(Control::default()),
+            wake: Condvar::new(),
+            thread: Mutex::new(None),
+            panic_for_tests: std::env::var_os(TEST_PANIC_ENV).is_some_and(|v| v == "reader"),
+            own,
+        });
+        let for_thread = Arc::clone(&core);
+        let handle = std::thread::Builder::new()
+            .name("inotify-reader".into())
+            .spawn(move || reader_thread(&for_thread))
+            .map_err(|e| Error::Sys {
+                syscall: "pthread_create",
+                errno: e.raw_os_error().unwrap_or(crate::sys::EINVAL),
+                path: None,
+            })?;
+        *lock(&core.thread) = Some(handle);
+        Ok(core)
+    }
+
+    /// Adds a session in `mode`; gives the doorbell back when the instance has stopped.
+    fn register(
+        &self,
+        mode: Mode,
+        doorbell: Box<dyn Doorbell>,
+    ) -> std::result::Result<Arc<SessionCore>, (Mode, Box<dyn Doorbell>)> {
+        let mut control = lock(&self.control);
+        if control.stop {
+            return Err((mode, doorbell));
+        }
+        let tree = matches!(mode, Mode::Tree(_) | Mode::Changes(_));
+        let changes = matches!(mode, Mode::Changes(_));
+        control.next_id += 1;
+        let session = Arc::new(SessionCore {
+            id: control.next_id,
+            books: Mutex::new(Books::new(mode)),
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+            watches: AtomicUsize::new(0),
+            stopping: AtomicBool::new(false),
+            tree,
+            changes,
+            doorbell: Mutex::new(Some(doorbell)),
+        });
+        control.sessions.push(Arc::clone(&session));
+        Ok(session)
+    }
+
+    /// Asks the reader to look at its sessions again: it is waiting for a session to be armed, or
+    /// in epoll, or holding for a consumer.
+    pub fn poke(&self) {
+        lock(&self.control).dirty = true;
+        self.wake.notify_all();
+        // A failed wake (it cannot fail on a live eventfd) leaves the reader to look at the end of
+        // its current wait.
+        let _ = self.poller.wake();
+    }
+
+    /// Stops the reader and joins it (unless called on it); the sessions left get
+    /// [`Error::Closed`] once their queues are empty.
+    pub fn stop(&self) {
+        let sessions = {
+            let mut control = lock(&self.control);
+            control.stop = true;
+            control.dirty = true;
+            std::mem::take(&mut control.sessions)
+        };
+        for session in &sessions {
+            close_session(session);
+        }
+        self.wake.notify_all();
+        let _ = self.poller.wake();
+        let handle = lock(&self.thread).take();
+        if let Some(handle) = handle {
+            if handle.thread().id() != std::thread::current().id() {
+                // A panic in the reader is already over; the instance is stopped either way.
+                let _ = handle.join();
+            }
+        }
+        for session in &sessions {
+            lock(&session.doorbell).take();
+        }
+    }
+
+    /// The inotify descriptor, for diagnostics.
+    pub fn raw_fd(&self) -> RawFd {
+        self.inotify.raw_fd()
+    }
+}
+
+/// Opens a session in `mode` on an instance of its own.
+pub(crate) fn own_instance(
+    mode: Mode,
+    doorbell: Box<dyn Doorbell>,
+) -> Result<(Arc<InstanceCore>, Arc<SessionCore>)> {
+    let trees = !matches!(mode, Mode::Plain);
+    let instance = InstanceCore::open(true, trees)?;
+    match instance.register(mode, doorbell) {
+        Ok(session) => Ok((instance, session)),
+        // Nothing stops a new instance but a panic of its reader before any session.
+        Err(_) => Err(Error::Closed),
+    }
+}
+
+/// Opens a session in `mode` on the process's shared instance (opened now if there is none).
+pub(crate) fn shared_instance(
+    mode: Mode,
+    doorbell: Box<dyn Doorbell>,
+) -> Result<(Arc<InstanceCore>, Arc<SessionCore>)> {
+    let mut shared = lock(&SHARED);
+    let (mut mode, mut doorbell) = (mode, doorbell);
+    if let Some(instance) = shared.as_ref().and_then(Weak::upgrade) {
+        match instance.register(mode, doorbell) {
+            Ok(session) => {
+                instance.poke();
+                return Ok((instance, session));
+            }
+            Err(back) => (mode, doorbell) = back,
+        }
+    }
+    let instance = InstanceCore::open(false, true)?;
+    let session = instance
+        .register(mode, doorbell)
+        .map_err(|_| Error::Closed)?;
+    *shared = Some(Arc::downgrade(&instance));
+    Ok((instance, session))
+}
+
+/// Marks a session closed: its scans give up, its takers wake.
+pub(crate) fn close_session(session: &SessionCore) {
+    session.stopping.store(true, Ordering::Relaxed);
+    lock(&session.state).stop = true;
+    session.changed.notify_all();
+}
+
+/// What the reader thread is to do next.
+enum Work {
+    /// A session's roots to scan.
+    Roots(Arc<SessionCore>, Vec<PendingRoot>),
+    /// Read at once, without waiting (a read-now request, or a session owed an overflow).
+    ReadNow,
+    /// Wait for events and read them; deliver ticks when due (`Some`: the earliest).
+    Serve(Option<Instant>),
+}
+
+/// The reader thread. A panic in it (a bug) is not left to stall the consumers: the instance
+/// stops, and every session's next take gets [`Error::Panicked`].
+fn reader_thread(instance: &Arc<InstanceCore>) {
+    let outcome = catch_unwind(AssertUnwindSafe(|| run(instance)));
+    if let Err(payload) = outcome {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let sessions = {
+            let mut control = lock(&instance.control);
+            control.stop = true;
+            std::mem::take(&mut control.sessions)
+        };
+        for session in sessions {
+            session.stopping.store(true, Ordering::Relaxed);
+            let mut state = lock(&session.state);
+            state.push(Err(Error::Panicked {
+                message: message.clone(),
+            }));
+            state.stop = true;
+            drop(state);
+            session.changed.notify_all();
+            let _ = session.ring(false);
+        }
+    }
+}
+
+/// What the reader keeps between rounds.
+struct Reader {
+    buf: Vec<u8>,
+    backlog: Backlog,
+    /// When the last push left two batches or more queued for a session alone on its instance,
+    /// after a read that emptied the kernel's queue (see [`crate::reader_policy::HOLD_MAX`]).
+    behind_since: Option<Instant>,
+    /// When the reader last read a batch of events (see [`STREAM_GAP`]).
+    last_batch: Option<Instant>,
+}
+
+/// Scans roots and serves the sessions until the instance stops or its last session leaves.
+fn run(instance: &InstanceCore) {
+    let mut reader = Reader {
+        buf: vec![0u8; READ_BUFFER_LEN],
+        backlog: Backlog::new(),
+        behind_since: None,
+        last_batch: None,
+    };
+    loop {
+        let Some((sessions, work)) = next_work(instance, &reader) else {
+            return;
+        };
+        match work {
+            Work::Roots(session, roots) => add_roots(instance, &session, roots, &reader.backlog),
+            Work::ReadNow => {
+                let drained = drain(instance, &sessions, &mut reader);
+                deliver(instance, &sessions, drained, &mut reader);
+            }
+            Work::Serve(_) if instance.panic_for_tests => {
+                panic!("{TEST_PANIC_ENV}=reader: the reader thread panics on purpose (a test hook)")
+            }
+            Work::Serve(tick_due) => serve(instance, &sessions, tick_due, &mut reader),
+        }
+    }
+}
+
+/// Waits until there is work, removing the sessions that closed meanwhile; `None` once the
+/// instance stops (closed, or its last session gone).
+fn next_work(instance: &InstanceCore, reader: &Reader) -> Option<(Vec<Arc<SessionCore>>, Work)> {
+    let mut control = lock(&instance.control);
+    loop {
+        if control.stop {
+            return None;
+        }
+        control.dirty = false;
+        let before = control.sessions.len();
+        let mut closed = Vec::new();
+        control.sessions.retain(|s| {
+            let open = !lock(&s.state).stop;
+            if !open {
+                closed.push(Arc::clone(s));
+            }
+            open
+        });
+        if !closed.is_empty() {
+            release(instance, &closed);
+            if control.sessions.is_empty() && before > 0 {
+                control.stop = true;
+                return None;
+            }
+        }
+        let alone = control.sessions.len() == 1;
+        let mut read_now = false;
+        let mut serve = false;
+        let mut tick_due: Option<Instant> = None;
+        let mut hold: Option<std::time::Duration> = None;
+        for session in &control.sessions {
+            let mut state = lock(&session.state);
+            if !state.roots.is_empty() {
+                let roots = state.roots.drain(..).collect();
+                return Some((
+                    control.sessions.clone(),
+                    Work::Roots(Arc::clone(session), roots),
+                ));
+            }
+            if !state.read_now.serving && std::mem::take(&mut state.read_now.waiting) {
+                state.read_now.serving = true;
+            }
+            let room = !state.full();
+            read_now |= room && (state.read_now.serving || state.overflowed);
+            if state.armed.is_some() && room {
+                if alone {
+                    hold = state.hold_left(reader.behind_since);
+                    state.reader_holding = hold.is_some();
+                }
+                serve = true;
+                if let Some(due) = state.tick_due {
+                    tick_due = Some(tick_due.map_or(due, |t| t.min(due)));
+                }
+            }
+        }
+        if read_now {
+            return Some((control.sessions.clone(), Work::ReadNow));
+        }
+        match (serve, hold) {
+            (true, None) => return Some((control.sessions.clone(), Work::Serve(tick_due))),
+            (true, Some(left)) => {
+                control = wait_on(&instance.wake, control, Some(left));
+                if !control.dirty {
+                    // Held long enough: serve now.
+                    for session in &control.sessions {
+                        lock(&session.state).reader_holding = false;
+                    }
+                    return Some((control.sessions.clone(), Work::Serve(tick_due)));
+                }
+            }
+            (false, _) => {
+                if !control.dirty {
+                    control = wait_on(&instance.wake, control, None);
+                }
+            }
+        }
+    }
+}
+
+/// Lets the wds of closed sessions go: a wd nobody else holds is removed from the kernel.
+fn release(instance: &InstanceCore, closed: &[Arc<SessionCore>]) {
+    let mut shares = lock(&instance.shares);
+    for session in closed {
+        for wd in shares.release_all(session.id) {
+            // EINVAL: the kernel dropped it already.
+            let _ = instance.inotify.rm_watch(wd);
+        }
+        // The books and the doorbell go now, not when the last handle does.
+        lock(&session.books).clear();
+        lock(&session.doorbell).take();
+        session.watches.store(0, Ordering::Relaxed);
+    }
+}
+
+fn add_roots(
+    instance: &InstanceCore,
+    session: &Arc<SessionCore>,
+    roots: Vec<PendingRoot>,
+    backlog: &Backlog,
+) {
+    let mut books = lock(&session.books);
+    if let Books::Tree(tree) = &mut *books {
+        let mut fs = fs_for(instance, session, backlog);
+        for (given, opened) in roots {
+            tree.add_opened_root(&mut fs, &given, opened);
+        }
+    }
+    let reports = books.take_reports();
+    session
+        .watches
+        .store(books.watch_count(), Ordering::Relaxed);
+    drop(books);
+    let mut state = lock(&session.state);
+    state.add_reports(reports);
+    let fresh = std::mem::take(&mut state.fresh_reports);
+    drop(state);
+    if fresh {
+        ring(instance, session, true);
+    }
+}
+
+fn fs_for<'a>(
+    instance: &'a InstanceCore,
+    session: &'a SessionCore,
+    backlog: &'a Backlog,
+) -> KernelTreeFs<'a> {
+    KernelTreeFs::new(
+        &instance.inotify,
+        (&instance.shares, session.id),
+        &session.stopping,
+        &session.watches,
+        backlog,
+    )
+}
+
+/// Rings a session's doorbell; a consumer gone closes the session.
+fn ring(instance: &InstanceCore, session: &SessionCore, reports: bool) {
+    if session.ring(reports) == Ring::Closed {
+        close_session(session);
+        lock(&instance.control).dirty = true;
+    }
+}
+
+/// Waits for events (those a scan read ahead first) and reads them; delivers ticks that come due
+/// first. Returns when something was delivered, or when a session asks the reader to look again.
+fn serve(
+    instance: &InstanceCore,
+    sessions: &[Arc<SessionCore>],
+    tick_due: Option<Instant>,
+    reader: &mut Reader,
+) {
+    loop {
+        // Also a change seen by a wait that returned for something else (a wake, or the grace
+        // wait for a rename's second half in `drain`).
+        if instance.poller.take_mounts_changed() && recheck_mounts(instance, sessions, reader) {
+            return;
+        }
+        let left = tick_due.map(|d| d.saturating_duration_since(Instant::now()));
+        let ready = if reader.backlog.is_empty() {
+            match instance.poller.wait(left) {
+                Ok(ready) => ready,
+                Err(e) => return deliver_error(instance, sessions, e),
+            }
+        } else {
+            crate::sys::Readiness {
+                readable: true,
+                ..crate::sys::Readiness::default()
+            }
+        };
+        if ready.woken && lock(&instance.control).dirty {
+            return;
+        }
+        if ready.mounts_changed && !ready.readable {
+            continue; // taken at the top of the loop
+        }
+        if ready.readable {
+            let streaming = reader.last_batch.is_some_and(|t| t.elapsed() < STREAM_GAP);
+            if streaming && reader.backlog.is_empty() && !sessions.iter().any(|s| s.changes) {
+                std::thread::sleep(LINGER);
+            }
+            let drained = drain(instance, sessions, reader);
+            if deliver(instance, sessions, drained, reader) {
+                return;
+            }
+        }
+        if tick_due.is_some_and(|d| Instant::now() >= d) {
+            deliver_ticks(instance, sessions);
+            return;
+        }
+    }
+}
+
+/// What one drain read, per session (in the order of the sessions given).
+struct Drained {
+    batches: Vec<Option<BatchEncoder>>,
+    settled: bool,
+    /// An error reading the kernel's queue, for every session.
+    error: Option<Error>,
+}
+
+/// Reads until EAGAIN (or until a batch is large, or a read fills the buffer and more is queued:
+/// [`hand_over_early`]) and routes each event to the sessions holding its wd: what a scan read
+/// ahead into the backlog first, in order, then the kernel's queue.
+fn drain(instance: &InstanceCore, sessions: &[Arc<SessionCore>], reader: &mut Reader) -> Drained {
+    let backlog = &reader.backlog;
+    let mut books: Vec<_> = sessions.iter().map(|s| lock(&s.books)).collect();
+    let mut room: Vec<bool> = Vec::with_capacity(sessions.len());
+    let mut batches: Vec<Option<BatchEncoder>> = Vec::with_capacity(sessions.len());
+    for (i, session) in sessions.iter().enumerate() {
+        let mut state = lock(&session.state);
+        let has_room = !state.full();
+        room.push(has_room);
+        batches.push(None);
+        if has_room && std::mem::take(&mut state.overflowed) {
+            // Events were dropped for it while it was full: it hears of it as the kernel says it.
+            drop(state);
+            let mut fs = fs_for(instance, session, backlog);
+            let out = batches[i].get_or_insert_with(BatchEncoder::new);
+            books[i].route(&mut fs, &overflow_event(), out);
+        }
+    }
+    let mut fss: Vec<_> = sessions
+        .iter()
+        .map(|s| fs_for(instance, s, backlog))
+        .collect();
+    let has_trees = sessions.iter().any(|s| s.tree);
+    let has_changes = sessions.iter().any(|s| s.changes);
+    let mut settled = false;
+    let mut error = None;
+    let mut last_mask = 0;
+    let mut holders: Vec<usize> = Vec::new();
+    let events_so_far = |batches: &[Option<BatchEncoder>]| {
+        batches
+            .iter()
+            .flatten()
+            .map(|b| b.event_count())
+            .sum::<u32>()
+    };
+    let bytes_so_far = |batches: &[Option<BatchEncoder>]| {
+        batches
+            .iter()
+            .flatten()
+            .map(|b| b.byte_len())
+            .max()
+            .unwrap_or(0)
+    };
+    loop {
+        if bytes_so_far(&batches) >= MAX_BATCH_BYTES && more_to_read(&instance.inotify, backlog) {
+            break;
+        }
+        let early = backlog.pop();
+        let bytes = match &early {
+            Some(chunk) => chunk.as_slice(),
+            None => match instance.inotify.read(&mut reader.buf) {
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+                Ok(ReadOutcome::Empty) => {
+                    if has_trees && last_mask & IN_MOVED_FROM != 0 {
+                        last_mask = 0;
+                        match instance.poller.wait(Some(MOVE_PAIR_GRACE)) {
+                            Ok(ready) if ready.readable => continue,
+                            Ok(_) => {}
+                            Err(e) => {
+                                error = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    for (i, book) in books.iter_mut().enumerate() {
+                        if room[i] {
+                            let out = batches[i].get_or_insert_with(BatchEncoder::new);
+                            book.settle(&mut fss[i], out);
+                        }
+                    }
+                    settled = true;
+                    break;
+                }
+                Ok(ReadOutcome::Bytes(n)) => reader.buf.get(..n).unwrap_or_default(),
+            },
+        };
+        let filled = early.is_none() && bytes.len() + LARGEST_EVENT > reader.buf.len();
+        let mut events = parse_events(bytes);
+        for event in events.by_ref() {
+            last_mask = event.mask;
+            holders.clear();
+            if event.mask & IN_Q_OVERFLOW != 0 {
+                holders.extend(0..sessions.len());
+            } else {
+                let shares = lock(&instance.shares);
+                for id in shares.holders(event.wd) {
+                    if let Ok(i) = sessions.binary_search_by_key(id, |s| s.id) {
+                        holders.push(i);
+                    }
+                }
+            }
+            // Another session's listing of a directory it shares is nobody's event.
+            if holders.len() > 1
+                && event.mask & LISTING_EVENTS != 0
+                && holders
+                    .iter()
+                    .any(|&i| books[i].take_own_listing(event.wd, event.mask, event.name))
+            {
+                continue;
+            }
+            for &i in &holders {
+                if !room[i] {
+                    lock(&sessions[i].state).overflowed = true;
+                    continue;
+                }
+                let out = batches[i].get_or_insert_with(BatchEncoder::new);
+                books[i].route(&mut fss[i], &event, out);
+            }
+            if event.mask & IN_IGNORED != 0 {
+                lock(&instance.shares).dropped(event.wd);
+            }
+        }
+        if events.leftover() != 0 {
+            error = Some(Error::Malformed {
+                leftover: events.leftover(),
+            });
+            break;
+        }
+        if filled && hand_over_early(&instance.inotify, has_changes, events_so_far(&batches)) {
+            break;
+        }
+    }
+    drop(fss);
+    for (session, mut book) in sessions.iter().zip(books) {
+        let reports = book.take_reports();
+        session.watches.store(book.watch_count(), Ordering::Relaxed);
+        drop(book);
+        if !reports.is_empty() {
+            lock(&session.state).add_reports(reports);
+        }
+    }
+    Drained {
+        batches,
+        settled,
+        error,
+    }
+}
+
+fn overflow_event() -> RawEvent<'static> {
+    RawEvent {
+        wd: -1,
+        mask: IN_Q_OVERFLOW,
+        cookie: 0,
+        len: 0,
+        name: b"",
+    }
+}
+
+/// Queues what a drain read for each session, answers read-now requests and rings. True when any
+/// session got events.
+fn deliver(
+    instance: &InstanceCore,
+    sessions: &[Arc<SessionCore>],
+    drained: Drained,
+    reader: &mut Reader,
+) -> bool {
+    let Drained {
+        batches,
+        settled,
+        error,
+    } = drained;
+    let alone = sessions.len() == 1;
+    let mut any_events = false;
+    reader.behind_since = None;
+    for (session, encoder) in sessions.iter().zip(batches) {
+        let batch = encoder.map(|e| {
+            let mut batch = e.finish();
+            batch.set_settled(settled);
+            batch
+        });
+        let events = batch.as_ref().map_or(0, |b| b.events);
+        any_events |= events > 0;
+        let mut state = lock(&session.state);
+        let serving = state.read_now.serving;
+        let mut pushed = false;
+        let answered = if let Some(e) = error.clone() {
+            if serving && !session.changes {
+                // The request's answer: the error, then an empty batch.
+                state.push_read_now(Err(e));
+            } else {
+                state.push(Err(e));
+            }
+            pushed = true;
+            serving
+        } else {
+            false
+        };
+        if session.changes {
+            if let Some(batch) = batch {
+                // Decoded here, off the consumer's thread, and coalesced.
+                for event in crate::wire::decode(&batch.bytes).unwrap_or_default() {
+                    state.changes.add(&event);
+                }
+                if batch.settled() {
+                    state.changes.settle();
+                }
+                pushed |= !state.changes.is_empty();
+            }
+        } else if serving && !answered && (settled || events > 0) {
+            // Only a settled read answers (even when empty); an unsettled one is read on at once.
+            let batch = batch.unwrap_or_else(|| BatchEncoder::new().finish());
+            let mut batch = batch;
+            batch.set_settled(settled);
+            state.push_read_now(Ok(batch));
+            pushed = true;
+        } else if let Some(batch) = batch.filter(|b| b.events > 0) {
+            state.push(Ok(batch));
+            pushed = true;
+        }
+        if pushed {
+            state.restart_tick();
+            if alone && !session.changes && settled && state.queue_len() >= 2 {
+                reader.behind_since = Some(Instant::now());
+            }
+        }
+        let fresh = std::mem::take(&mut state.fresh_reports);
+        let newly_pending = pushed && !std::mem::replace(&mut state.ring_pending, true);
+        state.notify_takers(&session.changed);
+        drop(state);
+        if newly_pending || fresh {
+            ring(instance, session, fresh);
+        }
+    }
+    if any_events {
+        reader.last_batch = settled.then(Instant::now);
+    }
+    any_events
+}
+
+/// An error waiting in epoll: every session hears of it.
+fn deliver_error(instance: &InstanceCore, sessions: &[Arc<SessionCore>], error: Error) {
+    for session in sessions {
+        let mut state = lock(&session.state);
+        state.push(Err(error.clone()));
+        let newly_pending = !std::mem::replace(&mut state.ring_pending, true);
+        state.notify_takers(&session.changed);
+        drop(state);
+        if newly_pending {
+            ring(instance, session, false);
+        }
+    }
+}
+
+/// Queues a tick (an empty, settled batch) for each armed session whose tick is due and that has
+/// nothing to take: a tick only matters to a consumer with nothing to take.
+fn deliver_ticks(instance: &InstanceCore, sessions: &[Arc<SessionCore>]) {
+    let now = Instant::now();
+    for session in sessions {
+        let mut state = lock(&session.state);
+        if state.tick_due.is_none_or(|d| d > now) {
+            continue;
+        }
+        state.restart_tick();
+        if state.queue_len() > 0 || session.changes {
+            continue;
+        }
+        let mut tick = BatchEncoder::new().finish();
+        tick.set_settled(true);
+        state.push(Ok(tick));
+        let newly_pending = !std::mem::replace(&mut state.ring_pending, true);
+        state.notify_takers(&session.changed);
+        drop(state);
+        if newly_pending {
+            ring(instance, session, false);
+        }
+    }
+}
+
+/// The mount table changed: each tree lists again each watched directory that a file system was
+/// mounted over (inotify gives no event for that), reporting what differs. The batches are not
+/// settled: the kernel's queue was not read. True when a session got events.
+fn recheck_mounts(
+    instance: &InstanceCore,
+    sessions: &[Arc<SessionCore>],
+    reader: &mut Reader,
+) -> bool {
+    let mount_points = crate::tree::mount_points(&instance.poller.read_mount_table());
+    let mut batches = Vec::with_capacity(sessions.len());
+    for session in sessions {
+        let mut encoder = None;
+        if session.tree {
+            let mut fs = fs_for(instance, session, &reader.backlog);
+            let mut books = lock(&session.books);
+            if let Books::Tree(tree) = &mut *books {
+                let out = encoder.get_or_insert_with(BatchEncoder::new);
+                tree.mounts_changed(&mut fs, &mount_points, out);
+            }
+            let reports = books.take_reports();
+            session
+                .watches
+                .store(books.watch_count(), Ordering::Relaxed);
+            drop(books);
+            lock(&session.state).add_reports(reports);
+        }
+        batches.push(encoder);
+    }
+    let drained = Drained {
+        batches,
+        settled: false,
+        error: None,
+    };
+    deliver(instance, sessions, drained, reader)
+}

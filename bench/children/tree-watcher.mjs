@@ -1,12 +1,12 @@
 // One recursive watcher, alone in its process so that its CPU time and RSS are its own (the tree
-// scenarios; bench/watcher.mjs is the plain ones').
+// scenarios; bench/children/watcher.mjs is the plain ones').
 //
-//   node bench/tree-watcher.mjs --impl IMPL --mode startup --dir D
+//   node bench/children/tree-watcher.mjs --impl IMPL --mode startup --dir D
 //       watches D; sends {op:'ready', startupMs, cpuMs, maxRssKiB, watchCount, events, errors} when it
 //       is ready (timed from the constructor call to ready), then waits for {op:'stop'};
 //       {op:'usage'} gets {op:'usage', t, cpuMs, events, maxRssKiB} back (the idle scenario's
 //       window: the process's CPU time so far, and the events reported so far).
-//   node bench/tree-watcher.mjs --impl IMPL --mode count --dir D
+//   node bench/children/tree-watcher.mjs --impl IMPL --mode count --dir D
 //       watches D; sends {op:'ready'}; records the path (relative to D) of every entry it reports
 //       created or moved in (files and directories) and when it first did; {op:'block', ms}
 //       busy-loops its JS thread for that long; {op:'writer-done', expected} ends it as soon as every
@@ -38,10 +38,10 @@
 import { watch } from 'node:fs'
 import { isAbsolute, relative } from 'node:path'
 import { parseArgs } from 'node:util'
-import { answerClockChecks, nowMs } from './clock.mjs'
-import { peakRssKiB } from './rss.mjs'
-import { loadInotifyNapi } from './load.mjs'
-import { loadPeer } from './peers.mjs'
+import { answerClockChecks, nowMs } from '../lib/clock.mjs'
+import { peakRssKiB } from '../lib/rss.mjs'
+import { loadInotifyNapi } from '../lib/load.mjs'
+import { loadPeer } from '../lib/peers.mjs'
 
 const QUIET_MS = 2000
 
@@ -54,7 +54,7 @@ const { values: args } = parseArgs({
 })
 
 if (typeof process.send !== 'function') {
-  console.error('bench/tree-watcher.mjs is started by bench/run.mjs (it needs an IPC channel)')
+  console.error('bench/children/tree-watcher.mjs is started by bench/run.mjs (it needs an IPC channel)')
   process.exit(2)
 }
 answerClockChecks()
@@ -165,7 +165,7 @@ async function startWatcher(onFile, onOverflow) {
     return { startupMs: 0, stop: () => {}, watchCount: () => null }
   }
   console.error(
-    `bench/tree-watcher.mjs: --impl inotify-napi|@parcel/watcher|chokidar|fs.watch|watch()|idle, got ${impl}`,
+    `bench/children/tree-watcher.mjs: --impl inotify-napi|@parcel/watcher|chokidar|fs.watch|watch()|idle, got ${impl}`,
   )
   process.exit(2)
 }
@@ -272,6 +272,6 @@ if (args.mode === 'startup') {
   })
   process.send({ op: 'ready', startupMs: watcher.startupMs })
 } else {
-  console.error(`bench/tree-watcher.mjs: --mode startup|count, got ${args.mode}`)
+  console.error(`bench/children/tree-watcher.mjs: --mode startup|count, got ${args.mode}`)
   process.exit(2)
 }

@@ -33,9 +33,10 @@ import mkdir from './scenarios/mkdir.mjs'
 import movein from './scenarios/movein.mjs'
 import stall from './scenarios/stall.mjs'
 import startup from './scenarios/startup.mjs'
+import watchVsTree from './scenarios/watch-vs-tree.mjs'
 
 /** Every scenario, in the order they run. */
-const SCENARIOS = [latency, burst, drain, startup, idle, mkdir, movein, stall]
+const SCENARIOS = [latency, burst, watchVsTree, drain, startup, idle, mkdir, movein, stall]
 
 const config = parseConfig(process.argv.slice(2), SCENARIOS)
 const selected = SCENARIOS.filter((s) => config.scenarios.includes(s.name))

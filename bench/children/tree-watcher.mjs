@@ -19,6 +19,8 @@
 //                    an entry is reported by IN_CREATE, IN_CLOSE_WRITE or IN_MOVED_TO (synthetic ones
 //                    included), ready is `await tree.ready`; IN_Q_OVERFLOW events and what onError
 //                    gets (but vanished directories) are counted as errors
+//   InotifyTree      the same, with watch()'s mask (bench/lib/watch-mask.mjs): what watch() is measured
+//                    against
 //   @parcel/watcher  `await subscribe(D, cb, { backend: 'inotify' })`; an entry is reported by a 'create'
 //                    event; an error given to the callback is counted as an error (so is chokidar's and
 //                    fs.watch's 'error' event)
@@ -42,6 +44,7 @@ import { answerClockChecks, nowMs } from '../lib/clock.mjs'
 import { peakRssKiB } from '../lib/rss.mjs'
 import { loadInotifyNapi } from '../lib/load.mjs'
 import { loadPeer } from '../lib/peers.mjs'
+import { watchMask } from '../lib/watch-mask.mjs'
 
 const QUIET_MS = 2000
 
@@ -63,7 +66,7 @@ process.on('disconnect', () => process.exit(0))
 const root = args.dir
 const impl = args.impl
 // Loaded up front: loading a module is not part of the startup time (it is part of the RSS).
-const inotifyNapi = impl === 'inotify-napi' || impl === 'watch()' ? loadInotifyNapi() : null
+const inotifyNapi = ['inotify-napi', 'InotifyTree', 'watch()'].includes(impl) ? loadInotifyNapi() : null
 const parcel = impl === '@parcel/watcher' ? await loadPeer('@parcel/watcher') : null
 const chokidar = impl === 'chokidar' ? await loadPeer('chokidar') : null
 
@@ -76,13 +79,17 @@ const rel = (path) => (isAbsolute(path) ? relative(root, path) : path)
  * `{ startupMs, stop(), watchCount() }`.
  */
 async function startWatcher(onFile, onOverflow) {
-  if (impl === 'inotify-napi') {
+  if (impl === 'inotify-napi' || impl === 'InotifyTree') {
     const { InotifyTree, IN_CREATE, IN_CLOSE_WRITE, IN_MOVED_FROM, IN_MOVED_TO, IN_DELETE, IN_Q_OVERFLOW } = inotifyNapi
     const reported = IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO
     const t0 = nowMs()
-    // What a "tell me what changed" watcher asks for: creates, writes, deletes, moves.
     const tree = new InotifyTree(root, {
-      mask: IN_CREATE | IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO,
+      // What a "tell me what changed" watcher asks for: creates, writes, deletes, moves; or, for
+      // the tree that watch() is measured against, what watch() asks for.
+      mask:
+        impl === 'InotifyTree'
+          ? watchMask(inotifyNapi)
+          : IN_CREATE | IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO,
       // Counted like the peers' errors (the default only warns); a directory that vanished is normal churn.
       onError: (error) => {
         if (error.code !== 'ENOENT' && error.code !== 'ENOTDIR') onOverflow(error.code ?? error.message)
@@ -165,7 +172,7 @@ async function startWatcher(onFile, onOverflow) {
     return { startupMs: 0, stop: () => {}, watchCount: () => null }
   }
   console.error(
-    `bench/children/tree-watcher.mjs: --impl inotify-napi|@parcel/watcher|chokidar|fs.watch|watch()|idle, got ${impl}`,
+    `bench/children/tree-watcher.mjs: --impl inotify-napi|InotifyTree|@parcel/watcher|chokidar|fs.watch|watch()|idle, got ${impl}`,
   )
   process.exit(2)
 }

@@ -4,7 +4,7 @@
 //
 //   npm run bench                        every scenario, 3 runs each, medians reported
 //   npm run bench -- --quick             1 short run
-//   npm run bench -- burst drain         some scenarios only
+//   npm run bench -- burst close         some scenarios only
 //   npm run bench -- --help              sizes, timeouts, where the directories go
 //
 // Each scenario is one module in bench/scenarios/ (`run(ctx)` measures, `report(results, ctx)`
@@ -26,6 +26,7 @@ import { Report } from './lib/report.mjs'
 import { fmt } from './lib/table.mjs'
 import { TreeCache } from './lib/trees.mjs'
 import burst from './scenarios/burst.mjs'
+import close from './scenarios/close.mjs'
 import drain from './scenarios/drain.mjs'
 import idle from './scenarios/idle.mjs'
 import latency from './scenarios/latency.mjs'
@@ -36,7 +37,7 @@ import startup from './scenarios/startup.mjs'
 import watchVsTree from './scenarios/watch-vs-tree.mjs'
 
 /** Every scenario, in the order they run. */
-const SCENARIOS = [latency, burst, watchVsTree, drain, startup, idle, mkdir, movein, stall]
+const SCENARIOS = [latency, burst, watchVsTree, drain, close, startup, idle, mkdir, movein, stall]
 
 const config = parseConfig(process.argv.slice(2), SCENARIOS)
 const selected = SCENARIOS.filter((s) => config.scenarios.includes(s.name))

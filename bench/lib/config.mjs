@@ -20,6 +20,7 @@ const options = {
   'idle-s': { type: 'string' },
   'tree-timeout': { type: 'string' },
   'gap-ms': { type: 'string', default: '1' },
+  'close-sessions': { type: 'string' },
   scenario: { type: 'string', multiple: true },
   base: { type: 'string' },
   clock: { type: 'string', default: 'monotonic' },
@@ -45,6 +46,7 @@ Options:
   --idle-s S            the idle scenario's window, in seconds (10; quick 2)
   --tree-timeout S      how long a tree watcher may take to be ready, or to report after the writer
                         (default 180 s); one that takes longer is reported as "timed out"
+  --close-sessions N    sessions opened and closed per watcher in the close scenario (200; quick 50)
   --base DIR            where the watched directories go (default /dev/shm, else the tmpdir)
   --clock NAME          monotonic (default) or timeorigin (see bench/lib/clock.mjs)
   --json FILE           results file (default bench/results/latest.json, which git ignores)
@@ -108,6 +110,11 @@ export function parseConfig(argv, scenarios) {
     idleSettleMs: quick ? 8000 : 10000,
     /** Events in the kernel's queue for the drain (DRAIN_FILL of max_queued_events). */
     drainEvents: Math.floor(DRAIN_FILL * (readProc('/proc/sys/fs/inotify/max_queued_events') ?? 16384)),
+    closeSessions: Number(args['close-sessions'] ?? (quick ? 50 : 200)),
+    /** Directories in each closed session's tree (its root and these below it). */
+    closeDirs: 10,
+    /** Files each closed session is told of (and has delivered) before it is closed. */
+    closeFiles: 10,
     base: args.base ?? defaultBase(),
     clock: args.clock,
     json: args.json,
@@ -117,6 +124,8 @@ export function parseConfig(argv, scenarios) {
   // A burst round's names are f + (round - 1) * 1,000,000 + i (children/writer.mjs): fewer than a million.
   if (!(config.burstFiles > 0 && config.burstFiles < 1_000_000))
     usageError(`--files between 1 and 999,999, got ${config.burstFiles}`)
+  if (!(Number.isInteger(config.closeSessions) && config.closeSessions > 0))
+    usageError(`--close-sessions must be a positive integer, got ${args['close-sessions']}`)
   if (!['monotonic', 'timeorigin'].includes(config.clock))
     usageError(`--clock monotonic|timeorigin, got ${config.clock}`)
   return config

@@ -4,7 +4,7 @@
 //   taskset -c 1 node bench/probe-latency.mjs      (watcher and its reader thread on one CPU)
 //
 // One watcher at a time in this process (fs.watch, then inotify-napi, each on a fresh directory),
-// bench/writer.mjs creating files. For inotify-napi it splits the latency with timestamps taken by
+// bench/children/writer.mjs creating files. For inotify-napi it splits the latency with timestamps taken by
 // wrapping the native class (an internal of dist/native.js: `new NativeInotify(onReady)`, `take()`,
 // `request()`), so it may need updating when the binding changes:
 //
@@ -18,8 +18,8 @@ import { createRequire } from 'node:module'
 import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, watch } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { nowMs as wallMs } from './clock.mjs'
-import { benchDir, loadInotifyNapi, rootDir } from './load.mjs'
+import { nowMs as wallMs } from './lib/clock.mjs'
+import { benchDir, loadInotifyNapi, rootDir } from './lib/load.mjs'
 
 const { values: args } = parseArgs({
   options: {
@@ -61,7 +61,7 @@ binding.NativeInotify = function ProbedNativeInotify(onReady, ...rest) {
 const { Inotify, IN_CREATE } = loadInotifyNapi()
 
 function startWriter() {
-  const writer = spawn(process.execPath, [join(benchDir, 'writer.mjs'), '--mode', 'latency'], {
+  const writer = spawn(process.execPath, [join(benchDir, 'children', 'writer.mjs'), '--mode', 'latency'], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   const ready = new Promise((resolve) => writer.once('message', resolve))

@@ -1,16 +1,16 @@
 // One watcher, alone in its process so that its CPU time and RSS are its own.
 //
-//   node bench/watcher.mjs --impl inotify-napi|eventBatches|fs.watch --mode latency --dir D --prefix P
+//   node bench/children/watcher.mjs --impl inotify-napi|eventBatches|fs.watch --mode latency --dir D --prefix P
 //       sends {op:'event', name, t} over IPC for each created name that starts with P, t being the
-//       time (bench/clock.mjs) at which user code got it.
-//   node bench/watcher.mjs --impl inotify-napi|eventBatches|InotifyTree|fs.watch|watch() --mode burst --dir D --expect N [--rounds R]
+//       time (bench/lib/clock.mjs) at which user code got it.
+//   node bench/children/watcher.mjs --impl inotify-napi|eventBatches|InotifyTree|fs.watch|watch() --mode burst --dir D --expect N [--rounds R]
 //       watches D through R bursts (3 by default), in rounds: on {op:'round', round} it starts the
 //       round's count (and CPU time) and answers {op:'round-ready'}; it counts the distinct created
 //       names of the round (the writer's: f000000... in round 1, f1000000... in round 2); the round
 //       ends when it has seen N, or 2 s after {op:'writer-done'} with no new event, and its
 //       results go back as {op:'burst', round, ...}. It ends after round R.
 //
-//   node bench/watcher.mjs --impl inotify-napi|eventBatches|watch()|fs.watch --mode drain --dir D --expect N [--rounds R]
+//   node bench/children/watcher.mjs --impl inotify-napi|eventBatches|watch()|fs.watch --mode drain --dir D --expect N [--rounds R]
 //       sets its watch and reads nothing, so that the writer's events wait in the kernel's queue; on
 //       {op:'go'} it starts reading (fs.watch: {op:'block', goFile}, see drainWatcher) and counts the
 //       events named f... until it has N; then it stops reading (pauses) and sends the round's
@@ -30,9 +30,10 @@
 import { existsSync, watch } from 'node:fs'
 import { basename } from 'node:path'
 import { parseArgs } from 'node:util'
-import { answerClockChecks, nowMs } from './clock.mjs'
-import { peakRssKiB } from './rss.mjs'
-import { loadInotifyNapi } from './load.mjs'
+import { answerClockChecks, nowMs } from '../lib/clock.mjs'
+import { peakRssKiB } from '../lib/rss.mjs'
+import { loadInotifyNapi } from '../lib/load.mjs'
+import { watchMask } from '../lib/watch-mask.mjs'
 
 const QUIET_MS = 2000
 
@@ -48,7 +49,7 @@ const { values: args } = parseArgs({
 })
 
 if (typeof process.send !== 'function') {
-  console.error('bench/watcher.mjs is started by bench/run.mjs (it needs an IPC channel)')
+  console.error('bench/children/watcher.mjs is started by bench/run.mjs (it needs an IPC channel)')
   process.exit(2)
 }
 
@@ -162,22 +163,7 @@ function startWatcher(impl, dir, onCreate, onOverflow) {
     // The raw recursive API that issue #4 measures watch() against, asking the kernel for what
     // watch() asks it for (so two events reach JavaScript per file here, IN_CREATE and
     // IN_CLOSE_WRITE, where watch() coalesces them into one create natively).
-    const {
-      InotifyTree,
-      IN_CREATE,
-      IN_MODIFY,
-      IN_CLOSE_WRITE,
-      IN_ATTRIB,
-      IN_DELETE,
-      IN_MOVED_FROM,
-      IN_MOVED_TO,
-      IN_DELETE_SELF,
-    } = inotifyNapi
-    const tree = new InotifyTree(dir, {
-      mask:
-        IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF,
-      blockDurationS: null,
-    })
+    const tree = new inotifyNapi.InotifyTree(dir, { mask: watchMask(inotifyNapi), blockDurationS: null })
     readCreates(tree.eventGen({ yieldNones: false, terminalEvents: [] }), onCreate, onOverflow, 'InotifyTree')
     return { stop: () => tree.close(), ready: tree.ready }
   }
@@ -188,7 +174,9 @@ function startWatcher(impl, dir, onCreate, onOverflow) {
     // The burst starts once the watch is in place (run.mjs waits for 'ready').
     return { stop: () => watcher.close(), ready: watcher.ready }
   }
-  console.error(`bench/watcher.mjs: --impl inotify-napi|eventBatches|InotifyTree|fs.watch|watch(), got ${impl}`)
+  console.error(
+    `bench/children/watcher.mjs: --impl inotify-napi|eventBatches|InotifyTree|fs.watch|watch(), got ${impl}`,
+  )
   process.exit(2)
 }
 
@@ -216,7 +204,7 @@ if (args.mode === 'latency') {
 } else if (args.mode === 'drain') {
   await drain()
 } else {
-  console.error(`bench/watcher.mjs: --mode latency|burst|drain, got ${args.mode}`)
+  console.error(`bench/children/watcher.mjs: --mode latency|burst|drain, got ${args.mode}`)
   process.exit(2)
 }
 
@@ -381,7 +369,7 @@ function drainWatcher(impl, dir) {
     }
     return { ready: Promise.resolve(), read, block, stop: () => watcher.close(), stats: () => ({}) }
   }
-  console.error(`bench/watcher.mjs: --impl inotify-napi|eventBatches|watch()|fs.watch, got ${impl}`)
+  console.error(`bench/children/watcher.mjs: --impl inotify-napi|eventBatches|watch()|fs.watch, got ${impl}`)
   process.exit(2)
 }
 

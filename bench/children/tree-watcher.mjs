@@ -1,12 +1,12 @@
 // One recursive watcher, alone in its process so that its CPU time and RSS are its own (the tree
-// scenarios; bench/watcher.mjs is the plain ones').
+// scenarios; bench/children/watcher.mjs is the plain ones').
 //
-//   node bench/tree-watcher.mjs --impl IMPL --mode startup --dir D
+//   node bench/children/tree-watcher.mjs --impl IMPL --mode startup --dir D
 //       watches D; sends {op:'ready', startupMs, cpuMs, maxRssKiB, watchCount, events, errors} when it
 //       is ready (timed from the constructor call to ready), then waits for {op:'stop'};
 //       {op:'usage'} gets {op:'usage', t, cpuMs, events, maxRssKiB} back (the idle scenario's
 //       window: the process's CPU time so far, and the events reported so far).
-//   node bench/tree-watcher.mjs --impl IMPL --mode count --dir D
+//   node bench/children/tree-watcher.mjs --impl IMPL --mode count --dir D
 //       watches D; sends {op:'ready'}; records the path (relative to D) of every entry it reports
 //       created or moved in (files and directories) and when it first did; {op:'block', ms}
 //       busy-loops its JS thread for that long; {op:'writer-done', expected} ends it as soon as every
@@ -19,6 +19,8 @@
 //                    an entry is reported by IN_CREATE, IN_CLOSE_WRITE or IN_MOVED_TO (synthetic ones
 //                    included), ready is `await tree.ready`; IN_Q_OVERFLOW events and what onError
 //                    gets (but vanished directories) are counted as errors
+//   InotifyTree      the same, with watch()'s mask (bench/lib/watch-mask.mjs): what watch() is measured
+//                    against
 //   @parcel/watcher  `await subscribe(D, cb, { backend: 'inotify' })`; an entry is reported by a 'create'
 //                    event; an error given to the callback is counted as an error (so is chokidar's and
 //                    fs.watch's 'error' event)
@@ -38,10 +40,11 @@
 import { watch } from 'node:fs'
 import { isAbsolute, relative } from 'node:path'
 import { parseArgs } from 'node:util'
-import { answerClockChecks, nowMs } from './clock.mjs'
-import { peakRssKiB } from './rss.mjs'
-import { loadInotifyNapi } from './load.mjs'
-import { loadPeer } from './peers.mjs'
+import { answerClockChecks, nowMs } from '../lib/clock.mjs'
+import { peakRssKiB } from '../lib/rss.mjs'
+import { loadInotifyNapi } from '../lib/load.mjs'
+import { loadPeer } from '../lib/peers.mjs'
+import { watchMask } from '../lib/watch-mask.mjs'
 
 const QUIET_MS = 2000
 
@@ -54,7 +57,7 @@ const { values: args } = parseArgs({
 })
 
 if (typeof process.send !== 'function') {
-  console.error('bench/tree-watcher.mjs is started by bench/run.mjs (it needs an IPC channel)')
+  console.error('bench/children/tree-watcher.mjs is started by bench/run.mjs (it needs an IPC channel)')
   process.exit(2)
 }
 answerClockChecks()
@@ -63,7 +66,7 @@ process.on('disconnect', () => process.exit(0))
 const root = args.dir
 const impl = args.impl
 // Loaded up front: loading a module is not part of the startup time (it is part of the RSS).
-const inotifyNapi = impl === 'inotify-napi' || impl === 'watch()' ? loadInotifyNapi() : null
+const inotifyNapi = ['inotify-napi', 'InotifyTree', 'watch()'].includes(impl) ? loadInotifyNapi() : null
 const parcel = impl === '@parcel/watcher' ? await loadPeer('@parcel/watcher') : null
 const chokidar = impl === 'chokidar' ? await loadPeer('chokidar') : null
 
@@ -76,13 +79,17 @@ const rel = (path) => (isAbsolute(path) ? relative(root, path) : path)
  * `{ startupMs, stop(), watchCount() }`.
  */
 async function startWatcher(onFile, onOverflow) {
-  if (impl === 'inotify-napi') {
+  if (impl === 'inotify-napi' || impl === 'InotifyTree') {
     const { InotifyTree, IN_CREATE, IN_CLOSE_WRITE, IN_MOVED_FROM, IN_MOVED_TO, IN_DELETE, IN_Q_OVERFLOW } = inotifyNapi
     const reported = IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO
     const t0 = nowMs()
-    // What a "tell me what changed" watcher asks for: creates, writes, deletes, moves.
     const tree = new InotifyTree(root, {
-      mask: IN_CREATE | IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO,
+      // What a "tell me what changed" watcher asks for: creates, writes, deletes, moves; or, for
+      // the tree that watch() is measured against, what watch() asks for.
+      mask:
+        impl === 'InotifyTree'
+          ? watchMask(inotifyNapi)
+          : IN_CREATE | IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO,
       // Counted like the peers' errors (the default only warns); a directory that vanished is normal churn.
       onError: (error) => {
         if (error.code !== 'ENOENT' && error.code !== 'ENOTDIR') onOverflow(error.code ?? error.message)
@@ -165,7 +172,7 @@ async function startWatcher(onFile, onOverflow) {
     return { startupMs: 0, stop: () => {}, watchCount: () => null }
   }
   console.error(
-    `bench/tree-watcher.mjs: --impl inotify-napi|@parcel/watcher|chokidar|fs.watch|watch()|idle, got ${impl}`,
+    `bench/children/tree-watcher.mjs: --impl inotify-napi|InotifyTree|@parcel/watcher|chokidar|fs.watch|watch()|idle, got ${impl}`,
   )
   process.exit(2)
 }
@@ -272,6 +279,6 @@ if (args.mode === 'startup') {
   })
   process.send({ op: 'ready', startupMs: watcher.startupMs })
 } else {
-  console.error(`bench/tree-watcher.mjs: --mode startup|count, got ${args.mode}`)
+  console.error(`bench/children/tree-watcher.mjs: --mode startup|count, got ${args.mode}`)
   process.exit(2)
 }

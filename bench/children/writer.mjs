@@ -1,18 +1,19 @@
-// The benchmark's writer: the only process that touches the watched directory.
+// The benchmark's writer: the only process that touches the watched directory
+// (`node bench/children/writer.mjs --mode MODE ...`).
 //
-//   node bench/writer.mjs --mode latency   creates one file per {op:'create', path} IPC message and
+//   --mode latency                         creates one file per {op:'create', path} IPC message and
 //                                          keeps the wall-clock time taken just before the syscall;
 //                                          {op:'times'} sends them all back (sent only at the end, so
 //                                          that no IPC message of ours competes with the watcher
 //                                          for a CPU while a sample is in flight).
-//   node bench/writer.mjs --mode burst --dir D --count N
+//   --mode burst --dir D --count N
 //                                          on {op:'go', round}, creates N empty files in D as fast
 //                                          as it can, D/f000000... in round 1, D/f1000000... in
 //                                          round 2 (the drain's names: new ones each round), and
 //                                          answers {op:'burst-done', round, ...}: when it began,
 //                                          when it began the last create, and when it was done.
 //                                          {op:'exit'} ends it.
-//   node bench/writer.mjs --mode drain --dir D --count N
+//   --mode drain --dir D --count N
 //                                          on {op:'go', round}, makes a symbolic link D/primer
 //                                          (D/primer2 in round 2...), waits 100 ms (so that a
 //                                          watcher whose bounded queue the primer fills stops
@@ -24,12 +25,12 @@
 //                                          every round's names are new and start with f. Answers
 //                                          {op:'drain-done', round, ...}; {op:'exit'} ends it.
 //
-// Times come from bench/clock.mjs (ms, float, comparable between processes on one machine).
+// Times come from bench/lib/clock.mjs (ms, float, comparable between processes on one machine).
 import { closeSync, openSync, symlinkSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { answerClockChecks, nowMs } from './clock.mjs'
+import { answerClockChecks, nowMs } from '../lib/clock.mjs'
 
 const { values: args } = parseArgs({
   options: {
@@ -40,7 +41,7 @@ const { values: args } = parseArgs({
 })
 
 if (typeof process.send !== 'function') {
-  console.error('bench/writer.mjs is started by bench/run.mjs (it needs an IPC channel)')
+  console.error('bench/children/writer.mjs is started by bench/run.mjs (it needs an IPC channel)')
   process.exit(2)
 }
 
@@ -104,6 +105,6 @@ if (args.mode === 'latency') {
   })
   process.send({ op: 'ready' })
 } else {
-  console.error(`bench/writer.mjs: --mode latency|burst|drain, got ${args.mode}`)
+  console.error(`bench/children/writer.mjs: --mode latency|burst|drain, got ${args.mode}`)
   process.exit(2)
 }

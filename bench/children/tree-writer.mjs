@@ -19,7 +19,7 @@
 import { closeSync, mkdirSync, openSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { answerClockChecks, nowMs } from './clock.mjs'
+import { answerClockChecks, nowMs } from '../lib/clock.mjs'
 
 const { values: args } = parseArgs({
   options: {
@@ -33,7 +33,7 @@ const { values: args } = parseArgs({
 })
 
 if (typeof process.send !== 'function') {
-  console.error('bench/tree-writer.mjs is started by bench/run.mjs (it needs an IPC channel)')
+  console.error('bench/children/tree-writer.mjs is started by bench/run.mjs (it needs an IPC channel)')
   process.exit(2)
 }
 answerClockChecks()
@@ -130,6 +130,6 @@ if (args.mode === 'build') {
     done(expected, tFirst)
   })
 } else {
-  console.error(`bench/tree-writer.mjs: --mode build|mkdir|movein|stall, got ${args.mode}`)
+  console.error(`bench/children/tree-writer.mjs: --mode build|mkdir|movein|stall, got ${args.mode}`)
   process.exit(2)
 }

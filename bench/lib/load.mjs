@@ -5,7 +5,8 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-export const benchDir = dirname(fileURLToPath(import.meta.url))
+/** bench/ (this file is in bench/lib/). */
+export const benchDir = dirname(dirname(fileURLToPath(import.meta.url)))
 export const rootDir = dirname(benchDir)
 const entry = join(rootDir, 'dist', 'index.js')
 

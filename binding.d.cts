@@ -91,4 +91,6 @@ export interface TreeConfig {
   recursive?: boolean
   /** Bound of what waits to be taken, in bytes (default 16 MiB). */
   maxQueuedBytes?: number
+  /** An inotify instance of its own, instead of the one the process's trees share. */
+  ownInstance?: boolean
 }

@@ -6,6 +6,7 @@
 use std::panic::AssertUnwindSafe;
 
 use inotify_engine::sys::{errno_name, EINVAL};
+use inotify_engine::watcher::TEST_PANIC_ENV;
 use napi::bindgen_prelude::{Buffer, JsError, JsTypeError};
 use napi::{Env, JsValue, Status, Unknown};
 
@@ -157,6 +158,16 @@ pub fn guard<T>(env: Env, body: impl FnOnce() -> Outcome<T>) -> napi::Result<T> 
             Err(Failure::Panic(message))
         })
         .map_err(|failure| failure.into_js(env))
+}
+
+/// Test-only: panics when `INOTIFY_NAPI_TEST_PANIC=call` is in the environment, so that a test can
+/// prove that a panic in a `#[napi]` call reaches JS as `ERR_INOTIFY_PANIC` and the process goes on.
+/// Read at each call (a test turns it off again to see the binding still work); the reader
+/// thread's own hook is the engine's `INOTIFY_NAPI_TEST_PANIC=reader`.
+pub fn panic_if_asked_for_tests() {
+    if std::env::var_os(TEST_PANIC_ENV).is_some_and(|value| value == "call") {
+        panic!("{TEST_PANIC_ENV}=call: a panic on purpose in a napi call (a test hook)");
+    }
 }
 
 #[cfg(test)]

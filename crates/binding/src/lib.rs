@@ -165,6 +165,7 @@ impl NativeInotify {
     #[napi]
     pub fn add_watch(&self, path: Buffer, mask: u32) -> Result<i32> {
         guard(self.env, || {
+            error::panic_if_asked_for_tests();
             self.watcher()?
                 .add_watch(&path, mask)
                 .map_err(Failure::Engine)
@@ -415,23 +416,4 @@ impl Drop for NativeInotify {
         self.closing.store(true, Ordering::SeqCst);
         let _ = self.remove_cleanup_hook();
     }
-}
-
-/// Test-only: panics inside a `#[napi]` call, so that tests can prove a Rust panic reaches JS as an
-/// error (`ERR_INOTIFY_PANIC`) and never aborts the process. Not part of the API; never call it
-/// outside tests. (The reader thread's own hook is the engine's `INOTIFY_NAPI_TEST_PANIC=reader`.)
-#[napi]
-pub fn debug_panic_for_tests(env: Env) -> Result<()> {
-    guard(env, || {
-        panic!("debugPanicForTests: a panic on purpose (a test hook)")
-    })
-}
-
-/// Codes that a JS error from this module can carry, for `src/errors.ts`.
-#[napi]
-pub fn error_codes() -> Vec<String> {
-    ["ERR_INOTIFY_NATIVE", "ERR_INOTIFY_PANIC"]
-        .iter()
-        .map(|c| c.to_string())
-        .collect()
 }

@@ -47,16 +47,6 @@ export declare class NativeInotify {
   get closed(): boolean
 }
 
-/**
- * Test-only: panics inside a `#[napi]` call, so that tests can prove a Rust panic reaches JS as an
- * error (`ERR_INOTIFY_PANIC`) and never aborts the process. Not part of the API; never call it
- * outside tests. (The reader thread's own hook is the engine's `INOTIFY_NAPI_TEST_PANIC=reader`.)
- */
-export declare function debugPanicForTests(): void
-
-/** Codes that a JS error from this module can carry, for `src/errors.ts`. */
-export declare function errorCodes(): Array<string>
-
 /** Something a tree reports that is not an event. */
 export interface NativeTreeReport {
   /** `'ready'`, `'rootFailed'`, `'skipped'`, `'ignoreFile'` or `'watchLimit'`. */

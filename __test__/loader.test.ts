@@ -59,7 +59,7 @@ function inputs(
         .flatMap((byLibc) => Object.values(byLibc))
         .map((name) => [`inotify-napi-${name}`, '1.2.3']),
     ),
-    surface: { NativeInotify: ['addWatch', 'fd'], errorCodes: [] },
+    surface: { NativeInotify: ['addWatch', 'fd'], fakeFunction: [] },
     ...fake,
     ...rest,
   }
@@ -86,7 +86,7 @@ const binding = {
       return 3
     }
   },
-  errorCodes: () => [],
+  fakeFunction: () => [],
 }
 
 describe('the native loader', () => {
@@ -284,24 +284,24 @@ describe("the loader's check of what it loaded", () => {
       const error = loadError(given)
       expect(error.code).toBe('ERR_INOTIFY_NATIVE_LOAD_FAILED')
       expect(error.message).toContain(`${variable} names /opt/lzma.node, which is not inotify-napi's native binary`)
-      expect(error.message).toContain('it has no NativeInotify, no errorCodes')
+      expect(error.message).toContain('it has no NativeInotify, no fakeFunction')
       expect(error.message).toContain('it exports: compress, xz')
       expect(given.asked).toEqual(['/opt/lzma.node'])
     }
   })
 
   it('refuses a binary whose class lacks a method or whose export is not a function', () => {
-    const stale = { NativeInotify: class {}, errorCodes: [] }
+    const stale = { NativeInotify: class {}, fakeFunction: [] }
     const error = loadError(
       inputs({ env: { INOTIFY_NAPI_NATIVE_PATH: '/opt/old.node' }, modules: { '/opt/old.node': stale } }),
     )
     expect(error.message).toContain('/opt/old.node')
     expect(error.message).toContain('NativeInotify has no addWatch, no fd')
-    expect(error.message).toContain('errorCodes is not a function')
+    expect(error.message).toContain('fakeFunction is not a function')
   })
 
   it('refuses a platform package of the right version whose binary lacks what the package calls', () => {
-    const stale = { NativeInotify: class {}, errorCodes: () => [] }
+    const stale = { NativeInotify: class {}, fakeFunction: () => [] }
     const modules = {
       'inotify-napi-linux-x64-gnu/package.json': { version: '1.2.3' },
       'inotify-napi-linux-x64-gnu': stale,
@@ -314,7 +314,7 @@ describe("the loader's check of what it loaded", () => {
 
   it('takes a stale local binary for a failed load, names it, and says to rebuild', () => {
     const local = join(PACKAGE_ROOT, 'inotify-napi.linux-x64-gnu.node')
-    const stale = { NativeInotify: class {}, errorCodes: () => [] }
+    const stale = { NativeInotify: class {}, fakeFunction: () => [] }
     const error = loadError(inputs({ modules: { [local]: stale } }))
     expect(error.code).toBe('ERR_INOTIFY_NATIVE_NOT_FOUND')
     expect(error.message).toContain(

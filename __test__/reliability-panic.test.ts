@@ -1,8 +1,9 @@
 /**
  * Reliability, panics (issue 6): a panic inside Rust, in a napi call or on a reader thread, reaches
  * JavaScript as an `InotifyError` with code `ERR_INOTIFY_PANIC`; the process never aborts and goes
- * on working. Panics are caused on purpose through two test-only hooks: the binding's
- * `debugPanicForTests()` and the engine's `INOTIFY_NAPI_TEST_PANIC=reader` (read once per open).
+ * on working. Panics are caused on purpose through the environment switch `INOTIFY_NAPI_TEST_PANIC`:
+ * `call` makes the binding's `addWatch` panic (read at each call), `reader` makes the engine's reader
+ * thread panic (read once per open).
  */
 import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -26,12 +27,15 @@ function parsed<T>(result: ChildResult): T {
 
 describe('a panic in Rust', () => {
   it('inside a napi call is an InotifyError ERR_INOTIFY_PANIC, three times over, and the binding keeps working', async () => {
-    const run = await fx.run(process.execPath, [CHILD, 'panicInCall', fx.tempDir()])
+    const run = await fx.run(process.execPath, [CHILD, 'panicInCall', fx.tempDir()], {
+      env: { ...process.env, INOTIFY_NAPI_TEST_PANIC: 'call' },
+    })
     const result = parsed<{ errors: ErrorInfo[]; stillWorks: boolean }>(run)
     expect(result.errors).toHaveLength(3)
     for (const error of result.errors) {
       expect(error).toMatchObject({ name: 'InotifyError', isInotifyError: true, code: 'ERR_INOTIFY_PANIC' })
-      expect(error.message).toContain('debugPanicForTests: a panic on purpose')
+      expect(error.message).toContain('a panic in the native binding')
+      expect(error.message).toContain('INOTIFY_NAPI_TEST_PANIC=call: a panic on purpose')
     }
     expect(result.stillWorks).toBe(true)
     expect(run.stderr).toContain('panicked')

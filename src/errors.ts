@@ -188,39 +188,43 @@ function advice(code: string, syscall: string | undefined): string {
   }
 }
 
-/** The shape of an error thrown by the native binding: `code` and `syscall|message`. */
-interface NativeError {
-  code?: unknown
-  message?: unknown
+/** Codes the native binding gives errors besides errno names (`crates/binding/src/error.rs`). */
+const NATIVE_CODES: ReadonlySet<string> = new Set<InotifyErrorCode>([
+  'ERR_INOTIFY_CLOSED',
+  'ERR_INOTIFY_NATIVE',
+  'ERR_INOTIFY_PANIC',
+  'ERR_INOTIFY_ROOT_MOVED',
+])
+
+/**
+ * What the native binding throws: an `Error` with a Node-style `code` and, for a failed system
+ * call, `errno`, `syscall` and `path` as properties. (An argument only the engine could judge, such
+ * as an ignore pattern, is a `TypeError` with code `ERR_INVALID_ARG_VALUE`, ready as it is.)
+ */
+interface NativeError extends Error {
+  code: InotifyErrorCode
+  syscall?: string
+  path?: string | Buffer
+}
+
+function isNativeError(error: unknown): error is NativeError {
+  if (!(error instanceof Error) || error instanceof TypeError) return false
+  const { code } = error as { code?: unknown }
+  return typeof code === 'string' && (NATIVE_CODES.has(code) || Object.hasOwn(osConstants.errno, code))
 }
 
 /**
- * Turns an error thrown by the native binding into an {@link InotifyError}, adding the path the
- * caller gave and advice. Anything that is not a native error is returned unchanged.
+ * Turns an error thrown by the native binding into an {@link InotifyError}, with the path as the
+ * caller gave it (else the binding's) and advice. Anything else (a napi argument check, which is a
+ * bug here) is returned unchanged.
  */
 export function fromNativeError(error: unknown, path?: string | Buffer): unknown {
-  if (!(error instanceof Error)) return error
-  const native = error as NativeError
-  if (typeof native.code !== 'string' || typeof native.message !== 'string') return error
-  const bar = native.message.indexOf('|')
-  if (native.code === 'ERR_INVALID_ARG_VALUE') {
-    // A bad argument only the engine could judge (an ignore pattern that is not a valid glob).
-    return Object.assign(new TypeError(native.message.slice(bar + 1)), { code: native.code })
-  }
-  if (native.code === 'ERR_INOTIFY_PANIC') {
-    // A panic napi-rs caught (its text has no syscall part), or the reader thread's.
-    return new InotifyError({
-      code: 'ERR_INOTIFY_PANIC',
-      message: `ERR_INOTIFY_PANIC: ${native.message.slice(bar + 1)}`,
-    })
-  }
-  if (bar < 0) return error
-  const syscall = native.message.slice(0, bar) || undefined
-  const detail = native.message.slice(bar + 1)
-  const code = native.code as InotifyErrorCode
+  if (!isNativeError(error)) return error
+  const { code, syscall } = error
+  const given = path ?? error.path
   const what = advice(code, syscall)
-  const message = `${code}: ${what || detail}` + (syscall ? `, ${syscall}` : '') + describePath(path)
-  return new InotifyError({ code, syscall, path, message })
+  const message = `${code}: ${what || error.message}` + (syscall ? `, ${syscall}` : '') + describePath(given)
+  return new InotifyError({ code, syscall, path: given, message })
 }
 
 /** The error for a call on a closed instance. */

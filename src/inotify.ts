@@ -4,7 +4,7 @@
  * @module
  */
 import { checkWatchMask, IN_ALL_EVENTS } from './constants'
-import { fromNativeError } from './errors'
+import { fromNativeError, InotifyError } from './errors'
 import { checkKeys, EventSource, sourceSettings, type BlockDuration } from './event-source'
 import { checkPath, describe, type PathEncoding, type PathLike } from './paths'
 
@@ -99,7 +99,7 @@ export class Inotify<E extends PathEncoding = 'utf8'> extends EventSource<E> {
     const wd = this.native.wdOf(checked.bytes)
     if (wd === null) {
       if (superficial) return
-      throw fromNativeError(notWatched(), checked.given)
+      throw notWatched(checked.given)
     }
     this.removeWatchWithId(wd, superficial)
   }
@@ -124,7 +124,12 @@ export class Inotify<E extends PathEncoding = 'utf8'> extends EventSource<E> {
   }
 }
 
-/** The native-shaped error for a path that is not watched. */
-function notWatched(): Error {
-  return Object.assign(new Error('inotify_rm_watch|not watched by this Inotify instance'), { code: 'EINVAL' })
+/** The error for a path that is not watched: what `inotify_rm_watch` would say of a wd it lacks. */
+function notWatched(path: string | Buffer): InotifyError {
+  return new InotifyError({
+    code: 'EINVAL',
+    syscall: 'inotify_rm_watch',
+    path,
+    message: `EINVAL: not watched by this Inotify instance, inotify_rm_watch '${String(path)}'`,
+  })
 }

@@ -75,8 +75,6 @@ const NATIVE_INOTIFY_MEMBERS: Every<Binding.NativeInotify> = {
  */
 export const NATIVE_SURFACE: NativeSurface = Object.freeze({
   NativeInotify: Object.keys(NATIVE_INOTIFY_MEMBERS),
-  debugPanicForTests: [],
-  errorCodes: [],
 } satisfies Record<Exclude<keyof typeof Binding, 'default'>, string[]>)
 
 /** What the loader looks at; `native.ts` passes the real ones, tests pass fakes. */

@@ -17,7 +17,7 @@ use napi_derive::napi;
 mod error;
 mod js_ignore;
 
-use error::{engine_error, guard, ErrorCode};
+use error::{guard, Description, Failure, Outcome};
 use napi::Result;
 
 /// The JS callback the reader thread rings: no payload, not ref'd (the JS side holds the ref'd
@@ -109,11 +109,14 @@ impl From<TreeReport> for NativeTreeReport {
             needed: None,
             watched: None,
         };
-        let failed = |kind: &str, path: Vec<u8>, error: inotify_engine::Error| NativeTreeReport {
-            code: Some(error.code().to_string()),
-            syscall: error.syscall().map(str::to_string),
-            message: Some(error.to_string()),
-            ..plain(kind, path)
+        let failed = |kind: &str, path: Vec<u8>, error: inotify_engine::Error| {
+            let description = Description::of(&error);
+            NativeTreeReport {
+                code: Some(description.code.to_string()),
+                syscall: description.syscall.map(str::to_string),
+                message: Some(description.message),
+                ..plain(kind, path)
+            }
         };
         match report {
             TreeReport::RootReady { path } => plain("ready", path),
@@ -155,36 +158,43 @@ impl NativeInotify {
         on_ready: Function<bool, ()>,
         tree: Option<TreeConfig>,
         ignore_fn: Option<Function<(String, bool), bool>>,
-    ) -> Result<Self, ErrorCode> {
-        guard(|| Self::open(env, on_ready, tree, ignore_fn))
+    ) -> Result<Self> {
+        guard(env, || Self::open(env, on_ready, tree, ignore_fn))
     }
 
     /// `inotify_add_watch(2)`; returns the wd.
     #[napi]
-    pub fn add_watch(&self, path: Buffer, mask: u32) -> Result<i32, ErrorCode> {
-        guard(|| self.session()?.add_watch(&path, mask).map_err(engine_error))
+    pub fn add_watch(&self, path: Buffer, mask: u32) -> Result<i32> {
+        guard(self.env, || {
+            error::panic_if_asked_for_tests();
+            self.session()?
+                .add_watch(&path, mask)
+                .map_err(Failure::Engine)
+        })
     }
 
     /// `inotify_rm_watch(2)` (or only forgets the wd, when `superficial`).
     #[napi]
-    pub fn remove_watch(&self, wd: i32, superficial: bool) -> Result<(), ErrorCode> {
-        guard(|| {
+    pub fn remove_watch(&self, wd: i32, superficial: bool) -> Result<()> {
+        guard(self.env, || {
             self.session()?
                 .remove_watch(wd, superficial)
-                .map_err(engine_error)
+                .map_err(Failure::Engine)
         })
     }
 
     /// Adds a tree root; the reader thread scans it and reports `ready` (or `rootFailed`).
     #[napi]
-    pub fn add_root(&self, path: Buffer) -> Result<(), ErrorCode> {
-        guard(|| self.session()?.add_root(&path).map_err(engine_error))
+    pub fn add_root(&self, path: Buffer) -> Result<()> {
+        guard(self.env, || {
+            self.session()?.add_root(&path).map_err(Failure::Engine)
+        })
     }
 
     /// What the tree reported since the last call.
     #[napi]
-    pub fn take_reports(&self) -> Result<Vec<NativeTreeReport>, ErrorCode> {
-        guard(|| {
+    pub fn take_reports(&self) -> Result<Vec<NativeTreeReport>> {
+        guard(self.env, || {
             Ok(self
                 .session
                 .as_ref()
@@ -195,14 +205,16 @@ impl NativeInotify {
 
     /// The wd a path is watched as.
     #[napi]
-    pub fn wd_of(&self, path: Buffer) -> Result<Option<i32>, ErrorCode> {
-        guard(|| Ok(self.session.as_ref().and_then(|w| w.wd_of(&path))))
+    pub fn wd_of(&self, path: Buffer) -> Result<Option<i32>> {
+        guard(self.env, || {
+            Ok(self.session.as_ref().and_then(|w| w.wd_of(&path)))
+        })
     }
 
     /// Number of watch descriptors held.
     #[napi]
-    pub fn watch_count(&self) -> Result<u32, ErrorCode> {
-        guard(|| {
+    pub fn watch_count(&self) -> Result<u32> {
+        guard(self.env, || {
             let count = self.session.as_ref().map_or(0, Session::watch_count);
             Ok(u32::try_from(count).unwrap_or(u32::MAX))
         })
@@ -217,11 +229,11 @@ impl NativeInotify {
     /// Arms the reader: it reads as events come and queues a tick after `timeoutMs` without events
     /// (negative: no ticks). `false` when it was armed already (the tick is updated).
     #[napi]
-    pub fn request(&self, timeout_ms: f64) -> Result<bool, ErrorCode> {
-        guard(|| {
+    pub fn request(&self, timeout_ms: f64) -> Result<bool> {
+        guard(self.env, || {
             self.session()?
                 .request(timeout_from_ms(timeout_ms))
-                .map_err(engine_error)
+                .map_err(Failure::Engine)
         })
     }
 
@@ -229,9 +241,9 @@ impl NativeInotify {
     /// the answer (queued even when empty). Returns how many answers will have been queued since
     /// the instance opened once this one is.
     #[napi]
-    pub fn read_now(&self) -> Result<f64, ErrorCode> {
-        guard(|| {
-            let target = self.session()?.read_now().map_err(engine_error)?;
+    pub fn read_now(&self) -> Result<f64> {
+        guard(self.env, || {
+            let target = self.session()?.read_now().map_err(Failure::Engine)?;
             // A count of requests: far below 2^53.
             Ok(target as f64)
         })
@@ -239,8 +251,8 @@ impl NativeInotify {
 
     /// Disarms the reader: it reads nothing more until `request` (events wait in the kernel).
     #[napi]
-    pub fn pause(&self) -> Result<(), ErrorCode> {
-        guard(|| {
+    pub fn pause(&self) -> Result<()> {
+        guard(self.env, || {
             if let Some(session) = self.session.as_ref() {
                 session.pause();
             }
@@ -250,44 +262,44 @@ impl NativeInotify {
 
     /// The oldest batch that is ready (see `src/wire.ts` for its layout), or `null`.
     #[napi]
-    pub fn take(&self) -> Result<Option<Buffer>, ErrorCode> {
-        guard(|| {
+    pub fn take(&self) -> Result<Option<Buffer>> {
+        guard(self.env, || {
             Ok(self
                 .session()?
                 .take()
-                .map_err(engine_error)?
+                .map_err(Failure::Engine)?
                 .map(|batch| Buffer::from(batch.bytes)))
         })
     }
 
     /// Changes mode: what changed since the last call, encoded (`null`: nothing).
     #[napi]
-    pub fn take_changes(&self) -> Result<Option<Buffer>, ErrorCode> {
-        guard(|| {
+    pub fn take_changes(&self) -> Result<Option<Buffer>> {
+        guard(self.env, || {
             Ok(self
                 .session()?
                 .take_changes()
-                .map_err(engine_error)?
+                .map_err(Failure::Engine)?
                 .map(Buffer::from))
         })
     }
 
     /// Blocks this thread until a batch is ready or `timeoutMs` passes (`null`).
     #[napi]
-    pub fn take_blocking(&self, timeout_ms: f64) -> Result<Option<Buffer>, ErrorCode> {
-        guard(|| {
+    pub fn take_blocking(&self, timeout_ms: f64) -> Result<Option<Buffer>> {
+        guard(self.env, || {
             Ok(self
                 .session()?
                 .take_blocking(timeout_from_ms(timeout_ms))
-                .map_err(engine_error)?
+                .map_err(Failure::Engine)?
                 .map(|batch| Buffer::from(batch.bytes)))
         })
     }
 
     /// Stops and joins the reader thread and closes the descriptors; idempotent.
     #[napi]
-    pub fn close(&mut self) -> Result<(), ErrorCode> {
-        guard(|| {
+    pub fn close(&mut self) -> Result<()> {
+        guard(self.env, || {
             self.closing.store(true, Ordering::SeqCst);
             if let Some(session) = self.session.take() {
                 session.close();
@@ -309,7 +321,7 @@ impl NativeInotify {
         on_ready: Function<bool, ()>,
         tree: Option<TreeConfig>,
         ignore_fn: Option<Function<(String, bool), bool>>,
-    ) -> Result<Self, ErrorCode> {
+    ) -> Outcome<Self> {
         let closing = Arc::new(AtomicBool::new(false));
         let max_queued_bytes = tree.as_ref().and_then(|t| t.max_queued_bytes);
         // A JS ignore function is called from the reader thread and waits for the JS thread: its
@@ -327,7 +339,7 @@ impl NativeInotify {
             None => Mode::Plain,
             Some(config) => {
                 let patterns = GitignoreRule::new(config.ignore)
-                    .map_err(error::invalid_argument)?
+                    .map_err(Failure::InvalidArgument)?
                     .reading_gitignore(config.read_gitignore.unwrap_or(false));
                 let ignore: Box<dyn IgnoreRule> = match ignore_fn {
                     None => Box::new(patterns),
@@ -338,7 +350,7 @@ impl NativeInotify {
                             .weak::<true>()
                             .callee_handled::<false>()
                             .build()
-                            .map_err(error::napi_error)?,
+                            .map_err(Failure::Napi)?,
                         closing: Arc::clone(&closing),
                     }),
                 };
@@ -360,9 +372,8 @@ impl NativeInotify {
             .weak::<true>()
             .callee_handled::<false>()
             .build_callback(|ctx| Ok(ctx.value))
-            .map_err(error::napi_error)?;
-        let session =
-            Session::open_in(JsDoorbell(doorbell), mode, placement).map_err(engine_error)?;
+            .map_err(Failure::Napi)?;
+        let session = Session::open_in(JsDoorbell(doorbell), mode, placement)?;
         if let Some(bytes) = max_queued_bytes {
             // Checked in JS: a positive integer; beyond usize it is "no bound" anyway.
             session.set_max_queued_bytes(bytes as usize);
@@ -381,7 +392,7 @@ impl NativeInotify {
                 teardown.closing.store(true, Ordering::SeqCst);
                 teardown.closer.close();
             })
-            .map_err(error::napi_error)?;
+            .map_err(Failure::Napi)?;
         Ok(Self {
             session: Some(session),
             env,
@@ -392,18 +403,18 @@ impl NativeInotify {
 }
 
 impl NativeInotify {
-    fn session(&self) -> Result<&Session, ErrorCode> {
+    fn session(&self) -> Outcome<&Session> {
         self.session
             .as_ref()
-            .ok_or_else(|| engine_error(inotify_engine::Error::Closed))
+            .ok_or(Failure::Engine(inotify_engine::Error::Closed))
     }
 
-    fn remove_cleanup_hook(&mut self) -> Result<(), ErrorCode> {
+    fn remove_cleanup_hook(&mut self) -> Outcome<()> {
         if let Some((hook, fired)) = self.cleanup.take() {
             if !fired.load(Ordering::SeqCst) {
                 self.env
                     .remove_env_cleanup_hook(hook)
-                    .map_err(error::napi_error)?;
+                    .map_err(Failure::Napi)?;
             }
         }
         Ok(())
@@ -417,18 +428,4 @@ impl Drop for NativeInotify {
         self.closing.store(true, Ordering::SeqCst);
         let _ = self.remove_cleanup_hook();
     }
-}
-
-/// Test-only: panics inside a `#[napi]` call, so that tests can prove a Rust panic reaches JS as an
-/// error (`ERR_INOTIFY_PANIC`) and never aborts the process. Not part of the API; never call it
-/// outside tests. (The reader thread's own hook is the engine's `INOTIFY_NAPI_TEST_PANIC=reader`.)
-#[napi]
-pub fn debug_panic_for_tests() -> Result<(), ErrorCode> {
-    guard(|| panic!("debugPanicForTests: a panic on purpose (a test hook)"))
-}
-
-/// Codes that a JS error from this module can carry, for `src/errors.ts`.
-#[napi]
-pub fn error_codes() -> Vec<String> {
-    ErrorCode::ALL.iter().map(|c| c.to_string()).collect()
 }

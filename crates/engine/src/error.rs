@@ -1,11 +1,12 @@
-//! The engine's error type. Each variant says what failed; `errno` is the kernel's number.
+//! The engine's error type: a system call's errno, or a condition of the engine's own. What a
+//! caller shows for each (a Node-style `code`, say) is the caller's to decide, once.
 
 use std::fmt;
 
 /// Result with the engine's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// What went wrong, in terms a caller can map to a Node-style `code` once.
+/// What went wrong: a failed system call with its errno, or one of the engine's own conditions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
     /// A system call failed.
@@ -60,39 +61,27 @@ pub enum Error {
 }
 
 impl Error {
-    /// The errno name (`ENOENT`, `ENOSPC`, ...) for a system-call error, or a stable code otherwise.
-    pub fn code(&self) -> &'static str {
+    /// The kernel's errno, for a system call that failed.
+    pub fn errno(&self) -> Option<i32> {
         match self {
-            Error::Sys { errno, .. } => crate::sys::errno_name(*errno),
-            Error::InvalidMask { .. }
-            | Error::NotWatched { .. }
-            | Error::Malformed { .. }
-            | Error::IgnoreFileRefused { .. }
-            | Error::WrongMode => "EINVAL",
-            Error::Closed => "EBADF",
-            Error::Panicked { .. } => "ERR_INOTIFY_PANIC",
-            Error::RootMoved { .. } => "ERR_INOTIFY_ROOT_MOVED",
+            Error::Sys { errno, .. } => Some(*errno),
+            _ => None,
         }
     }
 
-    /// The errno number, where there is one.
-    pub fn errno(&self) -> i32 {
-        match self {
-            Error::Sys { errno, .. } => *errno,
-            Error::InvalidMask { .. }
-            | Error::NotWatched { .. }
-            | Error::Malformed { .. }
-            | Error::IgnoreFileRefused { .. }
-            | Error::WrongMode => crate::sys::EINVAL,
-            Error::Closed => crate::sys::EBADF,
-            Error::Panicked { .. } | Error::RootMoved { .. } => crate::sys::EIO,
-        }
-    }
-
-    /// The system call involved, if any.
+    /// The system call that failed, if one did.
     pub fn syscall(&self) -> Option<&'static str> {
         match self {
             Error::Sys { syscall, .. } => Some(syscall),
+            _ => None,
+        }
+    }
+
+    /// The path involved, if any.
+    pub fn path(&self) -> Option<&[u8]> {
+        match self {
+            Error::Sys { path, .. } => path.as_deref(),
+            Error::IgnoreFileRefused { path, .. } | Error::RootMoved { path } => Some(path),
             _ => None,
         }
     }

@@ -13,14 +13,14 @@ use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
 use crate::error::{Error, Result};
 
-pub(crate) const EINVAL: i32 = Errno::EINVAL as i32;
-pub(crate) const EBADF: i32 = Errno::EBADF as i32;
+/// `EINVAL`, the errno a caller may give the engine's own conditions of a bad argument.
+pub const EINVAL: i32 = Errno::EINVAL as i32;
 pub(crate) const ENOSPC: i32 = Errno::ENOSPC as i32;
 pub(crate) const EIO: i32 = Errno::EIO as i32;
 pub(crate) const ENOENT: i32 = Errno::ENOENT as i32;
 pub(crate) const ENOTDIR: i32 = Errno::ENOTDIR as i32;
 
-/// The errno's symbolic name (`ENOENT`), as Node puts it in `error.code`.
+/// The errno's symbolic name (`ENOENT`); `EIO` for one outside the few inotify and its callers meet.
 pub fn errno_name(errno: i32) -> &'static str {
     let name = Errno::from_raw(errno);
     // nix's Debug of an Errno is its C name; keep a static copy for the few we expect.

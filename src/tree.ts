@@ -16,7 +16,15 @@ import {
   type EventGenOptions,
 } from './event-source'
 import type { NativeTreeReport } from './native'
-import { checkPath, describe, type CheckedPath, type PathEncoding, type PathLike, type PathOf } from './paths'
+import {
+  checkPath,
+  describe,
+  joinPath,
+  type CheckedPath,
+  type PathEncoding,
+  type PathLike,
+  type PathOf,
+} from './paths'
 
 /**
  * What a tree leaves out: a gitignore-style glob (`node_modules`, `*.log`, `/build`, `dist/`,
@@ -392,7 +400,7 @@ export class InotifyTrees<E extends PathEncoding = 'utf8'> extends EventSource<E
   protected override keep(event: InotifyTreeEvent<E>): boolean {
     const ignored = this.#ignoreFunction
     if (ignored === undefined || (event.header.mask & IN_ISDIR) !== 0 || event.filename.length === 0) return true
-    return !ignored([`${String(event.path)}/${String(event.filename)}`, false])
+    return !ignored([joinPath(String(event.path), String(event.filename)), false])
   }
 
   protected override onRing(reports: boolean): void {

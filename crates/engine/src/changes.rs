@@ -20,6 +20,7 @@ use crate::mask::{
     IN_ATTRIB, IN_CLOSE_WRITE, IN_CREATE, IN_DELETE, IN_DELETE_SELF, IN_ISDIR, IN_MODIFY,
     IN_MOVED_FROM, IN_MOVED_TO, IN_Q_OVERFLOW,
 };
+use crate::paths::{is_below, join};
 use crate::wire::{DecodedEvent, FLAG_REPLACED, FLAG_SYNTHETIC};
 
 /// The events a tree watched for changes asks the kernel for.
@@ -94,15 +95,7 @@ fn full_path(event: &DecodedEvent) -> Option<Vec<u8>> {
     if event.name.is_empty() {
         return Some(dir.to_vec());
     }
-    let mut path = Vec::with_capacity(dir.len() + 1 + event.name.len());
-    path.extend_from_slice(dir);
-    path.push(b'/');
-    path.extend_from_slice(&event.name);
-    Some(path)
-}
-
-fn is_under(path: &[u8], dir: &[u8]) -> bool {
-    path.len() > dir.len() && path.starts_with(dir) && path[dir.len()] == b'/'
+    Some(join(dir, &event.name))
 }
 
 impl ChangeSet {
@@ -344,7 +337,7 @@ impl ChangeSet {
         let moved: Vec<Vec<u8>> = self
             .by_path
             .keys()
-            .filter(|p| is_under(p, old))
+            .filter(|p| is_below(p, old))
             .cloned()
             .collect();
         let mut repathed = Vec::with_capacity(moved.len());

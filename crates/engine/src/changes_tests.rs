@@ -211,6 +211,21 @@ fn a_write_then_a_rescan_finding_the_file_is_a_synthetic_create() {
 }
 
 #[test]
+fn names_what_changed_below_a_root_of_slash_without_a_double_slash() {
+    assert_eq!(
+        changes(&[
+            ev(IN_CREATE, "/", "x", 0, 0),
+            ev(IN_MOVED_FROM | IN_ISDIR, "/", "a", 2, 0),
+            ev(IN_MOVED_TO | IN_ISDIR, "/", "b", 2, 0),
+        ]),
+        vec![
+            (ChangeKind::Create, "/x".into(), None),
+            (ChangeKind::Rename, "/b".into(), Some("/a".into())),
+        ]
+    );
+}
+
+#[test]
 fn a_rename_half_waits_for_its_pair_until_settled() {
     let mut set = ChangeSet::new();
     set.add(&moved(IN_MOVED_FROM, "a", 5));

@@ -7,6 +7,7 @@
 //! - [`wire`] encodes a batch of events into one byte buffer, so a consumer across an FFI boundary
 //!   receives a whole batch in one call.
 //! - [`changes`] turns a tree's events into per-path changes (create, modify, delete, rename), coalesced.
+//! - [`paths`] joins paths as bytes (a root may be `/`).
 //! - [`own_listings`] takes out the events a tree's own directory listings cause on its watches.
 //! - [`backlog`] holds what the kernel queued while the reader was scanning, so a scan never
 //!   overflows the kernel's queue with the events its own listing makes.
@@ -28,6 +29,7 @@ pub mod ignore_rules;
 pub mod mask;
 pub mod own_listings;
 pub mod parse;
+pub mod paths;
 pub mod sys;
 pub mod tree;
 pub mod tree_fs;

@@ -57,6 +57,22 @@ export declare function debugPanicForTests(): void
 /** Codes that a JS error from this module can carry, for `src/errors.ts`. */
 export declare function errorCodes(): Array<string>
 
+/** Judges a tree's mask; an accepted one comes back without `IN_ISDIR`. */
+export declare function judgeTreeMask(mask: number): MaskVerdict
+
+/** Judges a mask for `inotify_add_watch(2)`. */
+export declare function judgeWatchMask(mask: number): MaskVerdict
+
+/** A mask accepted (`mask`: the mask to use) or refused (`problem` and the `bits` at fault). */
+export interface MaskVerdict {
+  /** The mask to use, when accepted. */
+  mask?: number
+  /** Why it is refused: `'unknownBits'`, `'noEvent'` or `'addWithCreate'`. */
+  problem?: string
+  /** The bits at fault (0 for `'noEvent'`). */
+  bits?: number
+}
+
 /** Something a tree reports that is not an event. */
 export interface NativeTreeReport {
   /** `'ready'`, `'rootFailed'`, `'skipped'`, `'ignoreFile'` or `'watchLimit'`. */

@@ -17,6 +17,7 @@ use napi_derive::napi;
 
 mod error;
 mod js_ignore;
+pub mod masks;
 
 use error::{engine_error, guard, ErrorCode};
 use napi::Result;

@@ -47,6 +47,32 @@ export declare class NativeInotify {
   get closed(): boolean
 }
 
+/**
+ * Test-only: panics inside a `#[napi]` call, so that tests can prove a Rust panic reaches JS as an
+ * error (`ERR_INOTIFY_PANIC`) and never aborts the process. Not part of the API; never call it
+ * outside tests. (The reader thread's own hook is the engine's `INOTIFY_NAPI_TEST_PANIC=reader`.)
+ */
+export declare function debugPanicForTests(): void
+
+/** Codes that a JS error from this module can carry, for `src/errors.ts`. */
+export declare function errorCodes(): Array<string>
+
+/** Judges a tree's mask; an accepted one comes back without `IN_ISDIR`. */
+export declare function judgeTreeMask(mask: number): MaskVerdict
+
+/** Judges a mask for `inotify_add_watch(2)`. */
+export declare function judgeWatchMask(mask: number): MaskVerdict
+
+/** A mask accepted (`mask`: the mask to use) or refused (`problem` and the `bits` at fault). */
+export interface MaskVerdict {
+  /** The mask to use, when accepted. */
+  mask?: number
+  /** Why it is refused: `'unknownBits'`, `'noEvent'` or `'addWithCreate'`. */
+  problem?: string
+  /** The bits at fault (0 for `'noEvent'`). */
+  bits?: number
+}
+
 /** Something a tree reports that is not an event. */
 export interface NativeTreeReport {
   /** `'ready'`, `'rootFailed'`, `'skipped'`, `'ignoreFile'` or `'watchLimit'`. */

@@ -1,18 +1,16 @@
 /**
  * Per-path changes, as the engine coalesces them for the tooling API, and their decoding: one
- * `Buffer` per batch, the layout written by `crates/engine/src/changes.rs` (integers little-endian):
- *
- * ```text
- * header   u32 changeCount
- * changes  changeCount × { u8 kind, u8 flags, u32 pathLen, path, u32 oldLen, oldPath }
- * ```
+ * `Buffer` per batch, in the format `crates/engine/src/changes_wire.rs` defines and documents (a
+ * u32 count, then per change its kind's code, flags, path and old path, integers little-endian).
+ * Its constants come from `format-constants.ts`, generated from the engine's.
  * @module
  */
+import { CHANGE_KINDS, CHANGES } from './format-constants'
 import type { PathEncoding, PathOf } from './paths'
 import { decodeBytes } from './wire'
 
-/** What happened to a path. */
-export type ChangeType = 'create' | 'modify' | 'delete' | 'rename' | 'overflow'
+/** What happened to a path: `'create'`, `'modify'`, `'delete'`, `'rename'` or `'overflow'`. */
+export type ChangeType = (typeof CHANGE_KINDS)[number]
 
 /**
  * One change under a watched tree. Paths are strings (`P = string`, the default: UTF-8, with
@@ -38,12 +36,18 @@ export interface Change<P extends string | Buffer = string> {
   readonly synthetic?: true
 }
 
-const KINDS: readonly ChangeType[] = ['create', 'modify', 'delete', 'rename', 'overflow']
-const CHANGE_IS_DIR = 1
-const CHANGE_SYNTHETIC = 2
-const NO_OLD_PATH = 0xffffffff
+const { HEADER_LEN, KIND_AT, FLAGS_AT, PATH_LEN_AT, PATH_AT, CHANGE_IS_DIR, CHANGE_SYNTHETIC, NO_OLD_PATH } = CHANGES
 
-/** Decodes one batch of changes, paths in `encoding`; `overflowPath` names an overflow's path. */
+/**
+ * The change that says events were lost under `root`: the kernel's queue overflowed (the engine's
+ * overflow concerns the whole instance, so it carries no path of its own), or a consumer fell too
+ * far behind. What a re-scan finds follows as synthetic changes.
+ */
+export function overflowChange<P extends string | Buffer>(root: P): Change<P> {
+  return { type: 'overflow', path: root, isDir: true }
+}
+
+/** Decodes one batch of changes, paths in `encoding`; an overflow is reported under `overflowPath`. */
 export function decodeChanges<E extends PathEncoding>(
   buf: Buffer,
   overflowPath: PathOf<E>,
@@ -51,25 +55,25 @@ export function decodeChanges<E extends PathEncoding>(
 ): Change<PathOf<E>>[] {
   const count = buf.readUInt32LE(0)
   const changes: Change<PathOf<E>>[] = new Array(count)
-  let at = 4
+  let at: number = HEADER_LEN
   for (let i = 0; i < count; i++) {
-    const type = KINDS[buf[at] ?? 0] ?? 'modify'
-    const flags = buf[at + 1] ?? 0
-    const pathLen = buf.readUInt32LE(at + 2)
-    const start = at + 6
-    const end = start + pathLen
-    at = end
-    const oldLen = buf.readUInt32LE(at)
-    at += 4
+    const type = CHANGE_KINDS[buf[at + KIND_AT] ?? 0] ?? 'modify'
+    const flags = buf[at + FLAGS_AT] ?? 0
+    const start = at + PATH_AT
+    const end = start + buf.readUInt32LE(at + PATH_LEN_AT)
+    const oldLen = buf.readUInt32LE(end)
+    const oldStart = end + 4
+    at = oldLen === NO_OLD_PATH ? oldStart : oldStart + oldLen
+    if (type === 'overflow') {
+      changes[i] = overflowChange(overflowPath)
+      continue
+    }
     const change: { -readonly [K in keyof Change<PathOf<E>>]: Change<PathOf<E>>[K] } = {
       type,
-      path: type === 'overflow' ? overflowPath : decodeBytes(buf, start, end, encoding),
+      path: decodeBytes(buf, start, end, encoding),
       isDir: (flags & CHANGE_IS_DIR) !== 0,
     }
-    if (oldLen !== NO_OLD_PATH) {
-      change.oldPath = decodeBytes(buf, at, at + oldLen, encoding)
-      at += oldLen
-    }
+    if (oldLen !== NO_OLD_PATH) change.oldPath = decodeBytes(buf, oldStart, at, encoding)
     if (flags & CHANGE_SYNTHETIC) change.synthetic = true
     changes[i] = change
   }

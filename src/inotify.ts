@@ -3,9 +3,10 @@
  * native thread so that the event loop is never blocked.
  * @module
  */
-import { checkWatchMask, IN_ALL_EVENTS } from './constants'
+import { IN_ALL_EVENTS } from './constants'
 import { fromNativeError, InotifyError } from './errors'
 import { checkKeys, EventSource, sourceSettings, type BlockDuration } from './event-source'
+import { checkWatchMask } from './masks'
 import { checkPath, describe, type PathEncoding, type PathLike } from './paths'
 
 /** Options of {@link Inotify}. */

@@ -75,6 +75,8 @@ const NATIVE_INOTIFY_MEMBERS: Every<Binding.NativeInotify> = {
  */
 export const NATIVE_SURFACE: NativeSurface = Object.freeze({
   NativeInotify: Object.keys(NATIVE_INOTIFY_MEMBERS),
+  judgeTreeMask: [],
+  judgeWatchMask: [],
 } satisfies Record<Exclude<keyof typeof Binding, 'default'>, string[]>)
 
 /** What the loader looks at; `native.ts` passes the real ones, tests pass fakes. */

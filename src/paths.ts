@@ -63,6 +63,15 @@ export function absolutePath(path: CheckedPath): string | Buffer {
   return Buffer.from(resolve(bytes.toString('latin1')), 'latin1')
 }
 
+/**
+ * `dir/name`, without doubling a trailing slash: a root of `/` and `x` give `/x`. The engine joins
+ * its paths the same way (`crates/engine/src/paths.rs`); this one serves what only JavaScript sees
+ * joined, an event's watch path and name given to an ignore function.
+ */
+export function joinPath(dir: string, name: string): string {
+  return dir.endsWith('/') ? dir + name : `${dir}/${name}`
+}
+
 /** A short description of a wrong value, for error messages. */
 export function describe(value: unknown): string {
   if (value === null) return 'null'

@@ -15,8 +15,9 @@ import {
   type BlockDuration,
   type EventGenOptions,
 } from './event-source'
+import { checkTreeMask } from './masks'
 import type { NativeTreeReport } from './native'
-import { checkPath, describe, type CheckedPath, type PathEncoding, type PathLike, type PathOf } from './paths'
+import { checkPath, describe, joinPath, type CheckedPath, type PathEncoding, type PathLike, type PathOf } from './paths'
 
 /**
  * What a tree leaves out: a gitignore-style glob (`node_modules`, `*.log`, `/build`, `dist/`,
@@ -107,32 +108,6 @@ export interface TreeInternals {
 }
 
 const TREE_OPTION_KEYS = new Set(['mask', 'blockDurationS', 'encoding', 'followSymlinks', 'ignore', 'onError'])
-
-function checkEventMask(mask: unknown): number {
-  if (typeof mask !== 'number') {
-    throw Object.assign(new TypeError(`The "mask" option must be a number (IN_* event bits), got ${describe(mask)}`), {
-      code: 'ERR_INVALID_ARG_TYPE',
-    })
-  }
-  // IN_ISDIR is only ever reported; the kernel ignores it in a watch's mask, and the Python
-  // package's trees set it in every mask, so it is accepted here too, and left out.
-  if (
-    !Number.isInteger(mask) ||
-    mask < 0 ||
-    mask > 0xffffffff ||
-    (mask & IN_ALL_EVENTS) === 0 ||
-    (mask & ~(IN_ALL_EVENTS | IN_ISDIR)) !== 0
-  ) {
-    throw Object.assign(
-      new RangeError(
-        `The "mask" option of a tree must be a non-empty set of IN_* event bits (within IN_ALL_EVENTS = 0xfff; ` +
-          `IN_ISDIR is accepted and ignored), got ${mask}; watch flags are the tree's own business`,
-      ),
-      { code: 'ERR_OUT_OF_RANGE' },
-    )
-  }
-  return mask & IN_ALL_EVENTS
-}
 
 /** Splits ignores into gitignore patterns and functions (a RegExp is tested on the path). */
 export function checkIgnore(ignore: unknown): { patterns: string[]; functions: IgnoreFunction[] } {
@@ -267,7 +242,7 @@ export class InotifyTrees<E extends PathEncoding = 'utf8'> extends EventSource<E
     if (!Array.isArray(paths) || paths.length === 0) {
       throw new TypeError(`paths must be a non-empty array of directories, got ${describe(paths)}`)
     }
-    const mask = checkEventMask(options.mask ?? IN_ALL_EVENTS)
+    const mask = checkTreeMask(options.mask ?? IN_ALL_EVENTS)
     const ignore = checkIgnore(options.ignore)
     if (options.followSymlinks !== undefined && typeof options.followSymlinks !== 'boolean') {
       throw new TypeError(`followSymlinks must be a boolean, got ${describe(options.followSymlinks)}`)
@@ -392,7 +367,7 @@ export class InotifyTrees<E extends PathEncoding = 'utf8'> extends EventSource<E
   protected override keep(event: InotifyTreeEvent<E>): boolean {
     const ignored = this.#ignoreFunction
     if (ignored === undefined || (event.header.mask & IN_ISDIR) !== 0 || event.filename.length === 0) return true
-    return !ignored([`${String(event.path)}/${String(event.filename)}`, false])
+    return !ignored([joinPath(String(event.path), String(event.filename)), false])
   }
 
   protected override onRing(reports: boolean): void {

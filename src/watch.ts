@@ -5,19 +5,10 @@
  */
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
-import { decodeChanges, type Change } from './changes'
-import {
-  IN_ATTRIB,
-  IN_CLOSE_WRITE,
-  IN_CREATE,
-  IN_DELETE,
-  IN_DELETE_SELF,
-  IN_MODIFY,
-  IN_MOVED_FROM,
-  IN_MOVED_TO,
-} from './constants'
+import { decodeChanges, overflowChange, type Change } from './changes'
 import { closedError, fromNativeError, InotifyError, readInotifyLimit } from './errors'
 import { checkKeys, pinWhile } from './event-source'
+import { CHANGES_MASK } from './format-constants'
 import { absolutePath, checkPath, describe, type PathEncoding, type PathLike, type PathOf } from './paths'
 import {
   anyOf,
@@ -29,10 +20,6 @@ import {
   type InotifyTreeOptions,
   type TreeInternals,
 } from './tree'
-
-/** The events a watched tree asks the kernel for. */
-const CHANGES_MASK =
-  IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF
 
 /** A gitignore-style pattern, a regular expression tested on the absolute path, or a function. */
 export type WatchIgnore = string | RegExp | IgnoreFunction
@@ -494,7 +481,7 @@ export class Watcher<E extends PathEncoding = 'utf8'>
     for (const reader of this.#readers) {
       if (reader.backlog.length >= this.#maxBacklog) {
         this.#stats.overflows += 1
-        reader.backlog = [[{ type: 'overflow', path: overflowPath, isDir: true }]]
+        reader.backlog = [[overflowChange(overflowPath)]]
       }
       reader.backlog.push(changes)
       reader.wake?.()

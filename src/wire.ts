@@ -1,15 +1,9 @@
 /**
- * Reading a batch from the native engine: one `Buffer` per batch, in columns, the layout written
- * by `crates/engine/src/wire.rs` (every integer a little-endian u32, every column on a multiple
- * of 4 bytes):
- *
- * ```text
- * header   u32 eventCount (N), u32 pathCount (P), u32 namesOffset, u32 pathsOffset, u32 batchFlags
- * columns  at 20, N × u32 each: wd (i32), mask, cookie, len, pathIndex, flags, nameEnd
- * names    at namesOffset: the names one after the other (name i from nameEnd[i - 1], or 0, to
- *          nameEnd[i]); zero bytes up to a multiple of 4
- * paths    at pathsOffset: P × u32 pathEnd, then the paths' bytes one after the other
- * ```
+ * Reading a batch from the native engine: one `Buffer` per batch, in columns, the format
+ * `crates/engine/src/wire.rs` defines and documents (every integer a little-endian u32, every column
+ * on a multiple of 4 bytes): a header, then one column per field (wd, mask, cookie, len, path
+ * index, flags, name end), then the names, then the path table. Its constants come from
+ * `format-constants.ts`, generated from the engine's.
  *
  * The columns are read through typed arrays over the batch's own memory (no copy, nothing parsed
  * per event); a name or a path becomes a string or a `Buffer` only when asked for.
@@ -17,20 +11,24 @@
  */
 import { endianness } from 'node:os'
 import { maskToNames } from './constants'
+import { BATCH } from './format-constants'
 import type { InotifyEvent } from './event'
 import type { PathEncoding, PathOf } from './paths'
 
-const NO_PATH = 0xffffffff
-const FLAG_SYNTHETIC = 1
-/** Set by the engine: the name's bytes are all ASCII (so Latin-1 decoding gives its UTF-8 text). */
-const FLAG_ASCII_NAME = 4
-/** Batch flag: the reader read the kernel's queue to its end (else the batch is a part of it). */
-const BATCH_SETTLED = 1
-/** Batch flag: the batch ends the answer to a read-now request (`readNow`); it is settled too. */
-const BATCH_ANSWER = 2
-const HEADER_LEN = 20
-const BATCH_FLAGS_AT = 16
-const COLUMNS = 7
+const {
+  HEADER_LEN,
+  EVENT_COUNT_AT,
+  PATH_COUNT_AT,
+  NAMES_OFFSET_AT,
+  PATHS_OFFSET_AT,
+  BATCH_FLAGS_AT,
+  COLUMNS,
+  NO_PATH,
+  FLAG_SYNTHETIC,
+  FLAG_ASCII_NAME,
+  BATCH_SETTLED,
+  BATCH_ANSWER,
+} = BATCH
 /**
  * V8 makes a slice of this many characters or more a view of the string it was cut from, which
  * the slice then keeps alive: such names are copied out of the buffer instead, so that a name kept
@@ -107,15 +105,15 @@ export class WireBatch<E extends PathEncoding> {
 
   constructor(buf: Buffer, encoding: E, littleEndianHost = HOST_LITTLE_ENDIAN) {
     if (buf.length < HEADER_LEN) throw malformed(`${buf.length} bytes`)
-    const n = buf.readUInt32LE(0)
-    this.#pathCount = buf.readUInt32LE(4)
-    this.#namesOffset = buf.readUInt32LE(8)
-    this.#pathsOffset = buf.readUInt32LE(12)
+    const n = buf.readUInt32LE(EVENT_COUNT_AT)
+    this.#pathCount = buf.readUInt32LE(PATH_COUNT_AT)
+    this.#namesOffset = buf.readUInt32LE(NAMES_OFFSET_AT)
+    this.#pathsOffset = buf.readUInt32LE(PATHS_OFFSET_AT)
     const shape = (): string =>
       `${n} events, ${this.#pathCount} paths, offsets ${this.#namesOffset} and ${this.#pathsOffset} in ${buf.length} bytes`
     if (this.#namesOffset !== HEADER_LEN + 4 * COLUMNS * n || this.#namesOffset > buf.length) throw malformed(shape())
     const column = (c: number): Uint32Array => u32Column(buf, HEADER_LEN + 4 * n * c, n, littleEndianHost)
-    this.nameEnds = column(6)
+    this.nameEnds = column(BATCH.COLUMN_NAME_END)
     this.#namesLen = n === 0 ? 0 : this.nameEnds[n - 1]!
     if (
       this.#pathsOffset !== this.#namesOffset + Math.ceil(this.#namesLen / 4) * 4 ||
@@ -127,12 +125,12 @@ export class WireBatch<E extends PathEncoding> {
     const batchFlags = buf.readUInt32LE(BATCH_FLAGS_AT)
     this.settled = (batchFlags & BATCH_SETTLED) !== 0
     this.answer = (batchFlags & BATCH_ANSWER) !== 0
-    this.wds = column(0)
-    this.masks = column(1)
-    this.cookies = column(2)
-    this.lens = column(3)
-    this.pathIndexes = column(4)
-    this.flags = column(5)
+    this.wds = column(BATCH.COLUMN_WD)
+    this.masks = column(BATCH.COLUMN_MASK)
+    this.cookies = column(BATCH.COLUMN_COOKIE)
+    this.lens = column(BATCH.COLUMN_LEN)
+    this.pathIndexes = column(BATCH.COLUMN_PATH_INDEX)
+    this.flags = column(BATCH.COLUMN_FLAGS)
     this.#buf = buf
     this.#encoding = encoding
     this.#paths = new Array<PathOf<E> | undefined>(this.#pathCount)

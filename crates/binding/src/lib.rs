@@ -16,6 +16,7 @@ use napi_derive::napi;
 
 mod error;
 mod js_ignore;
+pub mod masks;
 
 use error::{guard, Description, Failure, Outcome};
 use napi::Result;

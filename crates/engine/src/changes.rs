@@ -3,16 +3,7 @@
 //! path until the consumer takes them (create then modify is one create, create then delete is
 //! nothing, an editor's write-temp-then-rename-over is one modify).
 //!
-//! Encoding of a taken set, every integer little-endian:
-//!
-//! ```text
-//! header   u32 change_count
-//! changes  change_count × { u8 kind, u8 flags, u32 path_len, path, u32 old_len, old_path }
-//! ```
-//!
-//! `kind` is a [`ChangeKind`]; `flags` holds [`CHANGE_IS_DIR`] and [`CHANGE_SYNTHETIC`];
-//! `old_len` is [`NO_OLD_PATH`] when there is no old path (anything but a rename). `src/changes.ts`
-//! is the other half of this format.
+//! A taken set crosses as bytes in the format of [`crate::changes_wire`].
 
 use std::collections::HashMap;
 
@@ -20,7 +11,11 @@ use crate::mask::{
     IN_ATTRIB, IN_CLOSE_WRITE, IN_CREATE, IN_DELETE, IN_DELETE_SELF, IN_ISDIR, IN_MODIFY,
     IN_MOVED_FROM, IN_MOVED_TO, IN_Q_OVERFLOW,
 };
+use crate::paths::{is_below, join};
 use crate::wire::{DecodedEvent, FLAG_REPLACED, FLAG_SYNTHETIC};
+
+use crate::changes_wire::ChangesEncoder;
+pub use crate::changes_wire::{Change, ChangeKind};
 
 /// The events a tree watched for changes asks the kernel for.
 pub const CHANGES_MASK: u32 = IN_CREATE
@@ -31,44 +26,6 @@ pub const CHANGES_MASK: u32 = IN_CREATE
     | IN_MOVED_FROM
     | IN_MOVED_TO
     | IN_DELETE_SELF;
-
-/// Change flag: the path is a directory.
-pub const CHANGE_IS_DIR: u8 = 1;
-/// Change flag: found by a scan (a new directory's content, or a re-scan after an overflow).
-pub const CHANGE_SYNTHETIC: u8 = 2;
-/// `old_len` of a change without an old path.
-pub const NO_OLD_PATH: u32 = u32::MAX;
-
-/// What happened to a path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum ChangeKind {
-    /// It appears (created, or moved in from outside the tree).
-    Create = 0,
-    /// Its content or metadata changed (or it was replaced).
-    Modify = 1,
-    /// It is gone (deleted, or moved out of the tree).
-    Delete = 2,
-    /// It moved from `old_path`, inside the tree.
-    Rename = 3,
-    /// The kernel dropped events: a re-scan's synthetic changes follow.
-    Overflow = 4,
-}
-
-/// One change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change {
-    /// What happened.
-    pub kind: ChangeKind,
-    /// The path (empty for an overflow).
-    pub path: Vec<u8>,
-    /// Where a rename came from.
-    pub old_path: Option<Vec<u8>>,
-    /// A directory.
-    pub is_dir: bool,
-    /// Found by a scan, not reported by the kernel.
-    pub synthetic: bool,
-}
 
 /// A rename's first half, waiting for its `IN_MOVED_TO`.
 #[derive(Debug)]
@@ -94,15 +51,7 @@ fn full_path(event: &DecodedEvent) -> Option<Vec<u8>> {
     if event.name.is_empty() {
         return Some(dir.to_vec());
     }
-    let mut path = Vec::with_capacity(dir.len() + 1 + event.name.len());
-    path.extend_from_slice(dir);
-    path.push(b'/');
-    path.extend_from_slice(&event.name);
-    Some(path)
-}
-
-fn is_under(path: &[u8], dir: &[u8]) -> bool {
-    path.len() > dir.len() && path.starts_with(dir) && path[dir.len()] == b'/'
+    Some(join(dir, &event.name))
 }
 
 impl ChangeSet {
@@ -344,7 +293,7 @@ impl ChangeSet {
         let moved: Vec<Vec<u8>> = self
             .by_path
             .keys()
-            .filter(|p| is_under(p, old))
+            .filter(|p| is_below(p, old))
             .cloned()
             .collect();
         let mut repathed = Vec::with_capacity(moved.len());
@@ -369,32 +318,14 @@ impl ChangeSet {
             self.changes.clear();
             return None;
         }
-        let mut bytes = Vec::with_capacity(4 + self.bytes);
-        bytes.extend_from_slice(&(self.live as u32).to_le_bytes());
+        let mut encoder = ChangesEncoder::with_capacity(self.bytes);
         for change in self.changes.drain(..).flatten() {
-            let mut flags = 0;
-            if change.is_dir {
-                flags |= CHANGE_IS_DIR;
-            }
-            if change.synthetic {
-                flags |= CHANGE_SYNTHETIC;
-            }
-            bytes.push(change.kind as u8);
-            bytes.push(flags);
-            bytes.extend_from_slice(&(change.path.len() as u32).to_le_bytes());
-            bytes.extend_from_slice(&change.path);
-            match &change.old_path {
-                Some(old) => {
-                    bytes.extend_from_slice(&(old.len() as u32).to_le_bytes());
-                    bytes.extend_from_slice(old);
-                }
-                None => bytes.extend_from_slice(&NO_OLD_PATH.to_le_bytes()),
-            }
+            encoder.push(&change);
         }
         self.by_path.clear();
         self.live = 0;
         self.bytes = 0;
-        Some(bytes)
+        Some(encoder.finish())
     }
 
     /// Takes every waiting change (for tests and Rust consumers).
@@ -405,48 +336,6 @@ impl ChangeSet {
         self.bytes = 0;
         changes
     }
-}
-
-/// Reads an encoded set back (for tests and Rust consumers); `None` if the bytes are not one.
-pub fn decode_changes(bytes: &[u8]) -> Option<Vec<Change>> {
-    fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
-        let field = bytes.get(at..at.checked_add(4)?)?;
-        Some(u32::from_le_bytes([field[0], field[1], field[2], field[3]]))
-    }
-    let count = u32_at(bytes, 0)? as usize;
-    let mut changes = Vec::with_capacity(count.min(65536));
-    let mut at = 4;
-    for _ in 0..count {
-        let kind = match *bytes.get(at)? {
-            0 => ChangeKind::Create,
-            1 => ChangeKind::Modify,
-            2 => ChangeKind::Delete,
-            3 => ChangeKind::Rename,
-            4 => ChangeKind::Overflow,
-            _ => return None,
-        };
-        let flags = *bytes.get(at + 1)?;
-        let path_len = u32_at(bytes, at + 2)? as usize;
-        let path = bytes.get(at + 6..(at + 6).checked_add(path_len)?)?.to_vec();
-        at += 6 + path_len;
-        let old_len = u32_at(bytes, at)?;
-        at += 4;
-        let old_path = if old_len == NO_OLD_PATH {
-            None
-        } else {
-            let old = bytes.get(at..at.checked_add(old_len as usize)?)?.to_vec();
-            at += old_len as usize;
-            Some(old)
-        };
-        changes.push(Change {
-            kind,
-            path,
-            old_path,
-            is_dir: flags & CHANGE_IS_DIR != 0,
-            synthetic: flags & CHANGE_SYNTHETIC != 0,
-        });
-    }
-    (at == bytes.len()).then_some(changes)
 }
 
 #[cfg(test)]

@@ -11,7 +11,8 @@ use rustix::fs::{FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::error::Error;
-use crate::tree::{join, IgnoreRule};
+use crate::paths::join;
+use crate::tree::IgnoreRule;
 use crate::tree_fs::errno_error;
 
 /// The largest ignore file read; a larger one is refused whole, not cut.

@@ -7,6 +7,8 @@
 //! - [`wire`] encodes a batch of events into one byte buffer, so a consumer across an FFI boundary
 //!   receives a whole batch in one call.
 //! - [`changes`] turns a tree's events into per-path changes (create, modify, delete, rename), coalesced.
+//! - [`changes_wire`] encodes a taken set of changes into one byte buffer.
+//! - [`paths`] joins paths as bytes (a root may be `/`).
 //! - [`own_listings`] takes out the events a tree's own directory listings cause on its watches.
 //! - [`backlog`] holds what the kernel queued while the reader was scanning, so a scan never
 //!   overflows the kernel's queue with the events its own listing makes.
@@ -25,6 +27,7 @@
 pub mod backlog;
 pub mod books;
 pub mod changes;
+pub mod changes_wire;
 pub mod doorbell;
 pub mod error;
 pub mod event;
@@ -33,6 +36,7 @@ pub mod instance;
 pub mod mask;
 pub mod own_listings;
 pub mod parse;
+pub mod paths;
 pub mod reader_policy;
 pub mod session;
 pub mod session_queue;

@@ -46,21 +46,64 @@ pub const WATCH_FLAGS: u32 =
 /// package's trees set it in every mask they add.
 pub const ADD_WATCH_BITS: u32 = IN_ALL_EVENTS | WATCH_FLAGS | IN_ISDIR;
 
-/// Checks a mask for `inotify_add_watch(2)`: it must name at least one event and no unknown bit.
-/// Returns the offending bits on failure (or 0 when no event is named).
-pub fn check_add_watch_mask(mask: u32) -> std::result::Result<(), u32> {
-    let unknown = mask & !ADD_WATCH_BITS;
+/// Bits a tree's mask may hold: events only (the tree adds the watch flags and the bookkeeping
+/// events it needs). `IN_ISDIR` is accepted for the Python package's sake and left out.
+pub const TREE_MASK_BITS: u32 = IN_ALL_EVENTS | IN_ISDIR;
+
+/// Why a mask is refused, before any system call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaskError {
+    /// Bits that are not accepted here (reported-only bits such as `IN_Q_OVERFLOW`, unknown bits,
+    /// or watch flags in a tree's mask).
+    UnknownBits(u32),
+    /// The mask names no event (`IN_ISDIR` alone included).
+    NoEvent,
+    /// `IN_MASK_ADD` with `IN_MASK_CREATE`, which the kernel refuses with `EINVAL`.
+    AddWithCreate,
+}
+
+impl MaskError {
+    /// The bits at fault (0 when the mask names no event).
+    pub fn bits(self) -> u32 {
+        match self {
+            MaskError::UnknownBits(bits) => bits,
+            MaskError::NoEvent => 0,
+            MaskError::AddWithCreate => IN_MASK_ADD | IN_MASK_CREATE,
+        }
+    }
+}
+
+/// `mask` if it has no bit outside `allowed` and names at least one event.
+fn check_bits(mask: u32, allowed: u32) -> std::result::Result<u32, MaskError> {
+    let unknown = mask & !allowed;
     if unknown != 0 {
-        return Err(unknown);
+        return Err(MaskError::UnknownBits(unknown));
     }
     if mask & IN_ALL_EVENTS == 0 {
-        return Err(0);
+        return Err(MaskError::NoEvent);
     }
+    Ok(mask)
+}
+
+/// Judges a mask for `inotify_add_watch(2)`: at least one event, no bit it does not take, not
+/// `IN_MASK_ADD` with `IN_MASK_CREATE`. Returns the mask as it is to be given.
+pub fn check_watch_mask(mask: u32) -> std::result::Result<u32, MaskError> {
+    let mask = check_bits(mask, ADD_WATCH_BITS)?;
     if mask & IN_MASK_ADD != 0 && mask & IN_MASK_CREATE != 0 {
-        // The kernel rejects this pair with EINVAL; say so before the syscall.
-        return Err(IN_MASK_ADD | IN_MASK_CREATE);
+        return Err(MaskError::AddWithCreate);
     }
-    Ok(())
+    Ok(mask)
+}
+
+/// Judges a tree's mask (the events its user wants): at least one event and nothing but events
+/// and `IN_ISDIR`. Returns the events, `IN_ISDIR` left out (it is only ever reported).
+pub fn check_tree_mask(mask: u32) -> std::result::Result<u32, MaskError> {
+    check_bits(mask, TREE_MASK_BITS).map(|mask| mask & IN_ALL_EVENTS)
+}
+
+/// [`check_watch_mask`], its error as the bits at fault (0 when the mask names no event).
+pub fn check_add_watch_mask(mask: u32) -> std::result::Result<(), u32> {
+    check_watch_mask(mask).map(drop).map_err(MaskError::bits)
 }
 
 #[cfg(test)]
@@ -88,6 +131,46 @@ mod tests {
         assert_eq!(check_add_watch_mask(IN_Q_OVERFLOW), Err(IN_Q_OVERFLOW));
         assert_eq!(check_add_watch_mask(IN_ONLYDIR), Err(0));
         assert_eq!(check_add_watch_mask(0), Err(0));
-        assert!(check_add_watch_mask(IN_CREATE | IN_MASK_ADD | IN_MASK_CREATE).is_err());
+        assert_eq!(
+            check_watch_mask(IN_CREATE | IN_MASK_ADD | IN_MASK_CREATE),
+            Err(MaskError::AddWithCreate)
+        );
+        assert_eq!(
+            check_add_watch_mask(IN_CREATE | IN_MASK_ADD | IN_MASK_CREATE),
+            Err(IN_MASK_ADD | IN_MASK_CREATE)
+        );
+    }
+
+    #[test]
+    fn tells_why_a_watch_mask_is_refused() {
+        assert_eq!(check_watch_mask(IN_ISDIR), Err(MaskError::NoEvent));
+        assert_eq!(
+            check_watch_mask(IN_CREATE | IN_IGNORED),
+            Err(MaskError::UnknownBits(IN_IGNORED))
+        );
+        assert_eq!(
+            check_watch_mask(IN_ONESHOT | IN_OPEN),
+            Ok(IN_ONESHOT | IN_OPEN)
+        );
+    }
+
+    #[test]
+    fn a_tree_takes_events_and_in_isdir_and_leaves_in_isdir_out() {
+        assert_eq!(check_tree_mask(IN_CREATE | IN_ISDIR), Ok(IN_CREATE));
+        assert_eq!(check_tree_mask(IN_ALL_EVENTS), Ok(IN_ALL_EVENTS));
+        assert_eq!(check_tree_mask(IN_ISDIR), Err(MaskError::NoEvent));
+        assert_eq!(check_tree_mask(0), Err(MaskError::NoEvent));
+    }
+
+    #[test]
+    fn a_tree_refuses_watch_flags_and_reported_only_bits() {
+        assert_eq!(
+            check_tree_mask(IN_CREATE | IN_ONLYDIR),
+            Err(MaskError::UnknownBits(IN_ONLYDIR))
+        );
+        assert_eq!(
+            check_tree_mask(IN_CREATE | IN_MASK_ADD | IN_Q_OVERFLOW),
+            Err(MaskError::UnknownBits(IN_MASK_ADD | IN_Q_OVERFLOW))
+        );
     }
 }

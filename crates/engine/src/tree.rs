@@ -24,6 +24,7 @@ use crate::event::RawEvent;
 use crate::mask::*;
 use crate::own_listings::{Listing, OwnListings, LISTING_EVENTS};
 use crate::parse::HEADER_LEN;
+use crate::paths::join;
 use crate::tree_fs::{RootHandle, TreeFs};
 use crate::wire::{BatchEncoder, FLAG_REPLACED, FLAG_SYNTHETIC};
 
@@ -144,17 +145,6 @@ pub struct Tree {
     reports: Vec<TreeReport>,
     /// The events the tree's own listings caused that are still to arrive (taken out, not reported).
     own: OwnListings,
-}
-
-/// `dir/name`, without doubling a trailing slash.
-pub fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
-    let mut path = Vec::with_capacity(dir.len() + 1 + name.len());
-    path.extend_from_slice(dir);
-    if !dir.ends_with(b"/") {
-        path.push(b'/');
-    }
-    path.extend_from_slice(name);
-    path
 }
 
 fn padded_len(name: &[u8]) -> u32 {

@@ -545,7 +545,7 @@ impl TreeFs for KernelTreeFs<'_> {
             let same = rustix::fs::statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW)
                 .is_ok_and(|s| (s.st_dev, s.st_ino) == (root.dev, root.ino));
             if same {
-                return Ok(Some(crate::tree::join(parent, name)));
+                return Ok(Some(crate::paths::join(parent, name)));
             }
         }
         Ok(None)

@@ -17,11 +17,15 @@
 //!          from path_end[j - 1] to path_end[j], relative to the end of path_end)
 //! ```
 //!
-//! `batch_flags` holds [`BATCH_SETTLED`] and [`BATCH_ANSWER`]. `path_index` is [`NO_PATH`] for an event with no watch
-//! path (`IN_Q_OVERFLOW`). A path used by many
-//! events of a batch is stored once. [`FLAG_ASCII_NAME`] marks a name whose bytes are all ASCII, so
-//! that a consumer can decode every such name of a batch at once. `src/wire.ts` is the other half of
-//! this format.
+//! `batch_flags` holds [`BATCH_SETTLED`] and [`BATCH_ANSWER`]. `path_index` is [`NO_PATH`] for an
+//! event with no watch path (`IN_Q_OVERFLOW`). A path used by many events of a batch is stored
+//! once. [`FLAG_ASCII_NAME`] marks a name whose bytes are all ASCII, so that a consumer can decode
+//! every such name of a batch at once.
+//!
+//! The constants below are the format's only definition: `src/format-constants.ts` is generated
+//! from them, and `__test__/fixtures/golden/` holds batches this encoder wrote, which the
+//! TypeScript reader (`src/wire.ts`) is tested on (`crates/engine/tests/formats.rs` keeps both
+//! fresh).
 
 use std::collections::HashMap;
 
@@ -45,10 +49,34 @@ pub const BATCH_SETTLED: u32 = 1;
 /// with it, the consumer has everything the kernel had queued when it asked. Always settled.
 pub const BATCH_ANSWER: u32 = 2;
 
-const HEADER_LEN: usize = 20;
-const BATCH_FLAGS_AT: usize = 16;
-/// The columns, in their order in a batch.
-const COLUMNS: usize = 7;
+/// Bytes of the header; the first column starts there.
+pub const HEADER_LEN: usize = 20;
+/// Header field: the number of events.
+pub const EVENT_COUNT_AT: usize = 0;
+/// Header field: the number of distinct paths.
+pub const PATH_COUNT_AT: usize = 4;
+/// Header field: where the names start.
+pub const NAMES_OFFSET_AT: usize = 8;
+/// Header field: where the path table starts.
+pub const PATHS_OFFSET_AT: usize = 12;
+/// Header field: [`BATCH_SETTLED`] and [`BATCH_ANSWER`].
+pub const BATCH_FLAGS_AT: usize = 16;
+/// Number of columns; each holds one u32 per event, in the order of the `COLUMN_*` indexes.
+pub const COLUMNS: usize = 7;
+/// Column: the watch descriptor (an i32: -1 for `IN_Q_OVERFLOW`).
+pub const COLUMN_WD: usize = 0;
+/// Column: the kernel's mask.
+pub const COLUMN_MASK: usize = 1;
+/// Column: the kernel's cookie (pairs a rename's halves).
+pub const COLUMN_COOKIE: usize = 2;
+/// Column: the kernel's (padded) name length.
+pub const COLUMN_LEN: usize = 3;
+/// Column: the index of the event's path in the path table, or [`NO_PATH`].
+pub const COLUMN_PATH_INDEX: usize = 4;
+/// Column: the event's flags (`FLAG_*`).
+pub const COLUMN_FLAGS: usize = 5;
+/// Column: where the event's name ends, relative to the names' start.
+pub const COLUMN_NAME_END: usize = 6;
 
 /// A finished batch: the bytes and how many events they hold. An empty batch is a "tick": the wait
 /// ended with no event.
@@ -165,15 +193,15 @@ impl BatchEncoder {
             0
         };
         self.names.extend_from_slice(event.name);
-        self.rows.extend_from_slice(&[
-            event.wd as u32,
-            event.mask,
-            event.cookie,
-            event.len,
-            path_index,
-            (flags & !FLAG_ASCII_NAME) | ascii,
-            self.names.len() as u32,
-        ]);
+        let mut row = [0; COLUMNS];
+        row[COLUMN_WD] = event.wd as u32;
+        row[COLUMN_MASK] = event.mask;
+        row[COLUMN_COOKIE] = event.cookie;
+        row[COLUMN_LEN] = event.len;
+        row[COLUMN_PATH_INDEX] = path_index;
+        row[COLUMN_FLAGS] = (flags & !FLAG_ASCII_NAME) | ascii;
+        row[COLUMN_NAME_END] = self.names.len() as u32;
+        self.rows.extend_from_slice(&row);
     }
 
     /// Lays out the header, the columns, the names and the path table, and hands the batch over.
@@ -182,8 +210,14 @@ impl BatchEncoder {
         let names_offset = HEADER_LEN + 4 * self.rows.len();
         let paths_offset = names_offset + aligned(self.names.len());
         let mut bytes = Vec::with_capacity(self.byte_len());
-        for value in [events, self.paths.len(), names_offset, paths_offset, 0] {
-            bytes.extend_from_slice(&(value as u32).to_le_bytes());
+        bytes.resize(HEADER_LEN, 0);
+        for (at, value) in [
+            (EVENT_COUNT_AT, events),
+            (PATH_COUNT_AT, self.paths.len()),
+            (NAMES_OFFSET_AT, names_offset),
+            (PATHS_OFFSET_AT, paths_offset),
+        ] {
+            bytes[at..at + 4].copy_from_slice(&(value as u32).to_le_bytes());
         }
         for column in 0..COLUMNS {
             for row in self.rows.chunks_exact(COLUMNS) {
@@ -240,10 +274,10 @@ fn split_at_ends(bytes: &[u8], ends: &[u32]) -> Option<Vec<Vec<u8>>> {
 
 /// Reads a batch back. `None` if the bytes are not a well-formed batch.
 pub fn decode(bytes: &[u8]) -> Option<Vec<DecodedEvent>> {
-    let events = u32_at(bytes, 0)? as usize;
-    let path_count = u32_at(bytes, 4)? as usize;
-    let names_offset = u32_at(bytes, 8)? as usize;
-    let paths_offset = u32_at(bytes, 12)? as usize;
+    let events = u32_at(bytes, EVENT_COUNT_AT)? as usize;
+    let path_count = u32_at(bytes, PATH_COUNT_AT)? as usize;
+    let names_offset = u32_at(bytes, NAMES_OFFSET_AT)? as usize;
+    let paths_offset = u32_at(bytes, PATHS_OFFSET_AT)? as usize;
     if names_offset != HEADER_LEN.checked_add(events.checked_mul(4 * COLUMNS)?)? {
         return None;
     }
@@ -252,7 +286,7 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<DecodedEvent>> {
             .map(|i| u32_at(bytes, HEADER_LEN + 4 * (c * events + i)))
             .collect()
     };
-    let name_ends = column(6)?;
+    let name_ends = column(COLUMN_NAME_END)?;
     let names_len = name_ends.last().map_or(0, |&end| end as usize);
     if paths_offset != names_offset.checked_add(names_len.checked_next_multiple_of(4)?)? {
         return None;
@@ -271,12 +305,12 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<DecodedEvent>> {
     }
     let paths = split_at_ends(bytes.get(paths_start..)?, &path_ends)?;
     let (wds, masks, cookies, lens, path_indexes, flags) = (
-        column(0)?,
-        column(1)?,
-        column(2)?,
-        column(3)?,
-        column(4)?,
-        column(5)?,
+        column(COLUMN_WD)?,
+        column(COLUMN_MASK)?,
+        column(COLUMN_COOKIE)?,
+        column(COLUMN_LEN)?,
+        column(COLUMN_PATH_INDEX)?,
+        column(COLUMN_FLAGS)?,
     );
     names
         .into_iter()

@@ -7,6 +7,7 @@
 //! - [`wire`] encodes a batch of events into one byte buffer, so a consumer across an FFI boundary
 //!   receives a whole batch in one call.
 //! - [`changes`] turns a tree's events into per-path changes (create, modify, delete, rename), coalesced.
+//! - [`ignore_rules`] and [`ignore_regex`] decide what a tree leaves out, before any watch.
 //! - [`own_listings`] takes out the events a tree's own directory listings cause on its watches.
 //! - [`backlog`] holds what the kernel queued while the reader was scanning, so a scan never
 //!   overflows the kernel's queue with the events its own listing makes.
@@ -24,6 +25,7 @@ pub mod books;
 pub mod changes;
 pub mod error;
 pub mod event;
+pub mod ignore_regex;
 pub mod ignore_rules;
 pub mod mask;
 pub mod own_listings;

@@ -7,7 +7,7 @@ export declare class NativeInotify {
    * Opens an inotify instance; `onReady` is called (with no argument) each time a batch can be
    * taken.
    */
-  constructor(onReady: (arg: boolean) => void, tree?: TreeConfig | undefined | null, ignoreFn?: ((arg: [string, boolean]) => boolean) | undefined | null)
+  constructor(onReady: (arg: boolean) => void, tree?: TreeConfig | undefined | null)
   /** `inotify_add_watch(2)`; returns the wd. */
   addWatch(path: Buffer, mask: number): number
   /** `inotify_rm_watch(2)` (or only forgets the wd, when `superficial`). */
@@ -83,6 +83,11 @@ export interface TreeConfig {
   followSymlinks: boolean
   /** Gitignore-style patterns, relative to each root. */
   ignore: Array<string>
+  /**
+   * Regular expressions (JS `RegExp` sources without flags), matched anywhere in the path
+   * relative to its root.
+   */
+  ignoreRegexes: Array<string>
   /** Also apply each root's `.gitignore` file. */
   readGitignore?: boolean
   /** Turn events into per-path changes, taken with `takeChanges` (the tooling API). */

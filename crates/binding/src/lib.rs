@@ -5,27 +5,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use inotify_engine::ignore_rules::GitignoreRule;
-use inotify_engine::tree::IgnoreRule;
+use inotify_engine::ignore_rules::IgnoreRules;
 use inotify_engine::watcher::Closer;
 use inotify_engine::{Doorbell, Mode, Ring, TreeOptions, TreeReport, Watcher};
-use js_ignore::JsIgnore;
 use napi::bindgen_prelude::{Buffer, Function};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{CleanupEnvHook, Env, Status};
 use napi_derive::napi;
 
 mod error;
-mod js_ignore;
 
 use error::{engine_error, guard, ErrorCode};
 use napi::Result;
 
 /// The JS callback the reader thread rings: no payload, not ref'd (the JS side holds the ref'd
 /// handle while a watcher is open), errors not passed as a first argument. The threadsafe function
-/// holds its JS function strongly for the watcher's life, so that function (and an ignore
-/// function) must not lead back to the JS object that owns this instance: else neither is ever
-/// collected. `src/event-source.ts` rings its instance through a `WeakRef`.
+/// holds its JS function strongly for the watcher's life, so that function must not lead back to
+/// the JS object that owns this instance: else neither is ever collected. `src/event-source.ts` rings its instance through a `WeakRef`.
 type DoorbellFn = ThreadsafeFunction<bool, (), bool, Status, false, true>;
 
 struct JsDoorbell(DoorbellFn);
@@ -47,7 +43,6 @@ impl Doorbell for JsDoorbell {
 struct Teardown {
     closer: Closer,
     fired: Arc<AtomicBool>,
-    closing: Arc<AtomicBool>,
 }
 
 /// Milliseconds from JS (a negative number means "no limit") as a timeout.
@@ -68,6 +63,9 @@ pub struct TreeConfig {
     pub follow_symlinks: bool,
     /// Gitignore-style patterns, relative to each root.
     pub ignore: Vec<String>,
+    /// Regular expressions (JS `RegExp` sources without flags), matched anywhere in the path
+    /// relative to its root.
+    pub ignore_regexes: Vec<String>,
     /// Also apply each root's `.gitignore` file.
     pub read_gitignore: Option<bool>,
     /// Turn events into per-path changes, taken with `takeChanges` (the tooling API).
@@ -140,8 +138,6 @@ pub struct NativeInotify {
     watcher: Option<Watcher>,
     env: Env,
     cleanup: Option<(CleanupEnvHook<Teardown>, Arc<AtomicBool>)>,
-    /// Set before the reader is joined, so a reader waiting on a JS ignore function gives up.
-    closing: Arc<AtomicBool>,
 }
 
 #[napi]
@@ -153,9 +149,8 @@ impl NativeInotify {
         env: Env,
         on_ready: Function<bool, ()>,
         tree: Option<TreeConfig>,
-        ignore_fn: Option<Function<(String, bool), bool>>,
     ) -> Result<Self, ErrorCode> {
-        guard(|| Self::open(env, on_ready, tree, ignore_fn))
+        guard(|| Self::open(env, on_ready, tree))
     }
 
     /// `inotify_add_watch(2)`; returns the wd.
@@ -287,7 +282,6 @@ impl NativeInotify {
     #[napi]
     pub fn close(&mut self) -> Result<(), ErrorCode> {
         guard(|| {
-            self.closing.store(true, Ordering::SeqCst);
             if let Some(watcher) = self.watcher.take() {
                 watcher.close();
             }
@@ -307,34 +301,22 @@ impl NativeInotify {
         env: Env,
         on_ready: Function<bool, ()>,
         tree: Option<TreeConfig>,
-        ignore_fn: Option<Function<(String, bool), bool>>,
     ) -> Result<Self, ErrorCode> {
-        let closing = Arc::new(AtomicBool::new(false));
         let max_queued_bytes = tree.as_ref().and_then(|t| t.max_queued_bytes);
         let mode = match tree {
             None => Mode::Plain,
             Some(config) => {
-                let patterns = GitignoreRule::new(config.ignore)
-                    .map_err(error::invalid_argument)?
-                    .reading_gitignore(config.read_gitignore.unwrap_or(false));
-                let ignore: Box<dyn IgnoreRule> = match ignore_fn {
-                    None => Box::new(patterns),
-                    Some(function) => Box::new(JsIgnore {
-                        patterns,
-                        function: function
-                            .build_threadsafe_function::<(String, bool)>()
-                            .weak::<true>()
-                            .callee_handled::<false>()
-                            .build()
-                            .map_err(error::napi_error)?,
-                        closing: Arc::clone(&closing),
-                    }),
-                };
+                let ignore = IgnoreRules::new(
+                    config.ignore,
+                    &config.ignore_regexes,
+                    config.read_gitignore.unwrap_or(false),
+                )
+                .map_err(error::invalid_argument)?;
                 let options = TreeOptions {
                     mask: config.mask,
                     follow_symlinks: config.follow_symlinks,
                     recursive: config.recursive.unwrap_or(true),
-                    ignore: Some(ignore),
+                    ignore: Some(Box::new(ignore)),
                 };
                 if config.changes.unwrap_or(false) {
                     Mode::Changes(options)
@@ -360,12 +342,10 @@ impl NativeInotify {
         let teardown = Teardown {
             closer: watcher.closer(),
             fired: Arc::clone(&fired),
-            closing: Arc::clone(&closing),
         };
         let hook = env
             .add_env_cleanup_hook(teardown, |teardown| {
                 teardown.fired.store(true, Ordering::SeqCst);
-                teardown.closing.store(true, Ordering::SeqCst);
                 teardown.closer.close();
             })
             .map_err(error::napi_error)?;
@@ -373,7 +353,6 @@ impl NativeInotify {
             watcher: Some(watcher),
             env,
             cleanup: Some((hook, fired)),
-            closing,
         })
     }
 }
@@ -401,7 +380,6 @@ impl Drop for NativeInotify {
     fn drop(&mut self) {
         // Collected without close(): the engine's own Drop stops the thread; the hook goes too.
         // A failure to remove it only leaves a no-op hook (its Closer is weak) until teardown.
-        self.closing.store(true, Ordering::SeqCst);
         let _ = self.remove_cleanup_hook();
     }
 }

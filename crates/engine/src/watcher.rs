@@ -262,7 +262,7 @@ struct Shared {
     /// Changes mode (fixed at open): batches go into `State::changes`, not the queue.
     changes: bool,
     /// The books' watch count, readable without their lock (the reader may hold it for long, while
-    /// it scans, or while a tree's ignore rule waits for an answer from the consumer's thread).
+    /// it scans).
     watches: AtomicUsize,
     /// Set first thing on close, read without a lock by long scans so that they give up.
     stopping: AtomicBool,

@@ -255,19 +255,26 @@ describe('an ignore function, a filter of what is delivered', () => {
     const changes: Change[] = []
     w.on('events', (batch) => changes.push(...batch))
     await withinDeadline(w.ready, 'ready')
-    /** Runs `script`, then makes `mark` and returns the changes up to it, as `type relative-path`. */
+    const isMark = (c: Change): boolean => /\/m\d$/.test(c.path)
+    let seen = 0
+    /**
+     * Runs `script`, then makes the file `mark`, and returns the changes from the previous mark to
+     * this one, as `type relative-path` (the marks' own changes left out: a mark's modify may come
+     * after it, in the next window).
+     */
     const step = async (script: string, mark: string): Promise<string[]> => {
-      const from = changes.length
       sh(root, `${script}; touch "$D/${mark}"`)
       await until(() => changes.some((c) => c.path === join(root, mark)), `the change of ${mark}`)
-      return changes.slice(from).map((c) => `${c.type} ${c.path.slice(root.length + 1)}`)
+      const end = changes.findIndex((c) => c.path === join(root, mark))
+      const window = changes.slice(seen, end).filter((c) => !isMark(c))
+      seen = end
+      return window.map((c) => `${c.type} ${c.path.slice(root.length + 1)}`)
     }
-    expect(await step('mv "$D/a.txt" "$D/a.tmp"', 'm1')).toEqual(['delete a.txt', 'create m1'])
-    expect(await step('mv "$D/dir" "$D/hidden"; touch "$D/hidden/x"', 'm2')).toEqual(['delete dir', 'create m2'])
+    expect(await step('mv "$D/a.txt" "$D/a.tmp"', 'm1')).toEqual(['delete a.txt'])
+    expect(await step('mv "$D/dir" "$D/hidden"; touch "$D/hidden/x"', 'm2')).toEqual(['delete dir'])
     expect(await step('mv "$D/hidden" "$D/back"; mv "$D/a.tmp" "$D/a.txt"', 'm3')).toEqual([
       'create back',
       'create a.txt',
-      'create m3',
     ])
   })
 })

@@ -102,6 +102,10 @@ function checkBlockDuration(blockDurationS: unknown): BlockDuration {
 /** The longest delay Node's timers hold: a longer one fires at once, with only a warning. */
 const MAX_TIMER_MS = 0x7fffffff
 
+/** `watch()`'s defaults, which `subscribe()` shares. */
+const DEFAULT_MAX_BACKLOG = 1000
+const DEFAULT_MAX_QUEUED_BYTES = 16 * 1024 * 1024
+
 /** What a source of raw events is opened with. */
 export interface SourceSettings<E extends PathEncoding> {
   /** Path encoding of events. */
@@ -343,9 +347,9 @@ export function watchSettings<E extends PathEncoding>(
   const ignore = ignoreSettings(o.ignore)
   const encoding = checkEncoding<E>(o.encoding)
   const debounceMs = checkNumber(o.debounceMs ?? 0, 'debounceMs', 0, MAX_TIMER_MS, false)
-  const maxBacklog = checkNumber(o.maxBacklog ?? 1000, 'maxBacklog', 1, Number.MAX_SAFE_INTEGER, true)
+  const maxBacklog = checkNumber(o.maxBacklog ?? DEFAULT_MAX_BACKLOG, 'maxBacklog', 1, Number.MAX_SAFE_INTEGER, true)
   const maxQueuedBytes = checkNumber(
-    o.maxQueuedBytes ?? 16 * 1024 * 1024,
+    o.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES,
     'maxQueuedBytes',
     1,
     Number.MAX_SAFE_INTEGER,
@@ -429,8 +433,8 @@ export function subscribeSettings(dir: unknown, options: SubscribeOptions | unde
     debounceMs,
     followSymlinks: false,
     signal: undefined,
-    maxBacklog: 1000,
-    maxQueuedBytes: 16 * 1024 * 1024,
+    maxBacklog: DEFAULT_MAX_BACKLOG,
+    maxQueuedBytes: DEFAULT_MAX_QUEUED_BYTES,
   })
   const key = JSON.stringify([root, ignore.patterns, ignore.regexes])
   return Object.freeze({ root, key, watch })

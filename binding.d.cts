@@ -7,7 +7,7 @@ export declare class NativeInotify {
    * Opens an inotify instance; `onReady` is called (with no argument) each time a batch can be
    * taken.
    */
-  constructor(onReady: (arg: boolean) => void, tree?: TreeConfig | undefined | null, ignoreFn?: ((arg: [string, boolean]) => boolean) | undefined | null)
+  constructor(onReady: (arg: boolean) => void, tree?: TreeConfig | undefined | null)
   /** `inotify_add_watch(2)`; returns the wd. */
   addWatch(path: Buffer, mask: number): number
   /** `inotify_rm_watch(2)` (or only forgets the wd, when `superficial`). */
@@ -46,16 +46,6 @@ export declare class NativeInotify {
   /** Whether `close()` was called (or the environment is shutting down). */
   get closed(): boolean
 }
-
-/**
- * Test-only: panics inside a `#[napi]` call, so that tests can prove a Rust panic reaches JS as an
- * error (`ERR_INOTIFY_PANIC`) and never aborts the process. Not part of the API; never call it
- * outside tests. (The reader thread's own hook is the engine's `INOTIFY_NAPI_TEST_PANIC=reader`.)
- */
-export declare function debugPanicForTests(): void
-
-/** Codes that a JS error from this module can carry, for `src/errors.ts`. */
-export declare function errorCodes(): Array<string>
 
 /** Judges a tree's mask; an accepted one comes back without `IN_ISDIR`. */
 export declare function judgeTreeMask(mask: number): MaskVerdict
@@ -99,6 +89,11 @@ export interface TreeConfig {
   followSymlinks: boolean
   /** Gitignore-style patterns, relative to each root. */
   ignore: Array<string>
+  /**
+   * Regular expressions (JS `RegExp` sources without flags), matched anywhere in the path
+   * relative to its root.
+   */
+  ignoreRegexes: Array<string>
   /** Also apply each root's `.gitignore` file. */
   readGitignore?: boolean
   /** Turn events into per-path changes, taken with `takeChanges` (the tooling API). */

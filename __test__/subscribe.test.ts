@@ -271,6 +271,14 @@ describe('subscribe (the @parcel/watcher drop-in)', () => {
     )
   })
 
+  it('rejects an unknown option with a TypeError that names it, in subscribe and unsubscribe', async () => {
+    const { dir, cleanup } = makeTempDir('inotify-napi-parcel-')
+    cleanups.push(cleanup)
+    const options = { ignored: ['node_modules'] } as unknown as SubscribeOptions
+    await expect(subscribe(dir, () => {}, options)).rejects.toThrow(/subscribe: unknown option "ignored"/)
+    await expect(unsubscribe(dir, () => {}, options)).rejects.toThrow(TypeError)
+  })
+
   it('accepts a string ignore and, as @parcel/watcher (which reads only an array), ignores nothing with it', async () => {
     const { dir, nextEvent } = await setup({ ignore: 'skipped.txt' })
     await fs.writeFile(join(dir, 'skipped.txt'), 'x')

@@ -200,7 +200,7 @@ describe('unreadable and vanishing directories', () => {
 })
 
 describe('ignore', () => {
-  it('applies gitignore globs, negation and functions before any watch is added, and reports nothing below what it ignores', async () => {
+  it('applies globs, negation and RegExps before any watch is added, functions to what it reports, and reports nothing below what it ignores', async () => {
     const root = fx.tempDir()
     layout(root, [
       'node_modules/pkg/',
@@ -231,11 +231,9 @@ describe('ignore', () => {
       ],
     })
     await tree.ready
-    // root, a, a/build, src, logs.
-    expect(tree.watchCount).toBe(5)
-    expect(kernelWatchCount(tree.fd)).toBe(5)
-    expect(asked).toContainEqual([join(root, 'fn-ignored'), true])
-    expect(asked.filter(([p]) => p.includes('node_modules'))).toEqual([])
+    // root, a, a/build, src, logs, and fn-ignored and fn-ignored/sub: a function filters output only.
+    expect(tree.watchCount).toBe(7)
+    expect(kernelWatchCount(tree.fd)).toBe(7)
     const log = fx.log(tree)
     sh(
       root,
@@ -248,10 +246,15 @@ describe('ignore', () => {
     expect([...new Set(events.map(fullPath))].sort()).toEqual(
       ['a/build/f', 'logs/keep.log', 'new', 'new/build', 'new/build/f', 'src/dist'].map((p) => join(root, p)),
     )
-    // new and new/build (only /build at the root is ignored) are watched; nothing below them that is ignored.
-    expect(tree.watchCount).toBe(7)
-    expect(kernelWatchCount(tree.fd)).toBe(7)
+    // new, new/build (only /build at the root is ignored) and new/fn-ignored are watched; nothing
+    // below them that a glob or a RegExp ignores.
+    expect(tree.watchCount).toBe(10)
+    expect(kernelWatchCount(tree.fd)).toBe(10)
+    expect(asked).toContainEqual([join(root, 'fn-ignored'), true])
     expect(asked).toContainEqual([join(root, 'new/fn-ignored'), true])
+    // Asked once per directory, and never about what the native rules left out.
+    expect(asked.filter(([p]) => p === join(root, 'fn-ignored'))).toHaveLength(1)
+    expect(asked.filter(([p]) => p.includes('node_modules') || p.includes('.cache'))).toEqual([])
   })
 
   it('drops the watches of a directory renamed to an ignored name, and watches one renamed from an ignored name', async () => {

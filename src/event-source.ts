@@ -6,11 +6,12 @@
  * @module
  */
 import { performance } from 'node:perf_hooks'
-import { EVENT_NAMES, type EventName } from './constants'
+import type { EventName } from './constants'
 import { AbortError, closedError, fromNativeError, TerminalEventError } from './errors'
 import type { InotifyEvent } from './event'
 import { native as binding, type NativeInotify, type NativeTreeConfig } from './native'
-import { describe, type PathEncoding, type PathOf } from './paths'
+import { checkSeconds, eventBatchesSettings, eventGenSettings, type GenSettings, type SourceSettings } from './options'
+import type { PathEncoding, PathOf } from './paths'
 import { BatchView, type EventBatch } from './batch'
 import { WireBatch } from './wire'
 
@@ -50,9 +51,6 @@ export interface EventBatchesOptions {
   /** Aborting ends the generator with an `AbortError`. */
   signal?: AbortSignal
 }
-
-/** The default terminal events, as the Python package's. */
-export const DEFAULT_TERMINAL_EVENTS: readonly EventName[] = Object.freeze(['IN_Q_OVERFLOW', 'IN_UNMOUNT'])
 
 /** Marks the end of a cycle (one batch, or a wait that ended with none) in the queue. */
 const CYCLE_END = Symbol('cycle end')
@@ -99,75 +97,6 @@ export function pinWhile(owner: object, wanted: boolean): void {
   else pinned.delete(owner)
 }
 
-interface GenSettings<P extends string | Buffer> {
-  timeoutMs: number | undefined
-  yieldNones: boolean
-  filterPredicate: EventGenOptions<P>['filterPredicate']
-  filter: EventGenOptions<P>['filter']
-  terminal: ReadonlySet<EventName>
-  signal: AbortSignal | undefined
-}
-
-const GEN_OPTION_KEYS = new Set(['timeoutS', 'yieldNones', 'filterPredicate', 'filter', 'terminalEvents', 'signal'])
-const BATCH_OPTION_KEYS = new Set(['timeoutS', 'signal'])
-
-/** Throws a TypeError for an option name not in `known` (a typo would otherwise pass silently). */
-export function checkKeys(options: object, known: ReadonlySet<string>, what: string): void {
-  for (const key of Object.keys(options)) {
-    if (!known.has(key)) {
-      throw new TypeError(`${what}: unknown option "${key}"; known options are ${[...known].join(', ')}`)
-    }
-  }
-}
-
-/** Checks a number of seconds (finite, >= 0). */
-export function checkSeconds(value: unknown, what: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new RangeError(`${what} must be a finite number of seconds >= 0, got ${describe(value)}`)
-  }
-  return value
-}
-
-/** Checks an optional callback. */
-export function checkFunction(value: unknown, what: string): void {
-  if (value !== undefined && typeof value !== 'function') {
-    throw new TypeError(`${what} must be a function, got ${describe(value)}`)
-  }
-}
-
-function genSettings<P extends string | Buffer>(
-  options: EventGenOptions<P> | undefined,
-  what = 'eventGen',
-  known: ReadonlySet<string> = GEN_OPTION_KEYS,
-): GenSettings<P> {
-  const o = options ?? {}
-  if (typeof o !== 'object' || o === null) throw new TypeError(`${what} options must be an object, got ${describe(o)}`)
-  checkKeys(o, known, what)
-  checkFunction(o.filterPredicate, 'filterPredicate')
-  checkFunction(o.filter, 'filter')
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
-    throw new TypeError(`signal must be an AbortSignal, got ${describe(o.signal)}`)
-  }
-  if (o.yieldNones !== undefined && typeof o.yieldNones !== 'boolean') {
-    throw new TypeError(`yieldNones must be a boolean, got ${describe(o.yieldNones)}`)
-  }
-  const terminal = o.terminalEvents ?? DEFAULT_TERMINAL_EVENTS
-  if (!Array.isArray(terminal)) throw new TypeError(`terminalEvents must be an array of event names`)
-  for (const name of terminal as unknown[]) {
-    if (typeof name !== 'string' || !EVENT_NAMES.includes(name as EventName)) {
-      throw new TypeError(`terminalEvents: ${describe(name)} is not an IN_* event name`)
-    }
-  }
-  return {
-    timeoutMs: o.timeoutS === undefined ? undefined : checkSeconds(o.timeoutS, 'timeoutS') * 1000,
-    yieldNones: o.yieldNones ?? true,
-    filterPredicate: o.filterPredicate,
-    filter: o.filter,
-    terminal: new Set(terminal),
-    signal: o.signal,
-  }
-}
-
 /** Whether using up `batch` ends a cycle: it was read to the kernel queue's end, or is a tick. */
 function endsCycle(batch: WireBatch<PathEncoding>): boolean {
   return batch.settled || batch.count === 0
@@ -175,32 +104,6 @@ function endsCycle(batch: WireBatch<PathEncoding>): boolean {
 
 /** Why a wait for events ended. */
 type WakeReason = 'ready' | 'deadline' | 'aborted'
-
-/** What a subclass gives {@link EventSource}'s constructor. */
-export interface EventSourceSettings<E extends PathEncoding> {
-  /** Path encoding of events. */
-  encoding: E
-  /** Block duration, checked. */
-  blockDuration: BlockDuration
-  /** Present for a recursive tree. */
-  tree?: NativeTreeConfig
-  /** A tree's ignore function, called from the native scans. */
-  ignoreFunction?: ((arg: [path: string, isDir: boolean]) => boolean) | undefined
-}
-
-/** Checks the options every source shares and returns them with their defaults. */
-export function sourceSettings<E extends PathEncoding>(
-  encoding: E | undefined,
-  blockDurationS: BlockDuration | undefined,
-): EventSourceSettings<E> {
-  const enc = encoding ?? ('utf8' as E)
-  if (enc !== 'utf8' && enc !== 'buffer') {
-    throw new TypeError(`encoding must be 'utf8' or 'buffer', got ${describe(enc)}`)
-  }
-  const block = blockDurationS === undefined ? 1 : blockDurationS
-  if (block !== null && typeof block !== 'function') checkSeconds(block, 'blockDurationS')
-  return { encoding: enc, blockDuration: block }
-}
 
 /**
  * One native inotify instance and the generators over its events. The instance keeps Node's event
@@ -242,16 +145,12 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
    */
   #answers = 0
 
-  /** Opens the native instance (a tree when `settings.tree` is given). */
-  protected constructor(settings: EventSourceSettings<E>) {
+  /** Opens the native instance (a tree when `tree` is given). */
+  protected constructor(settings: SourceSettings<E>, tree?: NativeTreeConfig) {
     this.#encoding = settings.encoding
     this.#blockDuration = settings.blockDuration
     try {
-      this.native = new binding.NativeInotify(
-        EventSource.#doorbell(new WeakRef(this)),
-        settings.tree,
-        settings.ignoreFunction,
-      )
+      this.native = new binding.NativeInotify(EventSource.#doorbell(new WeakRef(this)), tree)
     } catch (error) {
       throw fromNativeError(error)
     }
@@ -302,7 +201,7 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
   ): AsyncGenerator<InotifyEvent<PathOf<E>>, void, undefined>
   eventGen(options?: EventGenOptions<PathOf<E>>): AsyncGenerator<InotifyEvent<PathOf<E>> | null, void, undefined>
   eventGen(options?: EventGenOptions<PathOf<E>>): AsyncGenerator<InotifyEvent<PathOf<E>> | null, void, undefined> {
-    return this.#generate(genSettings(options))
+    return this.#generate(eventGenSettings(options, 'eventGen'))
   }
 
   /**
@@ -314,14 +213,13 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
   ): Generator<InotifyEvent<PathOf<E>>, void, undefined>
   eventGenSync(options?: EventGenOptions<PathOf<E>>): Generator<InotifyEvent<PathOf<E>> | null, void, undefined>
   eventGenSync(options?: EventGenOptions<PathOf<E>>): Generator<InotifyEvent<PathOf<E>> | null, void, undefined> {
-    this.checkBlockingAllowed()
-    return this.#generateSync(genSettings(options))
+    return this.#generateSync(eventGenSettings(options, 'eventGenSync'))
   }
 
   /**
    * Yields the events a batch at a time, as the reader thread handed them over: the fastest way to
    * take every event, with nothing made per event until it is asked for (see {@link EventBatch};
-   * on a tree with an ignore function each file event is looked at, to apply it). Every event is in a batch, `IN_Q_OVERFLOW` and `IN_UNMOUNT` included (they
+   * on a tree with an ignore function each event is looked at, to apply it). Every event is in a batch, `IN_Q_OVERFLOW` and `IN_UNMOUNT` included (they
    * end nothing here: check `mask(i)`); batches are never empty. It shares the queue with `eventGen`:
    * events one generator left are the next one's, and ending either loses nothing.
    *
@@ -333,9 +231,7 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
    * ```
    */
   eventBatches(options?: EventBatchesOptions): AsyncGenerator<EventBatch<PathOf<E>>, void, undefined> {
-    const s = genSettings<PathOf<E>>(options, 'eventBatches', BATCH_OPTION_KEYS)
-    s.yieldNones = false
-    return this.#generateBatches(s)
+    return this.#generateBatches(eventBatchesSettings<PathOf<E>>(options))
   }
 
   /** Iterates events without the `null`s: `for await (const event of inotify)`. */
@@ -397,9 +293,6 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
     if (this.#closed) throw closedError(what)
   }
 
-  /** Throws when a blocking generator cannot be used on this source. */
-  protected checkBlockingAllowed(): void {}
-
   /**
    * Called on each doorbell ring, before waiting generators wake; `reports` says the native side has
    * reports to take (trees take them).
@@ -411,7 +304,7 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
     return false
   }
 
-  /** Whether an event is yielded at all (trees drop what function ignores match). */
+  /** Whether an event is yielded at all (trees drop what their ignore functions leave out). */
   protected keep(_event: InotifyEvent<PathOf<E>>): boolean {
     return true
   }

@@ -5,8 +5,9 @@
  */
 import { IN_ALL_EVENTS } from './constants'
 import { fromNativeError, InotifyError } from './errors'
-import { checkKeys, EventSource, sourceSettings, type BlockDuration } from './event-source'
+import { EventSource, type BlockDuration } from './event-source'
 import { checkWatchMask } from './masks'
+import { inotifySettings } from './options'
 import { checkPath, describe, type PathEncoding, type PathLike } from './paths'
 
 /** Options of {@link Inotify}. */
@@ -25,8 +26,6 @@ export interface InotifyOptions<E extends PathEncoding = 'utf8'> {
   /** `'utf8'` (default): paths and names are strings. `'buffer'`: the kernel's exact bytes. */
   encoding?: E
 }
-
-const OPTION_KEYS = new Set(['paths', 'mask', 'blockDurationS', 'encoding'])
 
 /**
  * One inotify instance: add and remove watches, and read events as an async generator (or a
@@ -47,19 +46,11 @@ const OPTION_KEYS = new Set(['paths', 'mask', 'blockDurationS', 'encoding'])
  */
 export class Inotify<E extends PathEncoding = 'utf8'> extends EventSource<E> {
   /** Opens an inotify instance and watches `options.paths`. */
-  constructor(options: InotifyOptions<E> = {}) {
-    if (options === null || typeof options !== 'object') {
-      throw new TypeError(`Inotify options must be an object, got ${describe(options)}`)
-    }
-    checkKeys(options, OPTION_KEYS, 'Inotify')
-    const settings = sourceSettings(options.encoding, options.blockDurationS)
-    const paths = options.paths ?? []
-    if (!Array.isArray(paths)) throw new TypeError(`paths must be an array of paths, got ${describe(paths)}`)
-    const mask = checkWatchMask(options.mask ?? IN_ALL_EVENTS)
-    const checked = paths.map((p: unknown, i) => checkPath(p, `paths[${i}]`))
+  constructor(options?: InotifyOptions<E>) {
+    const settings = inotifySettings(options)
     super(settings)
     try {
-      for (const path of checked) this.#addChecked(path.bytes, path.given, mask)
+      for (const path of settings.paths) this.#addChecked(path.bytes, path.given, settings.mask)
     } catch (error) {
       this.close()
       throw error

@@ -3,11 +3,11 @@
  * shape, on top of {@link watch}, so a user switches by changing one import.
  * @module
  */
-import { isAbsolute, relative, resolve as resolvePath } from 'node:path'
 import type { Change } from './changes'
 import { InotifyError, readInotifyLimit } from './errors'
+import { subscribeSettings } from './options'
 import { describe } from './paths'
-import { watch, type Watcher } from './watch'
+import { Watcher } from './watch'
 
 /** What happened to a path, as `@parcel/watcher` names it. */
 export type EventType = 'create' | 'update' | 'delete'
@@ -36,16 +36,18 @@ export type SubscribeCallback = (err: Error | null, events: SubscribeEvent[]) =>
 /** The backends `@parcel/watcher` can be asked for; on Linux every one of them means inotify here. */
 export type BackendType = 'fs-events' | 'watchman' | 'inotify' | 'windows' | 'brute-force'
 
-const BACKENDS: readonly BackendType[] = ['fs-events', 'watchman', 'inotify', 'windows', 'brute-force']
-
 /** `@parcel/watcher`'s options (the ones that mean something here). */
 export interface SubscribeOptions {
   /**
-   * Paths (absolute, or relative to the directory) and glob patterns to leave out; an ignored
-   * directory is not watched at all. A single string (not an array) is accepted and, as in
+   * Paths (absolute, or relative to the directory), glob patterns and RegExps to leave out, all
+   * matched natively: an ignored directory is not watched at all. A RegExp is tested, as
+   * `@parcel/watcher` tests it, on the path relative to the directory (`src/app.log`, no leading
+   * `/`), matching anywhere in it; it takes no flags (as in `@parcel/watcher`, a `TypeError`
+   * here), and its source is compiled by Rust's `regex` crate, which has no look-around and no
+   * backreferences (a `TypeError` too). A single string (not an array) is accepted and, as in
    * `@parcel/watcher`, which reads only an array, ignores nothing.
    */
-  ignore?: readonly string[] | string
+  ignore?: readonly (string | RegExp)[] | string
   /**
    * Accepted for compatibility and ignored: Linux has one backend here, inotify. Any other value
    * is a `TypeError`.
@@ -68,29 +70,7 @@ export interface AsyncSubscription {
   unsubscribe(): Promise<void>
 }
 
-/** `@parcel/watcher`'s batching window. */
-const PARCEL_DEBOUNCE_MS = 50
-
 const subscriptions = new Map<string, { fn: SubscribeCallback; watcher: Watcher }[]>()
-
-/** `@parcel/watcher`'s ignore entries as gitignore patterns anchored at `dir`. */
-function ignorePatterns(dir: string, ignore: unknown): string[] {
-  // @parcel/watcher's index.js reads `ignore` only when it is an array: a string passes unread.
-  if (ignore === undefined || typeof ignore === 'string') return []
-  if (!Array.isArray(ignore)) throw new TypeError(`ignore must be an array of paths and globs, got ${describe(ignore)}`)
-  return ignore.map((entry: unknown, i) => {
-    if (typeof entry !== 'string') throw new TypeError(`ignore[${i}] must be a string, got ${describe(entry)}`)
-    const rel = isAbsolute(entry) ? relative(dir, entry) : entry
-    // Anchored at the directory, as @parcel/watcher resolves every entry against it.
-    return rel.startsWith('**') ? rel : `/${rel.replace(/^\.\//, '')}`
-  })
-}
-
-function checkBackend(backend: unknown): void {
-  if (backend !== undefined && !(BACKENDS as readonly unknown[]).includes(backend)) {
-    throw new TypeError(`backend must be one of ${BACKENDS.join(', ')}, got ${describe(backend)}`)
-  }
-}
 
 /**
  * The batch in @parcel/watcher's order: it gathers events in a `std::map` keyed by path, so they come
@@ -142,10 +122,6 @@ function overflowError(dir: string): InotifyError {
   })
 }
 
-function key(dir: string, options: SubscribeOptions | undefined): string {
-  return JSON.stringify([dir, options?.ignore ?? []])
-}
-
 /**
  * Calls `fn` with batches of changes under `dir` (recursively), as `@parcel/watcher`'s `subscribe`.
  * Resolves once every directory is watched. Each batch is sorted by path, as `@parcel/watcher`'s
@@ -157,14 +133,9 @@ export async function subscribe(
   fn: SubscribeCallback,
   options?: SubscribeOptions,
 ): Promise<AsyncSubscription> {
-  if (typeof dir !== 'string') throw new TypeError(`dir must be a string, got ${describe(dir)}`)
+  const { root, key, watch } = subscribeSettings(dir, options)
   if (typeof fn !== 'function') throw new TypeError(`fn must be a function, got ${describe(fn)}`)
-  checkBackend(options?.backend)
-  const root = resolvePath(dir)
-  const watcher = watch(root, {
-    ignore: ignorePatterns(root, options?.ignore),
-    debounceMs: options?.debounceMs ?? PARCEL_DEBOUNCE_MS,
-  })
+  const watcher = new Watcher(watch)
   watcher.on('events', (changes) => {
     // Never silent: events were lost (the re-scan's findings follow in this batch's events), and
     // the callback is told first, as @parcel/watcher tells of a lost buffer on Windows.
@@ -182,13 +153,12 @@ export async function subscribe(
     throw error
   }
   const entry = { fn, watcher }
-  const k = key(root, options)
-  subscriptions.set(k, [...(subscriptions.get(k) ?? []), entry])
+  subscriptions.set(key, [...(subscriptions.get(key) ?? []), entry])
   return {
     unsubscribe: async () => {
-      const list = subscriptions.get(k)?.filter((e) => e !== entry) ?? []
-      if (list.length > 0) subscriptions.set(k, list)
-      else subscriptions.delete(k)
+      const list = subscriptions.get(key)?.filter((e) => e !== entry) ?? []
+      if (list.length > 0) subscriptions.set(key, list)
+      else subscriptions.delete(key)
       await watcher.close()
     },
   }
@@ -196,12 +166,12 @@ export async function subscribe(
 
 /** Stops the subscription made with the same `dir`, `fn` and options, as `@parcel/watcher`'s. */
 export async function unsubscribe(dir: string, fn: SubscribeCallback, options?: SubscribeOptions): Promise<void> {
-  const k = key(resolvePath(dir), options)
-  const list = subscriptions.get(k) ?? []
+  const { key } = subscribeSettings(dir, options)
+  const list = subscriptions.get(key) ?? []
   const entry = list.find((e) => e.fn === fn)
   if (entry === undefined) return
   const rest = list.filter((e) => e !== entry)
-  if (rest.length > 0) subscriptions.set(k, rest)
-  else subscriptions.delete(k)
+  if (rest.length > 0) subscriptions.set(key, rest)
+  else subscriptions.delete(key)
   await entry.watcher.close()
 }

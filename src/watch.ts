@@ -5,23 +5,19 @@
  */
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
-import { decodeChanges, overflowChange, type Change } from './changes'
+import { decodeChanges, type Change } from './changes'
 import { closedError, fromNativeError, InotifyError, readInotifyLimit } from './errors'
-import { checkKeys, pinWhile } from './event-source'
+import { pinWhile } from './event-source'
 import { CHANGES_MASK } from './format-constants'
-import { absolutePath, checkPath, describe, type PathEncoding, type PathLike, type PathOf } from './paths'
-import {
-  anyOf,
-  checkIgnore,
-  InotifyTrees,
-  TREE_INTERNALS,
-  type IgnoreCall,
-  type IgnoreFunction,
-  type InotifyTreeOptions,
-  type TreeInternals,
-} from './tree'
+import { IgnoreFilter } from './ignore-filter'
+import { watchSettings, type TreeSettings, type WatchSettings } from './options'
+import type { PathEncoding, PathLike, PathOf } from './paths'
+import { TreeSource, type IgnoreFunction } from './tree'
 
-/** A gitignore-style pattern, a regular expression tested on the absolute path, or a function. */
+/**
+ * A gitignore-style pattern, a RegExp (tested on the path relative to its root, natively), or a
+ * function (a filter of what is delivered). See {@link WatchOptions.ignore}.
+ */
 export type WatchIgnore = string | RegExp | IgnoreFunction
 
 /** Options of {@link watch}. */
@@ -38,10 +34,16 @@ export interface WatchOptions<E extends PathEncoding = 'utf8'> {
    */
   recursive?: boolean
   /**
-   * What to leave out, before any watch is added: gitignore-style patterns relative to each root
-   * (`node_modules`, `*.log`, `!keep.log`, `/build`, `dist/`), regular expressions tested on the
-   * absolute path, and functions of `(path, isDir)`. A function that throws ignores nothing; the
-   * throw comes as an `'error'` (`ERR_INOTIFY_IGNORE_FUNCTION`, naming the path).
+   * What to leave out. Matched natively, before any watch is added (an ignored directory is never
+   * watched): gitignore-style patterns relative to each root (`node_modules`, `*.log`,
+   * `!keep.log`, `/build`, `dist/`) and RegExps, tested as `@parcel/watcher` tests them on the path
+   * relative to its root (`src/app.log`, no leading `/`), matching anywhere in it as
+   * `RegExp.prototype.test` does. A RegExp's source is compiled by Rust's `regex` crate: flags
+   * (`(?i)` in the source instead of `i`), look-around and backreferences are a `TypeError` at
+   * once. Functions of `(absolutePath, isDir)` filter what is delivered instead: a directory that
+   * only a function ignores is still watched, and its changes and those below it are dropped (see
+   * {@link IgnoreFunction}). A function that throws ignores nothing; the throw comes as an
+   * `'error'` (`ERR_INOTIFY_IGNORE_FUNCTION`, naming the path).
    */
   ignore?: WatchIgnore | readonly WatchIgnore[]
   /** Also apply the `.gitignore` file at each root (read when the watch starts). Default false. */
@@ -114,27 +116,12 @@ export interface WatcherEvents<P extends string | Buffer = string> {
   close: []
 }
 
-const WATCH_OPTION_KEYS = new Set([
-  'recursive',
-  'maxQueuedBytes',
-  'ignore',
-  'gitignore',
-  'debounceMs',
-  'followSymlinks',
-  'signal',
-  'maxBacklog',
-  'encoding',
-])
-
-/** The longest delay Node's timers hold: a longer one fires at once, with only a warning. */
-const MAX_TIMER_MS = 0x7fffffff
-
 /** A tree whose events the engine turns into changes; the watcher owns it. */
-class ChangeTree extends InotifyTrees<'utf8'> {
+class ChangeTree extends TreeSource<'utf8'> {
   #onChanges: (() => void) | undefined
 
-  constructor(roots: readonly (string | Buffer)[], options: InotifyTreeOptions<'utf8'>, internals: TreeInternals) {
-    super(roots, { ...options, [TREE_INTERNALS]: internals } as InotifyTreeOptions<'utf8'>)
+  constructor(settings: TreeSettings<'utf8'>) {
+    super(settings)
     // Armed for good, without ticks: changes coalesce natively until they are taken.
     this.native.request(-1)
   }
@@ -168,47 +155,10 @@ interface Reader<P extends string | Buffer> {
   wake: (() => void) | undefined
 }
 
-/**
- * Checks a number option, with Node's codes: a `TypeError` (`ERR_INVALID_ARG_TYPE`) for what is no
- * number, a `RangeError` (`ERR_OUT_OF_RANGE`) outside `min`..`max` (NaN and infinities included) or,
- * for an `integer` option, for a fraction.
- */
-function checkNumber(value: unknown, what: string, min: number, max: number, integer: boolean): number {
-  if (typeof value !== 'number') {
-    throw Object.assign(new TypeError(`The "${what}" option must be a number, got ${describe(value)}`), {
-      code: 'ERR_INVALID_ARG_TYPE',
-    })
-  }
-  if (!(value >= min && value <= max) || (integer && !Number.isInteger(value))) {
-    throw Object.assign(
-      new RangeError(
-        `The "${what}" option must be ${integer ? 'an integer' : 'a number'} >= ${min} and <= ${max}, got ${value}`,
-      ),
-      { code: 'ERR_OUT_OF_RANGE' },
-    )
-  }
-  return value
-}
-
-function checkEncoding<E extends PathEncoding>(encoding: E | undefined): E {
-  const checked = encoding ?? ('utf8' as E)
-  if (checked !== 'utf8' && checked !== 'buffer') {
-    throw Object.assign(new TypeError(`encoding must be 'utf8' or 'buffer', got ${describe(checked)}`), {
-      code: 'ERR_INVALID_ARG_VALUE',
-    })
-  }
-  return checked
-}
-
-/** A path as ignore functions see it: a string (the native side gives them strings too). */
-function asText(path: string | Buffer): string {
-  return typeof path === 'string' ? path : path.toString('utf8')
-}
-
 /** A path in `encoding`. */
 function inEncoding<E extends PathEncoding>(path: string | Buffer, encoding: E): PathOf<E> {
   if (encoding === 'buffer') return (typeof path === 'string' ? Buffer.from(path) : path) as PathOf<E>
-  return asText(path) as PathOf<E>
+  return (typeof path === 'string' ? path : path.toString('utf8')) as PathOf<E>
 }
 
 /**
@@ -229,8 +179,8 @@ export class Watcher<E extends PathEncoding = 'utf8'>
   readonly #encoding: E
   readonly #debounceMs: number
   readonly #maxBacklog: number
-  /** The ignore functions, for files (the native side asks them about directories only). */
-  readonly #ignoreFiles: IgnoreCall | undefined
+  /** The ignore functions, applied to what is delivered. */
+  readonly #ignoreFilter: IgnoreFilter | undefined
   /** Where faults go (the tree's `onError`, and the ignore functions' throws). */
   readonly #onFault = (error: InotifyError): void => this.#fault(error)
   readonly #readers = new Set<Reader<PathOf<E>>>()
@@ -241,52 +191,28 @@ export class Watcher<E extends PathEncoding = 'utf8'>
   #failure: InotifyError | undefined
   #stats = { batches: 0, changes: 0, queueHighWater: 0, overflows: 0, crawlMs: undefined as number | undefined }
 
-  /** Use {@link watch}. */
-  constructor(paths: readonly PathLike[], options: WatchOptions<E> = {}) {
+  /** Use {@link watch}: it checks the options this is made from. */
+  constructor(settings: WatchSettings<E>) {
     super()
-    if (options === null || typeof options !== 'object') {
-      throw new TypeError(`watch options must be an object, got ${describe(options)}`)
-    }
-    checkKeys(options, WATCH_OPTION_KEYS, 'watch')
-    const ignore = checkIgnore(options.ignore)
-    this.#ignoreFiles = anyOf(ignore.functions, new WeakRef(this.#onFault))
-    this.#encoding = checkEncoding(options.encoding)
-    this.#debounceMs = checkNumber(options.debounceMs ?? 0, 'debounceMs', 0, MAX_TIMER_MS, false)
-    this.#maxBacklog = checkNumber(options.maxBacklog ?? 1000, 'maxBacklog', 1, Number.MAX_SAFE_INTEGER, true)
-    const maxQueuedBytes = checkNumber(
-      options.maxQueuedBytes ?? 16 * 1024 * 1024,
-      'maxQueuedBytes',
-      1,
-      Number.MAX_SAFE_INTEGER,
-      true,
-    )
-    for (const flag of ['gitignore', 'recursive', 'followSymlinks'] as const) {
-      if (options[flag] !== undefined && typeof options[flag] !== 'boolean') {
-        throw new TypeError(`${flag} must be a boolean, got ${describe(options[flag])}`)
-      }
-    }
-    const signal = options.signal
-    if (signal !== undefined && !(signal instanceof AbortSignal)) {
-      throw new TypeError(`signal must be an AbortSignal, got ${describe(signal)}`)
-    }
-    // URLs through fileURLToPath, as fs does: Node's own TypeError for a host or an encoded `/`.
-    const roots = paths.map((p, i) => absolutePath(checkPath(p, `paths[${i}]`)))
-    this.#roots = roots.map((root) => inEncoding(root, this.#encoding))
-    this.#tree = new ChangeTree(
-      roots,
-      {
-        mask: CHANGES_MASK,
-        followSymlinks: options.followSymlinks ?? false,
-        ignore: [...ignore.patterns, ...ignore.functions],
-        onError: this.#onFault,
-      },
-      {
-        changes: true,
-        readGitignore: options.gitignore ?? false,
-        recursive: options.recursive ?? true,
-        maxQueuedBytes,
-      },
-    )
+    this.#encoding = settings.encoding
+    this.#debounceMs = settings.debounceMs
+    this.#maxBacklog = settings.maxBacklog
+    this.#roots = settings.roots.map((root) => inEncoding(root.given, this.#encoding))
+    this.#tree = new ChangeTree({
+      roots: settings.roots,
+      encoding: 'utf8',
+      blockDuration: null,
+      mask: CHANGES_MASK,
+      followSymlinks: settings.followSymlinks,
+      // The functions are the watcher's, applied to changes; the tree's rules are the native ones.
+      ignore: { ...settings.ignore, functions: [] },
+      onError: this.#onFault,
+      readGitignore: settings.gitignore,
+      recursive: settings.recursive,
+      changes: true,
+      maxQueuedBytes: settings.maxQueuedBytes,
+    })
+    this.#ignoreFilter = IgnoreFilter.of(settings.ignore.functions, settings.roots, this.#onFault)
     this.#tree.listen(() => this.#onRing())
     this.ready = this.#tree.ready.then(() => {
       this.#stats.crawlMs = performance.now() - this.#started
@@ -301,6 +227,7 @@ export class Watcher<E extends PathEncoding = 'utf8'>
     ;(this as EventEmitter).on('removeListener', (name: string | symbol) => {
       if (name === 'events') this.#pin()
     })
+    const signal = settings.signal
     if (signal !== undefined) {
       if (signal.aborted) void this.close()
       else signal.addEventListener('abort', () => void this.close(), { once: true })
@@ -393,27 +320,6 @@ export class Watcher<E extends PathEncoding = 'utf8'>
     }
   }
 
-  /** Applies the ignore functions to files (a rename across the line is a create or a delete). */
-  #unignored(changes: Change<PathOf<E>>[]): Change<PathOf<E>>[] {
-    const ignoreFiles = this.#ignoreFiles
-    if (ignoreFiles === undefined) return changes
-    const ignored = (path: PathOf<E>): boolean => ignoreFiles([asText(path), false])
-    const kept: Change<PathOf<E>>[] = []
-    for (const change of changes) {
-      if (change.isDir || change.type === 'overflow') {
-        kept.push(change)
-      } else if (change.type === 'rename' && change.oldPath !== undefined) {
-        const [from, to] = [ignored(change.oldPath), ignored(change.path)]
-        if (!from && !to) kept.push(change)
-        else if (from && !to) kept.push({ type: 'create', path: change.path, isDir: false })
-        else if (!from && to) kept.push({ type: 'delete', path: change.oldPath, isDir: false })
-      } else if (!ignored(change.path)) {
-        kept.push(change)
-      }
-    }
-    return kept
-  }
-
   #fault(error: InotifyError): void {
     if (this.listenerCount('error') > 0) this.emit('error', error)
     else if (error.code !== 'ENOENT' && error.code !== 'ENOTDIR') process.emitWarning(error)
@@ -471,7 +377,8 @@ export class Watcher<E extends PathEncoding = 'utf8'>
     }
     if (buf === null) return
     const overflowPath = this.#roots[0] ?? inEncoding('', this.#encoding)
-    const changes = this.#unignored(decodeChanges(buf, overflowPath, this.#encoding))
+    const decoded = decodeChanges(buf, overflowPath, this.#encoding)
+    const changes = this.#ignoreFilter?.keptChanges(decoded) ?? decoded
     if (changes.length === 0) return
     this.#stats.batches += 1
     this.#stats.changes += changes.length
@@ -481,7 +388,7 @@ export class Watcher<E extends PathEncoding = 'utf8'>
     for (const reader of this.#readers) {
       if (reader.backlog.length >= this.#maxBacklog) {
         this.#stats.overflows += 1
-        reader.backlog = [[overflowChange(overflowPath)]]
+        reader.backlog = [[{ type: 'overflow', path: overflowPath, isDir: true }]]
       }
       reader.backlog.push(changes)
       reader.wake?.()
@@ -504,9 +411,7 @@ export function watch<E extends PathEncoding = 'utf8'>(
   paths: PathLike | readonly PathLike[],
   options?: WatchOptions<E>,
 ): Watcher<E> {
-  const list = Array.isArray(paths) ? (paths as readonly PathLike[]) : [paths as PathLike]
-  if (list.length === 0) throw new TypeError('watch() needs at least one directory')
-  return new Watcher<E>(list, options)
+  return new Watcher<E>(watchSettings(paths, options))
 }
 
 export type { Change, ChangeType } from './changes'

@@ -5,17 +5,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use inotify_engine::ignore_rules::GitignoreRule;
-use inotify_engine::tree::IgnoreRule;
+use inotify_engine::ignore_rules::IgnoreRules;
 use inotify_engine::{Closer, Doorbell, Mode, Placement, Ring, Session, TreeOptions, TreeReport};
-use js_ignore::JsIgnore;
 use napi::bindgen_prelude::{Buffer, Function};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{CleanupEnvHook, Env, Status};
 use napi_derive::napi;
 
 mod error;
-mod js_ignore;
 pub mod masks;
 
 use error::{guard, Description, Failure, Outcome};
@@ -23,9 +20,8 @@ use napi::Result;
 
 /// The JS callback the reader thread rings: no payload, not ref'd (the JS side holds the ref'd
 /// handle while a watcher is open), errors not passed as a first argument. The threadsafe function
-/// holds its JS function strongly for the watcher's life, so that function (and an ignore
-/// function) must not lead back to the JS object that owns this instance: else neither is ever
-/// collected. `src/event-source.ts` rings its instance through a `WeakRef`.
+/// holds its JS function strongly for the session's life, so that function must not lead back to
+/// the JS object that owns this instance: else neither is ever collected. `src/event-source.ts` rings its instance through a `WeakRef`.
 type DoorbellFn = ThreadsafeFunction<bool, (), bool, Status, false, true>;
 
 struct JsDoorbell(DoorbellFn);
@@ -47,7 +43,6 @@ impl Doorbell for JsDoorbell {
 struct Teardown {
     closer: Closer,
     fired: Arc<AtomicBool>,
-    closing: Arc<AtomicBool>,
 }
 
 /// Milliseconds from JS (a negative number means "no limit") as a timeout.
@@ -68,6 +63,9 @@ pub struct TreeConfig {
     pub follow_symlinks: bool,
     /// Gitignore-style patterns, relative to each root.
     pub ignore: Vec<String>,
+    /// Regular expressions (JS `RegExp` sources without flags), matched anywhere in the path
+    /// relative to its root.
+    pub ignore_regexes: Vec<String>,
     /// Also apply each root's `.gitignore` file.
     pub read_gitignore: Option<bool>,
     /// Turn events into per-path changes, taken with `takeChanges` (the tooling API).
@@ -145,8 +143,6 @@ pub struct NativeInotify {
     session: Option<Session>,
     env: Env,
     cleanup: Option<(CleanupEnvHook<Teardown>, Arc<AtomicBool>)>,
-    /// Set before the reader is joined, so a reader waiting on a JS ignore function gives up.
-    closing: Arc<AtomicBool>,
 }
 
 #[napi]
@@ -154,13 +150,8 @@ impl NativeInotify {
     /// Opens an inotify instance; `onReady` is called (with no argument) each time a batch can be
     /// taken.
     #[napi(constructor)]
-    pub fn new(
-        env: Env,
-        on_ready: Function<bool, ()>,
-        tree: Option<TreeConfig>,
-        ignore_fn: Option<Function<(String, bool), bool>>,
-    ) -> Result<Self> {
-        guard(env, || Self::open(env, on_ready, tree, ignore_fn))
+    pub fn new(env: Env, on_ready: Function<bool, ()>, tree: Option<TreeConfig>) -> Result<Self> {
+        guard(env, || Self::open(env, on_ready, tree))
     }
 
     /// `inotify_add_watch(2)`; returns the wd.
@@ -301,7 +292,6 @@ impl NativeInotify {
     #[napi]
     pub fn close(&mut self) -> Result<()> {
         guard(self.env, || {
-            self.closing.store(true, Ordering::SeqCst);
             if let Some(session) = self.session.take() {
                 session.close();
             }
@@ -317,20 +307,11 @@ impl NativeInotify {
 }
 
 impl NativeInotify {
-    fn open(
-        env: Env,
-        on_ready: Function<bool, ()>,
-        tree: Option<TreeConfig>,
-        ignore_fn: Option<Function<(String, bool), bool>>,
-    ) -> Outcome<Self> {
-        let closing = Arc::new(AtomicBool::new(false));
+    fn open(env: Env, on_ready: Function<bool, ()>, tree: Option<TreeConfig>) -> Outcome<Self> {
         let max_queued_bytes = tree.as_ref().and_then(|t| t.max_queued_bytes);
-        // A JS ignore function is called from the reader thread and waits for the JS thread: its
-        // tree has an instance of its own, so that it never holds up another session.
         let own = tree
             .as_ref()
-            .is_none_or(|t| t.own_instance.unwrap_or(false))
-            || ignore_fn.is_some();
+            .is_none_or(|t| t.own_instance.unwrap_or(false));
         let placement = if own {
             Placement::Own
         } else {
@@ -339,27 +320,17 @@ impl NativeInotify {
         let mode = match tree {
             None => Mode::Plain,
             Some(config) => {
-                let patterns = GitignoreRule::new(config.ignore)
-                    .map_err(Failure::InvalidArgument)?
-                    .reading_gitignore(config.read_gitignore.unwrap_or(false));
-                let ignore: Box<dyn IgnoreRule> = match ignore_fn {
-                    None => Box::new(patterns),
-                    Some(function) => Box::new(JsIgnore {
-                        patterns,
-                        function: function
-                            .build_threadsafe_function::<(String, bool)>()
-                            .weak::<true>()
-                            .callee_handled::<false>()
-                            .build()
-                            .map_err(Failure::Napi)?,
-                        closing: Arc::clone(&closing),
-                    }),
-                };
+                let ignore = IgnoreRules::new(
+                    config.ignore,
+                    &config.ignore_regexes,
+                    config.read_gitignore.unwrap_or(false),
+                )
+                .map_err(Failure::InvalidArgument)?;
                 let options = TreeOptions {
                     mask: config.mask,
                     follow_symlinks: config.follow_symlinks,
                     recursive: config.recursive.unwrap_or(true),
-                    ignore: Some(ignore),
+                    ignore: Some(Box::new(ignore)),
                 };
                 if config.changes.unwrap_or(false) {
                     Mode::Changes(options)
@@ -385,12 +356,10 @@ impl NativeInotify {
         let teardown = Teardown {
             closer: session.closer(),
             fired: Arc::clone(&fired),
-            closing: Arc::clone(&closing),
         };
         let hook = env
             .add_env_cleanup_hook(teardown, |teardown| {
                 teardown.fired.store(true, Ordering::SeqCst);
-                teardown.closing.store(true, Ordering::SeqCst);
                 teardown.closer.close();
             })
             .map_err(Failure::Napi)?;
@@ -398,7 +367,6 @@ impl NativeInotify {
             session: Some(session),
             env,
             cleanup: Some((hook, fired)),
-            closing,
         })
     }
 }
@@ -426,7 +394,6 @@ impl Drop for NativeInotify {
     fn drop(&mut self) {
         // Collected without close(): the engine's own Drop stops the thread; the hook goes too.
         // A failure to remove it only leaves a no-op hook (its Closer is weak) until teardown.
-        self.closing.store(true, Ordering::SeqCst);
         let _ = self.remove_cleanup_hook();
     }
 }

@@ -1,5 +1,8 @@
-//! Ignore patterns with gitignore semantics (globs, `**`, `!negation`, trailing `/` for directories
-//! only, a leading `/` anchoring to the root), matched by the `ignore` crate per tree root.
+//! A tree's ignore rules, matched before any watch is added: patterns with gitignore semantics
+//! (globs, `**`, `!negation`, trailing `/` for directories only, a leading `/` anchoring to the
+//! root), matched by the `ignore` crate per tree root, and regular expressions
+//! ([`crate::ignore_regex`]). Functions of the consumer are not here: they filter the output on the
+//! consumer's thread, so the reader thread never waits for it.
 
 use std::ffi::OsStr;
 use std::io::Read;
@@ -11,6 +14,7 @@ use rustix::fs::{FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::error::Error;
+use crate::ignore_regex::RegexRule;
 use crate::paths::join;
 use crate::tree::IgnoreRule;
 use crate::tree_fs::errno_error;
@@ -86,13 +90,64 @@ fn add_lines(builder: &mut GitignoreBuilder, from: &Path, content: &[u8]) {
     }
 }
 
+/// The roots a rule is anchored at, each with what the rule keeps for it; the longest first, so
+/// that a root nested in another is found before the outer one.
+#[derive(Debug, Clone)]
+pub struct Roots<T> {
+    roots: Vec<(Vec<u8>, T)>,
+}
+
+impl<T> Default for Roots<T> {
+    fn default() -> Self {
+        Self { roots: Vec::new() }
+    }
+}
+
+impl<T> Roots<T> {
+    /// Adds a root.
+    pub fn add(&mut self, root: &[u8], value: T) {
+        self.roots.push((root.to_vec(), value));
+        self.roots
+            .sort_by_key(|(root, _)| std::cmp::Reverse(root.len()));
+    }
+
+    /// A root was renamed: paths below it now start with `to`.
+    pub fn rename(&mut self, from: &[u8], to: &[u8]) {
+        for (root, _) in self.roots.iter_mut().filter(|(root, _)| root == from) {
+            *root = to.to_vec();
+        }
+        self.roots
+            .sort_by_key(|(root, _)| std::cmp::Reverse(root.len()));
+    }
+
+    /// The innermost root `path` is (or lies under), and what is kept for it.
+    pub fn find(&self, path: &[u8]) -> Option<(&[u8], &T)> {
+        self.roots
+            .iter()
+            .find(|(root, _)| {
+                path.starts_with(root)
+                    && (path.len() == root.len()
+                        || root.ends_with(b"/")
+                        || path.get(root.len()) == Some(&b'/'))
+            })
+            .map(|(root, value)| (root.as_slice(), value))
+    }
+
+    /// `path` relative to its innermost root (empty for the root itself), and what is kept for it.
+    pub fn relative<'p>(&self, path: &'p [u8]) -> Option<(&'p [u8], &T)> {
+        let (root, value) = self.find(path)?;
+        let rest = path.get(root.len()..).unwrap_or_default();
+        Some((rest.strip_prefix(b"/").unwrap_or(rest), value))
+    }
+}
+
 /// Gitignore-style patterns, applied relative to each root of a tree.
 #[derive(Debug, Clone)]
 pub struct GitignoreRule {
     patterns: Vec<String>,
     /// Also read each root's own `.gitignore` (its patterns come first; ours override them).
     read_gitignore: bool,
-    roots: Vec<(Vec<u8>, Gitignore)>,
+    roots: Roots<Gitignore>,
 }
 
 /// The matcher of one root: the content of its ignore file (if any) first, then `patterns`.
@@ -117,7 +172,7 @@ impl GitignoreRule {
         Ok(Self {
             patterns,
             read_gitignore: false,
-            roots: Vec::new(),
+            roots: Roots::default(),
         })
     }
 
@@ -142,31 +197,25 @@ impl IgnoreRule for GitignoreRule {
         };
         // The patterns were checked in `new`; a root that fails to build simply ignores nothing.
         if let Ok(matcher) = build(root, &self.patterns, file.as_deref()) {
-            self.roots.push((root.to_vec(), matcher));
-            // Longest root first, so a root nested in another uses its own anchoring.
-            self.roots
-                .sort_by_key(|(root, _)| std::cmp::Reverse(root.len()));
+            self.roots.add(root, matcher);
         }
         refused.map_or(Ok(()), Err)
     }
 
     fn move_root(&mut self, from: &[u8], to: &[u8]) {
         // The matcher stays anchored where it was built: paths are mapped back to it when matched.
-        for (root, _) in self.roots.iter_mut().filter(|(root, _)| root == from) {
-            *root = to.to_vec();
-        }
-        self.roots
-            .sort_by_key(|(root, _)| std::cmp::Reverse(root.len()));
+        self.roots.rename(from, to);
     }
 
     fn is_ignored(&self, path: &[u8], is_dir: bool) -> bool {
-        let Some((root, matcher)) = self.roots.iter().find(|(root, _)| {
-            path.starts_with(root) && (root.ends_with(b"/") || path.get(root.len()) == Some(&b'/'))
-        }) else {
+        let Some((root, matcher)) = self.roots.find(path) else {
             return false;
         };
+        if path.len() == root.len() {
+            return false; // a root itself is never ignored
+        }
         let anchor = matcher.path().as_os_str().as_bytes();
-        let matched = if anchor == root.as_slice() {
+        let matched = if anchor == root {
             matcher.matched(Path::new(OsStr::from_bytes(path)), is_dir)
         } else {
             let mut at_anchor = anchor.to_vec();
@@ -174,6 +223,46 @@ impl IgnoreRule for GitignoreRule {
             matcher.matched(Path::new(OsStr::from_bytes(&at_anchor)), is_dir)
         };
         matched.is_ignore()
+    }
+}
+
+/// Everything a tree leaves out: its gitignore patterns (and, when asked, each root's
+/// `.gitignore`) and its regular expressions; a path either of them matches is ignored.
+#[derive(Debug, Clone)]
+pub struct IgnoreRules {
+    patterns: GitignoreRule,
+    regexes: RegexRule,
+}
+
+impl IgnoreRules {
+    /// Checks the patterns and compiles the expressions; the error names what is wrong, and
+    /// nothing is watched before it is known to be right.
+    pub fn new(
+        patterns: Vec<String>,
+        regexes: &[String],
+        read_gitignore: bool,
+    ) -> Result<Self, String> {
+        Ok(Self {
+            patterns: GitignoreRule::new(patterns)?.reading_gitignore(read_gitignore),
+            regexes: RegexRule::new(regexes)?,
+        })
+    }
+}
+
+impl IgnoreRule for IgnoreRules {
+    fn add_root(&mut self, root: &[u8]) -> Result<(), Error> {
+        self.regexes.add_root(root)?;
+        self.patterns.add_root(root)
+    }
+
+    fn move_root(&mut self, from: &[u8], to: &[u8]) {
+        self.patterns.move_root(from, to);
+        self.regexes.move_root(from, to);
+    }
+
+    fn is_ignored(&self, path: &[u8], is_dir: bool) -> bool {
+        (!self.regexes.is_empty() && self.regexes.is_ignored(path, is_dir))
+            || self.patterns.is_ignored(path, is_dir)
     }
 }
 
@@ -223,6 +312,62 @@ mod tests {
     fn rejects_an_invalid_glob() {
         let error = GitignoreRule::new(vec!["a{b".into()]).expect_err("unclosed alternation");
         assert!(error.contains("a{b"), "{error}");
+    }
+
+    #[test]
+    fn a_root_itself_and_a_sibling_sharing_its_prefix_are_never_ignored() {
+        let r = rule(&["*"], "/proj");
+        assert!(!r.is_ignored(b"/proj", true));
+        assert!(!r.is_ignored(b"/projx/a", false));
+        assert!(r.is_ignored(b"/proj/a", false));
+    }
+
+    #[test]
+    fn roots_find_the_innermost_root_and_the_path_relative_to_it() {
+        let mut roots = Roots::default();
+        roots.add(b"/a", 1);
+        roots.add(b"/a/b", 2);
+        roots.add(b"/", 0);
+        assert_eq!(roots.relative(b"/a/b/c"), Some((&b"c"[..], &2)));
+        assert_eq!(roots.relative(b"/a/bc"), Some((&b"bc"[..], &1)));
+        assert_eq!(roots.relative(b"/a"), Some((&b""[..], &1)));
+        assert_eq!(roots.relative(b"/x/y"), Some((&b"x/y"[..], &0)));
+        roots.rename(b"/a/b", b"/z");
+        assert_eq!(roots.relative(b"/z/c"), Some((&b"c"[..], &2)));
+        assert_eq!(roots.relative(b"/a/b/c"), Some((&b"b/c"[..], &1)));
+        let mut only = Roots::default();
+        only.add(b"/a", ());
+        assert_eq!(only.find(b"/ab"), None);
+    }
+
+    #[test]
+    fn ignore_rules_leave_out_what_a_pattern_or_an_expression_matches() {
+        let mut rules = IgnoreRules::new(
+            vec!["*.log".into(), "!keep.log".into()],
+            &[r"^vendor\/".into(), r"\.tmp$".into()],
+            false,
+        )
+        .expect("valid");
+        rules.add_root(b"/proj").expect("no file read");
+        assert!(rules.is_ignored(b"/proj/a.log", false));
+        assert!(!rules.is_ignored(b"/proj/keep.log", false));
+        assert!(rules.is_ignored(b"/proj/vendor/x", false));
+        assert!(!rules.is_ignored(b"/proj/vendor", true));
+        assert!(rules.is_ignored(b"/proj/a/b.tmp", false));
+        assert!(!rules.is_ignored(b"/proj/src/main.rs", false));
+        rules.move_root(b"/proj", b"/moved");
+        assert!(rules.is_ignored(b"/moved/vendor/x", false));
+        assert!(rules.is_ignored(b"/moved/a.log", false));
+        let plain = IgnoreRules::new(Vec::new(), &[], false).expect("nothing to check");
+        assert!(!plain.is_ignored(b"/proj/a.log", false));
+    }
+
+    #[test]
+    fn ignore_rules_refuse_a_bad_pattern_or_expression_by_name() {
+        let glob = IgnoreRules::new(vec!["a{b".into()], &[], false).expect_err("bad glob");
+        assert!(glob.contains("a{b"), "{glob}");
+        let regex = IgnoreRules::new(Vec::new(), &["x(?=y)".into()], false).expect_err("lookahead");
+        assert!(regex.contains("/x(?=y)/"), "{regex}");
     }
 
     /// `read_ignore_file` on another thread, failing the test if it does not return in time (a

@@ -9,6 +9,7 @@
 //! - [`changes`] turns a tree's events into per-path changes (create, modify, delete, rename), coalesced.
 //! - [`changes_wire`] encodes a taken set of changes into one byte buffer.
 //! - [`paths`] joins paths as bytes (a root may be `/`).
+//! - [`ignore_rules`] and [`ignore_regex`] decide what a tree leaves out, before any watch.
 //! - [`own_listings`] takes out the events a tree's own directory listings cause on its watches.
 //! - [`backlog`] holds what the kernel queued while the reader was scanning, so a scan never
 //!   overflows the kernel's queue with the events its own listing makes.
@@ -31,6 +32,7 @@ pub mod changes_wire;
 pub mod doorbell;
 pub mod error;
 pub mod event;
+pub mod ignore_regex;
 pub mod ignore_rules;
 pub mod instance;
 pub mod mask;

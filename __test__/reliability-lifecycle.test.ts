@@ -171,7 +171,7 @@ describe('signals', () => {
       } catch {
         throw new Error(`the child's first line on stderr is not its reader list:\n${stderr}`)
       }
-      expect(readers, `reader threads listed by the child; its stderr: ${stderr}`).toHaveLength(3)
+      expect(readers, `reader threads listed by the child; its stderr: ${stderr}`).toHaveLength(2)
       // kill(2) on a thread id makes that thread the signal's preferred target: each signal lands
       // on a reader thread, in whatever system call it is waiting in (epoll_wait, mostly). One
       // per millisecond, in turn: a signal sent while the last is still pending would be merged.

@@ -3,11 +3,11 @@
  * small values (never by changing the machine's sysctls): typed errors with the numbers and the
  * sysctl to raise, partial watching that keeps working, nothing leaked, no CPU burnt at the limit.
  *
- * Design decision, tested here: every `Inotify`, `InotifyTree`/`InotifyTrees` and `watch()` holds
- * one kernel inotify instance of its own (as the Python package's adapters do), so its watch
- * descriptors, queue and overflow are its own and closing it releases everything at once. 200
- * objects therefore need 200 instances: past `fs.inotify.max_user_instances` the next one throws
- * `EMFILE` naming that sysctl, and closing any of them makes room again.
+ * Design decision, tested here: trees, `watch()` and `subscribe()` are sessions of one inotify
+ * instance the process shares, so a monorepo's worth of them holds one of the user's
+ * `fs.inotify.max_user_instances`; each `Inotify` holds one of its own (as the Python package's
+ * adapters do: its wds, queue and overflow are its user's), and past the limit the next one throws
+ * `EMFILE` naming that sysctl.
  */
 import { mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
@@ -66,34 +66,33 @@ interface ErrorInfo {
 }
 
 describe('max_user_instances', () => {
-  it('200 Inotify and watch() objects with room for 6: 6 open, the rest throw EMFILE naming fs.inotify.max_user_instances, and closing makes room', async () => {
+  it('with room for 8: 1,000 subscribe(), 1,000 watch() and 200 trees share one instance; Inotify takes one each until EMFILE', async () => {
     const result = await inNamespace<{
       limitFile: number
+      shared: { sessions: number; inotifyFds: number; threads: number; kernelWatches: number }
+      delivered: { subscribe: number; watch: number; tree: number }
+      atLimit: { inotify: number; inotifyFds: number }
       error: ErrorInfo
-      failures: { count: number; codes: string[] }
-      treeError: ErrorInfo
-      atLimit: { opened: number; inotifyFds: number; threads: number }
-      reopened: number
-      reopenError: ErrorInfo
+      failures: string[]
       before: { fds: number; threads: number }
       after: { fds: number; threads: number; inotifyFds: number }
-    }>('max_inotify_instances', 6, 'instances', fx.tempDir())
-    expect(result.limitFile).toBe(6)
-    expect(result.atLimit).toMatchObject({ opened: 6, inotifyFds: 6 })
-    expect(result.failures).toEqual({ count: 194, codes: ['EMFILE'] })
-    for (const error of [result.error, result.treeError, result.reopenError]) {
-      expect(error).toMatchObject({
-        name: 'InotifyError',
-        isInotifyError: true,
-        code: 'EMFILE',
-        syscall: 'inotify_init1',
-      })
-      expect(error.message).toContain('fs.inotify.max_user_instances = 6')
-      expect(error.message).toContain('sudo sysctl fs.inotify.max_user_instances=')
-    }
-    // Three of the six closed: three open again, and no more.
-    expect(result.reopened).toBe(3)
-    // Failed opens leave nothing; closing everything releases every descriptor and thread.
+    }>('max_inotify_instances', 8, 'instances', fx.tempDir())
+    expect(result.limitFile).toBe(8)
+    // 2,200 sessions, one inotify descriptor and one reader thread, a watch per directory.
+    expect(result.shared).toEqual({ sessions: 2200, inotifyFds: 1, threads: 1, kernelWatches: 2200 })
+    expect(result.delivered).toEqual({ subscribe: 1000, watch: 1000, tree: 200 })
+    expect(result.failures).toEqual([])
+    // Each Inotify has an instance of its own: 7 fit beside the shared one.
+    expect(result.atLimit).toEqual({ inotify: 7, inotifyFds: 8 })
+    expect(result.error).toMatchObject({
+      name: 'InotifyError',
+      isInotifyError: true,
+      code: 'EMFILE',
+      syscall: 'inotify_init1',
+    })
+    expect(result.error.message).toContain('fs.inotify.max_user_instances = 8')
+    expect(result.error.message).toContain('sudo sysctl fs.inotify.max_user_instances=')
+    // Closing everything releases every descriptor and thread.
     expect(result.after).toEqual({ ...result.before, inotifyFds: 0 })
   })
 })
@@ -101,8 +100,22 @@ describe('max_user_instances', () => {
 describe('max_user_watches', () => {
   it('Inotify, a tree and watch() at a limit of 10: typed errors with the numbers, what is watched reports, nothing leaks, and no CPU is used while stuck', async () => {
     const dir = fx.tempDir()
-    // The tree needs 6 watches; the Inotify gets the 4 left; watch() and new directories get none.
-    for (const sub of ['tree/a', 'tree/b/x', 'tree/c/y', 'd0', 'd1', 'd2', 'd3', 'd4', 'd5']) {
+    // The tree needs 6 watches; the Inotify gets the 4 left; watch() of another tree of the same
+    // shape and new directories get none.
+    for (const sub of [
+      'tree/a',
+      'tree/b/x',
+      'tree/c/y',
+      'other/a',
+      'other/b/x',
+      'other/c/y',
+      'd0',
+      'd1',
+      'd2',
+      'd3',
+      'd4',
+      'd5',
+    ]) {
       mkdirSync(join(dir, sub), { recursive: true })
     }
     const result = await inNamespace<{
@@ -161,6 +174,7 @@ describe('max_user_watches', () => {
     console.log(`CPU used in 1 s while stuck at the watch limit: ${result.cpuMs.toFixed(1)} ms`)
     expect(result.cpuMs).toBeLessThan(100)
     expect(result.inotifyFdsAfterClose).toBe(0)
-    expect(result.threadsAfterClose).toBe(result.threadsOpen - 3)
+    // Two reader threads: the Inotify's own, and the one the tree and the watcher share.
+    expect(result.threadsAfterClose).toBe(result.threadsOpen - 2)
   })
 })

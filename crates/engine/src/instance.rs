@@ -219,6 +219,15 @@ impl InstanceCore {
         }
     }
 
+    /// Lets go the wds `session` holds: a wd nobody else holds is removed from the kernel.
+    pub fn release(&self, session: &SessionCore) {
+        let mut shares = lock(&self.shares);
+        for wd in shares.release_all(session.id) {
+            // EINVAL: the kernel dropped it already.
+            let _ = self.inotify.rm_watch(wd);
+        }
+    }
+
     /// The inotify descriptor, for diagnostics.
     pub fn raw_fd(&self) -> RawFd {
         self.inotify.raw_fd()
@@ -427,12 +436,8 @@ fn next_work(instance: &InstanceCore, reader: &Reader) -> Option<(Vec<Arc<Sessio
 
 /// Lets the wds of closed sessions go: a wd nobody else holds is removed from the kernel.
 fn release(instance: &InstanceCore, closed: &[Arc<SessionCore>]) {
-    let mut shares = lock(&instance.shares);
     for session in closed {
-        for wd in shares.release_all(session.id) {
-            // EINVAL: the kernel dropped it already.
-            let _ = instance.inotify.rm_watch(wd);
-        }
+        instance.release(session);
         // The books and the doorbell go now, not when the last handle does.
         lock(&session.books).clear();
         lock(&session.doorbell).take();

@@ -379,6 +379,10 @@ fn close(instance: &InstanceCore, core: &SessionCore) {
     if instance.own {
         instance.stop();
     } else {
+        // Its wds go now (`inotify_rm_watch` does not wait for the kernel's grace period); the
+        // reader removes the session, lets go what a scan of it held meanwhile, and, the last
+        // session gone, closes the descriptor on its own thread.
+        instance.release(core);
         instance.poke();
     }
 }

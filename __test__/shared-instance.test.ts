@@ -27,15 +27,17 @@ describe('one instance shared by trees and watchers', () => {
     const outer = fx.tree(root, { mask: IN_CREATE | IN_DELETE })
     const again = fx.tree(root, { mask: IN_CREATE | IN_MOVED_TO })
     const inner = fx.tree(sub, { mask: IN_CREATE | IN_CLOSE_WRITE })
+    // Every event, listing events included: the others' listings of what they share are not its.
+    const everything = fx.tree(sub)
     const watcher = watch(sub)
     try {
-      await Promise.all([outer.ready, again.ready, inner.ready, watcher.ready])
+      await Promise.all([outer.ready, again.ready, inner.ready, everything.ready, watcher.ready])
       // One descriptor, and one wd per directory (3), not one per tree and directory (8).
-      expect(new Set([outer.fd, again.fd, inner.fd]).size).toBe(1)
+      expect(new Set([outer.fd, again.fd, inner.fd, everything.fd]).size).toBe(1)
       expect(kernelWatchCount(outer.fd)).toBe(3)
       expect([outer.watchCount, again.watchCount, inner.watchCount, watcher.stats().watches]).toEqual([3, 3, 2, 2])
 
-      const logs = [fx.log(outer), fx.log(again), fx.log(inner)]
+      const logs = [fx.log(outer), fx.log(again), fx.log(inner), fx.log(everything)]
       const changes: string[] = []
       watcher.on('events', (batch) => changes.push(...batch.map((c) => `${c.type} ${c.path}`)))
       mkdirSync(join(sub, 'new'))
@@ -44,7 +46,12 @@ describe('one instance shared by trees and watchers', () => {
       writeFileSync(join(sub, 'new/f'), 'x')
       writeFileSync(join(root, 'top'), '')
       for (const log of logs) await log.untilPath(join(sub, 'new/f'), 5000, isCreate)
-      const [o, a, i] = await Promise.all([logs[0]!.mark(root), logs[1]!.mark(root), logs[2]!.mark(sub)])
+      const [o, a, i, e] = await Promise.all([
+        logs[0]!.mark(root),
+        logs[1]!.mark(root),
+        logs[2]!.mark(sub),
+        logs[3]!.mark(sub),
+      ])
       expect(lines(o)).toEqual([`IN_ISDIR|IN_CREATE ${sub}/new`, `IN_CREATE ${sub}/new/f`, `IN_CREATE ${root}/top`])
       expect(lines(a)).toEqual([`IN_ISDIR|IN_CREATE ${sub}/new`, `IN_CREATE ${sub}/new/f`, `IN_CREATE ${root}/top`])
       expect(lines(i)).toEqual([
@@ -52,6 +59,16 @@ describe('one instance shared by trees and watchers', () => {
         `IN_CREATE ${sub}/new/f`,
         `IN_CLOSE_WRITE ${sub}/new/f`,
       ])
+      // The file's own events, and no listing of a directory (IN_ISDIR with IN_OPEN, IN_ACCESS or
+      // IN_CLOSE_NOWRITE) by any of the five sessions.
+      expect(lines(e).filter((line) => line.startsWith('IN_ISDIR|') && !line.includes('IN_CREATE'))).toEqual([])
+      expect(lines(e)).toEqual(
+        expect.arrayContaining([
+          `IN_ISDIR|IN_CREATE ${sub}/new`,
+          `IN_CREATE ${sub}/new/f`,
+          `IN_CLOSE_WRITE ${sub}/new/f`,
+        ]),
+      )
       await until(() => changes.includes(`create ${sub}/new/f`), 'watch() to see new/f')
       expect(changes).not.toContain(`create ${root}/top`)
       // The new directory is one more wd for everyone.
@@ -70,6 +87,7 @@ describe('one instance shared by trees and watchers', () => {
       again.close()
       expect(kernelWatchCount(fd)).toBe(3)
       inner.close()
+      everything.close()
       expect(kernelWatchCount(fd)).toBe(3)
       await watcher.close()
       // The last session gone, the descriptor closes (on the reader's thread, soon after).

@@ -57,12 +57,14 @@ impl OwnListings {
         }
     }
 
-    /// A listing seen by watch `wd` under `name` (empty: the directory's own watch).
-    pub fn expect(&mut self, wd: i32, name: &[u8], listing: Listing) {
-        if self.kinds == 0 {
+    /// A listing seen by watch `wd` under `name` (empty: the directory's own watch). `kinds`: the
+    /// listing events the kernel's watch carries when other sessions share it (their masks widen
+    /// it); `None`, those of this tree's mask.
+    pub fn expect(&mut self, wd: i32, name: &[u8], listing: Listing, kinds: Option<u32>) {
+        let kinds = kinds.map_or(self.kinds, |k| k & LISTING_EVENTS);
+        if kinds == 0 {
             return;
         }
-        let kinds = self.kinds;
         let names = self.pending.entry(wd).or_default();
         let index = match names.iter().position(|(n, _)| n.as_slice() == name) {
             Some(index) => index,
@@ -86,7 +88,7 @@ impl OwnListings {
 
     /// Whether this event is one of the tree's own listing events; if so it is counted off.
     pub fn take(&mut self, wd: i32, mask: u32, name: &[u8]) -> bool {
-        if mask & IN_ISDIR == 0 || mask & self.kinds == 0 {
+        if mask & IN_ISDIR == 0 || mask & LISTING_EVENTS == 0 {
             return false;
         }
         let Some(names) = self.pending.get_mut(&wd) else {
@@ -165,8 +167,8 @@ mod tests {
             opened: true,
             reads: 2,
         };
-        books.expect(1, b"d", listing);
-        books.expect(2, b"", listing);
+        books.expect(1, b"d", listing, None);
+        books.expect(2, b"", listing, None);
         let events = [
             (1, DIR_OPEN, "d"),
             (2, DIR_OPEN, ""),
@@ -191,6 +193,7 @@ mod tests {
                 opened: true,
                 reads: 2,
             },
+            None,
         );
         // Ours and another process's listing, interleaved: theirs is left, whichever is which.
         let events = [
@@ -229,6 +232,7 @@ mod tests {
                 opened: true,
                 reads: 3,
             },
+            None,
         );
         // Three getdents64 calls, queued back to back: merged into one IN_ACCESS.
         let ours = [(1, DIR_OPEN, ""), (1, DIR_ACCESS, ""), (1, DIR_CLOSE, "")];
@@ -247,6 +251,7 @@ mod tests {
                 opened: false,
                 reads: 1,
             },
+            None,
         );
         let events = [(2, DIR_OPEN, ""), (2, DIR_ACCESS, ""), (2, DIR_CLOSE, "")];
         assert_eq!(
@@ -265,6 +270,7 @@ mod tests {
                 opened: true,
                 reads: 2,
             },
+            None,
         );
         // A file of the same name, and kinds the watches do not carry, are not the listing's.
         assert!(!books.take(1, IN_CLOSE_NOWRITE, b"d"));
@@ -279,6 +285,7 @@ mod tests {
                 opened: true,
                 reads: 1,
             },
+            None,
         );
         assert!(none.is_empty());
     }
@@ -290,8 +297,8 @@ mod tests {
             opened: true,
             reads: 1,
         };
-        books.expect(1, b"d", listing);
-        books.expect(2, b"", listing);
+        books.expect(1, b"d", listing, None);
+        books.expect(2, b"", listing, None);
         books.forget(2);
         assert!(!books.take(2, DIR_OPEN, b""));
         books.clear();

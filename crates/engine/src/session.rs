@@ -108,7 +108,7 @@ impl Session {
             return Err(Error::WrongMode);
         };
         let wd = self.instance.inotify.add_watch(path, mask)?;
-        lock(&self.instance.shares).hold(wd, self.core.id);
+        lock(&self.instance.shares).hold(wd, self.core.id, mask);
         table.insert(wd, path);
         self.core.watches.store(table.len(), Ordering::Relaxed);
         Ok(wd)

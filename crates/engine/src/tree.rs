@@ -542,7 +542,7 @@ impl Tree {
     /// Directory `wd` was opened and listed with `reads` `getdents64` calls (none: opened and
     /// closed), by a scan: what its own watch (which saw the open only if `watched_when_opened`) and
     /// its parent's watch see of that is the tree's own doing, taken out of what it reports.
-    fn expect_listing(&mut self, wd: i32, watched_when_opened: bool, reads: u32) {
+    fn expect_listing(&mut self, fs: &dyn TreeFs, wd: i32, watched_when_opened: bool, reads: u32) {
         self.own.expect(
             wd,
             b"",
@@ -550,6 +550,7 @@ impl Tree {
                 opened: watched_when_opened,
                 reads,
             },
+            fs.kernel_mask(wd),
         );
         if let Some((Some(parent), name)) = self.dirs.get(&wd).map(|d| (d.parent, &d.name)) {
             self.own.expect(
@@ -559,6 +560,7 @@ impl Tree {
                     opened: true,
                     reads,
                 },
+                fs.kernel_mask(parent),
             );
         }
     }
@@ -638,7 +640,7 @@ impl Tree {
                 }
             };
             // Watched before it was opened again: its own watch sees the whole listing.
-            self.expect_listing(wd, true, listing.reads);
+            self.expect_listing(fs, wd, true, listing.reads);
             let mut present: HashMap<Vec<u8>, bool> = HashMap::with_capacity(listing.entries.len());
             for entry in listing.entries {
                 let is_dir = self.is_dir_entry(fs, entry.kind, wd, &entry.name);

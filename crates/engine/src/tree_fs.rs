@@ -216,6 +216,16 @@ pub trait TreeFs {
     }
     /// The tree now holds `count` watches: progress that others may read while a scan runs.
     fn watches_changed(&mut self, _count: usize) {}
+    /// The mask the kernel's watch `wd` carries, when sessions share it (the union of theirs);
+    /// `None`: only this tree's.
+    fn kernel_mask(&self, _wd: i32) -> Option<u32> {
+        None
+    }
+    /// Whether another session of the instance holds `wd` too: its watch was in place before this
+    /// tree's (and saw what this tree did before it watched).
+    fn held_by_others(&self, _wd: i32) -> bool {
+        false
+    }
 }
 
 /// [`TreeFs`] on the real kernel: the instance's inotify descriptor, directories opened from their
@@ -465,7 +475,7 @@ impl TreeFs for KernelTreeFs<'_> {
 
     fn add_watch(&mut self, dir: &OpenDir<'_>, mask: u32) -> Result<i32> {
         let wd = self.add_kernel_watch(dir, mask | IN_MASK_ADD)?;
-        crate::sync::lock(self.shares).hold(wd, self.session);
+        crate::sync::lock(self.shares).hold(wd, self.session, mask);
         Ok(wd)
     }
 
@@ -557,6 +567,17 @@ impl TreeFs for KernelTreeFs<'_> {
 
     fn watches_changed(&mut self, count: usize) {
         self.watches.store(count, Ordering::Relaxed);
+    }
+
+    fn kernel_mask(&self, wd: i32) -> Option<u32> {
+        Some(crate::sync::lock(self.shares).kernel_mask(wd))
+    }
+
+    fn held_by_others(&self, wd: i32) -> bool {
+        crate::sync::lock(self.shares)
+            .holders(wd)
+            .iter()
+            .any(|s| *s != self.session)
     }
 }
 

@@ -145,14 +145,16 @@ impl Tree {
                 }
                 Ok(Watched::Known(known)) => {
                     drop(dir);
-                    self.own.expect(known, b"", opened_and_closed);
+                    self.own
+                        .expect(known, b"", opened_and_closed, fs.kernel_mask(known));
                     Ok(None)
                 }
                 Err(error) => Err((error, true)),
             },
         };
         if let (Some(parent), Err((_, true)) | Ok(None)) = (parent, &watched) {
-            self.own.expect(parent, &name, opened_and_closed);
+            self.own
+                .expect(parent, &name, opened_and_closed, fs.kernel_mask(parent));
         }
         let newcomer = match watched {
             Ok(Some((newcomer, listing))) => {
@@ -169,7 +171,8 @@ impl Tree {
                 }
                 // Opened before it was watched: its own watch sees the listing and the close.
                 let reads = listing.as_ref().map_or(0, |l| l.reads);
-                self.expect_listing(newcomer, false, reads);
+                let shared = fs.held_by_others(newcomer);
+                self.expect_listing(fs, newcomer, shared, reads);
                 Some((newcomer, listing))
             }
             Ok(None) => None,

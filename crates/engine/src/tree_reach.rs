@@ -94,6 +94,7 @@ fn count_dirs(
                     opened: true,
                     reads,
                 },
+                fs.kernel_mask(parent),
             );
         }
         for entry in listing.entries {
@@ -162,9 +163,11 @@ impl Tree {
                 self.roots.insert(wd, Arc::clone(&handle));
                 let listing = fs.list_dir(&dir);
                 drop(dir);
-                // Opened before it was watched: its watch sees the listing and the close.
+                // Opened before it was watched (but by another session sharing it): its watch sees
+                // the listing and the close.
                 let reads = listing.as_ref().map_or(0, |l| l.reads);
-                self.expect_listing(wd, false, reads);
+                let shared = fs.held_by_others(wd);
+                self.expect_listing(fs, wd, shared, reads);
                 let mut scan = Scan {
                     out: None,
                     start: given.clone(),
@@ -179,7 +182,7 @@ impl Tree {
             }
             Ok(Watched::Known(wd)) => {
                 drop(dir);
-                self.expect_listing(wd, true, 0);
+                self.expect_listing(fs, wd, true, 0);
                 self.reports.push(TreeReport::RootReady { path: given });
             }
             // Not even the root could be watched: the limit, with what the root would need.
@@ -380,19 +383,26 @@ impl Tree {
         };
         let (child, watched_when_opened) = match self.watch_opened(fs, &dir, Some(parent), name) {
             // A directory below one taken back keeps the watch the kernel kept: it saw the open.
-            Ok(Watched::New(child)) => (child, scan.stale.contains(&child)),
+            // Or watched by another session sharing the instance: that watch saw the open.
+            Ok(Watched::New(child)) => (
+                child,
+                scan.stale.contains(&child) || fs.held_by_others(child),
+            ),
             Ok(Watched::Known(wd)) if self.take_back(fs, wd, parent, &path, name, scan) => {
                 (wd, true)
             }
             Ok(Watched::Known(wd)) => {
                 drop(dir);
-                self.own.expect(parent, name, opened_and_closed);
-                self.own.expect(wd, b"", opened_and_closed);
+                self.own
+                    .expect(parent, name, opened_and_closed, fs.kernel_mask(parent));
+                self.own
+                    .expect(wd, b"", opened_and_closed, fs.kernel_mask(wd));
                 return;
             }
             Err(Error::Sys { errno, .. }) if errno == crate::sys::ENOSPC => {
                 drop(dir);
-                self.own.expect(parent, name, opened_and_closed);
+                self.own
+                    .expect(parent, name, opened_and_closed, fs.kernel_mask(parent));
                 if let Some((root, start)) = self.root_of(parent) {
                     let at = DirAt {
                         root: &root,
@@ -405,7 +415,8 @@ impl Tree {
             }
             Err(error) => {
                 drop(dir);
-                self.own.expect(parent, name, opened_and_closed);
+                self.own
+                    .expect(parent, name, opened_and_closed, fs.kernel_mask(parent));
                 self.not_a_dir_any_more(parent, name, &error);
                 self.reports.push(TreeReport::Skipped { path, error });
                 return;
@@ -419,7 +430,7 @@ impl Tree {
         // Opened before it was watched (its own watch sees the listing and the close), or, taken
         // back or below one, after (the open too).
         let reads = listing.as_ref().map_or(0, |l| l.reads);
-        self.expect_listing(child, watched_when_opened, reads);
+        self.expect_listing(fs, child, watched_when_opened, reads);
         self.take_listing(fs, child, &path, listing, scan);
     }
 

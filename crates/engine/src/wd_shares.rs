@@ -9,30 +9,45 @@ use std::collections::HashMap;
 /// A session of an instance, as the instance numbers them.
 pub type SessionId = u64;
 
+/// One wd: who holds it, and the mask the kernel's watch carries.
+#[derive(Debug, Default)]
+struct Shared {
+    holders: Vec<SessionId>,
+    /// Every mask added to it (with `IN_MASK_ADD`, so the kernel's mask is their union: a holder
+    /// leaving does not narrow it).
+    mask: u32,
+}
+
 /// The holders of every wd an instance's sessions hold.
 #[derive(Debug, Default)]
 pub struct WdShares {
-    holders: HashMap<i32, Vec<SessionId>>,
+    holders: HashMap<i32, Shared>,
 }
 
 impl WdShares {
-    /// `session` holds `wd` (again: holding twice is holding once).
-    pub fn hold(&mut self, wd: i32, session: SessionId) {
-        let holders = self.holders.entry(wd).or_default();
-        if !holders.contains(&session) {
-            holders.push(session);
+    /// `session` holds `wd`, added with `mask` (again: holding twice is holding once).
+    pub fn hold(&mut self, wd: i32, session: SessionId, mask: u32) {
+        let shared = self.holders.entry(wd).or_default();
+        shared.mask |= mask;
+        if !shared.holders.contains(&session) {
+            shared.holders.push(session);
         }
+    }
+
+    /// The mask the kernel's watch `wd` carries (0 for a wd nobody holds).
+    pub fn kernel_mask(&self, wd: i32) -> u32 {
+        self.holders.get(&wd).map_or(0, |s| s.mask)
     }
 
     /// `session` lets `wd` go. True when nobody holds it any more and it was held (the kernel's
     /// watch is then the caller's to remove); false while another session holds it, or when this
     /// instance did not know it (a wd the kernel dropped, forgotten on its `IN_IGNORED`).
     pub fn release(&mut self, wd: i32, session: SessionId) -> bool {
-        let Some(holders) = self.holders.get_mut(&wd) else {
+        let Some(shared) = self.holders.get_mut(&wd) else {
             return false;
         };
-        holders.retain(|s| *s != session);
-        if holders.is_empty() {
+        shared.holders.retain(|s| *s != session);
+        if shared.holders.is_empty() {
             self.holders.remove(&wd);
             return true;
         }
@@ -41,7 +56,7 @@ impl WdShares {
 
     /// The sessions holding `wd`, in the order they took it.
     pub fn holders(&self, wd: i32) -> &[SessionId] {
-        self.holders.get(&wd).map_or(&[], Vec::as_slice)
+        self.holders.get(&wd).map_or(&[], |s| s.holders.as_slice())
     }
 
     /// The kernel dropped `wd` (its `IN_IGNORED` was read): nobody holds it now.
@@ -52,9 +67,9 @@ impl WdShares {
     /// Drops every hold of `session`; returns the wds nobody holds any more.
     pub fn release_all(&mut self, session: SessionId) -> Vec<i32> {
         let mut freed = Vec::new();
-        self.holders.retain(|wd, holders| {
-            holders.retain(|s| *s != session);
-            if holders.is_empty() {
+        self.holders.retain(|wd, shared| {
+            shared.holders.retain(|s| *s != session);
+            if shared.holders.is_empty() {
                 freed.push(*wd);
                 return false;
             }
@@ -81,11 +96,13 @@ mod tests {
     #[test]
     fn a_wd_is_freed_with_its_last_holder_only() {
         let mut shares = WdShares::default();
-        shares.hold(4, 1);
-        shares.hold(4, 2);
-        shares.hold(4, 2);
+        shares.hold(4, 1, 0x100);
+        shares.hold(4, 2, 0x200);
+        shares.hold(4, 2, 0x200);
         assert_eq!(shares.holders(4), &[1, 2]);
+        assert_eq!(shares.kernel_mask(4), 0x300);
         assert!(!shares.release(4, 1));
+        assert_eq!(shares.kernel_mask(4), 0x300, "IN_MASK_ADD never narrows");
         assert_eq!(shares.holders(4), &[2]);
         assert!(shares.release(4, 2));
         assert!(shares.holders(4).is_empty());
@@ -95,10 +112,10 @@ mod tests {
     #[test]
     fn a_session_leaving_frees_only_what_it_held_alone() {
         let mut shares = WdShares::default();
-        shares.hold(1, 7);
-        shares.hold(2, 7);
-        shares.hold(2, 8);
-        shares.hold(3, 8);
+        shares.hold(1, 7, 1);
+        shares.hold(2, 7, 1);
+        shares.hold(2, 8, 1);
+        shares.hold(3, 8, 1);
         let mut freed = shares.release_all(7);
         freed.sort_unstable();
         assert_eq!(freed, vec![1]);

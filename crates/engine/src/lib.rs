@@ -1,4 +1,5 @@
 //! The engine of `inotify-napi`: everything that is inotify, in pure Rust, with no knowledge of Node.
+//! The repository's `ARCHITECTURE.md` says how it fits with the binding and the API.
 //!
 //! - [`sys`] is the only module that talks to the kernel (through `nix`): the inotify descriptor, epoll
 //!   and the eventfd that wakes the reader on close.

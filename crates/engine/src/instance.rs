@@ -72,6 +72,16 @@ pub(crate) struct SessionCore {
 }
 
 impl SessionCore {
+    /// After its books changed (the reader holds them): publishes their watch count and queues
+    /// what they report.
+    fn publish(&self, books: &mut Books) {
+        let reports = books.take_reports();
+        self.watches.store(books.watch_count(), Ordering::Relaxed);
+        if !reports.is_empty() {
+            lock(&self.state).add_reports(reports);
+        }
+    }
+
     /// Rings the consumer, unless the session has left.
     fn ring(&self, reports: bool) -> Ring {
         match lock(&self.doorbell).as_ref() {
@@ -458,13 +468,9 @@ fn add_roots(
             tree.add_opened_root(&mut fs, &given, opened);
         }
     }
-    let reports = books.take_reports();
-    session
-        .watches
-        .store(books.watch_count(), Ordering::Relaxed);
+    session.publish(&mut books);
     drop(books);
     let mut state = lock(&session.state);
-    state.add_reports(reports);
     let fresh = std::mem::take(&mut state.fresh_reports);
     drop(state);
     if fresh {
@@ -844,12 +850,7 @@ fn recheck_mounts(
                 let out = encoder.get_or_insert_with(BatchEncoder::new);
                 tree.mounts_changed(&mut fs, &mount_points, out);
             }
-            let reports = books.take_reports();
-            session
-                .watches
-                .store(books.watch_count(), Ordering::Relaxed);
-            drop(books);
-            lock(&session.state).add_reports(reports);
+            session.publish(&mut books);
         }
         batches.push(encoder);
     }

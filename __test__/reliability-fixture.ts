@@ -34,6 +34,32 @@ export function holdings(): Holdings {
   return { fds: fds.length, threads: readdirSync('/proc/self/task').length, inotify, watches }
 }
 
+/** Threads of this process named as the engine names its reader threads. */
+function readerThreads(): number {
+  let count = 0
+  for (const task of readdirSync('/proc/self/task')) {
+    try {
+      if (readFileSync(`/proc/self/task/${task}/comm`, 'utf8').trim() === 'inotify-reader') count += 1
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return count
+}
+
+/**
+ * What {@link holdings} says once every instance closed has finished closing: the shared
+ * instance's reader closes its descriptor and ends on its own thread, soon after the last session
+ * closes. Waits (with a deadline) until no inotify descriptor and no reader thread is left, then counts.
+ */
+export async function holdingsOnceClosed(timeoutMs = 5000): Promise<Holdings> {
+  const deadline = Date.now() + timeoutMs
+  while ((holdings().inotify > 0 || readerThreads() > 0) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+  return holdings()
+}
+
 /**
  * Opens and closes `cycles` watchers on `dir` (which should hold a directory `a`), in turn: an
  * Inotify closed while a generator waits (its reader armed), a bare Inotify, an InotifyTree once

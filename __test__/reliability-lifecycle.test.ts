@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
 import { until } from './helpers'
 import { withinDeadline } from './inotify-fixture'
-import { holdings, openCloseCycles } from './reliability-fixture'
+import { holdings, holdingsOnceClosed, openCloseCycles } from './reliability-fixture'
 import { REPO, useTreeFixture } from './tree-fixture'
 
 const fx = useTreeFixture()
@@ -88,10 +88,10 @@ describe('open/close cycles', () => {
     // One cycle of each kind first: whatever Node or the binding start lazily (libuv's thread
     // pool, say) is then running before the count.
     await openCloseCycles(dir, 4)
-    const before = holdings()
+    const before = await holdingsOnceClosed()
     const cycles = 2000
     await openCloseCycles(dir, cycles)
-    const after = holdings()
+    const after = await holdingsOnceClosed()
     console.log(`after ${cycles} cycles: ${JSON.stringify(after)} (before: ${JSON.stringify(before)})`)
     expect(after).toEqual(before)
   }, 60_000)

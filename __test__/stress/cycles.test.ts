@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, expect, it } from 'vitest'
 import { makeTempDir } from '../helpers'
-import { holdings, openCloseCycles } from '../reliability-fixture'
+import { holdingsOnceClosed, openCloseCycles } from '../reliability-fixture'
 
 const CYCLES = Number(process.env.STRESS_CYCLES ?? 20_000)
 
@@ -24,10 +24,10 @@ it(
     for (const sub of ['a/deeper', 'b/deeper', 'c/deeper']) mkdirSync(join(dir, sub), { recursive: true })
     // One cycle of each kind first: whatever Node or the binding start lazily is then running.
     await openCloseCycles(dir, 4)
-    const before = holdings()
+    const before = await holdingsOnceClosed()
     const started = performance.now()
     await openCloseCycles(dir, CYCLES)
-    const after = holdings()
+    const after = await holdingsOnceClosed()
     console.log(
       `cycles: ${CYCLES} in ${((performance.now() - started) / 1000).toFixed(1)} s; after ${JSON.stringify(after)}, before ${JSON.stringify(before)}`,
     )

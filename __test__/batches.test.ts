@@ -6,7 +6,7 @@ import { readFileSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import {
   AbortError,
   IN_CREATE,
@@ -17,6 +17,7 @@ import {
   type InotifyEvent,
 } from '../src/index'
 import { BATCH } from '../src/format-constants'
+import { NativeSession, type RawHandle } from '../src/native-session'
 import { WireBatch } from '../src/wire'
 import { collectUntil } from './helpers'
 import { brief, sh, useFixture, withinDeadline } from './inotify-fixture'
@@ -243,13 +244,20 @@ describe('eventBatches', () => {
   })
 })
 
+/** A native session of `Inotify`'s kind watching `dir` for creates (closed after the test), read directly. */
+function rawSession(dir: string): RawHandle {
+  const session = NativeSession.raw()
+  onTestFinished(() => session.close())
+  session.handle.addWatch(Buffer.from(dir), IN_CREATE)
+  return session.handle
+}
+
 describe('WireBatch', () => {
   it('reads a batch at an odd memory offset (or on a big-endian host) field by field, the same as in place', async () => {
     const dir = fx.tempDir()
-    const inotify = fx.open({ paths: [dir], mask: IN_CREATE, blockDurationS: null })
+    const native = rawSession(dir)
     sh(dir, 'touch "$D/a" "$D/名前"; mkdir "$D/dir"')
     // The native buffer, taken as eventBatches would take it.
-    const native = (inotify as unknown as { native: { request(ms: number): boolean; take(): Buffer | null } }).native
     native.request(-1)
     const buf = await waitForBuffer(() => native.take())
     const odd = Buffer.alloc(buf.length + 1).subarray(1)
@@ -289,8 +297,7 @@ describe('WireBatch', () => {
 
   it('keeps no batch alive through a long name it gave out (V8 would share a long slice)', async () => {
     const dir = fx.tempDir()
-    const inotify = fx.open({ paths: [dir], mask: IN_CREATE, blockDurationS: null })
-    const native = (inotify as unknown as { native: { request(ms: number): boolean; take(): Buffer | null } }).native
+    const native = rawSession(dir)
     // 4096 ASCII names of 20 bytes (longer than SHARED_SLICE_MIN), queued before the reader reads.
     const files = 4096
     for (let i = 0; i < files; i++) writeFileSync(join(dir, `n${String(i).padStart(19, '0')}`), '')

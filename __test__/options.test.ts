@@ -27,7 +27,7 @@ describe('options', () => {
       ignore: { patterns: [], regexes: [], functions: [] },
       readGitignore: false,
       recursive: true,
-      changes: false,
+      ownInstance: false,
     })
     const watch = watchSettings('/tmp', undefined)
     expect(watch).toMatchObject({ encoding: 'utf8', recursive: true, debounceMs: 0, maxBacklog: 1000 })

@@ -100,7 +100,46 @@ describe('the package entry points', () => {
     expect(result.stdout + result.stderr).toBe('')
     expect(result.status).toBe(0)
   })
+
+  it('keeps the napi-generated binding.d.cts out of the public types, and exports no EventSource', () => {
+    const { reached, imports } = declarationsReachedFrom(['dist/index.d.ts', 'dist/index.d.mts'])
+    // The entries, the classes' modules and the types they name are reached (the walk works) ...
+    expect(reached).toEqual(expect.arrayContaining(['dist/inotify.d.ts', 'dist/tree.d.ts', 'dist/watch.d.ts']))
+    // ... and none of them imports the binding's types, directly or through the native session.
+    expect(imports.filter((i) => /binding|native/.test(i.specifier))).toEqual([])
+    expect(reached.filter((file) => /native/.test(file))).toEqual([])
+    const result = node(['-e', "const m = require('inotify-napi'); console.log(JSON.stringify('EventSource' in m))"])
+    expect(result.stderr).toBe('')
+    expect(result.stdout.trim()).toBe('false')
+  })
 })
+
+/**
+ * The declaration files reached from `entries` by following relative imports (`from './x'`,
+ * `import('./x')`), as a consumer's compiler does, with every import seen on the way.
+ */
+function declarationsReachedFrom(entries: readonly string[]): {
+  reached: string[]
+  imports: { file: string; specifier: string }[]
+} {
+  const reached = new Set<string>()
+  const imports: { file: string; specifier: string }[] = []
+  const todo = [...entries]
+  for (let file = todo.pop(); file !== undefined; file = todo.pop()) {
+    if (reached.has(file)) continue
+    reached.add(file)
+    const text = readFileSync(join(ROOT, file), 'utf8')
+    for (const [, specifier] of text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*)['"]([^'"]+)['"]/g)) {
+      if (specifier === undefined || !specifier.startsWith('.')) continue
+      imports.push({ file, specifier })
+      const base = posix.join(posix.dirname(file), specifier.replace(/\.[cm]?js$/, ''))
+      const found = ['.d.ts', '.d.mts', '.d.cts'].map((ext) => base + ext).find((f) => existsSync(join(ROOT, f)))
+      if (found === undefined) throw new Error(`${file} imports ${specifier}, which has no declaration file`)
+      todo.push(found)
+    }
+  }
+  return { reached: [...reached].sort(), imports }
+}
 
 /** package.json, as parsed. */
 function manifest(): Record<string, unknown> & { engines: { node: string } } {

@@ -8,7 +8,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { IN_CREATE, type EventBatch, type EventSource, type InotifyEvent } from '../src/index'
+import { IN_CREATE, type EventBatch, type Inotify, type InotifyEvent, type InotifyTrees } from '../src/index'
 import { collectUntil } from './helpers'
 import { sh, useFixture, withinDeadline } from './inotify-fixture'
 import { useTreeFixture } from './tree-fixture'
@@ -44,8 +44,11 @@ function shownBatches(batches: readonly EventBatch[]): string[] {
   return batches.flatMap((batch) => [...batch].map((event) => shown(event)!))
 }
 
+/** What has the three generators: an `Inotify` or a tree. */
+type Source = Inotify | InotifyTrees
+
 /** The three generators, each run with `timeoutS: 0` to its end, their items as {@link shown} gives them. */
-const generators: [string, (source: EventSource) => Promise<(string | null)[]>][] = [
+const generators: [string, (source: Source) => Promise<(string | null)[]>][] = [
   ['eventGen', async (source) => (await drain(source.eventGen({ timeoutS: 0 }))).map(shown)],
   ['eventGenSync', async (source) => drainSync(source.eventGenSync({ timeoutS: 0 })).map(shown)],
   ['eventBatches', async (source) => shownBatches(await drain(source.eventBatches({ timeoutS: 0 })))],

@@ -1,15 +1,15 @@
 /**
- * What `Inotify` and the recursive trees share: one native instance, read on its own thread, and
- * the Python package's generators over its events (`eventGen`, `eventGenSync`), the batch path
- * (`eventBatches`), with the lifecycle
- * (`close`, `ref`/`unref`, disposal).
+ * What `Inotify` and the recursive trees share: the Python package's generators over the raw events
+ * of a native session (`eventGen`, `eventGenSync`), the batch path (`eventBatches`), and the
+ * session's lifecycle (`close`, `ref`/`unref`, disposal). `watch()` reads changes, not raw events,
+ * and composes a session without these.
  * @module
  */
 import { performance } from 'node:perf_hooks'
 import type { EventName } from './constants'
 import { AbortError, closedError, fromNativeError, TerminalEventError } from './errors'
 import type { InotifyEvent } from './event'
-import { native as binding, type NativeInotify, type NativeTreeConfig } from './native'
+import type { EventsHandle, NativeSession } from './native-session'
 import { checkSeconds, eventBatchesSettings, eventGenSettings, type GenSettings, type SourceSettings } from './options'
 import type { PathEncoding, PathOf } from './paths'
 import { BatchView, type EventBatch } from './batch'
@@ -81,22 +81,6 @@ interface GenPosition {
 /** `setTimeout` fires at once for delays past 2^31-1 ms; longer waits are re-armed at wake-up. */
 const MAX_TIMER_MS = 0x7fffffff
 
-const noop = (): void => {}
-
-/**
- * Instances that must outlive their last reference: a ref()'d one is an open handle that keeps the
- * process alive (as `fs.watch`'s), and one a generator waits on is how that generator resumes.
- * Anything else is the collector's once unreferenced: the reader thread holds the doorbell only
- * weakly, and collecting the native object stops the thread and closes the descriptors.
- */
-const pinned = new Set<object>()
-
-/** Pins `owner` (see {@link pinned}) while `wanted`, unpins it otherwise. */
-export function pinWhile(owner: object, wanted: boolean): void {
-  if (wanted) pinned.add(owner)
-  else pinned.delete(owner)
-}
-
 /** Whether using up `batch` ends a cycle: it was read to the kernel queue's end, or is a tick. */
 function endsCycle(batch: WireBatch<PathEncoding>): boolean {
   return batch.settled || batch.count === 0
@@ -106,16 +90,17 @@ function endsCycle(batch: WireBatch<PathEncoding>): boolean {
 type WakeReason = 'ready' | 'deadline' | 'aborted'
 
 /**
- * One native inotify instance and the generators over its events. The instance keeps Node's event
- * loop alive while it is open, as `fs.watch` does; `unref()` lets the process exit anyway, and
- * `close()` releases it.
+ * A native session's raw events and the generators over them. The session keeps Node's event loop
+ * alive while it is open, as `fs.watch` does; `unref()` lets the process exit anyway, and `close()`
+ * releases it.
  */
-export abstract class EventSource<E extends PathEncoding = 'utf8'> implements AsyncIterable<InotifyEvent<PathOf<E>>> {
+export abstract class RawEventSource<E extends PathEncoding = 'utf8'>
+  implements AsyncIterable<InotifyEvent<PathOf<E>>>
+{
   /** What the last generator's `filterPredicate` ended on: `[typeName, event]`, or `null`. */
   lastSuccessReturn: [EventName, InotifyEvent<PathOf<E>>] | null = null
 
-  /** The native instance (for subclasses). */
-  protected readonly native: NativeInotify
+  readonly #session: NativeSession<EventsHandle>
   readonly #encoding: E
   readonly #blockDuration: BlockDuration
   /**
@@ -126,9 +111,6 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
   #batches: WireBatch<E>[] = []
   #row = 0
   readonly #waiters = new Set<() => void>()
-  #keepAlive: NodeJS.Timeout | undefined
-  #refd = true
-  #closed = false
   /** Generators running; the reader is disarmed when the last one ends. */
   #active = 0
   /** Generators running that yield `null`s: only they need the reader's ticks. */
@@ -145,49 +127,37 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
    */
   #answers = 0
 
-  /** Opens the native instance (a tree when `tree` is given). */
-  protected constructor(settings: SourceSettings<E>, tree?: NativeTreeConfig) {
+  /**
+   * Reads the raw events of `session` (opened by the subclass, which keeps it typed for its kind).
+   * @internal
+   */
+  protected constructor(session: NativeSession<EventsHandle>, settings: SourceSettings<E>) {
     this.#encoding = settings.encoding
     this.#blockDuration = settings.blockDuration
-    try {
-      this.native = new binding.NativeInotify(EventSource.#doorbell(new WeakRef(this)), tree)
-    } catch (error) {
-      throw fromNativeError(error)
-    }
-    this.#keepAlive = setInterval(noop, 0x7fffffff)
-    this.#pin()
-  }
-
-  /**
-   * The reader thread's doorbell. It reaches the instance through a `WeakRef` (and is made here,
-   * away from any closure over `this`): the native side holds it for the instance's life, and a
-   * strong reference would make every instance reachable from the thread, so never collected.
-   */
-  static #doorbell(source: WeakRef<EventSource<PathEncoding>>): (reports: boolean) => void {
-    return (reports) => {
-      const live = source.deref()
-      if (live !== undefined) live.#ring(reports)
-    }
-  }
-
-  /** Keeps this instance from the collector while it is ref()'d or waited on (see {@link pinned}). */
-  #pin(): void {
-    pinWhile(this, !this.#closed && (this.#refd || this.#waiters.size > 0))
+    this.#session = session
+    session.listen(() => this.#wake())
   }
 
   /** Number of watches held. */
   get watchCount(): number {
-    return this.#closed ? 0 : this.native.watchCount()
+    return this.#session.watchCount
   }
 
-  /** The inotify file descriptor (for diagnostics, e.g. `/proc/self/fdinfo`); -1 once closed. */
+  /**
+   * The inotify file descriptor (for diagnostics, e.g. `/proc/self/fdinfo`); -1 once closed. An
+   * `Inotify`'s is its own; trees share the process's one unless opened with `instance: 'own'`.
+   */
   get fd(): number {
-    return this.#closed ? -1 : this.native.fd
+    return this.#session.fd
   }
 
   /** Whether `close()` was called. */
   get closed(): boolean {
-    return this.#closed
+    return this.#session.closed
+  }
+
+  get #closed(): boolean {
+    return this.#session.closed
   }
 
   /**
@@ -241,9 +211,7 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
 
   /** Keeps the process alive while this instance is open (the default). Returns `this`. */
   ref(): this {
-    this.#keepAlive?.ref()
-    this.#refd = true
-    this.#pin()
+    this.#session.ref()
     return this
   }
 
@@ -253,28 +221,23 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
    * descriptors with it (`close()` it all the same: when the collector runs is not known).
    */
   unref(): this {
-    this.#keepAlive?.unref()
-    this.#refd = false
-    this.#pin()
+    this.#session.unref()
     return this
   }
 
   /**
-   * Stops the reader thread, closes the inotify descriptor (which drops every watch) and ends every
-   * pending generator. Idempotent.
+   * Drops every watch and ends every pending generator. An instance of its own (every `Inotify`'s)
+   * is closed with its reader thread; the shared one stays open for the trees and watchers left.
+   * Idempotent.
    */
   close(): void {
     if (this.#closed) return
-    this.#closed = true
-    clearInterval(this.#keepAlive)
-    this.#keepAlive = undefined
-    this.#pin()
     this.#batches = []
     this.#row = 0
     try {
-      this.native.close()
+      this.#session.close()
     } finally {
-      this.#ring()
+      this.#wake()
     }
   }
 
@@ -293,13 +256,7 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
     if (this.#closed) throw closedError(what)
   }
 
-  /**
-   * Called on each doorbell ring, before waiting generators wake; `reports` says the native side has
-   * reports to take (trees take them).
-   */
-  protected onRing(_reports: boolean): void {}
-
-  /** Whether {@link EventSource.keep} may drop events (else batches are yielded whole, unchecked). */
+  /** Whether {@link RawEventSource.keep} may drop events (else batches are yielded whole, unchecked). */
   protected get dropsEvents(): boolean {
     return false
   }
@@ -309,19 +266,14 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
     return true
   }
 
-  /** The reader thread's doorbell: wakes every waiting generator. Must never throw. */
-  #ring(reports = false): void {
-    if (!this.#closed) {
-      try {
-        this.onRing(reports)
-      } catch (error) {
-        // A user callback threw: surface it as an uncaught exception, as an event listener's would.
-        process.nextTick(() => {
-          throw error
-        })
-      }
-    }
+  /** Wakes every waiting generator (on each ring of the doorbell, and on close). */
+  #wake(): void {
     for (const wake of [...this.#waiters]) wake()
+  }
+
+  /** Keeps the session from the collector while a generator waits on it. */
+  #pin(): void {
+    this.#session.waitedOn = this.#waiters.size > 0
   }
 
   #blockMs(): number {
@@ -338,7 +290,7 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
    */
   #request(): void {
     try {
-      this.native.request(this.#ticking > 0 ? this.#blockMs() : -1)
+      this.#session.handle.request(this.#ticking > 0 ? this.#blockMs() : -1)
     } catch (error) {
       throw fromNativeError(error)
     }
@@ -352,7 +304,7 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
   #take(): WireBatch<E> | undefined {
     let buf: Buffer | null
     try {
-      buf = this.native.take()
+      buf = this.#session.handle.take()
     } catch (error) {
       throw fromNativeError(error)
     }
@@ -444,7 +396,7 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
   #leave(s: GenSettings<PathOf<E>>): void {
     this.#active -= 1
     if (s.yieldNones) this.#ticking -= 1
-    if (this.#active === 0 && !this.#closed) this.native.pause()
+    if (this.#active === 0 && !this.#closed) this.#session.handle.pause()
   }
 
   *#generateSync(s: GenSettings<PathOf<E>>): Generator<InotifyEvent<PathOf<E>> | null, void, undefined> {
@@ -561,7 +513,7 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
           s.timeoutMs === undefined || answering ? SYNC_SLICE_MS : at.lastHit + s.timeoutMs - performance.now()
         let buf: Buffer | null
         try {
-          buf = this.native.takeBlocking(Math.max(0, Math.min(SYNC_SLICE_MS, left)))
+          buf = this.#session.handle.takeBlocking(Math.max(0, Math.min(SYNC_SLICE_MS, left)))
         } catch (error) {
           if (this.#closed) return
           throw fromNativeError(error)
@@ -581,7 +533,7 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
     let answer: number | undefined
     if (s.timeoutMs === 0 && !this.#closed) {
       try {
-        answer = this.native.readNow()
+        answer = this.#session.handle.readNow()
       } catch (error) {
         throw fromNativeError(error)
       }

@@ -8,7 +8,6 @@
 export * from './constants'
 export { Inotify } from './inotify'
 export type { InotifyOptions } from './inotify'
-export { EventSource } from './event-source'
 export { DEFAULT_TERMINAL_EVENTS } from './options'
 export type { EventGenOptions, EventBatchesOptions, BlockDuration } from './event-source'
 export type { EventBatch } from './batch'
@@ -17,7 +16,14 @@ export type { PathLike, PathEncoding, PathOf } from './paths'
 export { InotifyError, TerminalEventError, AbortError, WatchLimitError } from './errors'
 export type { WatchLimitDetails } from './errors'
 export { InotifyTree, InotifyTrees } from './tree'
-export type { InotifyTreeOptions, InotifyTreeEvent, TreeEventGenOptions, IgnorePattern, IgnoreFunction } from './tree'
+export type {
+  InotifyTreeOptions,
+  InotifyTreeEvent,
+  TreeEventGenOptions,
+  IgnorePattern,
+  IgnoreFunction,
+  InstanceKind,
+} from './tree'
 export type { InotifyErrorCode, InotifyErrorDetails } from './errors'
 export { watch, Watcher } from './watch'
 export type { WatchOptions, WatchIgnore, WatchStats, InotifyLimits, WatcherEvents, Change, ChangeType } from './watch'

@@ -5,8 +5,9 @@
  */
 import { IN_ALL_EVENTS } from './constants'
 import { fromNativeError, InotifyError } from './errors'
-import { EventSource, type BlockDuration } from './event-source'
+import { RawEventSource, type BlockDuration } from './event-source'
 import { checkWatchMask } from './masks'
+import { NativeSession, type RawHandle } from './native-session'
 import { inotifySettings } from './options'
 import { checkPath, describe, type PathEncoding, type PathLike } from './paths'
 
@@ -28,7 +29,8 @@ export interface InotifyOptions<E extends PathEncoding = 'utf8'> {
 }
 
 /**
- * One inotify instance: add and remove watches, and read events as an async generator (or a
+ * One inotify instance of its own (its watch descriptors, queue and overflow are the user's to
+ * see, as in the Python package; trees and watchers share another): add and remove watches, and read events as an async generator (or a
  * blocking one), with the Python `inotify` package's semantics.
  *
  * The instance keeps Node's event loop alive while it is open, as `fs.watch` does; call
@@ -44,11 +46,15 @@ export interface InotifyOptions<E extends PathEncoding = 'utf8'> {
  * }
  * ```
  */
-export class Inotify<E extends PathEncoding = 'utf8'> extends EventSource<E> {
+export class Inotify<E extends PathEncoding = 'utf8'> extends RawEventSource<E> {
+  readonly #session: NativeSession<RawHandle>
+
   /** Opens an inotify instance and watches `options.paths`. */
   constructor(options?: InotifyOptions<E>) {
     const settings = inotifySettings(options)
-    super(settings)
+    const session = NativeSession.raw()
+    super(session, settings)
+    this.#session = session
     try {
       for (const path of settings.paths) this.#addChecked(path.bytes, path.given, settings.mask)
     } catch (error) {
@@ -71,7 +77,7 @@ export class Inotify<E extends PathEncoding = 'utf8'> extends EventSource<E> {
   #addChecked(bytes: Buffer, given: string | Buffer, mask: number): number {
     this.checkOpen('addWatch')
     try {
-      return this.native.addWatch(bytes, mask)
+      return this.#session.handle.addWatch(bytes, mask)
     } catch (error) {
       throw fromNativeError(error, given)
     }
@@ -88,7 +94,7 @@ export class Inotify<E extends PathEncoding = 'utf8'> extends EventSource<E> {
     if (typeof superficial !== 'boolean')
       throw new TypeError(`superficial must be a boolean, got ${describe(superficial)}`)
     this.checkOpen('removeWatch')
-    const wd = this.native.wdOf(checked.bytes)
+    const wd = this.#session.handle.wdOf(checked.bytes)
     if (wd === null) {
       if (superficial) return
       throw notWatched(checked.given)
@@ -109,7 +115,7 @@ export class Inotify<E extends PathEncoding = 'utf8'> extends EventSource<E> {
       throw new TypeError(`superficial must be a boolean, got ${describe(superficial)}`)
     this.checkOpen('removeWatchWithId')
     try {
-      this.native.removeWatch(wd, superficial)
+      this.#session.handle.removeWatch(wd, superficial)
     } catch (error) {
       throw fromNativeError(error)
     }

@@ -84,6 +84,15 @@ function checkNumber(value: unknown, what: string, min: number, max: number, int
   return value
 }
 
+/** Checks `instance` (`'shared'`, the default, or `'own'`): whether the session has an instance of its own. */
+function checkInstance(instance: unknown): boolean {
+  if (instance === undefined || instance === 'shared') return false
+  if (instance === 'own') return true
+  throw Object.assign(new TypeError(`instance must be 'shared' or 'own', got ${describe(instance)}`), {
+    code: 'ERR_INVALID_ARG_VALUE',
+  })
+}
+
 function checkEncoding<E extends PathEncoding>(encoding: unknown): E {
   const checked = encoding ?? 'utf8'
   if (checked !== 'utf8' && checked !== 'buffer') {
@@ -225,10 +234,10 @@ export interface TreeSettings<E extends PathEncoding> extends SourceSettings<E> 
   readonly readGitignore: boolean
   /** Watch below the roots. */
   readonly recursive: boolean
-  /** Turn events into per-path changes (taken with `takeChanges`): `watch()`'s trees. */
-  readonly changes: boolean
   /** Bound of the native queue, in bytes (`undefined`: the engine's). */
   readonly maxQueuedBytes: number | undefined
+  /** An inotify instance of its own, instead of the process's shared one. */
+  readonly ownInstance: boolean
 }
 
 const TREE_KEYS: ReadonlySet<string> = new Set([
@@ -238,6 +247,7 @@ const TREE_KEYS: ReadonlySet<string> = new Set([
   'followSymlinks',
   'ignore',
   'onError',
+  'instance',
 ])
 
 /** Checks the roots and options of `new InotifyTrees(paths, options)` and fills in their defaults. */
@@ -256,6 +266,7 @@ export function treeSettings<E extends PathEncoding>(
   const ignore = ignoreSettings(o.ignore)
   const followSymlinks = checkBoolean(o.followSymlinks, 'followSymlinks', false)
   checkFunction(o.onError, 'onError')
+  const ownInstance = checkInstance(o.instance)
   const roots = paths.map((p: unknown, i) => checkPath(p, `paths[${i}]`))
   return Object.freeze({
     encoding,
@@ -267,8 +278,8 @@ export function treeSettings<E extends PathEncoding>(
     onError: o.onError ?? warnUnlessVanished,
     readGitignore: false,
     recursive: true,
-    changes: false,
     maxQueuedBytes: undefined,
+    ownInstance,
   })
 }
 
@@ -294,6 +305,8 @@ export interface WatchSettings<E extends PathEncoding> {
   readonly maxBacklog: number
   /** Bound of the native queue, in bytes. */
   readonly maxQueuedBytes: number
+  /** An inotify instance of its own, instead of the process's shared one. */
+  readonly ownInstance: boolean
 }
 
 const WATCH_KEYS: ReadonlySet<string> = new Set([
@@ -306,6 +319,7 @@ const WATCH_KEYS: ReadonlySet<string> = new Set([
   'signal',
   'maxBacklog',
   'encoding',
+  'instance',
 ])
 
 /** Checks the roots and options of `watch(paths, options)` and fills in their defaults. */
@@ -332,6 +346,7 @@ export function watchSettings<E extends PathEncoding>(
   const recursive = checkBoolean(o.recursive, 'recursive', true)
   const followSymlinks = checkBoolean(o.followSymlinks, 'followSymlinks', false)
   const signal = checkSignal(o.signal)
+  const ownInstance = checkInstance(o.instance)
   // URLs through fileURLToPath, as fs does: Node's own TypeError for a host or an encoded `/`.
   const roots = list.map((p, i) => checkPath(absolutePath(checkPath(p, `paths[${i}]`)), `paths[${i}]`))
   return Object.freeze({
@@ -345,6 +360,7 @@ export function watchSettings<E extends PathEncoding>(
     signal,
     maxBacklog,
     maxQueuedBytes,
+    ownInstance,
   })
 }
 
@@ -354,7 +370,7 @@ const BACKENDS: readonly BackendType[] = ['fs-events', 'watchman', 'inotify', 'w
 /** `@parcel/watcher`'s batching window. */
 const PARCEL_DEBOUNCE_MS = 50
 
-const SUBSCRIBE_KEYS: ReadonlySet<string> = new Set(['ignore', 'backend', 'debounceMs'])
+const SUBSCRIBE_KEYS: ReadonlySet<string> = new Set(['ignore', 'backend', 'debounceMs', 'instance'])
 
 /** `subscribe(dir, fn, options)`, checked: the watcher it opens, and the key `unsubscribe` finds it by. */
 export interface SubscribeSettings {
@@ -397,6 +413,7 @@ export function subscribeSettings(dir: unknown, options: SubscribeOptions | unde
   const root = resolvePath(dir)
   const ignore = parcelIgnore(root, o.ignore)
   const debounceMs = checkNumber(o.debounceMs ?? PARCEL_DEBOUNCE_MS, 'debounceMs', 0, MAX_TIMER_MS, false)
+  const ownInstance = checkInstance(o.instance)
   const watch: WatchSettings<'utf8'> = Object.freeze({
     roots: Object.freeze([checkPath(root, 'dir')]),
     encoding: 'utf8',
@@ -408,6 +425,7 @@ export function subscribeSettings(dir: unknown, options: SubscribeOptions | unde
     signal: undefined,
     maxBacklog: DEFAULT_MAX_BACKLOG,
     maxQueuedBytes: DEFAULT_MAX_QUEUED_BYTES,
+    ownInstance,
   })
   const key = JSON.stringify([root, ignore.patterns, ignore.regexes])
   return Object.freeze({ root, key, watch })

@@ -79,3 +79,9 @@ export function describe(value: unknown): string {
   if (typeof value === 'object') return `an instance of ${value.constructor?.name ?? 'Object'}`
   return `type ${typeof value} (${String(value).slice(0, 40)})`
 }
+
+/** A path in `encoding`: a string as it is (a `Buffer` decoded as UTF-8), or its bytes. */
+export function inEncoding<E extends PathEncoding>(path: string | Buffer, encoding: E): PathOf<E> {
+  if (encoding === 'buffer') return (typeof path === 'string' ? Buffer.from(path) : path) as PathOf<E>
+  return (typeof path === 'string' ? path : path.toString('utf8')) as PathOf<E>
+}

@@ -7,6 +7,7 @@ import type { Change } from './changes'
 import { InotifyError, readInotifyLimit } from './errors'
 import { subscribeSettings } from './options'
 import { describe } from './paths'
+import type { InstanceKind } from './tree'
 import { Watcher } from './watch'
 
 /** What happened to a path, as `@parcel/watcher` names it. */
@@ -59,6 +60,12 @@ export interface SubscribeOptions {
    * 2^31-1, as `watch()`'s: a `RangeError` beyond.
    */
   debounceMs?: number
+  /**
+   * Which inotify instance the subscription is a session of (not an option of `@parcel/watcher`,
+   * which serves every subscription from one instance too): `'shared'` (default), the process's
+   * one, or `'own'`. See {@link InstanceKind}.
+   */
+  instance?: InstanceKind
 }
 
 /** `@parcel/watcher`'s name for {@link SubscribeOptions}. */

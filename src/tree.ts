@@ -3,14 +3,25 @@
  * watched before it is listed, renames re-pathed, and overflows recovered, all on the native thread.
  * @module
  */
-import { statSync } from 'node:fs'
-import { InotifyError, WatchLimitError, type InotifyErrorCode } from './errors'
+import type { InotifyError } from './errors'
 import type { InotifyEvent } from './event'
-import { EventSource, type BlockDuration, type EventGenOptions } from './event-source'
+import { RawEventSource, type BlockDuration, type EventGenOptions } from './event-source'
 import { IgnoreFilter } from './ignore-filter'
-import type { NativeTreeReport } from './native'
-import { treeSettings, withoutPythonOption, type TreeSettings } from './options'
-import type { CheckedPath, PathEncoding, PathLike, PathOf } from './paths'
+import { NativeSession, type TreeHandle } from './native-session'
+import { treeSettings, withoutPythonOption } from './options'
+import { inEncoding, type PathEncoding, type PathLike, type PathOf } from './paths'
+import { TreeSession } from './tree-session'
+
+/**
+ * Which inotify instance a tree or watcher is a session of. `'shared'`: the one instance that the
+ * process's trees, `watch()`es and `subscribe()`s share (one descriptor and one reader thread, and
+ * one watch descriptor per directory however many of them watch it), so that any number of them
+ * fit in `fs.inotify.max_user_instances` (128 by default, for all of a user's processes); each
+ * still gets only its own events, and an overflow of the shared queue reaches every one. `'own'`:
+ * an instance of its own, with its own watch descriptors, kernel queue (and so its own overflow)
+ * and reader thread.
+ */
+export type InstanceKind = 'shared' | 'own'
 
 /**
  * What a tree leaves out: a gitignore-style glob (`node_modules`, `*.log`, `/build`, `dist/`,
@@ -64,6 +75,8 @@ export interface InotifyTreeOptions<E extends PathEncoding = 'utf8'> {
    * Default: `process.emitWarning`, except for directories that vanished (normal churn).
    */
   onError?: (error: InotifyError) => void
+  /** Which inotify instance the tree is a session of (see {@link InstanceKind}); default `'shared'`. */
+  instance?: InstanceKind
 }
 
 /** Options of a tree's `eventGen` and `eventGenSync`: those of every source, and one of the Python package's. */
@@ -78,91 +91,42 @@ export interface TreeEventGenOptions<P extends string | Buffer = string> extends
   ignoreMissingNewFolders?: boolean
 }
 
-/** A root must be an existing directory: said at once, not discovered later as an empty tree. */
-function checkRoot(root: CheckedPath): void {
-  let isDir: boolean
-  try {
-    isDir = statSync(root.bytes).isDirectory()
-  } catch (error) {
-    const code = ((error as NodeJS.ErrnoException).code ?? 'ENOENT') as InotifyErrorCode
-    throw new InotifyError({
-      code,
-      syscall: 'stat',
-      path: root.given,
-      message: `${code}: cannot watch the tree at '${String(root.given)}': ${(error as Error).message}`,
-    })
-  }
-  if (!isDir) {
-    throw new InotifyError({
-      code: 'ENOTDIR',
-      syscall: 'stat',
-      path: root.given,
-      message: `ENOTDIR: cannot watch the tree at '${String(root.given)}': not a directory (watch a file with Inotify.addWatch)`,
-    })
-  }
-}
-
-const noop = (): void => {}
-
 /**
- * What every recursive tree is, whoever opened it: `InotifyTrees` (and `InotifyTree`), or the tree
- * under `watch()`. It opens the native tree from checked settings, settles `ready`, turns the
- * tree's reports into errors, and drops what the ignore functions leave out.
+ * Watches whole directory trees, as the Python package's `InotifyTrees`: every directory under each
+ * root, including those created, moved in or renamed later. Events report the directory they
+ * happened in (`path`) and the entry (`filename`); what a new directory already held when its watch
+ * was put in place is reported as `IN_CREATE` events marked `synthetic: true`.
+ *
+ * The scan runs on the native thread: the constructor returns at once and {@link InotifyTrees.ready}
+ * resolves when every root is watched to its leaves.
  */
-export abstract class TreeSource<E extends PathEncoding = 'utf8'> extends EventSource<E> {
+export class InotifyTrees<E extends PathEncoding = 'utf8'> extends RawEventSource<E> {
+  readonly #tree: TreeSession<TreeHandle>
+  readonly #roots: readonly PathOf<E>[]
+  readonly #ignoreFilter: IgnoreFilter | undefined
+
+  /** Starts watching every root (each must be an existing directory). */
+  constructor(paths: readonly PathLike[], options?: InotifyTreeOptions<E>) {
+    const settings = treeSettings(paths, options)
+    const tree = new TreeSession(settings, NativeSession.tree)
+    super(tree.session, settings)
+    this.#tree = tree
+    this.#roots = Object.freeze(settings.roots.map((root) => inEncoding(root.given, settings.encoding)))
+    this.#ignoreFilter = IgnoreFilter.of(settings.ignore.functions, settings.roots, settings.onError)
+  }
+
   /**
    * Resolves once every root is watched to its leaves. Rejects (without ending the tree) with an
    * {@link InotifyError} if a root could not be watched, or a {@link WatchLimitError} if the watch
    * limit cut the first scan short; what was watched keeps working either way.
    */
-  readonly ready: Promise<void>
-  readonly #roots: readonly CheckedPath[]
-  readonly #encoding: E
-  readonly #onError: (error: InotifyError) => void
-  readonly #ignoreFilter: IgnoreFilter | undefined
-  #pendingRoots: number
-  #firstScanError: InotifyError | undefined
-  #settle: { resolve: () => void; reject: (error: InotifyError) => void } | undefined
-
-  /** Starts watching every root of checked `settings` (each must be an existing directory). */
-  protected constructor(settings: TreeSettings<E>) {
-    for (const root of settings.roots) checkRoot(root)
-    super(settings, {
-      mask: settings.mask,
-      followSymlinks: settings.followSymlinks,
-      ignore: [...settings.ignore.patterns],
-      ignoreRegexes: [...settings.ignore.regexes],
-      changes: settings.changes,
-      readGitignore: settings.readGitignore,
-      recursive: settings.recursive,
-      maxQueuedBytes: settings.maxQueuedBytes,
-    })
-    this.#roots = settings.roots
-    this.#encoding = settings.encoding
-    this.#onError = settings.onError
-    this.#ignoreFilter = IgnoreFilter.of(settings.ignore.functions, settings.roots, settings.onError)
-    this.#pendingRoots = settings.roots.length
-    this.ready = new Promise<void>((resolve, reject) => {
-      this.#settle = { resolve, reject }
-    })
-    // Awaiting `ready` is optional: an unawaited rejection must not crash the process.
-    this.ready.catch(noop)
-    try {
-      for (const root of settings.roots) this.native.addRoot(root.bytes)
-    } catch (error) {
-      this.close()
-      throw error
-    }
+  get ready(): Promise<void> {
+    return this.#tree.ready
   }
 
   /** The roots, as given (URLs as their paths). */
   get roots(): readonly PathOf<E>[] {
-    return this.#roots.map((r) => this.#asPath(r.given))
-  }
-
-  #asPath(path: string | Buffer): PathOf<E> {
-    if (this.#encoding === 'buffer') return (typeof path === 'string' ? Buffer.from(path) : path) as PathOf<E>
-    return (typeof path === 'string' ? path : path.toString('utf8')) as PathOf<E>
+    return this.#roots
   }
 
   protected override get dropsEvents(): boolean {
@@ -174,98 +138,10 @@ export abstract class TreeSource<E extends PathEncoding = 'utf8'> extends EventS
     return this.#ignoreFilter?.keeps(event) ?? true
   }
 
-  protected override onRing(reports: boolean): void {
-    if (!reports) return
-    for (const report of this.native.takeReports()) this.#handle(report)
-  }
-
-  #given(path: Buffer): string | Buffer {
-    const root = this.#roots.find((r) => r.bytes.equals(path))
-    return root?.given ?? (this.#encoding === 'buffer' ? path : path.toString('utf8'))
-  }
-
-  #handle(report: NativeTreeReport): void {
-    switch (report.kind) {
-      case 'ready':
-        this.#rootDone()
-        return
-      case 'rootFailed': {
-        const error = this.#errorOf(report)
-        this.#firstScanError ??= error
-        this.#rootDone()
-        this.#onError(error)
-        return
-      }
-      case 'watchLimit': {
-        const error = new WatchLimitError({
-          path: this.#given(report.path),
-          needed: report.needed ?? 0,
-          watched: report.watched ?? 0,
-        })
-        if (this.#pendingRoots > 0) this.#firstScanError ??= error
-        this.#onError(error)
-        return
-      }
-      default:
-        this.#onError(this.#errorOf(report))
-    }
-  }
-
-  #errorOf(report: NativeTreeReport): InotifyError {
-    const code = (report.code ?? 'EIO') as InotifyErrorCode
-    const path = this.#given(report.path)
-    const what =
-      report.kind === 'skipped'
-        ? 'skipped the directory'
-        : report.kind === 'ignoreFile'
-          ? 'did not apply the ignore file of the tree at'
-          : 'cannot watch the tree at'
-    return new InotifyError({
-      code,
-      syscall: report.syscall,
-      path,
-      message: `${code}: ${what} '${String(path)}': ${report.message ?? ''}`,
-    })
-  }
-
-  #rootDone(): void {
-    this.#pendingRoots -= 1
-    if (this.#pendingRoots > 0 || this.#settle === undefined) return
-    const { resolve, reject } = this.#settle
-    this.#settle = undefined
-    if (this.#firstScanError) reject(this.#firstScanError)
-    else resolve()
-  }
-
   /** Closes the tree; a `ready` still pending rejects with `ERR_INOTIFY_CLOSED`. */
   override close(): void {
     super.close()
-    if (this.#settle !== undefined) {
-      const { reject } = this.#settle
-      this.#settle = undefined
-      reject(
-        new InotifyError({
-          code: 'ERR_INOTIFY_CLOSED',
-          message: 'ERR_INOTIFY_CLOSED: the tree was closed before it was ready',
-        }),
-      )
-    }
-  }
-}
-
-/**
- * Watches whole directory trees, as the Python package's `InotifyTrees`: every directory under each
- * root, including those created, moved in or renamed later. Events report the directory they
- * happened in (`path`) and the entry (`filename`); what a new directory already held when its watch
- * was put in place is reported as `IN_CREATE` events marked `synthetic: true`.
- *
- * The scan runs on the native thread: the constructor returns at once and {@link InotifyTrees.ready}
- * resolves when every root is watched to its leaves.
- */
-export class InotifyTrees<E extends PathEncoding = 'utf8'> extends TreeSource<E> {
-  /** Starts watching every root (each must be an existing directory). */
-  constructor(paths: readonly PathLike[], options?: InotifyTreeOptions<E>) {
-    super(treeSettings(paths, options))
+    this.#tree.close()
   }
 
   /** The object that owns the kernel instance: the tree itself (the Python package's `.inotify`). */
@@ -292,7 +168,7 @@ export class InotifyTrees<E extends PathEncoding = 'utf8'> extends TreeSource<E>
   }
 
   /**
-   * As {@link EventSource.eventGen}; also accepts the Python package's `ignoreMissingNewFolders`
+   * As {@link Inotify.eventGen}; also accepts the Python package's `ignoreMissingNewFolders`
    * (see {@link TreeEventGenOptions}).
    */
   override eventGen(
@@ -308,7 +184,7 @@ export class InotifyTrees<E extends PathEncoding = 'utf8'> extends TreeSource<E>
   }
 
   /**
-   * As {@link EventSource.eventGenSync} (also on a tree with ignore functions: they are applied on
+   * As {@link Inotify.eventGenSync} (also on a tree with ignore functions: they are applied on
    * this thread, to what it takes); also accepts the Python package's `ignoreMissingNewFolders`
    * (see {@link TreeEventGenOptions}).
    */

@@ -7,12 +7,13 @@ import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import { decodeChanges, type Change } from './changes'
 import { closedError, fromNativeError, InotifyError, readInotifyLimit } from './errors'
-import { pinWhile } from './event-source'
 import { CHANGES_MASK } from './format-constants'
 import { IgnoreFilter } from './ignore-filter'
-import { watchSettings, type TreeSettings, type WatchSettings } from './options'
-import type { PathEncoding, PathLike, PathOf } from './paths'
-import { TreeSource, type IgnoreFunction } from './tree'
+import { NativeSession, pinWhile, type ChangesHandle } from './native-session'
+import { watchSettings, type WatchSettings } from './options'
+import { inEncoding, type PathEncoding, type PathLike, type PathOf } from './paths'
+import type { IgnoreFunction, InstanceKind } from './tree'
+import { TreeSession } from './tree-session'
 
 /**
  * A gitignore-style pattern, a RegExp (tested on the path relative to its root, natively), or a
@@ -76,6 +77,8 @@ export interface WatchOptions<E extends PathEncoding = 'utf8'> {
    * consumer is told to re-read what it needs, never left to believe it saw everything.
    */
   maxBacklog?: number
+  /** Which inotify instance the watcher is a session of (see {@link InstanceKind}); default `'shared'`. */
+  instance?: InstanceKind
 }
 
 /** The kernel limits in force, from `/proc/sys/fs/inotify` (undefined where unreadable). */
@@ -116,49 +119,10 @@ export interface WatcherEvents<P extends string | Buffer = string> {
   close: []
 }
 
-/** A tree whose events the engine turns into changes; the watcher owns it. */
-class ChangeTree extends TreeSource<'utf8'> {
-  #onChanges: (() => void) | undefined
-
-  constructor(settings: TreeSettings<'utf8'>) {
-    super(settings)
-    // Armed for good, without ticks: changes coalesce natively until they are taken.
-    this.native.request(-1)
-  }
-
-  listen(onChanges: () => void): void {
-    this.#onChanges = onChanges
-  }
-
-  protected override onRing(reports: boolean): void {
-    super.onRing(reports)
-    this.#onChanges?.()
-  }
-
-  /** The native thread stopped by itself (it panicked: a bug), not by `close()`. */
-  get stopped(): boolean {
-    return !this.closed && this.native.closed
-  }
-
-  takeChanges(): Buffer | null {
-    try {
-      return this.native.takeChanges()
-    } catch (error) {
-      throw fromNativeError(error)
-    }
-  }
-}
-
 /** An async iterator's state: its backlog and, while it waits, how to wake it. */
 interface Reader<P extends string | Buffer> {
   backlog: Change<P>[][]
   wake: (() => void) | undefined
-}
-
-/** A path in `encoding`. */
-function inEncoding<E extends PathEncoding>(path: string | Buffer, encoding: E): PathOf<E> {
-  if (encoding === 'buffer') return (typeof path === 'string' ? Buffer.from(path) : path) as PathOf<E>
-  return (typeof path === 'string' ? path : path.toString('utf8')) as PathOf<E>
 }
 
 /**
@@ -174,7 +138,8 @@ export class Watcher<E extends PathEncoding = 'utf8'>
    * it could watch) if a root failed or the watch limit cut the first scan short.
    */
   readonly ready: Promise<void>
-  readonly #tree: ChangeTree
+  /** The native session, whose events the engine turns into per-path changes. */
+  readonly #tree: TreeSession<ChangesHandle>
   readonly #roots: readonly PathOf<E>[]
   readonly #encoding: E
   readonly #debounceMs: number
@@ -198,22 +163,31 @@ export class Watcher<E extends PathEncoding = 'utf8'>
     this.#debounceMs = settings.debounceMs
     this.#maxBacklog = settings.maxBacklog
     this.#roots = settings.roots.map((root) => inEncoding(root.given, this.#encoding))
-    this.#tree = new ChangeTree({
-      roots: settings.roots,
-      encoding: 'utf8',
-      blockDuration: null,
-      mask: CHANGES_MASK,
-      followSymlinks: settings.followSymlinks,
-      // The functions are the watcher's, applied to changes; the tree's rules are the native ones.
-      ignore: { ...settings.ignore, functions: [] },
-      onError: this.#onFault,
-      readGitignore: settings.gitignore,
-      recursive: settings.recursive,
-      changes: true,
-      maxQueuedBytes: settings.maxQueuedBytes,
-    })
+    this.#tree = new TreeSession(
+      {
+        roots: settings.roots,
+        encoding: 'utf8',
+        mask: CHANGES_MASK,
+        followSymlinks: settings.followSymlinks,
+        // The functions are the watcher's, applied to changes; the tree's rules are the native ones.
+        ignore: { ...settings.ignore, functions: [] },
+        onError: this.#onFault,
+        readGitignore: settings.gitignore,
+        recursive: settings.recursive,
+        maxQueuedBytes: settings.maxQueuedBytes,
+        ownInstance: settings.ownInstance,
+      },
+      NativeSession.changes,
+    )
     this.#ignoreFilter = IgnoreFilter.of(settings.ignore.functions, settings.roots, this.#onFault)
-    this.#tree.listen(() => this.#onRing())
+    this.#tree.session.listen(() => this.#onRing())
+    try {
+      // Armed for good, without ticks: changes coalesce natively until they are taken.
+      this.#tree.session.handle.request(-1)
+    } catch (error) {
+      this.#tree.close()
+      throw fromNativeError(error)
+    }
     this.ready = this.#tree.ready.then(() => {
       this.#stats.crawlMs = performance.now() - this.#started
     })
@@ -247,7 +221,7 @@ export class Watcher<E extends PathEncoding = 'utf8'>
   /** Counters, the watch count and the kernel limits in force. */
   stats(): WatchStats {
     return {
-      watches: this.#tree.watchCount,
+      watches: this.#tree.session.watchCount,
       ...this.#stats,
       limits: {
         maxUserWatches: readInotifyLimit('max_user_watches'),
@@ -259,7 +233,7 @@ export class Watcher<E extends PathEncoding = 'utf8'>
 
   /** Keeps the process alive while the watcher is open (the default). Returns `this`. */
   ref(): this {
-    this.#tree.ref()
+    this.#tree.session.ref()
     return this
   }
 
@@ -269,7 +243,7 @@ export class Watcher<E extends PathEncoding = 'utf8'>
    * thread and descriptors with it.
    */
   unref(): this {
-    this.#tree.unref()
+    this.#tree.session.unref()
     return this
   }
 
@@ -354,7 +328,7 @@ export class Watcher<E extends PathEncoding = 'utf8'>
   /** The native thread has changes: take them now, or after the debounce. */
   #onRing(): void {
     if (this.closed || this.#failure !== undefined) return
-    if (this.#tree.stopped) return this.#pull()
+    if (this.#tree.session.stopped) return this.#pull()
     if (!this.#wanted()) return
     if (this.#debounceMs === 0) this.#pull()
     else
@@ -367,10 +341,10 @@ export class Watcher<E extends PathEncoding = 'utf8'>
   /** Takes what changed and delivers it (nothing waits: nothing is taken, changes coalesce). */
   #pull(): void {
     if (this.closed || this.#failure !== undefined || this.#timer !== undefined) return
-    if (!this.#wanted() && !this.#tree.stopped) return
+    if (!this.#wanted() && !this.#tree.session.stopped) return
     let buf: Buffer | null
     try {
-      buf = this.#tree.takeChanges()
+      buf = this.#tree.session.handle.takeChanges()
     } catch (error) {
       this.#fail(error)
       return

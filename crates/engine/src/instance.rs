@@ -317,9 +317,11 @@ fn reader_thread(instance: &Arc<InstanceCore>) {
         for session in sessions {
             session.stopping.store(true, Ordering::Relaxed);
             let mut state = lock(&session.state);
-            state.push(Err(Error::Panicked {
+            let panicked = Error::Panicked {
                 message: message.clone(),
-            }));
+            };
+            state.push(Err(panicked.clone()));
+            state.failure = Some(panicked);
             state.stop = true;
             drop(state);
             session.changed.notify_all();

@@ -90,8 +90,9 @@ impl Session {
     }
 
     fn check_open(&self) -> Result<()> {
-        if self.state().stop {
-            return Err(Error::Closed);
+        let state = self.state();
+        if state.stop {
+            return Err(state.stopped_error());
         }
         Ok(())
     }
@@ -149,7 +150,7 @@ impl Session {
         let opened = RootHandle::open(path);
         let mut state = self.state();
         if state.stop {
-            return Err(Error::Closed);
+            return Err(state.stopped_error());
         }
         state.roots.push_back((path.to_vec(), opened));
         drop(state);
@@ -201,7 +202,7 @@ impl Session {
     pub fn request(&self, tick: Option<Duration>) -> Result<bool> {
         let mut state = self.state();
         if state.stop {
-            return Err(Error::Closed);
+            return Err(state.stopped_error());
         }
         let before = state.armed.replace(Armed { tick });
         let changed = before != Some(Armed { tick });
@@ -227,7 +228,7 @@ impl Session {
         }
         let mut state = self.state();
         if state.stop {
-            return Err(Error::Closed);
+            return Err(state.stopped_error());
         }
         // A request being served may have read before this one was made: this one is the next.
         let read_now = &mut state.read_now;

@@ -7,7 +7,7 @@ use std::sync::Condvar;
 use std::time::{Duration, Instant};
 
 use crate::changes::ChangeSet;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::reader_policy::HOLD_MAX;
 use crate::tree::TreeReport;
 use crate::tree_fs::RootHandle;
@@ -68,6 +68,9 @@ pub struct State {
     pub fresh_reports: bool,
     /// Events were read for this session while it was full and dropped: it is owed an overflow.
     pub overflowed: bool,
+    /// Why the session stopped, when not closed by its consumer (the reader panicked): what a
+    /// request made since is answered with, rather than "closed".
+    pub failure: Option<Error>,
 }
 
 impl Default for State {
@@ -88,11 +91,17 @@ impl Default for State {
             changes: ChangeSet::new(),
             fresh_reports: false,
             overflowed: false,
+            failure: None,
         }
     }
 }
 
 impl State {
+    /// The error a request to a stopped session gets.
+    pub fn stopped_error(&self) -> Error {
+        self.failure.clone().unwrap_or(Error::Closed)
+    }
+
     pub fn add_reports(&mut self, reports: Vec<TreeReport>) {
         if !reports.is_empty() {
             self.reports.extend(reports);

@@ -346,7 +346,7 @@ export class Watcher<E extends PathEncoding = 'utf8'>
     try {
       buf = this.#tree.session.handle.takeChanges()
     } catch (error) {
-      this.#fail(error)
+      this.#fail(fromNativeError(error))
       return
     }
     if (buf === null) return

@@ -78,6 +78,13 @@ interface GenPosition {
   answer: number | undefined
 }
 
+/**
+ * What a doorbell ring says (the binding's `RING_*`): a batch can be taken (0), reports too (1),
+ * or, the last ring, the session was released (2).
+ */
+const RING_REPORTS = 1
+const RING_RELEASED = 2
+
 /** `setTimeout` fires at once for delays past 2^31-1 ms; longer waits are re-armed at wake-up. */
 const MAX_TIMER_MS = 0x7fffffff
 
@@ -129,6 +136,14 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
   #keepAlive: NodeJS.Timeout | undefined
   #refd = true
   #closed = false
+  /**
+   * The reader's last ring came: the session's wds are gone and, if it was its instance's last
+   * session, the descriptor is closed (it can come before `close()`, when the reader panicked).
+   */
+  #released = false
+  /** What `close()` returns, once called; it settles on the release. */
+  #closing: Promise<void> | undefined
+  #settleClosing: (() => void) | undefined
   /** Generators running; the reader is disarmed when the last one ends. */
   #active = 0
   /** Generators running that yield `null`s: only they need the reader's ticks. */
@@ -163,16 +178,34 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
    * away from any closure over `this`): the native side holds it for the instance's life, and a
    * strong reference would make every instance reachable from the thread, so never collected.
    */
-  static #doorbell(source: WeakRef<EventSource<PathEncoding>>): (reports: boolean) => void {
-    return (reports) => {
+  static #doorbell(source: WeakRef<EventSource<PathEncoding>>): (signal: number) => void {
+    return (signal) => {
       const live = source.deref()
-      if (live !== undefined) live.#ring(reports)
+      if (live === undefined) return
+      if (signal === RING_RELEASED) live.#onReleased()
+      else live.#ring(signal === RING_REPORTS)
     }
   }
 
-  /** Keeps this instance from the collector while it is ref()'d or waited on (see {@link pinned}). */
+  /**
+   * Keeps this instance from the collector while it is ref()'d or waited on, and while it closes
+   * (its release is rung through a weak reference) (see {@link pinned}).
+   */
   #pin(): void {
-    pinWhile(this, !this.#closed && (this.#refd || this.#waiters.size > 0))
+    const closing = this.#closing !== undefined && !this.#released
+    pinWhile(this, closing || (!this.#closed && (this.#refd || this.#waiters.size > 0)))
+  }
+
+  /** The reader's last ring: `close()`'s promise settles, and nothing keeps the process alive. */
+  #onReleased(): void {
+    this.#released = true
+    // Rung before close(): the reader stopped by itself (a panic); close() settles at once.
+    if (this.#closing === undefined) return
+    this.#settleClosing?.()
+    this.#settleClosing = undefined
+    clearInterval(this.#keepAlive)
+    this.#keepAlive = undefined
+    this.#pin()
   }
 
   /** Number of watches held. */
@@ -260,32 +293,45 @@ export abstract class EventSource<E extends PathEncoding = 'utf8'> implements As
   }
 
   /**
-   * Stops the reader thread, closes the inotify descriptor (which drops every watch) and ends every
-   * pending generator. Idempotent.
+   * Stops watching and ends every pending generator at once; the watches and the inotify
+   * descriptor are let go on the native thread, which never makes this thread wait (closing a
+   * descriptor waits for the kernel). Returns a promise that settles once they are: the watches
+   * gone and, if nothing else used the descriptor, the descriptor closed. Until then the process
+   * stays alive (some milliseconds). Awaiting it is optional, and every call returns the same
+   * promise.
    */
-  close(): void {
-    if (this.#closed) return
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing
     this.#closed = true
-    clearInterval(this.#keepAlive)
-    this.#keepAlive = undefined
-    this.#pin()
+    this.#closing = new Promise<void>((resolve) => {
+      this.#settleClosing = resolve
+    })
+    // Kept (ref'd) until the release: a script that awaits close() last must see it settle.
+    this.#keepAlive?.ref()
     this.#batches = []
     this.#row = 0
     try {
       this.native.close()
+    } catch (error) {
+      // Nothing to wait for: the native side let go of what it could.
+      this.#released = true
+      throw fromNativeError(error)
     } finally {
+      if (this.#released) this.#onReleased()
+      this.#pin()
       this.#ring()
     }
+    return this.#closing
   }
 
-  /** `using i = new Inotify()` (or a tree) closes it at the end of the block. */
+  /** `using i = new Inotify()` (or a tree) closes it at the end of the block, without waiting. */
   [Symbol.dispose](): void {
-    this.close()
+    void this.close()
   }
 
   /** `await using i = new Inotify()` (or a tree) closes it at the end of the block. */
   async [Symbol.asyncDispose](): Promise<void> {
-    this.close()
+    await this.close()
   }
 
   /** Throws `ERR_INOTIFY_CLOSED` once closed. */

@@ -52,7 +52,7 @@ export class Inotify<E extends PathEncoding = 'utf8'> extends EventSource<E> {
     try {
       for (const path of settings.paths) this.#addChecked(path.bytes, path.given, settings.mask)
     } catch (error) {
-      this.close()
+      void this.close()
       throw error
     }
   }

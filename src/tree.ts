@@ -150,7 +150,7 @@ export abstract class TreeSource<E extends PathEncoding = 'utf8'> extends EventS
     try {
       for (const root of settings.roots) this.native.addRoot(root.bytes)
     } catch (error) {
-      this.close()
+      void this.close()
       throw error
     }
   }
@@ -237,9 +237,9 @@ export abstract class TreeSource<E extends PathEncoding = 'utf8'> extends EventS
     else resolve()
   }
 
-  /** Closes the tree; a `ready` still pending rejects with `ERR_INOTIFY_CLOSED`. */
-  override close(): void {
-    super.close()
+  /** Closes the tree (as `Inotify.close`); a `ready` still pending rejects with `ERR_INOTIFY_CLOSED`. */
+  override close(): Promise<void> {
+    const closing = super.close()
     if (this.#settle !== undefined) {
       const { reject } = this.#settle
       this.#settle = undefined
@@ -250,6 +250,7 @@ export abstract class TreeSource<E extends PathEncoding = 'utf8'> extends EventS
         }),
       )
     }
+    return closing
   }
 }
 

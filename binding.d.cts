@@ -4,10 +4,10 @@
 /** One inotify instance with its reader thread. `src/inotify.ts` is its only user. */
 export declare class NativeInotify {
   /**
-   * Opens an inotify instance; `onReady` is called (with no argument) each time a batch can be
-   * taken.
+   * Opens an inotify instance; `onReady` is called each time a batch can be taken (with 0, or 1
+   * when there are reports too), and a last time with 2 once `close()` has released everything.
    */
-  constructor(onReady: (arg: boolean) => void, tree?: TreeConfig | undefined | null)
+  constructor(onReady: (arg: number) => void, tree?: TreeConfig | undefined | null)
   /** `inotify_add_watch(2)`; returns the wd. */
   addWatch(path: Buffer, mask: number): number
   /** `inotify_rm_watch(2)` (or only forgets the wd, when `superficial`). */
@@ -41,7 +41,10 @@ export declare class NativeInotify {
   takeChanges(): Buffer | null
   /** Blocks this thread until a batch is ready or `timeoutMs` passes (`null`). */
   takeBlocking(timeoutMs: number): Buffer | null
-  /** Stops and joins the reader thread and closes the descriptors; idempotent. */
+  /**
+   * Closes the session without waiting: the reader thread lets its wds go and, if it was its
+   * instance's last session, closes the descriptors, then rings `onReady` with 2. Idempotent.
+   */
   close(): void
   /** Whether `close()` was called (or the environment is shutting down). */
   get closed(): boolean

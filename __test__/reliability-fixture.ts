@@ -71,19 +71,19 @@ export async function openCloseCycles(dir: string, cycles: number): Promise<void
       case 0: {
         const inotify = new Inotify({ paths: [dir, join(dir, 'a')] })
         const pending = inotify.eventGen().next()
-        inotify.close()
+        await inotify.close()
         await pending
         break
       }
       case 1: {
         const inotify = new Inotify({ paths: [dir] })
-        inotify.close()
+        await inotify.close()
         break
       }
       case 2: {
         const tree = new InotifyTree(dir)
         await tree.ready
-        tree.close()
+        await tree.close()
         break
       }
       default: {

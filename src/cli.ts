@@ -182,13 +182,13 @@ async function main(argv: string[]): Promise<number> {
     try {
       inotify.addWatch(path, options.mask)
     } catch (error) {
-      inotify.close()
+      void inotify.close()
       const reason = error instanceof InotifyError ? error.message : String(error)
       process.stderr.write(`inotify-napi: cannot watch '${escapeForTerminal(path)}': ${escapeForTerminal(reason)}\n`)
       return EXIT_WATCH_FAILED
     }
   }
-  const stop = (): void => inotify.close()
+  const stop = (): void => void inotify.close()
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
@@ -202,7 +202,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${format(event, new Date())}\n`)
     }
   } finally {
-    inotify.close()
+    void inotify.close()
     process.off('SIGINT', stop)
     process.off('SIGTERM', stop)
   }

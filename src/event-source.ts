@@ -226,29 +226,30 @@ export abstract class RawEventSource<E extends PathEncoding = 'utf8'>
   }
 
   /**
-   * Drops every watch and ends every pending generator. An instance of its own (every `Inotify`'s)
-   * is closed with its reader thread; the shared one stays open for the trees and watchers left.
-   * Idempotent.
+   * Stops watching and ends every pending generator at once, without making this thread wait: the
+   * watches (and the inotify descriptor, if no other session uses it: every `Inotify` has one of
+   * its own, the trees and watchers share one) are let go on the native thread. Returns a promise
+   * that settles once they are; awaiting it is optional, and every call returns the same promise.
    */
-  close(): void {
-    if (this.#closed) return
+  close(): Promise<void> {
+    if (this.#closed) return this.#session.close()
     this.#batches = []
     this.#row = 0
     try {
-      this.#session.close()
+      return this.#session.close()
     } finally {
       this.#wake()
     }
   }
 
-  /** `using i = new Inotify()` (or a tree) closes it at the end of the block. */
+  /** `using i = new Inotify()` (or a tree) closes it at the end of the block, without waiting. */
   [Symbol.dispose](): void {
-    this.close()
+    void this.close()
   }
 
   /** `await using i = new Inotify()` (or a tree) closes it at the end of the block. */
   async [Symbol.asyncDispose](): Promise<void> {
-    this.close()
+    await this.close()
   }
 
   /** Throws `ERR_INOTIFY_CLOSED` once closed. */

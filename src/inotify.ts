@@ -58,7 +58,7 @@ export class Inotify<E extends PathEncoding = 'utf8'> extends RawEventSource<E> 
     try {
       for (const path of settings.paths) this.#addChecked(path.bytes, path.given, settings.mask)
     } catch (error) {
-      this.close()
+      void this.close()
       throw error
     }
   }

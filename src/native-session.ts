@@ -31,8 +31,15 @@ export type ChangesHandle = RootsHandle & Pick<NativeInotify, 'takeChanges'>
 /** A tree session's configuration, without the kind (raw events or changes), which the opener sets. */
 export type TreeConfig = Omit<NativeTreeConfig, 'changes'>
 
-/** The reader thread's doorbell: `reports` says the native side has tree reports to take. */
-type Doorbell = (reports: boolean) => void
+/**
+ * The reader thread's doorbell. What a ring says (the binding's `RING_*`): a batch can be taken (0),
+ * reports too (1), or, the last ring, the session was released (2): its wds are gone and, if it was
+ * its instance's last session, the descriptor is closed.
+ */
+type Doorbell = (signal: number) => void
+
+const RING_REPORTS = 1
+const RING_RELEASED = 2
 
 /**
  * Sessions that must outlive their last reference: a ref()'d one is an open handle that keeps the
@@ -72,6 +79,11 @@ export class NativeSession<H extends SessionHandle> {
   #refd = true
   #waitedOn = false
   #closed = false
+  /** The reader's last ring came (it can come before `close()`, when the reader panicked). */
+  #released = false
+  /** What `close()` returns, once called; it settles on the release. */
+  #closing: Promise<void> | undefined
+  #settleClosing: (() => void) | undefined
 
   /**
    * Opens the session with `open` (given the doorbell); `onReports` takes the tree reports a ring
@@ -112,9 +124,11 @@ export class NativeSession<H extends SessionHandle> {
    * strong reference would make every session reachable from the thread, so never collected.
    */
   static #doorbell(session: WeakRef<NativeSession<SessionHandle>>): Doorbell {
-    return (reports) => {
+    return (signal) => {
       const live = session.deref()
-      if (live !== undefined) live.#ring(reports)
+      if (live === undefined) return
+      if (signal === RING_RELEASED) live.#onReleased()
+      else live.#ring(signal === RING_REPORTS)
     }
   }
 
@@ -122,6 +136,17 @@ export class NativeSession<H extends SessionHandle> {
     if (this.#closed) return
     if (reports) guarded(this.#onReports)
     guarded(this.#onRing)
+  }
+
+  /** The reader's last ring: `close()`'s promise settles, and nothing keeps the process alive. */
+  #onReleased(): void {
+    this.#released = true
+    if (this.#closing === undefined) return
+    this.#settleClosing?.()
+    this.#settleClosing = undefined
+    clearInterval(this.#keepAlive)
+    this.#keepAlive = undefined
+    this.#pin()
   }
 
   /** Sets what runs on each ring of the doorbell (after the reports are taken). */
@@ -135,9 +160,13 @@ export class NativeSession<H extends SessionHandle> {
     this.#pin()
   }
 
-  /** Keeps this session from the collector while it is ref()'d or waited on (see {@link pinned}). */
+  /**
+   * Keeps this session from the collector while it is ref()'d or waited on, and while it closes
+   * (its release is rung through a weak reference) (see {@link pinned}).
+   */
   #pin(): void {
-    pinWhile(this, !this.#closed && (this.#refd || this.#waitedOn))
+    const closing = this.#closing !== undefined && !this.#released
+    pinWhile(this, closing || (!this.#closed && (this.#refd || this.#waitedOn)))
   }
 
   /** Number of watches the session holds (0 once closed). */
@@ -174,13 +203,30 @@ export class NativeSession<H extends SessionHandle> {
     this.#pin()
   }
 
-  /** Ends the session: its watches are dropped, and the doorbell rings no more. Idempotent. */
-  close(): void {
-    if (this.#closed) return
+  /**
+   * Ends the session at once, without making this thread wait: its watches, and the descriptor if
+   * no other session uses it, are let go on the native thread (closing a descriptor waits for the
+   * kernel). Returns a promise that settles once they are; until then the process stays alive
+   * (some milliseconds). Every call returns the same promise.
+   */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing
     this.#closed = true
-    clearInterval(this.#keepAlive)
-    this.#keepAlive = undefined
-    this.#pin()
-    this.handle.close()
+    this.#closing = new Promise<void>((resolve) => {
+      this.#settleClosing = resolve
+    })
+    // Kept (ref'd) until the release: a script that awaits close() last must see it settle.
+    this.#keepAlive?.ref()
+    try {
+      this.handle.close()
+    } catch (error) {
+      // Nothing to wait for: the native side let go of what it could.
+      this.#released = true
+      throw fromNativeError(error)
+    } finally {
+      if (this.#released) this.#onReleased()
+      this.#pin()
+    }
+    return this.#closing
   }
 }

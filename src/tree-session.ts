@@ -87,14 +87,17 @@ export class TreeSession<H extends RootsHandle> {
     try {
       for (const root of settings.roots) this.session.handle.addRoot(root.bytes)
     } catch (error) {
-      this.close()
+      void this.close()
       throw error
     }
   }
 
-  /** Ends the session; a `ready` still pending rejects with `ERR_INOTIFY_CLOSED`. Idempotent. */
-  close(): void {
-    this.session.close()
+  /**
+   * Ends the session (see {@link NativeSession.close}: the same promise every call); a `ready`
+   * still pending rejects with `ERR_INOTIFY_CLOSED`.
+   */
+  close(): Promise<void> {
+    const closing = this.session.close()
     if (this.#settle !== undefined) {
       const { reject } = this.#settle
       this.#settle = undefined
@@ -105,6 +108,7 @@ export class TreeSession<H extends RootsHandle> {
         }),
       )
     }
+    return closing
   }
 
   #takeReports(): void {

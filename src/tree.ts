@@ -138,10 +138,11 @@ export class InotifyTrees<E extends PathEncoding = 'utf8'> extends RawEventSourc
     return this.#ignoreFilter?.keeps(event) ?? true
   }
 
-  /** Closes the tree; a `ready` still pending rejects with `ERR_INOTIFY_CLOSED`. */
-  override close(): void {
-    super.close()
-    this.#tree.close()
+  /** Closes the tree (as `Inotify.close`); a `ready` still pending rejects with `ERR_INOTIFY_CLOSED`. */
+  override close(): Promise<void> {
+    const closing = super.close()
+    void this.#tree.close()
+    return closing
   }
 
   /** The object that owns the kernel instance: the tree itself (the Python package's `.inotify`). */

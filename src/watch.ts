@@ -248,16 +248,16 @@ export class Watcher<E extends PathEncoding = 'utf8'>
   }
 
   /**
-   * Stops watching: the native thread is joined and every watch dropped before it resolves. Every
-   * call returns the same promise.
+   * Stops watching at once, without making this thread wait; resolves once the native thread has
+   * let every watch go (and closed the inotify descriptor, if nothing else used it). Every call
+   * returns the same promise.
    */
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing
     clearTimeout(this.#timer)
     this.#timer = undefined
-    this.#tree.close()
+    this.#closing = this.#tree.close()
     for (const reader of this.#readers) reader.wake?.()
-    this.#closing = Promise.resolve()
     this.#pin()
     this.emit('close')
     return this.#closing

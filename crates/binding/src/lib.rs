@@ -18,26 +18,48 @@ pub mod masks;
 use error::{guard, Description, Failure, Outcome};
 use napi::Result;
 
-/// The JS callback the reader thread rings: no payload, not ref'd (the JS side holds the ref'd
-/// handle while a watcher is open), errors not passed as a first argument. The threadsafe function
+/// The JS callback the reader thread rings, with what the ring says ([`RING_READY`],
+/// [`RING_REPORTS`], [`RING_RELEASED`]): not ref'd (the JS side holds the ref'd handle while a
+/// watcher is open, and while it closes), errors not passed as a first argument. The threadsafe function
 /// holds its JS function strongly for the session's life, so that function must not lead back to
 /// the JS object that owns this instance: else neither is ever collected. `src/event-source.ts` rings its instance through a `WeakRef`.
-type DoorbellFn = ThreadsafeFunction<bool, (), bool, Status, false, true>;
+type DoorbellFn = ThreadsafeFunction<u32, (), u32, Status, false, true>;
+
+/// A ring: a batch can be taken.
+pub const RING_READY: u32 = 0;
+/// A ring: a batch, or the tree's reports, can be taken.
+pub const RING_REPORTS: u32 = 1;
+/// The last ring: the session was released (its wds are gone, and the descriptor closed if it
+/// was its instance's last session).
+pub const RING_RELEASED: u32 = 2;
 
 struct JsDoorbell(DoorbellFn);
 
-impl Doorbell for JsDoorbell {
-    fn ring(&self, reports: bool) -> Ring {
-        match self
-            .0
-            .call(reports, ThreadsafeFunctionCallMode::NonBlocking)
-        {
+impl JsDoorbell {
+    fn call(&self, signal: u32) -> Ring {
+        match self.0.call(signal, ThreadsafeFunctionCallMode::NonBlocking) {
             Status::Closing => Ring::Closed,
             // The queue is unbounded, so anything else means the call was queued.
             _ => Ring::Rung,
         }
     }
 }
+
+impl Doorbell for JsDoorbell {
+    fn ring(&self, reports: bool) -> Ring {
+        self.call(if reports { RING_REPORTS } else { RING_READY })
+    }
+
+    fn released(&self) {
+        // Closing: the environment is going away, and nobody waits for this ring.
+        let _ = self.call(RING_RELEASED);
+    }
+}
+
+/// How long an environment's teardown waits for a session's release: the reader lets go of it at
+/// its next look (a scan under way gives up when its session closes), and closing a descriptor
+/// takes milliseconds. A bound, so that a bug can never hang `worker.terminate()`.
+const TEARDOWN_WAIT: Duration = Duration::from_secs(10);
 
 /// What the env cleanup hook needs: a way to close the watcher if it still exists.
 struct Teardown {
@@ -139,7 +161,7 @@ impl From<TreeReport> for NativeTreeReport {
 /// One inotify instance with its reader thread. `src/inotify.ts` is its only user.
 #[napi]
 pub struct NativeInotify {
-    /// `None` once closed: dropping it closes the descriptors (the reader thread is joined by then).
+    /// `None` once closed. Dropping it never closes a descriptor: the reader thread does.
     session: Option<Session>,
     env: Env,
     cleanup: Option<(CleanupEnvHook<Teardown>, Arc<AtomicBool>)>,
@@ -147,10 +169,10 @@ pub struct NativeInotify {
 
 #[napi]
 impl NativeInotify {
-    /// Opens an inotify instance; `onReady` is called (with no argument) each time a batch can be
-    /// taken.
+    /// Opens an inotify instance; `onReady` is called each time a batch can be taken (with 0, or 1
+    /// when there are reports too), and a last time with 2 once `close()` has released everything.
     #[napi(constructor)]
-    pub fn new(env: Env, on_ready: Function<bool, ()>, tree: Option<TreeConfig>) -> Result<Self> {
+    pub fn new(env: Env, on_ready: Function<u32, ()>, tree: Option<TreeConfig>) -> Result<Self> {
         guard(env, || Self::open(env, on_ready, tree))
     }
 
@@ -288,7 +310,8 @@ impl NativeInotify {
         })
     }
 
-    /// Stops and joins the reader thread and closes the descriptors; idempotent.
+    /// Closes the session without waiting: the reader thread lets its wds go and, if it was its
+    /// instance's last session, closes the descriptors, then rings `onReady` with 2. Idempotent.
     #[napi]
     pub fn close(&mut self) -> Result<()> {
         guard(self.env, || {
@@ -307,7 +330,7 @@ impl NativeInotify {
 }
 
 impl NativeInotify {
-    fn open(env: Env, on_ready: Function<bool, ()>, tree: Option<TreeConfig>) -> Outcome<Self> {
+    fn open(env: Env, on_ready: Function<u32, ()>, tree: Option<TreeConfig>) -> Outcome<Self> {
         let max_queued_bytes = tree.as_ref().and_then(|t| t.max_queued_bytes);
         let own = tree
             .as_ref()
@@ -340,7 +363,7 @@ impl NativeInotify {
             }
         };
         let doorbell = on_ready
-            .build_threadsafe_function::<bool>()
+            .build_threadsafe_function::<u32>()
             .weak::<true>()
             .callee_handled::<false>()
             .build_callback(|ctx| Ok(ctx.value))
@@ -350,8 +373,8 @@ impl NativeInotify {
             // Checked in JS: a positive integer; beyond usize it is "no bound" anyway.
             session.set_max_queued_bytes(bytes as usize);
         }
-        // `worker.terminate()` and process teardown do not run JS `close()`: stop and join the
-        // reader from the environment's cleanup hook instead.
+        // `worker.terminate()` and process teardown do not run JS `close()`: close the session from
+        // the environment's cleanup hook instead, and wait there until it is released.
         let fired = Arc::new(AtomicBool::new(false));
         let teardown = Teardown {
             closer: session.closer(),
@@ -361,6 +384,7 @@ impl NativeInotify {
             .add_env_cleanup_hook(teardown, |teardown| {
                 teardown.fired.store(true, Ordering::SeqCst);
                 teardown.closer.close();
+                teardown.closer.wait_released(Some(TEARDOWN_WAIT));
             })
             .map_err(Failure::Napi)?;
         Ok(Self {
@@ -392,7 +416,7 @@ impl NativeInotify {
 
 impl Drop for NativeInotify {
     fn drop(&mut self) {
-        // Collected without close(): the engine's own Drop stops the thread; the hook goes too.
+        // Collected without close(): the engine's own Drop closes the session; the hook goes too.
         // A failure to remove it only leaves a no-op hook (its Closer is weak) until teardown.
         let _ = self.remove_cleanup_hook();
     }

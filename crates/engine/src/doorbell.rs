@@ -15,6 +15,11 @@ pub trait Doorbell: Send + Sync + 'static {
     /// Tells the consumer to [`crate::Session::take`], and with `reports` to
     /// [`crate::Session::take_reports`] too (there are some).
     fn ring(&self, reports: bool) -> Ring;
+
+    /// Tells the consumer that its session was released: its wds are gone and, if it was its
+    /// instance's last session, the descriptors are closed. Called once, on the reader thread,
+    /// after every ring; the doorbell is dropped right after.
+    fn released(&self) {}
 }
 
 /// A doorbell that sends `()` down a channel, for Rust consumers (the engine's tests and its drain

@@ -18,13 +18,15 @@
 //! own, whose wds, queue and overflow are its user's to see.
 //!
 //! A session closing is removed by the reader, which lets its wds go (the kernel's watch goes with
-//! the last session holding it). The last session gone, the reader stops and the descriptor closes.
+//! the last session holding it). The last session gone (or an own instance's closed), the reader
+//! stops and closes the descriptors itself as it exits: closing an inotify descriptor waits for the
+//! kernel's grace period, which no consumer's thread is to pay, and nobody joins the reader. Then
+//! each session it let go hears so on its doorbell ([`Doorbell::released`]).
 
 use std::os::fd::RawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
-use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crate::backlog::Backlog;
@@ -69,6 +71,9 @@ pub(crate) struct SessionCore {
     pub changes: bool,
     /// Dropped when the session leaves its instance (a threadsafe function is released then).
     doorbell: Mutex<Option<Box<dyn Doorbell>>>,
+    /// The session has left its instance: its wds are gone and, if it was the instance's last,
+    /// the descriptors are closed. Set under the `state` lock, whose `changed` wakes its waiters.
+    pub released: AtomicBool,
 }
 
 impl SessionCore {
@@ -111,6 +116,8 @@ struct Control {
     next_id: SessionId,
     /// In id order.
     sessions: Vec<Arc<SessionCore>>,
+    /// Sessions let go by the reader that hear of it once the descriptors are closed.
+    leaving: Vec<Arc<SessionCore>>,
 }
 
 /// An inotify instance and its reader thread.
@@ -122,7 +129,6 @@ pub(crate) struct InstanceCore {
     control: Mutex<Control>,
     /// The reader waits on it when nobody is armed, or while it holds for a consumer.
     wake: Condvar,
-    thread: Mutex<Option<JoinHandle<()>>>,
     /// Test-only ([`TEST_PANIC_ENV`]): the reader panics when it first serves.
     panic_for_tests: bool,
     /// An instance of one session's own (a raw watch set, or a tree asked to have one).
@@ -148,12 +154,13 @@ impl InstanceCore {
             shares: Mutex::new(WdShares::default()),
             control: Mutex::new(Control::default()),
             wake: Condvar::new(),
-            thread: Mutex::new(None),
             panic_for_tests: std::env::var_os(TEST_PANIC_ENV).is_some_and(|v| v == "reader"),
             own,
         });
         let for_thread = Arc::clone(&core);
-        let handle = std::thread::Builder::new()
+        // Detached: the reader closes the descriptors and lets its sessions know as it exits, and
+        // nobody waits for it (see `reader_thread`).
+        std::thread::Builder::new()
             .name("inotify-reader".into())
             .spawn(move || reader_thread(&for_thread))
             .map_err(|e| Error::Sys {
@@ -161,7 +168,6 @@ impl InstanceCore {
                 errno: e.raw_os_error().unwrap_or(crate::sys::EINVAL),
                 path: None,
             })?;
-        *lock(&core.thread) = Some(handle);
         Ok(core)
     }
 
@@ -188,6 +194,7 @@ impl InstanceCore {
             tree,
             changes,
             doorbell: Mutex::new(Some(doorbell)),
+            released: AtomicBool::new(false),
         });
         control.sessions.push(Arc::clone(&session));
         Ok(session)
@@ -203,30 +210,19 @@ impl InstanceCore {
         let _ = self.poller.wake();
     }
 
-    /// Stops the reader and joins it (unless called on it); the sessions left get
-    /// [`Error::Closed`] once their queues are empty.
+    /// Tells the reader to stop, and returns: the reader closes the descriptors as it exits and
+    /// then rings each session's [`Doorbell::released`]. The sessions get [`Error::Closed`] once
+    /// their queues are empty.
     pub fn stop(&self) {
-        let sessions = {
-            let mut control = lock(&self.control);
-            control.stop = true;
-            control.dirty = true;
-            std::mem::take(&mut control.sessions)
-        };
-        for session in &sessions {
+        let mut control = lock(&self.control);
+        control.stop = true;
+        control.dirty = true;
+        for session in &control.sessions {
             close_session(session);
         }
+        drop(control);
         self.wake.notify_all();
         let _ = self.poller.wake();
-        let handle = lock(&self.thread).take();
-        if let Some(handle) = handle {
-            if handle.thread().id() != std::thread::current().id() {
-                // A panic in the reader is already over; the instance is stopped either way.
-                let _ = handle.join();
-            }
-        }
-        for session in &sessions {
-            lock(&session.doorbell).take();
-        }
     }
 
     /// Lets go the wds `session` holds: a wd nobody else holds is removed from the kernel.
@@ -301,6 +297,12 @@ enum Work {
 
 /// The reader thread. A panic in it (a bug) is not left to stall the consumers: the instance
 /// stops, and every session's next take gets [`Error::Panicked`].
+///
+/// However it ends, the reader closes the descriptors itself: they live in the instance, which
+/// handles on other threads may hold for longer, but every use of them goes through a lock that
+/// closing waits for and that finds them closed afterwards ([`crate::sys`]), so no thread ever
+/// uses a closed descriptor (or one whose number was given to another file since), and none but
+/// this one waits for the kernel's grace period. Only then does each session hear it was released.
 fn reader_thread(instance: &Arc<InstanceCore>) {
     let outcome = catch_unwind(AssertUnwindSafe(|| run(instance)));
     if let Err(payload) = outcome {
@@ -312,7 +314,7 @@ fn reader_thread(instance: &Arc<InstanceCore>) {
         let sessions = {
             let mut control = lock(&instance.control);
             control.stop = true;
-            std::mem::take(&mut control.sessions)
+            control.sessions.clone()
         };
         for session in sessions {
             session.stopping.store(true, Ordering::Relaxed);
@@ -326,6 +328,43 @@ fn reader_thread(instance: &Arc<InstanceCore>) {
             drop(state);
             session.changed.notify_all();
             let _ = session.ring(false);
+        }
+    }
+    exit(instance);
+}
+
+/// The reader's last act: forgets every session still there, closes the descriptors (the kernel
+/// drops their watches with them), then tells each session let go since the last announcement.
+fn exit(instance: &InstanceCore) {
+    let leaving = {
+        let mut control = lock(&instance.control);
+        control.stop = true;
+        let mut leaving = std::mem::take(&mut control.leaving);
+        leaving.append(&mut control.sessions);
+        leaving
+    };
+    for session in &leaving {
+        close_session(session);
+        forget(session);
+    }
+    *lock(&instance.shares) = WdShares::default();
+    instance.poller.close();
+    instance.inotify.close();
+    for session in &leaving {
+        announce_released(session);
+    }
+}
+
+/// Tells a session it was released, once: its wds are gone and, if it was its instance's last,
+/// the descriptors are closed. Its doorbell goes then (a threadsafe function is released).
+fn announce_released(session: &SessionCore) {
+    let state = lock(&session.state);
+    let first = !session.released.swap(true, Ordering::SeqCst);
+    drop(state);
+    session.changed.notify_all();
+    if first {
+        if let Some(doorbell) = lock(&session.doorbell).take() {
+            doorbell.released();
         }
     }
 }
@@ -388,8 +427,13 @@ fn next_work(instance: &InstanceCore, reader: &Reader) -> Option<(Vec<Arc<Sessio
         if !closed.is_empty() {
             release(instance, &closed);
             if control.sessions.is_empty() && before > 0 {
+                // The last one: they hear of it once the descriptors are closed.
                 control.stop = true;
+                control.leaving.append(&mut closed);
                 return None;
+            }
+            for session in &closed {
+                announce_released(session);
             }
         }
         let alone = control.sessions.len() == 1;
@@ -450,11 +494,14 @@ fn next_work(instance: &InstanceCore, reader: &Reader) -> Option<(Vec<Arc<Sessio
 fn release(instance: &InstanceCore, closed: &[Arc<SessionCore>]) {
     for session in closed {
         instance.release(session);
-        // The books and the doorbell go now, not when the last handle does.
-        lock(&session.books).clear();
-        lock(&session.doorbell).take();
-        session.watches.store(0, Ordering::Relaxed);
+        forget(session);
     }
+}
+
+/// The books go now, not when the last handle does.
+fn forget(session: &SessionCore) {
+    lock(&session.books).clear();
+    session.watches.store(0, Ordering::Relaxed);
 }
 
 fn add_roots(

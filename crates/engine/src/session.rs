@@ -51,6 +51,13 @@ impl Closer {
             close(&instance, &core);
         }
     }
+
+    /// Same as [`Session::wait_released`]; true at once if the session no longer exists.
+    pub fn wait_released(&self, timeout: Option<Duration>) -> bool {
+        self.core
+            .upgrade()
+            .is_none_or(|core| wait_released(&core, timeout))
+    }
 }
 
 /// Where a session lives.
@@ -347,11 +354,25 @@ impl Session {
         }
     }
 
-    /// Closes the session; idempotent. Batches already queued can still be taken. On an instance
-    /// of its own, the reader is stopped and joined; on a shared one, the reader lets the
-    /// session's wds go (those no other session holds leave the kernel) soon after.
+    /// Closes the session; idempotent, and it never waits for the reader thread or the kernel.
+    /// Batches already queued can still be taken. The reader then lets the session's wds go (those
+    /// no other session holds leave the kernel) and, the instance's last session gone (always,
+    /// on an instance of its own), stops and closes the descriptors; then it rings
+    /// [`Doorbell::released`] and [`Session::is_released`] turns true.
     pub fn close(&self) {
         close(&self.instance, &self.core);
+    }
+
+    /// Whether the session was released: closed, its wds gone and, if it was its instance's last
+    /// session, the descriptors closed.
+    pub fn is_released(&self) -> bool {
+        self.core.released.load(Ordering::SeqCst)
+    }
+
+    /// Blocks the calling thread until the session is released (see [`Session::is_released`]) or
+    /// `timeout` passes (`None`: no limit); true when it was. Only a closed session is released.
+    pub fn wait_released(&self, timeout: Option<Duration>) -> bool {
+        wait_released(&self.core, timeout)
     }
 
     /// Whether [`Session::close`] was called (or the session stopped: its consumer gone, or a
@@ -378,6 +399,7 @@ impl Drop for Session {
 fn close(instance: &InstanceCore, core: &SessionCore) {
     close_session(core);
     if instance.own {
+        // The reader closes the descriptors on its own thread as it exits.
         instance.stop();
     } else {
         // Its wds go now (`inotify_rm_watch` does not wait for the kernel's grace period); the
@@ -385,5 +407,20 @@ fn close(instance: &InstanceCore, core: &SessionCore) {
         // session gone, closes the descriptor on its own thread.
         instance.release(core);
         instance.poke();
+    }
+}
+
+fn wait_released(core: &SessionCore, timeout: Option<Duration>) -> bool {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut state = lock(&core.state);
+    loop {
+        if core.released.load(Ordering::SeqCst) {
+            return true;
+        }
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left == Some(Duration::ZERO) {
+            return false;
+        }
+        state = wait_on(&core.changed, state, left);
     }
 }

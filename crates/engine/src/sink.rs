@@ -2,8 +2,8 @@
 //! each event they report, under its watch's path, into a [`Sink`], and the session's kind decides
 //! what the sink is. For the raw APIs it is a [`crate::wire::BatchEncoder`] (a batch for the
 //! consumer); for a change tree (`watch()`) it is a [`crate::changes::ChangeLog`], which the reader
-//! applies to the session's [`crate::changes::ChangeSet`] once per read, so that an event on its way
-//! to `watch()` is never encoded and decoded again on the reader thread.
+//! applies to the session's [`crate::changes::ChangeSet`] once per read: a change tree's events are
+//! never encoded into a batch, nor read back from one.
 
 use crate::event::RawEvent;
 

@@ -3,10 +3,10 @@
 
 use crate::event::RawEvent;
 use crate::mask::{IN_IGNORED, IN_Q_OVERFLOW};
+use crate::sink::Sink;
 use crate::tree::{Tree, TreeOptions, TreeReport};
 use crate::tree_fs::TreeFs;
 use crate::watch_table::WatchTable;
-use crate::wire::BatchEncoder;
 
 /// What an instance watches: paths one by one, or whole trees.
 #[derive(Debug)]
@@ -41,7 +41,7 @@ impl Books {
     }
 
     /// Routes one kernel event into `out` (a tree acts on the file system through `fs`).
-    pub fn route(&mut self, fs: &mut dyn TreeFs, event: &RawEvent<'_>, out: &mut BatchEncoder) {
+    pub fn route(&mut self, fs: &mut dyn TreeFs, event: &RawEvent<'_>, out: &mut dyn Sink) {
         match self {
             Books::Plain(table) => route_plain(table, event, out),
             Books::Tree(tree) => tree.route(fs, event, out),
@@ -49,7 +49,7 @@ impl Books {
     }
 
     /// Called when the kernel queue has been read to EAGAIN.
-    pub fn settle(&mut self, fs: &mut dyn TreeFs, out: &mut BatchEncoder) {
+    pub fn settle(&mut self, fs: &mut dyn TreeFs, out: &mut dyn Sink) {
         if let Books::Tree(tree) = self {
             if tree.needs_settle() {
                 tree.settle(fs, out);
@@ -94,7 +94,7 @@ impl Books {
 /// Puts one kernel event into the batch under its watch's path. The overflow (wd -1) is always
 /// delivered; events of a wd this instance no longer holds (removed by the user, their IN_IGNORED
 /// included) are dropped on purpose. IN_IGNORED is delivered, then the wd is forgotten.
-pub fn route_plain(table: &mut WatchTable, event: &RawEvent<'_>, out: &mut BatchEncoder) {
+pub fn route_plain(table: &mut WatchTable, event: &RawEvent<'_>, out: &mut dyn Sink) {
     if event.mask & IN_Q_OVERFLOW != 0 {
         out.push(event, None, 0);
         return;
@@ -112,7 +112,7 @@ pub fn route_plain(table: &mut WatchTable, event: &RawEvent<'_>, out: &mut Batch
 mod tests {
     use super::*;
     use crate::mask::*;
-    use crate::wire::decode;
+    use crate::wire::{decode, BatchEncoder};
 
     fn raw(wd: i32, mask: u32, name: &[u8]) -> RawEvent<'_> {
         RawEvent {

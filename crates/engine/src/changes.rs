@@ -3,16 +3,22 @@
 //! path until the consumer takes them (create then modify is one create, create then delete is
 //! nothing, an editor's write-temp-then-rename-over is one modify).
 //!
+//! The reader routes a change tree's events into a [`ChangeLog`] (its [`Sink`]) while it reads, off
+//! the session's lock, and applies the log to the session's [`ChangeSet`] once per read, under it:
+//! coalescing is then exactly what it would be event by event, and a consumer never takes a set
+//! that holds half of one read (a directory's `IN_DELETE_SELF` apart from its parent's `IN_DELETE`).
 //! A taken set crosses as bytes in the format of [`crate::changes_wire`].
 
 use std::collections::HashMap;
 
+use crate::event::RawEvent;
 use crate::mask::{
     IN_ATTRIB, IN_CLOSE_WRITE, IN_CREATE, IN_DELETE, IN_DELETE_SELF, IN_ISDIR, IN_MODIFY,
     IN_MOVED_FROM, IN_MOVED_TO, IN_Q_OVERFLOW,
 };
 use crate::paths::{is_below, join};
-use crate::wire::{DecodedEvent, FLAG_REPLACED, FLAG_SYNTHETIC};
+use crate::sink::Sink;
+use crate::wire::{DecodedEvent, COLUMNS, FLAG_REPLACED, FLAG_SYNTHETIC};
 
 use crate::changes_wire::ChangesEncoder;
 pub use crate::changes_wire::{Change, ChangeKind};
@@ -46,12 +52,86 @@ pub struct ChangeSet {
     bytes: usize,
 }
 
-fn full_path(event: &DecodedEvent) -> Option<Vec<u8>> {
-    let dir = event.path.as_deref()?;
-    if event.name.is_empty() {
-        return Some(dir.to_vec());
+/// One event a change tree reported, as a [`ChangeSet`] takes it: its path joined already.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeEvent {
+    /// The kernel's mask.
+    pub mask: u32,
+    /// The kernel's cookie (pairs a rename's halves).
+    pub cookie: u32,
+    /// The engine's flags ([`FLAG_SYNTHETIC`], [`FLAG_REPLACED`]).
+    pub flags: u32,
+    /// The watch's path joined with the event's name; `None` for an event without a watch path
+    /// (`IN_Q_OVERFLOW`).
+    pub path: Option<Vec<u8>>,
+    /// The event has a name: it is about an entry of the watched directory, not the directory.
+    pub named: bool,
+}
+
+impl ChangeEvent {
+    /// `event`, reported under the watch's path `dir`, with `flags`.
+    pub fn new(event: &RawEvent<'_>, dir: Option<&[u8]>, flags: u32) -> Self {
+        let named = !event.name.is_empty();
+        Self {
+            mask: event.mask,
+            cookie: event.cookie,
+            flags,
+            path: dir.map(|dir| {
+                if named {
+                    join(dir, event.name)
+                } else {
+                    dir.to_vec()
+                }
+            }),
+            named,
+        }
     }
-    Some(join(dir, &event.name))
+}
+
+/// What routing reported for a change tree during one read, in order, waiting to be applied to its
+/// [`ChangeSet`] ([`ChangeLog::apply_to`]).
+#[derive(Debug, Default)]
+pub struct ChangeLog {
+    events: Vec<ChangeEvent>,
+    bytes: usize,
+}
+
+impl ChangeLog {
+    /// An empty log.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of events logged.
+    pub fn event_count(&self) -> u32 {
+        self.events.len() as u32
+    }
+
+    /// About as many bytes as the same events take in a batch ([`crate::wire`]), so that a read
+    /// for a change tree ends where one for a raw tree would.
+    pub fn byte_len(&self) -> usize {
+        self.bytes
+    }
+
+    /// Applies every logged event to `set`, in order.
+    pub fn apply_to(self, set: &mut ChangeSet) {
+        for event in self.events {
+            set.apply(event);
+        }
+    }
+}
+
+impl Sink for ChangeLog {
+    fn push(&mut self, event: &RawEvent<'_>, path: Option<&[u8]>, flags: u32) {
+        self.bytes += 4 * COLUMNS + event.name.len();
+        self.events.push(ChangeEvent::new(event, path, flags));
+    }
+}
+
+impl Sink for ChangeSet {
+    fn push(&mut self, event: &RawEvent<'_>, path: Option<&[u8]>, flags: u32) {
+        self.apply(ChangeEvent::new(event, path, flags));
+    }
 }
 
 impl ChangeSet {
@@ -75,8 +155,20 @@ impl ChangeSet {
         self.bytes
     }
 
-    /// Takes in one event a tree reported.
+    /// Takes in one event read back from a batch (for tests and Rust consumers of batches).
     pub fn add(&mut self, event: &DecodedEvent) {
+        let raw = RawEvent {
+            wd: event.wd,
+            mask: event.mask,
+            cookie: event.cookie,
+            len: event.len,
+            name: &event.name,
+        };
+        self.apply(ChangeEvent::new(&raw, event.path.as_deref(), event.flags));
+    }
+
+    /// Takes in one event a tree reported.
+    pub fn apply(&mut self, event: ChangeEvent) {
         let mask = event.mask;
         // The kernel queues a rename's halves next to each other: a first half followed by
         // anything but its second left the tree (a delete, in its place in the order).
@@ -95,7 +187,7 @@ impl ChangeSet {
             });
             return;
         }
-        let Some(path) = full_path(event) else {
+        let Some(path) = event.path else {
             return;
         };
         let is_dir = mask & IN_ISDIR != 0;
@@ -126,7 +218,7 @@ impl ChangeSet {
             // Not IN_UNMOUNT: the mount point is still there, and the tree lists the directory it
             // uncovered, reporting what differs as synthetic deletes and creates.
             self.upsert(ChangeKind::Delete, path, true, false);
-        } else if mask & (IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB) != 0 && !event.name.is_empty() {
+        } else if mask & (IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB) != 0 && event.named {
             self.upsert(ChangeKind::Modify, path, is_dir, false);
         }
     }

@@ -313,6 +313,7 @@ fn a_change_below_a_directory_moved_over_a_path_that_had_changes_is_the_live_one
 mod props {
     use super::*;
     use crate::mask::{IN_IGNORED, IN_UNMOUNT};
+    use crate::wire::{decode, BatchEncoder};
     use proptest::prelude::*;
 
     const BITS: [u32; 13] = [
@@ -410,6 +411,38 @@ mod props {
                 Some(bytes) => prop_assert_eq!(decode_changes(&bytes), Some(changes)),
             }
             prop_assert_eq!(encoded.take_encoded(), None);
+        }
+
+        #[test]
+        fn a_log_applied_once_per_read_coalesces_as_a_batch_read_back_event_by_event(steps in steps()) {
+            // Each read ends at a settle: one log per read, applied then settled, as the reader
+            // delivers a change tree's read; against the same events encoded and decoded.
+            let mut by_log = ChangeSet::new();
+            let mut by_batch = ChangeSet::new();
+            for read in steps.split(|step| matches!(step, Step::Settle)) {
+                let mut log = ChangeLog::new();
+                let mut batch = BatchEncoder::new();
+                for step in read {
+                    let Step::Add(event) = step else { continue };
+                    let raw = RawEvent {
+                        wd: event.wd,
+                        mask: event.mask,
+                        cookie: event.cookie,
+                        len: event.len,
+                        name: &event.name,
+                    };
+                    Sink::push(&mut log, &raw, event.path.as_deref(), event.flags);
+                    batch.push(&raw, event.path.as_deref(), event.flags);
+                }
+                prop_assert_eq!(log.event_count(), batch.event_count());
+                log.apply_to(&mut by_log);
+                for event in decode(&batch.finish().bytes).unwrap_or_default() {
+                    by_batch.add(&event);
+                }
+                by_log.settle();
+                by_batch.settle();
+            }
+            prop_assert_eq!(by_log.take(), by_batch.take());
         }
     }
 }

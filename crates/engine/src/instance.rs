@@ -31,6 +31,7 @@ use std::time::Instant;
 
 use crate::backlog::Backlog;
 use crate::books::{Books, Mode};
+use crate::changes::ChangeLog;
 use crate::doorbell::{Doorbell, Ring};
 use crate::error::{Error, Result};
 use crate::event::RawEvent;
@@ -42,6 +43,7 @@ use crate::reader_policy::{
     READ_BUFFER_LEN, STREAM_GAP,
 };
 use crate::session_queue::{PendingRoot, State};
+use crate::sink::Sink;
 use crate::sync::{lock, wait_on};
 use crate::sys::{InotifyFd, Poller, ReadOutcome};
 use crate::tree_fs::KernelTreeFs;
@@ -598,9 +600,58 @@ fn serve(
     }
 }
 
+/// What routing wrote for one session during a drain: a batch for the raw APIs, a log of changes
+/// for a change tree (applied to its set when delivered).
+enum Output {
+    Batch(BatchEncoder),
+    Changes(ChangeLog),
+}
+
+impl Output {
+    fn for_session(session: &SessionCore) -> Self {
+        if session.changes {
+            Output::Changes(ChangeLog::new())
+        } else {
+            Output::Batch(BatchEncoder::new())
+        }
+    }
+
+    fn sink(&mut self) -> &mut dyn Sink {
+        match self {
+            Output::Batch(encoder) => encoder,
+            Output::Changes(log) => log,
+        }
+    }
+
+    fn event_count(&self) -> u32 {
+        match self {
+            Output::Batch(encoder) => encoder.event_count(),
+            Output::Changes(log) => log.event_count(),
+        }
+    }
+
+    fn byte_len(&self) -> usize {
+        match self {
+            Output::Batch(encoder) => encoder.byte_len(),
+            Output::Changes(log) => log.byte_len(),
+        }
+    }
+}
+
+/// The output of session `i`, made on first use.
+fn output_of<'a>(
+    outputs: &'a mut [Option<Output>],
+    sessions: &[Arc<SessionCore>],
+    i: usize,
+) -> &'a mut dyn Sink {
+    outputs[i]
+        .get_or_insert_with(|| Output::for_session(&sessions[i]))
+        .sink()
+}
+
 /// What one drain read, per session (in the order of the sessions given).
 struct Drained {
-    batches: Vec<Option<BatchEncoder>>,
+    outputs: Vec<Option<Output>>,
     settled: bool,
     /// An error reading the kernel's queue, for every session.
     error: Option<Error>,
@@ -613,17 +664,17 @@ fn drain(instance: &InstanceCore, sessions: &[Arc<SessionCore>], reader: &mut Re
     let backlog = &reader.backlog;
     let mut books: Vec<_> = sessions.iter().map(|s| lock(&s.books)).collect();
     let mut room: Vec<bool> = Vec::with_capacity(sessions.len());
-    let mut batches: Vec<Option<BatchEncoder>> = Vec::with_capacity(sessions.len());
+    let mut outputs: Vec<Option<Output>> = Vec::with_capacity(sessions.len());
     for (i, session) in sessions.iter().enumerate() {
         let mut state = lock(&session.state);
         let has_room = !state.full();
         room.push(has_room);
-        batches.push(None);
+        outputs.push(None);
         if has_room && std::mem::take(&mut state.overflowed) {
             // Events were dropped for it while it was full: it hears of it as the kernel says it.
             drop(state);
             let mut fs = fs_for(instance, session, backlog);
-            let out = batches[i].get_or_insert_with(BatchEncoder::new);
+            let out = output_of(&mut outputs, sessions, i);
             books[i].route(&mut fs, &overflow_event(), out);
         }
     }
@@ -637,23 +688,23 @@ fn drain(instance: &InstanceCore, sessions: &[Arc<SessionCore>], reader: &mut Re
     let mut error = None;
     let mut last_mask = 0;
     let mut holders: Vec<usize> = Vec::new();
-    let events_so_far = |batches: &[Option<BatchEncoder>]| {
-        batches
+    let events_so_far = |outputs: &[Option<Output>]| {
+        outputs
             .iter()
             .flatten()
-            .map(|b| b.event_count())
+            .map(Output::event_count)
             .sum::<u32>()
     };
-    let bytes_so_far = |batches: &[Option<BatchEncoder>]| {
-        batches
+    let bytes_so_far = |outputs: &[Option<Output>]| {
+        outputs
             .iter()
             .flatten()
-            .map(|b| b.byte_len())
+            .map(Output::byte_len)
             .max()
             .unwrap_or(0)
     };
     loop {
-        if bytes_so_far(&batches) >= MAX_BATCH_BYTES && more_to_read(&instance.inotify, backlog) {
+        if bytes_so_far(&outputs) >= MAX_BATCH_BYTES && more_to_read(&instance.inotify, backlog) {
             break;
         }
         let early = backlog.pop();
@@ -678,7 +729,7 @@ fn drain(instance: &InstanceCore, sessions: &[Arc<SessionCore>], reader: &mut Re
                     }
                     for (i, book) in books.iter_mut().enumerate() {
                         if room[i] {
-                            let out = batches[i].get_or_insert_with(BatchEncoder::new);
+                            let out = output_of(&mut outputs, sessions, i);
                             book.settle(&mut fss[i], out);
                         }
                     }
@@ -717,7 +768,7 @@ fn drain(instance: &InstanceCore, sessions: &[Arc<SessionCore>], reader: &mut Re
                     lock(&sessions[i].state).overflowed = true;
                     continue;
                 }
-                let out = batches[i].get_or_insert_with(BatchEncoder::new);
+                let out = output_of(&mut outputs, sessions, i);
                 books[i].route(&mut fss[i], &event, out);
             }
             if event.mask & IN_IGNORED != 0 {
@@ -730,7 +781,7 @@ fn drain(instance: &InstanceCore, sessions: &[Arc<SessionCore>], reader: &mut Re
             });
             break;
         }
-        if filled && hand_over_early(&instance.inotify, has_changes, events_so_far(&batches)) {
+        if filled && hand_over_early(&instance.inotify, has_changes, events_so_far(&outputs)) {
             break;
         }
     }
@@ -744,7 +795,7 @@ fn drain(instance: &InstanceCore, sessions: &[Arc<SessionCore>], reader: &mut Re
         }
     }
     Drained {
-        batches,
+        outputs,
         settled,
         error,
     }
@@ -769,20 +820,27 @@ fn deliver(
     reader: &mut Reader,
 ) -> bool {
     let Drained {
-        batches,
+        outputs,
         settled,
         error,
     } = drained;
     let alone = sessions.len() == 1;
     let mut any_events = false;
     reader.behind_since = None;
-    for (session, encoder) in sessions.iter().zip(batches) {
-        let batch = encoder.map(|e| {
-            let mut batch = e.finish();
-            batch.set_settled(settled);
-            batch
-        });
-        let events = batch.as_ref().map_or(0, |b| b.events);
+    for (session, output) in sessions.iter().zip(outputs) {
+        let (batch, log) = match output {
+            Some(Output::Batch(encoder)) => {
+                let mut batch = encoder.finish();
+                batch.set_settled(settled);
+                (Some(batch), None)
+            }
+            Some(Output::Changes(log)) => (None, Some(log)),
+            None => (None, None),
+        };
+        let events = batch.as_ref().map_or_else(
+            || log.as_ref().map_or(0, ChangeLog::event_count),
+            |b| b.events,
+        );
         any_events |= events > 0;
         let mut state = lock(&session.state);
         let serving = state.read_now.serving;
@@ -800,12 +858,10 @@ fn deliver(
             false
         };
         if session.changes {
-            if let Some(batch) = batch {
-                // Decoded here, off the consumer's thread, and coalesced.
-                for event in crate::wire::decode(&batch.bytes).unwrap_or_default() {
-                    state.changes.add(&event);
-                }
-                if batch.settled() {
+            if let Some(log) = log {
+                // Coalesced here, off the consumer's thread, the whole read at once.
+                log.apply_to(&mut state.changes);
+                if settled {
                     state.changes.settle();
                 }
                 pushed |= !state.changes.is_empty();
@@ -889,22 +945,22 @@ fn recheck_mounts(
     reader: &mut Reader,
 ) -> bool {
     let mount_points = crate::tree::mount_points(&instance.poller.read_mount_table());
-    let mut batches = Vec::with_capacity(sessions.len());
+    let mut outputs = Vec::with_capacity(sessions.len());
     for session in sessions {
-        let mut encoder = None;
+        let mut output = None;
         if session.tree {
             let mut fs = fs_for(instance, session, &reader.backlog);
             let mut books = lock(&session.books);
             if let Books::Tree(tree) = &mut *books {
-                let out = encoder.get_or_insert_with(BatchEncoder::new);
-                tree.mounts_changed(&mut fs, &mount_points, out);
+                let out = output.get_or_insert_with(|| Output::for_session(session));
+                tree.mounts_changed(&mut fs, &mount_points, out.sink());
             }
             session.publish(&mut books);
         }
-        batches.push(encoder);
+        outputs.push(output);
     }
     let drained = Drained {
-        batches,
+        outputs,
         settled: false,
         error: None,
     };

@@ -7,6 +7,7 @@
 //! - [`watch_table`] maps watch descriptors to the paths they were registered with.
 //! - [`wire`] encodes a batch of events into one byte buffer, so a consumer across an FFI boundary
 //!   receives a whole batch in one call.
+//! - [`sink`] is what routing writes into: a batch encoder, or a change tree's log of changes.
 //! - [`changes`] turns a tree's events into per-path changes (create, modify, delete, rename), coalesced.
 //! - [`changes_wire`] encodes a taken set of changes into one byte buffer.
 //! - [`paths`] joins paths as bytes (a root may be `/`).
@@ -43,6 +44,7 @@ pub mod paths;
 pub mod reader_policy;
 pub mod session;
 pub mod session_queue;
+pub mod sink;
 pub(crate) mod sync;
 pub mod sys;
 pub mod tree;

@@ -25,8 +25,9 @@ use crate::mask::*;
 use crate::own_listings::{Listing, OwnListings, LISTING_EVENTS};
 use crate::parse::HEADER_LEN;
 use crate::paths::join;
+use crate::sink::Sink;
 use crate::tree_fs::{RootHandle, TreeFs};
-use crate::wire::{BatchEncoder, FLAG_REPLACED, FLAG_SYNTHETIC};
+use crate::wire::{FLAG_REPLACED, FLAG_SYNTHETIC};
 
 /// Bits every tree watch carries for the bookkeeping, whatever the user asked for (`IN_MOVE_SELF`
 /// for a root: nothing else tells the tree that it was renamed).
@@ -159,7 +160,7 @@ fn padded_len(name: &[u8]) -> u32 {
 /// directories still to watch and list (each as its parent's wd and its name), and the watches of
 /// directories taken back whose old subdirectories the scan may not find again.
 struct Scan<'o> {
-    out: Option<&'o mut BatchEncoder>,
+    out: Option<&'o mut dyn Sink>,
     start: Vec<u8>,
     unwatched: u64,
     pending: Vec<(i32, Vec<u8>)>,
@@ -298,13 +299,7 @@ impl Tree {
 
     /// A new directory in the tree (created, or moved in from outside): watch it, then report what
     /// it already holds.
-    fn add_new_dir(
-        &mut self,
-        fs: &mut dyn TreeFs,
-        parent: i32,
-        name: &[u8],
-        out: &mut BatchEncoder,
-    ) {
+    fn add_new_dir(&mut self, fs: &mut dyn TreeFs, parent: i32, name: &[u8], out: &mut dyn Sink) {
         let Some(path) = self.dirs.get(&parent).map(|d| join(&d.path, name)) else {
             return;
         };
@@ -336,7 +331,7 @@ impl Tree {
 
     /// Routes one kernel event: reports it (if the user's mask wants it and it is not a repeat of a
     /// synthetic event), then keeps the bookkeeping.
-    pub fn route(&mut self, fs: &mut dyn TreeFs, event: &RawEvent<'_>, out: &mut BatchEncoder) {
+    pub fn route(&mut self, fs: &mut dyn TreeFs, event: &RawEvent<'_>, out: &mut dyn Sink) {
         if event.mask & IN_Q_OVERFLOW != 0 {
             out.push(event, None, 0);
             self.own.clear();
@@ -393,7 +388,7 @@ impl Tree {
         self.keep_books(fs, event, out);
     }
 
-    fn keep_books(&mut self, fs: &mut dyn TreeFs, event: &RawEvent<'_>, out: &mut BatchEncoder) {
+    fn keep_books(&mut self, fs: &mut dyn TreeFs, event: &RawEvent<'_>, out: &mut dyn Sink) {
         let (wd, mask, name) = (event.wd, event.mask, event.name);
         if mask & IN_UNMOUNT != 0 {
             if self.dirs.contains_key(&wd) && !self.unmounted.contains(&wd) {
@@ -597,7 +592,7 @@ impl Tree {
 
     /// Called once the kernel queue is drained: directories moved away with no `IN_MOVED_TO` in
     /// the tree have left it; after an overflow, the tree is listed again and what changed reported.
-    pub fn settle(&mut self, fs: &mut dyn TreeFs, out: &mut BatchEncoder) {
+    pub fn settle(&mut self, fs: &mut dyn TreeFs, out: &mut dyn Sink) {
         for (_, wd) in std::mem::take(&mut self.pending_moves) {
             self.unwatch(fs, wd);
         }
@@ -609,13 +604,13 @@ impl Tree {
         }
     }
 
-    fn rescan_all(&mut self, fs: &mut dyn TreeFs, out: &mut BatchEncoder) {
+    fn rescan_all(&mut self, fs: &mut dyn TreeFs, out: &mut dyn Sink) {
         self.moved_away = Some(Vec::new());
         self.relist_all(fs, out);
         self.moved_away = None;
     }
 
-    fn relist_all(&mut self, fs: &mut dyn TreeFs, out: &mut BatchEncoder) {
+    fn relist_all(&mut self, fs: &mut dyn TreeFs, out: &mut dyn Sink) {
         // Parents before children (a parent's path is a prefix of its children's): a directory the
         // parent's pass finds replaced is dropped before its own pass would list the newcomer.
         let mut wds: Vec<(Vec<u8>, i32)> = self
@@ -744,7 +739,7 @@ impl Tree {
 }
 
 /// Appends an event the tree made itself (not read from the kernel).
-fn push_synthetic(out: &mut BatchEncoder, wd: i32, mask: u32, dir: &[u8], name: &[u8]) {
+fn push_synthetic(out: &mut dyn Sink, wd: i32, mask: u32, dir: &[u8], name: &[u8]) {
     let event = RawEvent {
         wd,
         mask,

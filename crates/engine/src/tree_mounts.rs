@@ -12,8 +12,8 @@ use super::{push_synthetic, Probe, Scan, Tree, TreeReport, Watched};
 use crate::error::Error;
 use crate::mask::*;
 use crate::own_listings::Listing;
+use crate::sink::Sink;
 use crate::tree_fs::{DirAt, TreeFs};
-use crate::wire::BatchEncoder;
 
 impl Tree {
     /// Directories whose file system was unmounted: the kernel dropped their watches, but the path
@@ -21,7 +21,7 @@ impl Tree {
     /// That one is watched and listed: what the file system held at the top is reported deleted,
     /// what the uncovered directory holds created (synthetic events), and it is watched from then
     /// on. The mount point itself is not reported deleted: it is still there.
-    pub(super) fn uncover(&mut self, fs: &mut dyn TreeFs, out: &mut BatchEncoder) {
+    pub(super) fn uncover(&mut self, fs: &mut dyn TreeFs, out: &mut dyn Sink) {
         let unmounted = std::mem::take(&mut self.unmounted);
         let below_another = |tree: &Self, wd: i32| {
             let mut up = tree.dirs.get(&wd).and_then(|d| d.parent);
@@ -50,7 +50,7 @@ impl Tree {
         &mut self,
         fs: &mut dyn TreeFs,
         mount_points: &[Vec<u8>],
-        out: &mut BatchEncoder,
+        out: &mut dyn Sink,
     ) {
         let by_path: HashMap<&[u8], i32> = self
             .dirs
@@ -93,7 +93,7 @@ impl Tree {
 
     /// Watches and lists the directory now at `wd`'s path in place of `wd` (and what was below
     /// it): what `wd` held is reported deleted, what the newcomer holds created.
-    fn relist_in_place(&mut self, fs: &mut dyn TreeFs, wd: i32, out: &mut BatchEncoder) {
+    fn relist_in_place(&mut self, fs: &mut dyn TreeFs, wd: i32, out: &mut dyn Sink) {
         let Some(dir) = self.dirs.get(&wd) else {
             return;
         };

@@ -10,8 +10,8 @@ use crate::error::Error;
 use crate::event::RawEvent;
 use crate::mask::*;
 use crate::own_listings::{Listing, OwnListings};
+use crate::sink::Sink;
 use crate::tree_fs::{DirAt, DirListing, EntryKind, OpenDir, RootHandle, TreeFs};
-use crate::wire::BatchEncoder;
 
 /// Where the paths below a root at `root_path` start to be relative to it.
 fn rel_start(root_path: &[u8]) -> usize {
@@ -46,7 +46,7 @@ fn trimmed(path: &[u8]) -> Vec<u8> {
 }
 
 /// Appends one half of a root's move as a rename pair (cookie 0, the root's own path, no name).
-fn push_root_move_half(out: &mut BatchEncoder, wd: i32, mask: u32, path: &[u8]) {
+fn push_root_move_half(out: &mut dyn Sink, wd: i32, mask: u32, path: &[u8]) {
     let half = RawEvent {
         wd,
         mask: mask | IN_ISDIR,
@@ -574,7 +574,7 @@ impl Tree {
         &mut self,
         fs: &mut dyn TreeFs,
         event: &RawEvent<'_>,
-        out: &mut BatchEncoder,
+        out: &mut dyn Sink,
     ) {
         let wd = event.wd;
         let (Some(handle), Some(old)) = (

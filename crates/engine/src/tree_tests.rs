@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::*;
 use crate::tree_fs::{DirAt, DirListing, EntryKind, ListedEntry, OpenDir};
-use crate::wire::{decode, DecodedEvent};
+use crate::wire::{decode, BatchEncoder, DecodedEvent};
 
 #[derive(Debug, Clone)]
 enum Node {

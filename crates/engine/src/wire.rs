@@ -30,6 +30,7 @@
 use std::collections::HashMap;
 
 use crate::event::RawEvent;
+use crate::sink::Sink;
 
 /// `path_index` of an event that has no path.
 pub const NO_PATH: u32 = u32::MAX;
@@ -238,6 +239,12 @@ impl BatchEncoder {
             bytes,
             events: events as u32,
         }
+    }
+}
+
+impl Sink for BatchEncoder {
+    fn push(&mut self, event: &RawEvent<'_>, path: Option<&[u8]>, flags: u32) {
+        BatchEncoder::push(self, event, path, flags);
     }
 }
 

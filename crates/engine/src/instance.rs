@@ -360,15 +360,15 @@ fn exit(instance: &InstanceCore) {
 /// Tells a session it was released, once: its wds are gone and, if it was its instance's last,
 /// the descriptors are closed. Its doorbell goes then (a threadsafe function is released).
 fn announce_released(session: &SessionCore) {
+    // The doorbell first: whoever waits for the release finds it rung and dropped.
+    let doorbell = lock(&session.doorbell).take();
+    if let Some(doorbell) = doorbell {
+        doorbell.released();
+    }
     let state = lock(&session.state);
-    let first = !session.released.swap(true, Ordering::SeqCst);
+    session.released.store(true, Ordering::SeqCst);
     drop(state);
     session.changed.notify_all();
-    if first {
-        if let Some(doorbell) = lock(&session.doorbell).take() {
-            doorbell.released();
-        }
-    }
 }
 
 /// What the reader keeps between rounds.

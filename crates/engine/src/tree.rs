@@ -489,18 +489,28 @@ impl Tree {
 
     /// Whether `wd` is, or lies below, a directory moved away and not (yet) moved back in.
     fn in_pending_move(&self, wd: i32) -> bool {
-        let mut current = Some(wd);
-        while let Some(wd) = current {
-            if self.pending_moves.iter().any(|(_, moved)| *moved == wd) {
-                return true;
-            }
-            current = self.dirs.get(&wd).and_then(|d| d.parent);
-        }
-        false
+        self.ancestry(wd)
+            .any(|up| self.pending_moves.iter().any(|(_, moved)| *moved == up))
+    }
+
+    /// `wd`, then its parent, and so on up to its root, as the books have them. Bounded by the
+    /// number of directories: the books never hold a loop, and a walk never hangs if they did.
+    fn ancestry(&self, wd: i32) -> impl Iterator<Item = i32> + '_ {
+        std::iter::successors(Some(wd), |wd| self.dirs.get(wd).and_then(|d| d.parent))
+            .take(self.dirs.len() + 1)
+    }
+
+    /// Whether `wd` is `ancestor` or lies below it in the books.
+    fn is_within(&self, wd: i32, ancestor: i32) -> bool {
+        self.ancestry(wd).any(|up| up == ancestor)
     }
 
     /// A directory renamed inside the tree: same wd, new parent and name, new paths below.
     fn reattach(&mut self, child: i32, parent: i32, name: &[u8]) {
+        if self.is_within(parent, child) {
+            // Into what the books have below it (their events not read yet): never a loop.
+            return;
+        }
         let Some(parent_path) = self.dirs.get_mut(&parent).map(|p| {
             p.subdirs.insert(name.to_vec(), child);
             p.path.clone()

@@ -30,6 +30,13 @@ fn check_books(t: &Tree, fs: &FakeFs) -> Result<(), TestCaseError> {
     prop_assert_eq!(t.watch_count(), t.dirs.len());
     for (wd, dir) in &t.dirs {
         prop_assert!(live.contains(wd), "wd {} is not held by the kernel", wd);
+        let mut up = dir.parent;
+        let mut steps = 0;
+        while let Some(parent) = up {
+            prop_assert!(steps <= t.dirs.len(), "wd {}'s parents loop", wd);
+            up = t.dirs.get(&parent).and_then(|d| d.parent);
+            steps += 1;
+        }
         match dir.parent {
             None => prop_assert!(!dir.path.is_empty()),
             Some(parent) => {

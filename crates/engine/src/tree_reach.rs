@@ -463,6 +463,12 @@ impl Tree {
         name: &[u8],
         scan: &mut Scan<'_>,
     ) -> bool {
+        if self.is_within(parent, wd) {
+            // The books have the directory listed now below the one found in it: both moved
+            // while their events wait to be read. Taken back here, it would become its own
+            // ancestor; it stays where the books have it until those events (or a re-scan) say.
+            return false;
+        }
         let mut newcomer = None;
         if !self.pending_moves.is_empty() && self.in_pending_move(wd) {
             self.pending_moves.retain(|(_, moved)| *moved != wd);

@@ -19,8 +19,9 @@ export interface Fixture {
 export function useFixture(): Fixture {
   const instances: Inotify<PathEncoding>[] = []
   const cleanups: (() => void)[] = []
-  afterEach(() => {
-    for (const inotify of instances.splice(0)) inotify.close()
+  afterEach(async () => {
+    // Awaited: each close ends on the native thread, and the next test counts descriptors.
+    await Promise.allSettled(instances.splice(0).map((inotify) => inotify.close()))
     for (const cleanup of cleanups.splice(0)) cleanup()
   })
   return {

@@ -203,8 +203,9 @@ export function useTreeFixture(): TreeFixture {
   const trees: InotifyTrees<PathEncoding>[] = []
   const children = new Set<ChildProcess>()
   const cleanups: (() => void)[] = []
-  afterEach(() => {
-    for (const tree of trees.splice(0)) tree.close()
+  afterEach(async () => {
+    // Awaited: each close ends on the native thread, and the next test counts descriptors.
+    await Promise.allSettled(trees.splice(0).map((tree) => tree.close()))
     for (const child of children) child.kill('SIGKILL')
     children.clear()
     for (const cleanup of cleanups.splice(0)) cleanup()

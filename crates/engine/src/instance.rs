@@ -115,6 +115,8 @@ struct Control {
     /// A session asked the reader to look again (armed, a root, a read-now, a take that made
     /// room, a close).
     dirty: bool,
+    /// The reader serves, waiting in epoll (an eventfd write wakes it), not on the condvar.
+    in_epoll: bool,
     next_id: SessionId,
     /// In id order.
     sessions: Vec<Arc<SessionCore>>,
@@ -205,11 +207,20 @@ impl InstanceCore {
     /// Asks the reader to look at its sessions again: it is waiting for a session to be armed, or
     /// in epoll, or holding for a consumer.
     pub fn poke(&self) {
-        lock(&self.control).dirty = true;
-        self.wake.notify_all();
-        // A failed wake (it cannot fail on a live eventfd) leaves the reader to look at the end of
-        // its current wait.
-        let _ = self.poller.wake();
+        let in_epoll = {
+            let mut control = lock(&self.control);
+            control.dirty = true;
+            control.in_epoll
+        };
+        // Only where it waits: an eventfd left unread by a reader woken on the condvar would wake
+        // its next epoll wait for nothing.
+        if in_epoll {
+            // A failed wake (it cannot fail on a live eventfd) leaves the reader to look at the end
+            // of its current wait.
+            let _ = self.poller.wake();
+        } else {
+            self.wake.notify_all();
+        }
     }
 
     /// Tells the reader to stop, and returns: the reader closes the descriptors as it exits and
@@ -417,6 +428,7 @@ fn next_work(instance: &InstanceCore, reader: &Reader) -> Option<(Vec<Arc<Sessio
             return None;
         }
         control.dirty = false;
+        control.in_epoll = false;
         let before = control.sessions.len();
         let mut closed = Vec::new();
         control.sessions.retain(|s| {
@@ -472,7 +484,10 @@ fn next_work(instance: &InstanceCore, reader: &Reader) -> Option<(Vec<Arc<Sessio
             return Some((control.sessions.clone(), Work::ReadNow));
         }
         match (serve, hold) {
-            (true, None) => return Some((control.sessions.clone(), Work::Serve(tick_due))),
+            (true, None) => {
+                control.in_epoll = true;
+                return Some((control.sessions.clone(), Work::Serve(tick_due)));
+            }
             (true, Some(left)) => {
                 control = wait_on(&instance.wake, control, Some(left));
                 if !control.dirty {
@@ -480,6 +495,7 @@ fn next_work(instance: &InstanceCore, reader: &Reader) -> Option<(Vec<Arc<Sessio
                     for session in &control.sessions {
                         lock(&session.state).reader_holding = false;
                     }
+                    control.in_epoll = true;
                     return Some((control.sessions.clone(), Work::Serve(tick_due)));
                 }
             }

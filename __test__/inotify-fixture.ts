@@ -39,6 +39,17 @@ export function useFixture(): Fixture {
 }
 
 /** Runs a shell script with `$D` set to `dir`: file activity from another process, as a user's would be. */
+/** What the seed's example (`touch aa; rm aa; mkdir dir1; rmdir dir1`) reports, as type names, in order. */
+export const SEED_TYPE_NAMES: readonly (readonly string[])[] = [
+  ['IN_CREATE'],
+  ['IN_OPEN'],
+  ['IN_ATTRIB'],
+  ['IN_CLOSE_WRITE'],
+  ['IN_DELETE'],
+  ['IN_ISDIR', 'IN_CREATE'],
+  ['IN_ISDIR', 'IN_DELETE'],
+]
+
 export function sh(dir: string, script: string): void {
   execFileSync('sh', ['-c', script], { env: { ...process.env, D: dir }, stdio: 'ignore' })
 }

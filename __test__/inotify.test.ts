@@ -8,21 +8,12 @@ import { pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { IN_CREATE, IN_DELETE, IN_MOVE, TerminalEventError, type InotifyEvent } from '../src/index'
 import { collectUntil } from './helpers'
-import { brief, eventsOf, sh, useFixture, withinDeadline } from './inotify-fixture'
+import { brief, eventsOf, SEED_TYPE_NAMES, sh, useFixture, withinDeadline } from './inotify-fixture'
 
 const fx = useFixture()
 
 /** The seed's README example, as `sh` runs it. */
 const SEED_SCRIPT = 'touch "$D/aa"; rm "$D/aa"; mkdir "$D/dir1"; rmdir "$D/dir1"'
-const SEED_TYPE_NAMES = [
-  ['IN_CREATE'],
-  ['IN_OPEN'],
-  ['IN_ATTRIB'],
-  ['IN_CLOSE_WRITE'],
-  ['IN_DELETE'],
-  ['IN_ISDIR', 'IN_CREATE'],
-  ['IN_ISDIR', 'IN_DELETE'],
-]
 const SEED_FILENAMES = ['aa', 'aa', 'aa', 'aa', 'aa', 'dir1', 'dir1']
 
 /** Collects until the seed's seven events arrived and a `null` (the cycle's end) followed them. */

@@ -35,7 +35,7 @@ use crate::changes::ChangeLog;
 use crate::doorbell::{Doorbell, Ring};
 use crate::error::{Error, Result};
 use crate::event::RawEvent;
-use crate::mask::{IN_IGNORED, IN_MOVED_FROM, IN_Q_OVERFLOW};
+use crate::mask::{IN_DONT_FOLLOW, IN_IGNORED, IN_MOVED_FROM, IN_ONLYDIR, IN_Q_OVERFLOW};
 use crate::own_listings::LISTING_EVENTS;
 use crate::parse::parse_events;
 use crate::reader_policy::{
@@ -238,13 +238,15 @@ impl InstanceCore {
         let _ = self.poller.wake();
     }
 
-    /// Lets go the wds `session` holds: a wd nobody else holds is removed from the kernel.
-    pub fn release(&self, session: &SessionCore) {
-        let mut shares = lock(&self.shares);
-        for wd in shares.release_all(session.id) {
+    /// Lets go the wds `session` holds: a wd nobody else holds is removed from the kernel. Returns
+    /// the wds the others need less of (`(wd, mask)`), for [`narrow`].
+    fn release(&self, session: &SessionCore) -> Vec<(i32, u32)> {
+        let released = lock(&self.shares).release_all(session.id);
+        for wd in released.freed {
             // EINVAL: the kernel dropped it already.
             let _ = self.inotify.rm_watch(wd);
         }
+        released.narrowed
     }
 
     /// The inotify descriptor, for diagnostics.
@@ -391,6 +393,8 @@ struct Reader {
     behind_since: Option<Instant>,
     /// When the reader last read a batch of events (see [`STREAM_GAP`]).
     last_batch: Option<Instant>,
+    /// Shared wds whose kernel mask is wider than their holders need since a session left.
+    to_narrow: Vec<(i32, u32)>,
 }
 
 /// Scans roots and serves the sessions until the instance stops or its last session leaves.
@@ -400,11 +404,15 @@ fn run(instance: &InstanceCore) {
         backlog: Backlog::new(),
         behind_since: None,
         last_batch: None,
+        to_narrow: Vec::new(),
     };
     loop {
-        let Some((sessions, work)) = next_work(instance, &reader) else {
+        let Some((sessions, work)) = next_work(instance, &mut reader) else {
             return;
         };
+        if !reader.to_narrow.is_empty() {
+            narrow(instance, &sessions, std::mem::take(&mut reader.to_narrow));
+        }
         match work {
             Work::Roots(session, roots) => add_roots(instance, &session, roots, &reader.backlog),
             Work::ReadNow => {
@@ -421,7 +429,10 @@ fn run(instance: &InstanceCore) {
 
 /// Waits until there is work, removing the sessions that closed meanwhile; `None` once the
 /// instance stops (closed, or its last session gone).
-fn next_work(instance: &InstanceCore, reader: &Reader) -> Option<(Vec<Arc<SessionCore>>, Work)> {
+fn next_work(
+    instance: &InstanceCore,
+    reader: &mut Reader,
+) -> Option<(Vec<Arc<SessionCore>>, Work)> {
     let mut control = lock(&instance.control);
     loop {
         if control.stop {
@@ -439,7 +450,7 @@ fn next_work(instance: &InstanceCore, reader: &Reader) -> Option<(Vec<Arc<Sessio
             open
         });
         if !closed.is_empty() {
-            release(instance, &closed);
+            reader.to_narrow.extend(release(instance, &closed));
             if control.sessions.is_empty() && before > 0 {
                 // The last one: they hear of it once the descriptors are closed.
                 control.stop = true;
@@ -508,12 +519,56 @@ fn next_work(instance: &InstanceCore, reader: &Reader) -> Option<(Vec<Arc<Sessio
     }
 }
 
-/// Lets the wds of closed sessions go: a wd nobody else holds is removed from the kernel.
-fn release(instance: &InstanceCore, closed: &[Arc<SessionCore>]) {
+/// Lets the wds of closed sessions go: a wd nobody else holds is removed from the kernel. Returns
+/// the wds the others need less of.
+fn release(instance: &InstanceCore, closed: &[Arc<SessionCore>]) -> Vec<(i32, u32)> {
+    let mut to_narrow = Vec::new();
     for session in closed {
-        instance.release(session);
+        to_narrow.extend(instance.release(session));
         forget(session);
     }
+    to_narrow
+}
+
+/// Re-adds each shared wd with only the mask its holders still need (without `IN_MASK_ADD`, so
+/// the kernel's mask narrows and the events nobody asked for stop being queued). inotify knows a
+/// watch by path only: the path is a holder's, and a directory moved since (its events not yet
+/// read) is left as it is, and what the call did to another directory at that path is undone.
+fn narrow(instance: &InstanceCore, sessions: &[Arc<SessionCore>], to_narrow: Vec<(i32, u32)>) {
+    for (wd, mask) in to_narrow {
+        let Some(path) = path_held(instance, sessions, wd) else {
+            continue;
+        };
+        // Never through a link: the path must still name the directory itself.
+        match instance
+            .inotify
+            .add_watch(&path, mask | IN_ONLYDIR | IN_DONT_FOLLOW)
+        {
+            Ok(same) if same == wd => lock(&instance.shares).narrowed(wd, mask),
+            // The path leads to another directory now: undo what the call did to it.
+            Ok(other) => {
+                let carried = lock(&instance.shares).kernel_mask(other);
+                if carried == 0 {
+                    let _ = instance.inotify.rm_watch(other);
+                } else {
+                    let _ = instance.inotify.add_watch(&path, carried | IN_DONT_FOLLOW);
+                }
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// The path under which a session holding `wd` knows it.
+fn path_held(instance: &InstanceCore, sessions: &[Arc<SessionCore>], wd: i32) -> Option<Vec<u8>> {
+    let holders: Vec<SessionId> = lock(&instance.shares).holders(wd).collect();
+    holders.into_iter().find_map(|id| {
+        let i = sessions.binary_search_by_key(&id, |s| s.id).ok()?;
+        match &*lock(&sessions[i].books) {
+            Books::Tree(tree) => tree.path_of(wd).map(<[u8]>::to_vec),
+            Books::Plain(table) => table.path_of(wd).map(<[u8]>::to_vec),
+        }
+    })
 }
 
 /// The books go now, not when the last handle does.
@@ -765,7 +820,7 @@ fn drain(instance: &InstanceCore, sessions: &[Arc<SessionCore>], reader: &mut Re
             } else {
                 let shares = lock(&instance.shares);
                 for id in shares.holders(event.wd) {
-                    if let Ok(i) = sessions.binary_search_by_key(id, |s| s.id) {
+                    if let Ok(i) = sessions.binary_search_by_key(&id, |s| s.id) {
                         holders.push(i);
                     }
                 }

@@ -402,10 +402,9 @@ fn close(instance: &InstanceCore, core: &SessionCore) {
         // The reader closes the descriptors on its own thread as it exits.
         instance.stop();
     } else {
-        // Its wds go now (`inotify_rm_watch` does not wait for the kernel's grace period); the
-        // reader removes the session, lets go what a scan of it held meanwhile, and, the last
-        // session gone, closes the descriptor on its own thread.
-        instance.release(core);
+        // The reader removes the session and lets its wds go (a large tree's thousands of
+        // `inotify_rm_watch` are not the closing thread's to pay), and, the last session gone,
+        // closes the descriptor on its own thread.
         instance.poke();
     }
 }

@@ -574,10 +574,7 @@ impl TreeFs for KernelTreeFs<'_> {
     }
 
     fn held_by_others(&self, wd: i32) -> bool {
-        crate::sync::lock(self.shares)
-            .holders(wd)
-            .iter()
-            .any(|s| *s != self.session)
+        crate::sync::lock(self.shares).held_by_other_than(wd, self.session)
     }
 }
 

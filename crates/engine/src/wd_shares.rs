@@ -2,20 +2,37 @@
 //!
 //! The kernel gives one wd per inode and instance, whoever asks: two sessions watching the same
 //! directory share it. Each event of a wd goes to every session holding it; a session that lets a
-//! wd go only drops its hold, and the kernel's watch is removed with the last hold.
+//! wd go only drops its hold, and the kernel's watch is removed with the last hold. Watches are
+//! added with `IN_MASK_ADD`, so the kernel's mask is the union of the holders'; when a session
+//! leaves, the instance narrows it again to what the others need ([`Released::narrowed`]).
 
 use std::collections::HashMap;
 
 /// A session of an instance, as the instance numbers them.
 pub type SessionId = u64;
 
-/// One wd: who holds it, and the mask the kernel's watch carries.
+/// One wd: who holds it for what, and the mask the kernel's watch carries.
 #[derive(Debug, Default)]
 struct Shared {
-    holders: Vec<SessionId>,
-    /// Every mask added to it (with `IN_MASK_ADD`, so the kernel's mask is their union: a holder
-    /// leaving does not narrow it).
+    /// Each holder with the union of the masks it added.
+    holders: Vec<(SessionId, u32)>,
+    /// The kernel's mask: every mask added since it was last set ([`WdShares::narrowed`]).
     mask: u32,
+}
+
+impl Shared {
+    fn needed(&self) -> u32 {
+        self.holders.iter().fold(0, |acc, (_, mask)| acc | mask)
+    }
+}
+
+/// What a session leaving let go.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Released {
+    /// wds nobody holds any more: the kernel's watches are the caller's to remove.
+    pub freed: Vec<i32>,
+    /// wds still held whose kernel mask is wider than what their holders need: `(wd, needed)`.
+    pub narrowed: Vec<(i32, u32)>,
 }
 
 /// The holders of every wd an instance's sessions hold.
@@ -29,8 +46,16 @@ impl WdShares {
     pub fn hold(&mut self, wd: i32, session: SessionId, mask: u32) {
         let shared = self.holders.entry(wd).or_default();
         shared.mask |= mask;
-        if !shared.holders.contains(&session) {
-            shared.holders.push(session);
+        match shared.holders.iter_mut().find(|(s, _)| *s == session) {
+            Some((_, held)) => *held |= mask,
+            None => shared.holders.push((session, mask)),
+        }
+    }
+
+    /// The kernel's watch `wd` now carries exactly `mask` (re-added without `IN_MASK_ADD`).
+    pub fn narrowed(&mut self, wd: i32, mask: u32) {
+        if let Some(shared) = self.holders.get_mut(&wd) {
+            shared.mask = mask;
         }
     }
 
@@ -46,7 +71,7 @@ impl WdShares {
         let Some(shared) = self.holders.get_mut(&wd) else {
             return false;
         };
-        shared.holders.retain(|s| *s != session);
+        shared.holders.retain(|(s, _)| *s != session);
         if shared.holders.is_empty() {
             self.holders.remove(&wd);
             return true;
@@ -55,8 +80,16 @@ impl WdShares {
     }
 
     /// The sessions holding `wd`, in the order they took it.
-    pub fn holders(&self, wd: i32) -> &[SessionId] {
-        self.holders.get(&wd).map_or(&[], |s| s.holders.as_slice())
+    pub fn holders(&self, wd: i32) -> impl Iterator<Item = SessionId> + '_ {
+        self.holders
+            .get(&wd)
+            .into_iter()
+            .flat_map(|s| s.holders.iter().map(|(id, _)| *id))
+    }
+
+    /// Whether `wd` is held by a session other than `session`.
+    pub fn held_by_other_than(&self, wd: i32, session: SessionId) -> bool {
+        self.holders(wd).any(|s| s != session)
     }
 
     /// The kernel dropped `wd` (its `IN_IGNORED` was read): nobody holds it now.
@@ -64,18 +97,24 @@ impl WdShares {
         self.holders.remove(&wd);
     }
 
-    /// Drops every hold of `session`; returns the wds nobody holds any more.
-    pub fn release_all(&mut self, session: SessionId) -> Vec<i32> {
-        let mut freed = Vec::new();
+    /// Drops every hold of `session`: the wds nobody holds any more, and those the others need
+    /// less of than the kernel's mask carries.
+    pub fn release_all(&mut self, session: SessionId) -> Released {
+        let mut released = Released::default();
         self.holders.retain(|wd, shared| {
-            shared.holders.retain(|s| *s != session);
+            let before = shared.holders.len();
+            shared.holders.retain(|(s, _)| *s != session);
             if shared.holders.is_empty() {
-                freed.push(*wd);
+                released.freed.push(*wd);
                 return false;
+            }
+            let needed = shared.needed();
+            if shared.holders.len() != before && needed != shared.mask {
+                released.narrowed.push((*wd, needed));
             }
             true
         });
-        freed
+        released
     }
 
     /// Number of wds held by anyone.
@@ -93,19 +132,25 @@ impl WdShares {
 mod tests {
     use super::*;
 
+    fn holders(shares: &WdShares, wd: i32) -> Vec<SessionId> {
+        shares.holders(wd).collect()
+    }
+
     #[test]
     fn a_wd_is_freed_with_its_last_holder_only() {
         let mut shares = WdShares::default();
         shares.hold(4, 1, 0x100);
         shares.hold(4, 2, 0x200);
         shares.hold(4, 2, 0x200);
-        assert_eq!(shares.holders(4), &[1, 2]);
+        assert_eq!(holders(&shares, 4), [1, 2]);
         assert_eq!(shares.kernel_mask(4), 0x300);
+        assert!(shares.held_by_other_than(4, 1));
         assert!(!shares.release(4, 1));
         assert_eq!(shares.kernel_mask(4), 0x300, "IN_MASK_ADD never narrows");
-        assert_eq!(shares.holders(4), &[2]);
+        assert_eq!(holders(&shares, 4), [2]);
+        assert!(!shares.held_by_other_than(4, 2));
         assert!(shares.release(4, 2));
-        assert!(shares.holders(4).is_empty());
+        assert!(holders(&shares, 4).is_empty());
         assert!(!shares.release(4, 2), "released twice");
     }
 
@@ -116,11 +161,38 @@ mod tests {
         shares.hold(2, 7, 1);
         shares.hold(2, 8, 1);
         shares.hold(3, 8, 1);
-        let mut freed = shares.release_all(7);
-        freed.sort_unstable();
-        assert_eq!(freed, vec![1]);
-        assert_eq!(shares.holders(2), &[8]);
+        let released = shares.release_all(7);
+        assert_eq!(released.freed, [1]);
+        assert!(released.narrowed.is_empty(), "8 needs all that 7 did");
+        assert_eq!(holders(&shares, 2), [8]);
         shares.dropped(3);
         assert_eq!(shares.len(), 1);
+    }
+
+    #[test]
+    fn a_session_leaving_narrows_what_the_others_need_less_of() {
+        let mut shares = WdShares::default();
+        shares.hold(1, 7, 0b0011);
+        shares.hold(1, 8, 0b0101);
+        shares.hold(1, 8, 0b1000);
+        shares.hold(2, 7, 0b0001);
+        shares.hold(2, 8, 0b0001);
+        shares.hold(3, 8, 0b0001);
+        let released = shares.release_all(7);
+        assert!(released.freed.is_empty());
+        assert_eq!(
+            released.narrowed,
+            [(1, 0b1101)],
+            "wd 2 needs no less; 3 was not 7's"
+        );
+        assert_eq!(
+            shares.kernel_mask(1),
+            0b1111,
+            "until the kernel's watch is re-added"
+        );
+        shares.narrowed(1, 0b1101);
+        assert_eq!(shares.kernel_mask(1), 0b1101);
+        shares.narrowed(9, 1);
+        assert_eq!(shares.kernel_mask(9), 0, "a wd nobody holds stays unknown");
     }
 }

@@ -130,3 +130,68 @@ fn a_session_full_while_another_reads_misses_events_and_gets_an_overflow_then_a_
     stalled.close();
     reading.close();
 }
+
+/// The kernel's mask of the watch on the directory with inode `ino`, from the instance's fdinfo.
+fn kernel_mask_of(session: &Session, ino: u64) -> Option<u32> {
+    let info = fs::read_to_string(format!("/proc/self/fdinfo/{}", session.raw_fd()))
+        .expect("read the instance's fdinfo");
+    let wanted = format!("ino:{ino:x} ");
+    info.lines()
+        .filter(|l| l.starts_with("inotify wd:") && l.contains(&wanted))
+        .find_map(|l| {
+            let hex = l.split(" mask:").nth(1)?.split(' ').next()?;
+            u32::from_str_radix(hex, 16).ok()
+        })
+}
+
+#[test]
+fn a_session_leaving_narrows_the_shared_watch_to_what_the_others_need() {
+    use std::os::unix::fs::MetadataExt;
+    let temp = tempfile::tempdir().expect("a temp dir");
+    let root = temp.path().join("shared");
+    fs::create_dir(&root).expect("mkdir");
+    let ino = fs::metadata(&root).expect("stat").ino();
+
+    let narrow = tree_session(IN_CREATE);
+    ready(&narrow, &root);
+    let before = kernel_mask_of(&narrow, ino).expect("the root is watched");
+    assert_eq!(
+        before & IN_ACCESS,
+        0,
+        "a create-only tree does not ask for reads"
+    );
+
+    let wide = tree_session(IN_ALL_EVENTS);
+    ready(&wide, &root);
+    let widened = kernel_mask_of(&narrow, ino).expect("still one watch");
+    assert_eq!(
+        widened & IN_ALL_EVENTS,
+        IN_ALL_EVENTS,
+        "the union of both trees' masks"
+    );
+
+    wide.close();
+    assert!(wide.wait_released(Some(PATIENCE)), "released");
+
+    // The narrowing follows the release on the reader thread: wait for it with a deadline.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let now = kernel_mask_of(&narrow, ino).expect("the remaining tree keeps its watch");
+        if now == before {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "mask {now:#x} never narrowed back to {before:#x}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+
+    // And the remaining tree still gets its own events under its own path.
+    fs::write(root.join("after"), b"x").expect("write");
+    let events = take_until(&narrow, |events| created(events, "after"));
+    assert!(events
+        .iter()
+        .all(|e| e.mask & (IN_ACCESS | IN_MODIFY | IN_OPEN) == 0));
+    narrow.close();
+}

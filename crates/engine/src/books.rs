@@ -34,9 +34,7 @@ impl Books {
         match mode {
             Mode::Plain => Books::Plain(WatchTable::default()),
             Mode::Tree(options) => Books::Tree(Box::new(Tree::new(options))),
-            Mode::Changes(options) => {
-                Books::Tree(Box::new(Tree::new(options).with_root_moves_as_renames()))
-            }
+            Mode::Changes(options) => Books::Tree(Box::new(Tree::new(options).for_changes())),
         }
     }
 

@@ -213,7 +213,7 @@ impl ChangeSet {
         } else if mask & IN_DELETE != 0 {
             self.upsert(ChangeKind::Delete, path, is_dir, synthetic);
         } else if mask & IN_DELETE_SELF != 0 {
-            // A root (a subdirectory's deletion is also reported by its parent, and coalesced here):
+            // A root (a change tree reports no subdirectory's: its parent's IN_DELETE says it):
             // gone from what is watched (its watch went with it), and the consumer must hear of it.
             // Not IN_UNMOUNT: the mount point is still there, and the tree lists the directory it
             // uncovered, reporting what differs as synthetic deletes and creates.

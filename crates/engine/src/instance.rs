@@ -656,7 +656,7 @@ fn serve(
         }
         if ready.readable {
             let streaming = reader.last_batch.is_some_and(|t| t.elapsed() < STREAM_GAP);
-            if streaming && reader.backlog.is_empty() && !sessions.iter().any(|s| s.changes) {
+            if streaming && reader.backlog.is_empty() {
                 std::thread::sleep(LINGER);
             }
             let drained = drain(instance, sessions, reader);

@@ -38,10 +38,8 @@ pub const STREAM_GAP: Duration = Duration::from_micros(500);
 /// and JavaScript). A lone change, or the first of a stream, is read at once; the rest of a stream
 /// arrives this much later, plus the kernel's timer slack (some 0.15 ms in all). A consumer blocked
 /// in [`crate::Session::take_blocking`] waits for it too (unlike the hold, which never makes it wait): the
-/// delay is a fraction of a millisecond, and the saving the same. Not in changes mode (`watch()`),
-/// as for the hold: the consumer takes the coalesced set while the reader lingers, and what should
-/// have coalesced is split across two takes (a directory's `IN_DELETE_SELF` and its parent's
-/// `IN_DELETE` came out as two deletes of it in a fresh-clone `.ci/run`).
+/// delay is a fraction of a millisecond, and the saving the same. In changes mode (`watch()`) too:
+/// there it makes fewer, larger takes, and more of a file's events coalesce within one.
 pub const LINGER: Duration = Duration::from_micros(100);
 /// Whether to end the batch now, after a read that filled the buffer, because the kernel has more
 /// for it (`FIONREAD`; not in changes mode, where the consumer takes coalesced changes, not

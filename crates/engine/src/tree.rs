@@ -131,9 +131,11 @@ pub struct Tree {
     dirs: HashMap<i32, Dir>,
     /// Each root's handle, by the root's wd: every directory below it is opened from it.
     roots: HashMap<i32, Arc<RootHandle>>,
-    /// A root's move is also reported as an `IN_MOVED_FROM`/`IN_MOVED_TO` pair of its old and new
-    /// path (for the per-path changes of `watch()`, which pair them into one rename).
-    root_moves_as_renames: bool,
+    /// Routes for per-path changes (`watch()`): a root's move is also reported as an
+    /// `IN_MOVED_FROM`/`IN_MOVED_TO` pair of its old and new path, which they pair into one
+    /// rename; a subdirectory's `IN_DELETE_SELF` is not reported (its parent's `IN_DELETE` is its
+    /// change, and a read can fall between the two, which would make it two deletes).
+    for_changes: bool,
     /// Directories moved away whose `IN_MOVED_TO` has not been seen: (cookie, wd).
     pending_moves: Vec<(u32, i32)>,
     rescan: bool,
@@ -199,7 +201,7 @@ impl Tree {
             watch_mask,
             dirs: HashMap::new(),
             roots: HashMap::new(),
-            root_moves_as_renames: false,
+            for_changes: false,
             pending_moves: Vec::new(),
             rescan: false,
             moved_away: None,
@@ -209,10 +211,11 @@ impl Tree {
         }
     }
 
-    /// Also reports a root's move as an `IN_MOVED_FROM`/`IN_MOVED_TO` pair (cookie 0, no name) of
-    /// its old and new path, which per-path changes pair into one rename.
-    pub fn with_root_moves_as_renames(mut self) -> Self {
-        self.root_moves_as_renames = true;
+    /// Routes for per-path changes: a root's move is also reported as an `IN_MOVED_FROM`/
+    /// `IN_MOVED_TO` pair (cookie 0, no name) of its old and new path, which they pair into one
+    /// rename, and only a root's `IN_DELETE_SELF` is reported.
+    pub fn for_changes(mut self) -> Self {
+        self.for_changes = true;
         self
     }
 
@@ -363,6 +366,9 @@ impl Tree {
             return;
         }
         let mut report = self.wants(mask);
+        if self.for_changes && mask & IN_DELETE_SELF != 0 && dir.parent.is_some() {
+            report = false;
+        }
         if mask & IN_CREATE != 0 {
             if let Some(entry) = self
                 .dirs

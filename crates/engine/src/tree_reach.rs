@@ -595,7 +595,7 @@ impl Tree {
                 if self.wants(event.mask) {
                     out.push(event, Some(&old), 0);
                 }
-                if self.root_moves_as_renames {
+                if self.for_changes {
                     // An unpaired first half: the root left what is watched (a delete).
                     push_root_move_half(out, wd, IN_MOVED_FROM, &old);
                 }
@@ -626,7 +626,7 @@ impl Tree {
         if self.wants(event.mask) {
             out.push(event, Some(&new), 0);
         }
-        if self.root_moves_as_renames && new != old {
+        if self.for_changes && new != old {
             push_root_move_half(out, wd, IN_MOVED_FROM, &old);
             push_root_move_half(out, wd, IN_MOVED_TO, &new);
         }

@@ -300,7 +300,7 @@ fn a_root_renamed_in_its_directory_is_followed_and_every_path_below_changes_with
         fs.mkdir("/r/a/b");
         let mut t = tree(IN_ALL_EVENTS);
         if changes {
-            t = t.with_root_moves_as_renames();
+            t = t.for_changes();
         }
         t.add_root(&mut fs, b"/r");
         let root = wd(&fs, "/r");
@@ -332,7 +332,7 @@ fn a_root_renamed_in_its_directory_is_followed_and_every_path_below_changes_with
 fn a_root_that_cannot_be_found_after_a_move_stops_being_watched_with_an_error() {
     let mut fs = FakeFs::new("/r");
     fs.mkdir("/r/a");
-    let mut t = tree(IN_ALL_EVENTS).with_root_moves_as_renames();
+    let mut t = tree(IN_ALL_EVENTS).for_changes();
     t.add_root(&mut fs, b"/r");
     t.take_reports();
     let root = wd(&fs, "/r");
@@ -1314,4 +1314,44 @@ fn the_trees_own_listings_are_taken_out_and_anyone_elses_are_reported() {
     assert_eq!(run(&mut t, &mut fs, &listing), vec![]);
     // Theirs of the new directory, opened after its watch: all of it shows.
     assert_eq!(run(&mut t, &mut fs, &[ev(n, open, "")]).len(), 1);
+}
+
+#[test]
+fn a_change_tree_reports_a_subdirectory_deleted_by_its_parent_only_and_a_root_by_itself() {
+    for changes in [false, true] {
+        let mut fs = FakeFs::new("/r");
+        fs.mkdir("/r/a");
+        let mut t = tree(IN_ALL_EVENTS);
+        if changes {
+            t = t.for_changes();
+        }
+        t.add_root(&mut fs, b"/r");
+        let (root, a) = (wd(&fs, "/r"), wd(&fs, "/r/a"));
+        // rmdir a, then the root: the directory's own IN_DELETE_SELF comes before its parent's
+        // IN_DELETE (a read can fall between them), then the root's own.
+        let reported = run(
+            &mut t,
+            &mut fs,
+            &[
+                ev(a, IN_DELETE_SELF, ""),
+                ev(a, IN_IGNORED, ""),
+                ev(root, IN_DELETE | IN_ISDIR, "a"),
+                ev(root, IN_DELETE_SELF, ""),
+            ],
+        );
+        let selves: Vec<&str> = reported
+            .iter()
+            .filter(|(mask, _, _)| mask & IN_DELETE_SELF != 0)
+            .map(|(_, path, _)| path.as_str())
+            .collect();
+        assert_eq!(
+            selves,
+            if changes {
+                vec!["/r"]
+            } else {
+                vec!["/r/a", "/r"]
+            }
+        );
+        assert!(reported.contains(&(IN_DELETE | IN_ISDIR, "/r/a".to_string(), false)));
+    }
 }

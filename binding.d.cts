@@ -37,8 +37,11 @@ export declare class NativeInotify {
   pause(): void
   /** The oldest batch that is ready (see `src/wire.ts` for its layout), or `null`. */
   take(): Buffer | null
-  /** Changes mode: what changed since the last call, encoded (`null`: nothing). */
-  takeChanges(): Buffer | null
+  /**
+   * Changes mode: what changed since the last call, at most `max_changes` of it (the rest
+   * waits for the next call), encoded (`null`: nothing).
+   */
+  takeChanges(maxChanges: number): Buffer | null
   /** Blocks this thread until a batch is ready or `timeoutMs` passes (`null`). */
   takeBlocking(timeoutMs: number): Buffer | null
   /**

@@ -331,4 +331,31 @@ describe('watch()', () => {
     expect([...want].filter((p) => !seen.has(p))).toEqual([])
     expect(w.stats().overflows).toBe(overflows)
   }, 90_000)
+
+  it("hands a consumer far behind its changes in parts of at most 1,024, 'events' listeners included", async () => {
+    const dir = tempDir()
+    // Two watchers of one directory share the instance's reads: once `pace` has seen the last
+    // file, `behind`, which nobody has asked for anything yet, holds every change natively.
+    const pace = await open(dir)
+    const behind = await open(dir)
+    let paced = false
+    pace.on('events', (changes) => {
+      if (changes.some((c) => c.path.endsWith('/last'))) paced = true
+    })
+    const files = 6000
+    for (let i = 0; i < files; i++) writeFileSync(join(dir, `f${i}`), '')
+    writeFileSync(join(dir, 'last'), '')
+    await until(() => paced, 'the pacing watcher saw the last file')
+
+    const sizes: number[] = []
+    const seen = new Set<string>()
+    behind.on('events', (changes) => {
+      sizes.push(changes.length)
+      for (const c of changes) if (c.type === 'create') seen.add(c.path)
+    })
+    await until(() => seen.size === files + 1, `all ${files + 1} creates`, 10_000)
+    expect(sizes[0]).toBe(1024)
+    expect(Math.max(...sizes)).toBe(1024)
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(files + 1)
+  })
 })

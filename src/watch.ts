@@ -119,6 +119,13 @@ export interface WatcherEvents<P extends string | Buffer = string> {
   close: []
 }
 
+/**
+ * The most changes one batch holds; the rest wait natively, still coalescing, for the next. A
+ * consumer far behind (a stalled event loop) then gets its changes in parts it can let go one by
+ * one, instead of all of them alive at once.
+ */
+const CHANGES_PER_BATCH = 1024
+
 /** An async iterator's state: its backlog and, while it waits, how to wake it. */
 interface Reader<P extends string | Buffer> {
   backlog: Change<P>[][]
@@ -127,7 +134,8 @@ interface Reader<P extends string | Buffer> {
 
 /**
  * Watches directory trees for changes. Iterate it (`for await (const batch of watcher)`) or listen
- * to `'events'`; each batch holds the changes since the last, coalesced per path.
+ * to `'events'`; each batch holds the changes since the last, coalesced per path: at most 1,024,
+ * the rest in the batches that follow.
  */
 export class Watcher<E extends PathEncoding = 'utf8'>
   extends EventEmitter<WatcherEvents<PathOf<E>>>
@@ -344,7 +352,7 @@ export class Watcher<E extends PathEncoding = 'utf8'>
     if (!this.#wanted() && !this.#tree.session.stopped) return
     let buf: Buffer | null
     try {
-      buf = this.#tree.session.handle.takeChanges()
+      buf = this.#tree.session.handle.takeChanges(CHANGES_PER_BATCH)
     } catch (error) {
       this.#fail(fromNativeError(error))
       return
@@ -352,6 +360,9 @@ export class Watcher<E extends PathEncoding = 'utf8'>
     if (buf === null) return
     const overflowPath = this.#roots[0] ?? inEncoding('', this.#encoding)
     const decoded = decodeChanges(buf, overflowPath, this.#encoding)
+    // A full batch may have more behind it: listeners get it once this one could be let go (an
+    // iterator pulls it itself when it has taken this one).
+    if (decoded.length === CHANGES_PER_BATCH && this.listenerCount('events') > 0) setImmediate(() => this.#pull())
     const changes = this.#ignoreFilter?.keptChanges(decoded) ?? decoded
     if (changes.length === 0) return
     this.#stats.batches += 1

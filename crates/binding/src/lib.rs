@@ -286,13 +286,14 @@ impl NativeInotify {
         })
     }
 
-    /// Changes mode: what changed since the last call, encoded (`null`: nothing).
+    /// Changes mode: what changed since the last call, at most `max_changes` of it (the rest
+    /// waits for the next call), encoded (`null`: nothing).
     #[napi]
-    pub fn take_changes(&self) -> Result<Option<Buffer>> {
+    pub fn take_changes(&self, max_changes: u32) -> Result<Option<Buffer>> {
         guard(self.env, || {
             Ok(self
                 .session()?
-                .take_changes()
+                .take_changes(max_changes as usize)
                 .map_err(Failure::Engine)?
                 .map(Buffer::from))
         })

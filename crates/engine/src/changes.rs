@@ -232,7 +232,7 @@ impl ChangeSet {
     }
 
     fn push(&mut self, change: Change) {
-        self.bytes += 16 + change.path.len() + change.old_path.as_ref().map_or(0, Vec::len);
+        self.bytes += weight(&change);
         if change.kind != ChangeKind::Overflow {
             self.by_path.insert(change.path.clone(), self.changes.len());
         }
@@ -404,19 +404,46 @@ impl ChangeSet {
         }
     }
 
-    /// Takes every waiting change, encoded; `None` when there is none.
-    pub fn take_encoded(&mut self) -> Option<Vec<u8>> {
+    /// Takes the first `max` waiting changes (at least one), encoded; `None` when there is none.
+    /// The rest wait for the next take, still coalescing with what comes meanwhile: a consumer
+    /// behind by tens of thousands of changes gets them in parts it can let go one by one.
+    pub fn take_encoded(&mut self, max: usize) -> Option<Vec<u8>> {
         if self.live == 0 {
             self.changes.clear();
             return None;
         }
-        let mut encoder = ChangesEncoder::with_capacity(self.bytes);
-        for change in self.changes.drain(..).flatten() {
-            encoder.push(&change);
+        let max = max.max(1);
+        if self.live <= max {
+            let mut encoder = ChangesEncoder::with_capacity(self.bytes);
+            for change in self.changes.drain(..).flatten() {
+                encoder.push(&change);
+            }
+            self.by_path.clear();
+            self.live = 0;
+            self.bytes = 0;
+            return Some(encoder.finish());
         }
-        self.by_path.clear();
-        self.live = 0;
-        self.bytes = 0;
+        let mut encoder = ChangesEncoder::with_capacity(self.bytes / self.live * max);
+        let mut taken = 0;
+        let mut end = 0;
+        for (index, slot) in self.changes.iter_mut().enumerate() {
+            if taken == max {
+                break;
+            }
+            end = index + 1;
+            let Some(change) = slot.take() else { continue };
+            if self.by_path.get(&change.path) == Some(&index) {
+                self.by_path.remove(&change.path);
+            }
+            self.bytes = self.bytes.saturating_sub(weight(&change));
+            encoder.push(&change);
+            taken += 1;
+        }
+        self.changes.drain(..end);
+        for index in self.by_path.values_mut() {
+            *index -= end;
+        }
+        self.live -= taken;
         Some(encoder.finish())
     }
 
@@ -428,6 +455,11 @@ impl ChangeSet {
         self.bytes = 0;
         changes
     }
+}
+
+/// About as many bytes as `change` takes encoded.
+fn weight(change: &Change) -> usize {
+    16 + change.path.len() + change.old_path.as_ref().map_or(0, Vec::len)
 }
 
 #[cfg(test)]

@@ -406,11 +406,27 @@ mod props {
             }
 
             let mut encoded = fill(&steps);
-            match encoded.take_encoded() {
+            match encoded.take_encoded(usize::MAX) {
                 None => prop_assert!(changes.is_empty()),
                 Some(bytes) => prop_assert_eq!(decode_changes(&bytes), Some(changes)),
             }
-            prop_assert_eq!(encoded.take_encoded(), None);
+            prop_assert_eq!(encoded.take_encoded(usize::MAX), None);
+        }
+
+        #[test]
+        fn changes_taken_in_parts_are_the_changes_taken_at_once(steps in steps(), part in 1usize..6) {
+            let whole = fill(&steps).take();
+            let mut parts = fill(&steps);
+            let mut taken = Vec::new();
+            while let Some(bytes) = parts.take_encoded(part) {
+                let changes = decode_changes(&bytes).expect("a well-formed part");
+                prop_assert!(!changes.is_empty() && changes.len() <= part);
+                prop_assert_eq!(parts.len(), whole.len() - taken.len() - changes.len());
+                taken.extend(changes);
+            }
+            prop_assert_eq!(taken, whole);
+            prop_assert!(parts.is_empty());
+            prop_assert_eq!(parts.byte_len(), 0);
         }
 
         #[test]
@@ -445,4 +461,30 @@ mod props {
             prop_assert_eq!(by_log.take(), by_batch.take());
         }
     }
+}
+
+#[test]
+fn what_a_partial_take_leaves_still_coalesces_with_what_comes() {
+    use crate::mask::{IN_CREATE, IN_DELETE};
+    let mut set = ChangeSet::new();
+    for name in ["a", "b", "c"] {
+        set.add(&e(IN_CREATE, name));
+    }
+    let first = decode_changes(&set.take_encoded(1).expect("a part")).expect("well-formed");
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].path, b"/r/a");
+    // `b` was created and is deleted before anyone took it: nothing to report. `a` was taken:
+    // its delete is news.
+    set.add(&e(IN_DELETE, "b"));
+    set.add(&e(IN_DELETE, "a"));
+    let rest = decode_changes(&set.take_encoded(10).expect("the rest")).expect("well-formed");
+    let rest: Vec<(ChangeKind, &[u8])> = rest.iter().map(|c| (c.kind, &c.path[..])).collect();
+    assert_eq!(
+        rest,
+        [
+            (ChangeKind::Create, &b"/r/c"[..]),
+            (ChangeKind::Delete, &b"/r/a"[..])
+        ]
+    );
+    assert_eq!(set.take_encoded(10), None);
 }

@@ -283,15 +283,16 @@ impl Session {
         }
     }
 
-    /// Change trees: what changed since the last call, encoded as [`crate::changes`] describes
-    /// (`None`: nothing). An error the reader met is returned first.
-    pub fn take_changes(&self) -> Result<Option<Vec<u8>>> {
+    /// Change trees: what changed since the last call, at most `max` changes (the rest wait for
+    /// the next call), encoded as [`crate::changes`] describes (`None`: nothing). An error the
+    /// reader met is returned first.
+    pub fn take_changes(&self, max: usize) -> Result<Option<Vec<u8>>> {
         if let Some(Err(error)) = self.pop(self.state()) {
             return Err(error);
         }
         let mut state = self.state();
         let was_full = state.full();
-        let taken = state.changes.take_encoded();
+        let taken = state.changes.take_encoded(max);
         let made_room = was_full && !state.full();
         let stop = state.stop;
         drop(state);

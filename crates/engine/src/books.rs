@@ -4,8 +4,8 @@
 use crate::event::RawEvent;
 use crate::mask::{IN_IGNORED, IN_Q_OVERFLOW};
 use crate::sink::Sink;
+use crate::tree::fs::TreeFs;
 use crate::tree::{Tree, TreeOptions, TreeReport};
-use crate::tree_fs::TreeFs;
 use crate::watch_table::WatchTable;
 
 /// What an instance watches: paths one by one, or whole trees.

@@ -16,8 +16,8 @@ use rustix::io::Errno;
 use crate::error::Error;
 use crate::ignore_regex::RegexRule;
 use crate::paths::join;
+use crate::tree::fs::errno_error;
 use crate::tree::IgnoreRule;
-use crate::tree_fs::errno_error;
 
 /// The largest ignore file read; a larger one is refused whole, not cut.
 pub const MAX_IGNORE_FILE_LEN: u64 = 1024 * 1024;

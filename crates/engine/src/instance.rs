@@ -46,7 +46,7 @@ use crate::session_queue::{PendingRoot, State};
 use crate::sink::Sink;
 use crate::sync::{lock, wait_on};
 use crate::sys::{InotifyFd, Poller, ReadOutcome};
-use crate::tree_fs::KernelTreeFs;
+use crate::tree::fs::KernelTreeFs;
 use crate::wd_shares::{SessionId, WdShares};
 use crate::wire::BatchEncoder;
 

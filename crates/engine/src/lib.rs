@@ -49,7 +49,6 @@ pub mod sink;
 pub(crate) mod sync;
 pub mod sys;
 pub mod tree;
-pub mod tree_fs;
 pub mod watch_table;
 pub mod wd_shares;
 pub mod wire;

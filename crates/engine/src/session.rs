@@ -23,8 +23,8 @@ use crate::instance::{close_session, own_instance, shared_instance, InstanceCore
 use crate::mask::check_add_watch_mask;
 use crate::session_queue::{Armed, State};
 use crate::sync::{lock, wait_on};
+use crate::tree::fs::RootHandle;
 use crate::tree::TreeReport;
-use crate::tree_fs::RootHandle;
 use crate::wire::EncodedBatch;
 
 pub use crate::session_queue::MAX_QUEUED_BYTES;

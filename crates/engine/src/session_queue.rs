@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use crate::changes::ChangeSet;
 use crate::error::{Error, Result};
 use crate::reader_policy::HOLD_MAX;
+use crate::tree::fs::RootHandle;
 use crate::tree::TreeReport;
-use crate::tree_fs::RootHandle;
 use crate::wire::{BatchEncoder, EncodedBatch};
 
 /// The reader stops reading for a session while this many encoded bytes wait to be taken (some

@@ -1,6 +1,6 @@
 //! The one module that talks to the kernel about inotify, through `nix` (and `rustix` for
 //! `FIONREAD`): the inotify descriptor, the epoll set the reader waits on, and the eventfd that wakes
-//! it. Everything above works on bytes and numbers (directory listings are `tree_fs`'s).
+//! it. Everything above works on bytes and numbers (directory listings are `tree::fs`'s).
 //!
 //! Closing an inotify descriptor waits for the kernel's SRCU grace period (`fsnotify_destroy_group`,
 //! 0.2 to 19 ms measured), so it is done on the reader thread ([`InotifyFd::close`],

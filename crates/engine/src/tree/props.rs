@@ -9,7 +9,7 @@
 //!   Once everything is read, the tree holds exactly the watches the kernel holds; read after each
 //!   change, it also watches exactly the directories there are, each under its real path.
 //!
-//! Failing cases are kept in `proptest-regressions/tree_tests/props.txt`.
+//! Failing cases are kept in `proptest-regressions/tree/props.txt`.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 

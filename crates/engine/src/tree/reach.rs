@@ -1,5 +1,5 @@
 //! How a tree reaches its directories: from each root's handle, never by path string (see
-//! [`crate::tree_fs`]). Adding a root, scanning (watch first, then list, through one descriptor per
+//! [`crate::tree::fs`]). Adding a root, scanning (watch first, then list, through one descriptor per
 //! directory), listing again after an overflow, and following a root that was renamed.
 
 use std::collections::HashMap;
@@ -11,7 +11,7 @@ use crate::event::RawEvent;
 use crate::mask::*;
 use crate::own_listings::{Listing, OwnListings};
 use crate::sink::Sink;
-use crate::tree_fs::{DirAt, DirListing, EntryKind, OpenDir, RootHandle, TreeFs};
+use crate::tree::fs::{DirAt, DirListing, EntryKind, OpenDir, RootHandle, TreeFs};
 
 /// Where the paths below a root at `root_path` start to be relative to it.
 fn rel_start(root_path: &[u8]) -> usize {

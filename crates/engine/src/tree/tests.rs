@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::*;
-use crate::tree_fs::{DirAt, DirListing, EntryKind, ListedEntry, OpenDir};
+use crate::tree::fs::{DirAt, DirListing, EntryKind, ListedEntry, OpenDir};
 use crate::wire::{decode, BatchEncoder, DecodedEvent};
 
 #[derive(Debug, Clone)]
@@ -1260,7 +1260,7 @@ fn the_in_ignored_of_a_deleted_directory_takes_along_the_watches_of_what_moved_a
     assert_eq!(fs.watches.len(), 1);
 }
 
-#[path = "tree_props.rs"]
+#[path = "props.rs"]
 mod props;
 
 #[test]

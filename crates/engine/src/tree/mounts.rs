@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::mask::*;
 use crate::own_listings::Listing;
 use crate::sink::Sink;
-use crate::tree_fs::{DirAt, TreeFs};
+use crate::tree::fs::{DirAt, TreeFs};
 
 impl Tree {
     /// Directories whose file system was unmounted: the kernel dropped their watches, but the path

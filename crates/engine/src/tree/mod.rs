@@ -12,9 +12,14 @@
 //! - After `IN_Q_OVERFLOW` the whole tree is listed again and the differences are reported as
 //!   synthetic events.
 //! - Directories are reached from their root's descriptor, never by path string (see
-//!   [`crate::tree_fs`] and `tree_reach.rs`). A root renamed within its directory (`IN_MOVE_SELF`
+//!   [`crate::tree::fs`] and `tree/reach.rs`). A root renamed within its directory (`IN_MOVE_SELF`
 //!   on its watch) is followed, every path below it changing with it; one moved elsewhere stops
 //!   being watched, with [`Error::RootMoved`].
+//!
+//! Here: routing an event and keeping the books. `reach.rs`: adding roots, scanning, re-scanning
+//! after an overflow, following a moved root. `mounts.rs`: file systems mounted and unmounted
+//! inside. [`fs`]: the file system as the tree sees it, and its kernel implementation. `tests.rs`
+//! and `props.rs`: the same against a fake file system, case by case and as properties.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,7 +31,7 @@ use crate::own_listings::{Listing, OwnListings, LISTING_EVENTS};
 use crate::parse::HEADER_LEN;
 use crate::paths::join;
 use crate::sink::Sink;
-use crate::tree_fs::{RootHandle, TreeFs};
+use crate::tree::fs::{RootHandle, TreeFs};
 use crate::wire::{FLAG_REPLACED, FLAG_SYNTHETIC};
 
 /// Bits every tree watch carries for the bookkeeping, whatever the user asked for (`IN_MOVE_SELF`
@@ -766,13 +771,11 @@ fn push_synthetic(out: &mut dyn Sink, wd: i32, mask: u32, dir: &[u8], name: &[u8
     out.push(&event, Some(dir), FLAG_SYNTHETIC);
 }
 
-#[path = "tree_reach.rs"]
+pub mod fs;
 mod reach;
 
-#[path = "tree_mounts.rs"]
 mod mounts;
 pub use mounts::mount_points;
 
 #[cfg(test)]
-#[path = "tree_tests.rs"]
 mod tests;

@@ -955,12 +955,7 @@ fn deliver(
             }
         }
         let fresh = std::mem::take(&mut state.fresh_reports);
-        let newly_pending = pushed && !std::mem::replace(&mut state.ring_pending, true);
-        state.notify_takers(&session.changed);
-        drop(state);
-        if newly_pending || fresh {
-            ring(instance, session, fresh);
-        }
+        announce(instance, session, state, pushed, fresh);
     }
     if any_events {
         reader.last_batch = settled.then(Instant::now);
@@ -973,12 +968,7 @@ fn deliver_error(instance: &InstanceCore, sessions: &[Arc<SessionCore>], error: 
     for session in sessions {
         let mut state = lock(&session.state);
         state.push(Err(error.clone()));
-        let newly_pending = !std::mem::replace(&mut state.ring_pending, true);
-        state.notify_takers(&session.changed);
-        drop(state);
-        if newly_pending {
-            ring(instance, session, false);
-        }
+        announce(instance, session, state, true, false);
     }
 }
 
@@ -998,12 +988,24 @@ fn deliver_ticks(instance: &InstanceCore, sessions: &[Arc<SessionCore>]) {
         let mut tick = BatchEncoder::new().finish();
         tick.set_settled(true);
         state.push(Ok(tick));
-        let newly_pending = !std::mem::replace(&mut state.ring_pending, true);
-        state.notify_takers(&session.changed);
-        drop(state);
-        if newly_pending {
-            ring(instance, session, false);
-        }
+        announce(instance, session, state, true, false);
+    }
+}
+
+/// After the reader queued something for `session` (`pushed`) or it has `fresh` reports: its
+/// takers wake, and its doorbell rings once until it takes (and for fresh reports).
+fn announce(
+    instance: &InstanceCore,
+    session: &SessionCore,
+    mut state: std::sync::MutexGuard<'_, State>,
+    pushed: bool,
+    fresh: bool,
+) {
+    let newly_pending = pushed && !std::mem::replace(&mut state.ring_pending, true);
+    state.notify_takers(&session.changed);
+    drop(state);
+    if newly_pending || fresh {
+        ring(instance, session, fresh);
     }
 }
 

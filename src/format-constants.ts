@@ -2,7 +2,7 @@
 // this file is stale: change them there, then run
 // `UPDATE_GOLDEN=1 cargo test -p inotify-engine --test formats`.
 /**
- * The constants of the two byte formats the engine hands over, as the engine defines them.
+ * The constants of the engine's two byte formats and of its doorbell, as it defines them.
  * @module
  */
 
@@ -47,3 +47,10 @@ export const CHANGE_KINDS = ['create', 'modify', 'delete', 'rename', 'overflow']
 
 /** The events a tree watched for changes (`watch()`) asks the kernel for. */
 export const CHANGES_MASK = 0x7ce
+
+/** What a ring of a session's doorbell says (`crates/engine/src/doorbell.rs` documents each). */
+export const RING = {
+  READY: 0,
+  REPORTS: 1,
+  RELEASED: 2,
+} as const

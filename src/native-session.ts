@@ -7,6 +7,7 @@
  * kind may call on it, so that a method of another kind is a compile error, not a run-time one.
  * @module
  */
+import { RING } from './format-constants'
 import { fromNativeError } from './errors'
 import { native as binding, type NativeInotify, type NativeTreeConfig } from './native'
 
@@ -32,14 +33,11 @@ export type ChangesHandle = RootsHandle & Pick<NativeInotify, 'takeChanges'>
 export type TreeConfig = Omit<NativeTreeConfig, 'changes'>
 
 /**
- * The reader thread's doorbell. What a ring says (the binding's `RING_*`): a batch can be taken (0),
- * reports too (1), or, the last ring, the session was released (2): its wds are gone and, if it was
- * its instance's last session, the descriptor is closed.
+ * The reader thread's doorbell. What a ring says ({@link RING}): a batch can be taken, reports too,
+ * or, the last ring, the session was released: its wds are gone and, if it was its instance's last
+ * session, the descriptor is closed.
  */
 type Doorbell = (signal: number) => void
-
-const RING_REPORTS = 1
-const RING_RELEASED = 2
 
 /**
  * Sessions that must outlive their last reference: a ref()'d one is an open handle that keeps the
@@ -127,8 +125,8 @@ export class NativeSession<H extends SessionHandle> {
     return (signal) => {
       const live = session.deref()
       if (live === undefined) return
-      if (signal === RING_RELEASED) live.#onReleased()
-      else live.#ring(signal === RING_REPORTS)
+      if (signal === RING.RELEASED) live.#onReleased()
+      else live.#ring(signal === RING.REPORTS)
     }
   }
 

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use inotify_engine::doorbell::{RING_READY, RING_RELEASED, RING_REPORTS};
 use inotify_engine::ignore_rules::IgnoreRules;
 use inotify_engine::{Closer, Doorbell, Mode, Placement, Ring, Session, TreeOptions, TreeReport};
 use napi::bindgen_prelude::{Buffer, Function};
@@ -24,14 +25,6 @@ use napi::Result;
 /// holds its JS function strongly for the session's life, so that function must not lead back to
 /// the JS object that owns this instance: else neither is ever collected. `src/event-source.ts` rings its instance through a `WeakRef`.
 type DoorbellFn = ThreadsafeFunction<u32, (), u32, Status, false, true>;
-
-/// A ring: a batch can be taken.
-pub const RING_READY: u32 = 0;
-/// A ring: a batch, or the tree's reports, can be taken.
-pub const RING_REPORTS: u32 = 1;
-/// The last ring: the session was released (its wds are gone, and the descriptor closed if it
-/// was its instance's last session).
-pub const RING_RELEASED: u32 = 2;
 
 struct JsDoorbell(DoorbellFn);
 

@@ -1,5 +1,14 @@
 //! How the reader thread tells a session's consumer that a batch or a report is ready.
 
+/// A ring, as a number for a doorbell that crosses into another language (the binding's): a batch
+/// can be taken.
+pub const RING_READY: u32 = 0;
+/// A ring: a batch, or a tree's reports, can be taken.
+pub const RING_REPORTS: u32 = 1;
+/// The last ring ([`Doorbell::released`]): the session was released (its wds are gone, and the
+/// descriptor closed if it was its instance's last session).
+pub const RING_RELEASED: u32 = 2;
+
 /// What ringing the consumer gave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ring {

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use inotify_engine::changes::CHANGES_MASK;
 use inotify_engine::changes_wire::{self, Change, ChangeKind, ChangesEncoder};
+use inotify_engine::doorbell;
 use inotify_engine::mask::*;
 use inotify_engine::wire::{self, BatchEncoder, DecodedEvent, EncodedBatch};
 use inotify_engine::RawEvent;
@@ -94,7 +95,7 @@ fn typescript() -> String {
          // this file is stale: change them there, then run\n\
          // `UPDATE_GOLDEN=1 cargo test -p inotify-engine --test formats`.\n\
          /**\n \
-         * The constants of the two byte formats the engine hands over, as the engine defines them.\n \
+         * The constants of the engine's two byte formats and of its doorbell, as it defines them.\n \
          * @module\n \
          */\n",
     );
@@ -154,6 +155,16 @@ fn typescript() -> String {
          export const CHANGES_MASK = {}\n",
         hex(u64::from(CHANGES_MASK))
     ));
+    object(
+        &mut ts,
+        "RING",
+        "What a ring of a session's doorbell says (`crates/engine/src/doorbell.rs` documents each).",
+        &[
+            ("READY", dec(u64::from(doorbell::RING_READY))),
+            ("REPORTS", dec(u64::from(doorbell::RING_REPORTS))),
+            ("RELEASED", dec(u64::from(doorbell::RING_RELEASED))),
+        ],
+    );
     ts
 }
 

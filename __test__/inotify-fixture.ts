@@ -79,3 +79,14 @@ export async function withinDeadline<T>(work: Promise<T>, what: string, timeoutM
     clearTimeout(timer)
   }
 }
+
+/** The name of the first event `inotify`'s async generator yields, leaving the loop then; within a deadline. */
+export async function firstFilename(inotify: Inotify): Promise<string> {
+  return withinDeadline(
+    (async () => {
+      for await (const event of inotify.eventGen({ yieldNones: false })) return event.filename
+      throw new Error('the generator ended without an event')
+    })(),
+    'the first event',
+  )
+}

@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
 import { IN_CREATE, InotifyError, type Inotify, type InotifyEvent } from '../src/index'
 import { collectUntil } from './helpers'
-import { eventsOf, sh, useFixture, withinDeadline } from './inotify-fixture'
+import { eventsOf, firstFilename, sh, useFixture, withinDeadline } from './inotify-fixture'
 
 const fx = useFixture()
 
@@ -367,15 +367,7 @@ describe('eventGenSync', () => {
     const names = ['s1', 's2', 's3', 's4']
     for (const name of names) writeFileSync(join(dir, name), '')
     const first: string[] = []
-    await withinDeadline(
-      (async () => {
-        for await (const event of inotify.eventGen({ yieldNones: false })) {
-          first.push(event.filename)
-          break
-        }
-      })(),
-      'the first event',
-    )
+    first.push(await firstFilename(inotify))
     const rest = collectSync(inotify.eventGenSync({ yieldNones: false, timeoutS: 0.3 }), () => false)
     expect([...first, ...rest.map((e) => e.filename)]).toEqual(names)
   })

@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { IN_CREATE, IN_DELETE, IN_MOVE, TerminalEventError, type InotifyEvent } from '../src/index'
 import { collectUntil } from './helpers'
-import { brief, eventsOf, SEED_TYPE_NAMES, sh, useFixture, withinDeadline } from './inotify-fixture'
+import { brief, eventsOf, firstFilename, SEED_TYPE_NAMES, sh, useFixture, withinDeadline } from './inotify-fixture'
 
 const fx = useFixture()
 
@@ -255,15 +255,7 @@ describe('generator options', () => {
     const names = ['n1', 'n2', 'n3', 'n4', 'n5']
     for (const name of names) writeFileSync(join(dir, name), '')
     const first: string[] = []
-    await withinDeadline(
-      (async () => {
-        for await (const event of inotify.eventGen({ yieldNones: false })) {
-          first.push(event.filename)
-          break
-        }
-      })(),
-      'the first event',
-    )
+    first.push(await firstFilename(inotify))
     const rest = await collectUntil(
       inotify.eventGen({ yieldNones: false }),
       (e) => first.length + e.length >= names.length,

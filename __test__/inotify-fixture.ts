@@ -3,6 +3,8 @@
  * `afterEach` (instances first: the kernel's instance limit is per user and shared by the machine).
  */
 import { execFileSync } from 'node:child_process'
+import { readFileSync, utimesSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterEach } from 'vitest'
 import { Inotify, type InotifyEvent, type InotifyOptions, type PathEncoding } from '../src/index'
 import { makeTempDir } from './helpers'
@@ -89,4 +91,17 @@ export async function firstFilename(inotify: Inotify): Promise<string> {
     })(),
     'the first event',
   )
+}
+
+/**
+ * Queues more events than the kernel holds, unread, so that it overflows (watch for `IN_ATTRIB`):
+ * two files made, then `IN_ATTRIB` on each in turn, one syscall an event (the kernel merges an
+ * event identical to the last one queued, hence two files). Returns `max_queued_events`.
+ */
+export function overflowKernelQueue(dir: string): number {
+  const max = Number.parseInt(readFileSync('/proc/sys/fs/inotify/max_queued_events', 'utf8'), 10)
+  const names = [join(dir, 'even'), join(dir, 'odd')]
+  for (const name of names) writeFileSync(name, '')
+  for (let i = 0; i < max + 1000; i++) utimesSync(names[i % 2]!, i, i)
+  return max
 }

@@ -2,13 +2,22 @@
  * End-to-end: `Inotify` events against the real kernel (what is reported, in which order, under
  * which path and name).
  */
-import { mkdirSync, readFileSync, renameSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, renameSync, rmdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { IN_CREATE, IN_DELETE, IN_MOVE, TerminalEventError, type InotifyEvent } from '../src/index'
+import { IN_ATTRIB, IN_CREATE, IN_MOVE, TerminalEventError, type InotifyEvent } from '../src/index'
 import { collectUntil } from './helpers'
-import { brief, eventsOf, firstFilename, SEED_TYPE_NAMES, sh, useFixture, withinDeadline } from './inotify-fixture'
+import {
+  brief,
+  eventsOf,
+  firstFilename,
+  overflowKernelQueue,
+  SEED_TYPE_NAMES,
+  sh,
+  useFixture,
+  withinDeadline,
+} from './inotify-fixture'
 
 const fx = useFixture()
 
@@ -172,7 +181,7 @@ describe('kernel events', () => {
   it('throws TerminalEventError IN_Q_OVERFLOW with wd -1 when the kernel queue overflowed', async () => {
     const dir = fx.tempDir()
     const inotify = fx.open()
-    inotify.addWatch(dir, IN_CREATE | IN_DELETE)
+    inotify.addWatch(dir, IN_CREATE | IN_ATTRIB)
     overflowKernelQueue(dir)
     const error = await withinDeadline(drainUntilError(inotify.eventGen({ yieldNones: false })), 'the overflow', 10_000)
     expect(error).toBeInstanceOf(TerminalEventError)
@@ -185,7 +194,7 @@ describe('kernel events', () => {
   it('yields the IN_Q_OVERFLOW event and keeps going when terminalEvents is empty', async () => {
     const dir = fx.tempDir()
     const inotify = fx.open()
-    inotify.addWatch(dir, IN_CREATE | IN_DELETE)
+    inotify.addWatch(dir, IN_CREATE | IN_ATTRIB)
     overflowKernelQueue(dir)
     const gen = inotify.eventGen({ yieldNones: false, terminalEvents: [] })
     const items = await collectUntil(gen, (e) => e.at(-1)?.typeNames[0] === 'IN_Q_OVERFLOW', 'the overflow', 10_000)
@@ -277,16 +286,6 @@ function maxQueuedEvents(): number {
  * Makes more events than the kernel queue holds while nobody reads: creates and deletes files in
  * turn (two names, so that no two consecutive events are identical and merged).
  */
-function overflowKernelQueue(dir: string): void {
-  const events = 2 * maxQueuedEvents() + 2000
-  const names = [join(dir, 'even'), join(dir, 'odd')]
-  for (let i = 0; i < events / 2; i++) {
-    const name = names[i % 2]!
-    writeFileSync(name, '')
-    unlinkSync(name)
-  }
-}
-
 async function drainUntilError(gen: AsyncGenerator<InotifyEvent>): Promise<unknown> {
   try {
     for await (const _event of gen) {

@@ -13,7 +13,7 @@ import type { EventType, Options, SubscribeEvent } from './subscribe'
  * Walks `dir` and writes what it holds (every path not ignored, and each file's modification time,
  * size and inode) to the file `snapshot`, for {@link getEventsSince} to compare with later, as
  * `@parcel/watcher`'s `writeSnapshot`. The file is written beside `snapshot` and renamed over it,
- * so it is whole or untouched. Its format is this package's own (versioned, about a sixth of
+ * so it is whole or untouched. Its format is this package's own (versioned, about an eighth of
  * `@parcel/watcher`'s size); a snapshot of one cannot be read by the other.
  *
  * `options` are `subscribe()`'s: `ignore` leaves paths out of the walk (an ignored directory is not

@@ -1,5 +1,5 @@
 //! The snapshot file: a [`Snapshot`] as bytes, and back. The format is this crate's own (not
-//! `@parcel/watcher`'s text lines of absolute paths), about a sixth of their size.
+//! `@parcel/watcher`'s text lines of absolute paths), about an eighth of their size.
 //!
 //! ```text
 //! magic    8 bytes  "\x89INSNAP\n"

@@ -53,6 +53,9 @@ export declare class NativeInotify {
   get closed(): boolean
 }
 
+/** What was created, updated and deleted under `dir` since `snapshot` was written, sorted by path. */
+export declare function getEventsSince(dir: Buffer, snapshot: Buffer, ignore: SnapshotIgnore): Promise<Array<NativeSnapshotEvent>>
+
 /** Judges a tree's mask; an accepted one comes back without `IN_ISDIR`. */
 export declare function judgeTreeMask(mask: number): MaskVerdict
 
@@ -67,6 +70,14 @@ export interface MaskVerdict {
   problem?: string
   /** The bits at fault (0 for `'noEvent'`). */
   bits?: number
+}
+
+/** A change since the snapshot, in `@parcel/watcher`'s shape. */
+export interface NativeSnapshotEvent {
+  /** `'create'`, `'update'` or `'delete'`. */
+  type: string
+  /** The absolute path; a name that is not UTF-8 has U+FFFD for each invalid sequence. */
+  path: string
 }
 
 /** Something a tree reports that is not an event. */
@@ -85,6 +96,17 @@ export interface NativeTreeReport {
   needed?: number
   /** For `watchLimit`: watches in place. */
   watched?: number
+}
+
+/** What a snapshot leaves out. */
+export interface SnapshotIgnore {
+  /** Gitignore-style patterns, relative to the directory. */
+  patterns: Array<string>
+  /**
+   * Regular expressions (JS `RegExp` sources without flags), matched anywhere in the path
+   * relative to the directory.
+   */
+  regexes: Array<string>
 }
 
 /** Makes the instance a recursive tree (roots added with `addRoot`). */
@@ -111,3 +133,9 @@ export interface TreeConfig {
   /** An inotify instance of its own, instead of the one the process's trees share. */
   ownInstance?: boolean
 }
+
+/**
+ * Walks `dir` and writes what it holds to the file `snapshot` (written beside it and renamed over
+ * it, so it is whole or untouched). Resolves with an empty array.
+ */
+export declare function writeSnapshot(dir: Buffer, snapshot: Buffer, ignore: SnapshotIgnore): Promise<Array<NativeSnapshotEvent>>

@@ -2,7 +2,7 @@
  * Reliability, panics (issue 6): a panic inside Rust, in a napi call or on a reader thread, reaches
  * JavaScript as an `InotifyError` with code `ERR_INOTIFY_PANIC`; the process never aborts and goes
  * on working. Panics are caused on purpose through the environment switch `INOTIFY_NAPI_TEST_PANIC`:
- * `call` makes the binding's `addWatch` panic (read at each call), `reader` makes the engine's reader
+ * `call` makes the binding's `addWatch` and the work of `writeSnapshot` panic (read at each call), `reader` makes the engine's reader
  * thread panic (read once per open).
  */
 import { resolve } from 'node:path'
@@ -30,9 +30,9 @@ describe('a panic in Rust', () => {
     const run = await fx.run(process.execPath, [CHILD, 'panicInCall', fx.tempDir()], {
       env: { ...process.env, INOTIFY_NAPI_TEST_PANIC: 'call' },
     })
-    const result = parsed<{ errors: ErrorInfo[]; stillWorks: boolean }>(run)
+    const result = parsed<{ errors: ErrorInfo[]; snapshotError: ErrorInfo; stillWorks: boolean }>(run)
     expect(result.errors).toHaveLength(3)
-    for (const error of result.errors) {
+    for (const error of [...result.errors, result.snapshotError]) {
       expect(error).toMatchObject({ name: 'InotifyError', isInotifyError: true, code: 'ERR_INOTIFY_PANIC' })
       expect(error.message).toContain('a panic in the native binding')
       expect(error.message).toContain('INOTIFY_NAPI_TEST_PANIC=call: a panic on purpose')

@@ -32,12 +32,13 @@ import idle from './scenarios/idle.mjs'
 import latency from './scenarios/latency.mjs'
 import mkdir from './scenarios/mkdir.mjs'
 import movein from './scenarios/movein.mjs'
+import snapshot from './scenarios/snapshot.mjs'
 import stall from './scenarios/stall.mjs'
 import startup from './scenarios/startup.mjs'
 import watchVsTree from './scenarios/watch-vs-tree.mjs'
 
 /** Every scenario, in the order they run. */
-const SCENARIOS = [latency, burst, watchVsTree, drain, close, startup, idle, mkdir, movein, stall]
+const SCENARIOS = [latency, burst, watchVsTree, drain, close, startup, idle, mkdir, movein, stall, snapshot]
 
 const config = parseConfig(process.argv.slice(2), SCENARIOS)
 const selected = SCENARIOS.filter((s) => config.scenarios.includes(s.name))

@@ -28,6 +28,7 @@ export type InotifyErrorCode =
   | 'ERR_INOTIFY_OVERFLOW'
   | 'ERR_INOTIFY_IGNORE_FUNCTION'
   | 'ERR_INOTIFY_ROOT_MOVED'
+  | 'ERR_INOTIFY_SNAPSHOT_CORRUPT'
 
 /** Details an {@link InotifyError} is built from. */
 export interface InotifyErrorDetails {
@@ -194,6 +195,7 @@ const NATIVE_CODES: ReadonlySet<string> = new Set<InotifyErrorCode>([
   'ERR_INOTIFY_NATIVE',
   'ERR_INOTIFY_PANIC',
   'ERR_INOTIFY_ROOT_MOVED',
+  'ERR_INOTIFY_SNAPSHOT_CORRUPT',
 ])
 
 /**
@@ -225,6 +227,23 @@ export function fromNativeError(error: unknown, path?: string | Buffer): unknown
   const what = advice(code, syscall)
   const message = `${code}: ${what || error.message}` + (syscall ? `, ${syscall}` : '') + describePath(given)
   return new InotifyError({ code, syscall, path: given, message })
+}
+
+/**
+ * Turns an error of `writeSnapshot` or `getEventsSince` into an {@link InotifyError}. One about the
+ * snapshot file keeps the binding's message, which starts as `@parcel/watcher`'s does (`Unable to
+ * open snapshot file: No such file or directory`, then the path) or says what is wrong with its
+ * content (`ERR_INOTIFY_SNAPSHOT_CORRUPT`); one about the directory is as any other call's.
+ */
+export function fromNativeSnapshotError(error: unknown, snapshotPath: string): unknown {
+  if (!isNativeError(error)) return error
+  const { code, syscall, message, path } = error
+  if (path === snapshotPath) return new InotifyError({ code, syscall, path, message })
+  if (code === 'ENOTDIR') {
+    // fromNativeError's advice for ENOTDIR is about watches.
+    return new InotifyError({ code, syscall, path, message: `ENOTDIR: not a directory, ${syscall} '${path}'` })
+  }
+  return fromNativeError(error)
 }
 
 /** The error for a call on a closed instance. */

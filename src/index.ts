@@ -28,6 +28,7 @@ export type { InotifyErrorCode, InotifyErrorDetails } from './errors'
 export { watch, Watcher } from './watch'
 export type { WatchOptions, WatchIgnore, WatchStats, InotifyLimits, WatcherEvents, Change, ChangeType } from './watch'
 export { subscribe, unsubscribe } from './subscribe'
+export { writeSnapshot, getEventsSince } from './snapshot'
 export type { SubscribeEvent, SubscribeCallback, SubscribeOptions, AsyncSubscription } from './subscribe'
 export type { Event, EventType, Options, BackendType } from './subscribe'
 
@@ -35,7 +36,7 @@ import * as self from './index'
 /**
  * The package's own exports: `require('inotify-napi')` sets `__esModule`, and bundled code that reads
  * such a module as `m.__esModule ? m.default : m` (as Parcel's does for `@parcel/watcher`) then gets
- * them all, `subscribe` and `unsubscribe` included.
+ * them all, `subscribe`, `unsubscribe`, `writeSnapshot` and `getEventsSince` included.
  */
 const inotifyNapi: typeof self = self
 export default inotifyNapi

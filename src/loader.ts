@@ -77,6 +77,8 @@ export const NATIVE_SURFACE: NativeSurface = Object.freeze({
   NativeInotify: Object.keys(NATIVE_INOTIFY_MEMBERS),
   judgeTreeMask: [],
   judgeWatchMask: [],
+  writeSnapshot: [],
+  getEventsSince: [],
 } satisfies Record<Exclude<keyof typeof Binding, 'default'>, string[]>)
 
 /** What the loader looks at; `native.ts` passes the real ones, tests pass fakes. */

@@ -402,11 +402,18 @@ function parcelIgnore(root: string, ignore: unknown): IgnoreSettings {
   return ignoreSettings(entries, false)
 }
 
-/** Checks the arguments of `subscribe(dir, fn, options)` (and `unsubscribe`'s) and fills in defaults. */
-export function subscribeSettings(dir: unknown, options: SubscribeOptions | undefined): SubscribeSettings {
+/**
+ * Checks the arguments of `subscribe(dir, fn, options)` (and `unsubscribe`'s) and fills in defaults;
+ * `what` names the call in errors (`writeSnapshot` and `getEventsSince` take the same options).
+ */
+export function subscribeSettings(
+  dir: unknown,
+  options: SubscribeOptions | undefined,
+  what = 'subscribe',
+): SubscribeSettings {
   if (typeof dir !== 'string') throw new TypeError(`dir must be a string, got ${describe(dir)}`)
-  const o = optionsObject(options, 'subscribe')
-  checkKeys(o, SUBSCRIBE_KEYS, 'subscribe')
+  const o = optionsObject(options, what)
+  checkKeys(o, SUBSCRIBE_KEYS, what)
   if (o.backend !== undefined && !(BACKENDS as readonly unknown[]).includes(o.backend)) {
     throw new TypeError(`backend must be one of ${BACKENDS.join(', ')}, got ${describe(o.backend)}`)
   }
@@ -429,6 +436,37 @@ export function subscribeSettings(dir: unknown, options: SubscribeOptions | unde
   })
   const key = JSON.stringify([root, ignore.patterns, ignore.regexes])
   return Object.freeze({ root, key, watch })
+}
+
+/** `writeSnapshot(dir, snapshot, options)` and `getEventsSince`'s arguments, checked. */
+export interface SnapshotSettings {
+  /** The directory, absolute (resolved, not followed through links). */
+  readonly root: string
+  /** The snapshot file, absolute. */
+  readonly snapshotPath: string
+  /** What the walk leaves out, as `subscribe()` leaves it out. */
+  readonly ignore: { readonly patterns: string[]; readonly regexes: string[] }
+}
+
+/**
+ * Checks the arguments of `writeSnapshot` and `getEventsSince`: the same directory and options as
+ * `subscribe()` (its `debounceMs` and `instance` are checked and mean nothing here), and a path for
+ * the snapshot, resolved as `@parcel/watcher` resolves it.
+ */
+export function snapshotSettings(
+  dir: unknown,
+  snapshot: unknown,
+  options: SubscribeOptions | undefined,
+  what: string,
+): SnapshotSettings {
+  const { root, watch } = subscribeSettings(dir, options, what)
+  if (typeof snapshot !== 'string') throw new TypeError(`snapshot must be a string, got ${describe(snapshot)}`)
+  checkPath(snapshot, 'snapshot')
+  return Object.freeze({
+    root,
+    snapshotPath: resolvePath(snapshot),
+    ignore: Object.freeze({ patterns: [...watch.ignore.patterns], regexes: [...watch.ignore.regexes] }),
+  })
 }
 
 /** A generator's options, checked. */

@@ -3,6 +3,11 @@
 //   --mode build --dir D --dirs N --files F
 //       builds the startup tree at once: N directories (N/100 at the top, 99 below each) with F empty
 //       files in each; sends {op:'built', dirs, files, ms} and exits.
+//   --mode change --dir D --count N --round R
+//       changes N files of a tree built by `build` at once, a third each: creates new-R-$i.txt,
+//       rewrites file$k.txt, deletes file$j.txt (k and j chosen by R, so that each round changes
+//       files the earlier rounds left alone), in directories spread evenly over the tree; sends
+//       {op:'changed', expected: ['create /abs/path', 'update ...', 'delete ...']} and exits.
 //   --mode mkdir --dir D --count N
 //       on {op:'go'}: N times `mkdir -p D/r$i/x/y/z` and write D/r$i/x/y/z/f (synchronously, as fast
 //       as it can).
@@ -16,7 +21,7 @@
 //
 // Every mode but build answers {op:'go'} with {op:'done', expected: [relative paths of the files the
 // watchers should report], tFirst, tLast} and exits.
-import { closeSync, mkdirSync, openSync, renameSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { answerClockChecks, nowMs } from '../lib/clock.mjs'
@@ -29,6 +34,7 @@ const { values: args } = parseArgs({
     count: { type: 'string' },
     dirs: { type: 'string' },
     files: { type: 'string' },
+    round: { type: 'string' },
   },
 })
 
@@ -84,6 +90,38 @@ if (args.mode === 'build') {
     }
   }
   process.send({ op: 'built', dirs: madeDirs, files: madeFiles, ms: nowMs() - t0 }, () => process.disconnect())
+} else if (args.mode === 'change') {
+  const round = Number(args.round ?? 0)
+  const sorted = (dir) =>
+    readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+      .sort()
+  const dirs = []
+  for (const top of sorted(root)) {
+    dirs.push(join(root, top))
+    for (const below of sorted(join(root, top))) dirs.push(join(root, top, below))
+  }
+  const expected = []
+  const third = Math.ceil(count / 3)
+  const step = Math.max(1, Math.floor(dirs.length / third))
+  for (let i = 0; i < count; i++) {
+    const dir = dirs[(Math.floor(i / 3) * step + round) % dirs.length]
+    if (i % 3 === 0) {
+      const path = join(dir, `new-${round}-${i}.txt`)
+      writeFileSync(path, 'new')
+      expected.push(`create ${path}`)
+    } else if (i % 3 === 1) {
+      const path = join(dir, `file${round * 2}.txt`)
+      writeFileSync(path, `changed in round ${round}`)
+      expected.push(`update ${path}`)
+    } else {
+      const path = join(dir, `file${round * 2 + 1}.txt`)
+      unlinkSync(path)
+      expected.push(`delete ${path}`)
+    }
+  }
+  process.send({ op: 'changed', expected }, () => process.disconnect())
 } else if (args.mode === 'mkdir') {
   onGo(() => {
     const expected = []
@@ -130,6 +168,6 @@ if (args.mode === 'build') {
     done(expected, tFirst)
   })
 } else {
-  console.error(`bench/children/tree-writer.mjs: --mode build|mkdir|movein|stall, got ${args.mode}`)
+  console.error(`bench/children/tree-writer.mjs: --mode build|change|mkdir|movein|stall, got ${args.mode}`)
   process.exit(2)
 }

@@ -12,6 +12,7 @@ export const DRAIN_FILL = 0.95
 const options = {
   help: { type: 'boolean', default: false },
   quick: { type: 'boolean', default: false },
+  'snapshot-dirs': { type: 'string' },
   runs: { type: 'string' },
   samples: { type: 'string' },
   files: { type: 'string' },
@@ -47,6 +48,7 @@ Options:
   --tree-timeout S      how long a tree watcher may take to be ready, or to report after the writer
                         (default 180 s); one that takes longer is reported as "timed out"
   --close-sessions N    sessions opened and closed per watcher in the close scenario (200; quick 50)
+  --snapshot-dirs N     directories of the snapshot scenario's tree, 10 files in each (10,000; quick 2,000)
   --base DIR            where the watched directories go (default /dev/shm, else the tmpdir)
   --clock NAME          monotonic (default) or timeorigin (see bench/lib/clock.mjs)
   --json FILE           results file (default bench/results/latest.json, which git ignores)
@@ -111,6 +113,9 @@ export function parseConfig(argv, scenarios) {
     /** Events in the kernel's queue for the drain (DRAIN_FILL of max_queued_events). */
     drainEvents: Math.floor(DRAIN_FILL * (readProc('/proc/sys/fs/inotify/max_queued_events') ?? 16384)),
     closeSessions: Number(args['close-sessions'] ?? (quick ? 50 : 200)),
+    /** The snapshot scenario's tree (issue #14: 10,000 directories, 100,000 files) and its change. */
+    snapshotDirs: Number(args['snapshot-dirs'] ?? (quick ? 2000 : 10000)),
+    snapshotChangedPercent: 1,
     /** Directories in each closed session's tree (its root and these below it). */
     closeDirs: 10,
     /** Files each closed session is told of (and has delivered) before it is closed. */
@@ -124,6 +129,8 @@ export function parseConfig(argv, scenarios) {
   // A burst round's names are f + (round - 1) * 1,000,000 + i (children/writer.mjs): fewer than a million.
   if (!(config.burstFiles > 0 && config.burstFiles < 1_000_000))
     usageError(`--files between 1 and 999,999, got ${config.burstFiles}`)
+  if (!(Number.isInteger(config.snapshotDirs) && config.snapshotDirs >= 100))
+    usageError(`--snapshot-dirs must be an integer >= 100, got ${args['snapshot-dirs']}`)
   if (!(Number.isInteger(config.closeSessions) && config.closeSessions > 0))
     usageError(`--close-sessions must be a positive integer, got ${args['close-sessions']}`)
   if (!['monotonic', 'timeorigin'].includes(config.clock))

@@ -62,6 +62,8 @@ impl Description {
             E::Closed => ("ERR_INOTIFY_CLOSED", None),
             E::Panicked { .. } => ("ERR_INOTIFY_PANIC", None),
             E::RootMoved { .. } => ("ERR_INOTIFY_ROOT_MOVED", None),
+            E::SnapshotFile { errno, .. } => (errno_name(*errno), Some(*errno)),
+            E::SnapshotCorrupt { .. } => ("ERR_INOTIFY_SNAPSHOT_CORRUPT", None),
         };
         Description {
             code,
@@ -149,15 +151,17 @@ fn js_error(env: Env, description: &Description, type_error: bool) -> napi::Resu
 /// says nothing.
 pub fn guard<T>(env: Env, body: impl FnOnce() -> Outcome<T>) -> napi::Result<T> {
     std::panic::catch_unwind(AssertUnwindSafe(body))
-        .unwrap_or_else(|payload| {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic without a message".to_owned());
-            Err(Failure::Panic(message))
-        })
+        .unwrap_or_else(|payload| Err(Failure::Panic(panic_message(payload.as_ref()))))
         .map_err(|failure| failure.into_js(env))
+}
+
+/// What a panic said, from its payload.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 /// Test-only: panics when `INOTIFY_NAPI_TEST_PANIC=call` is in the environment, so that a test can
@@ -216,5 +220,32 @@ mod tests {
             (mask.code, mask.errno, mask.syscall),
             ("EINVAL", Some(EINVAL), None)
         );
+    }
+
+    #[test]
+    fn a_snapshot_file_error_keeps_its_errno_and_a_corrupt_one_gets_its_own_code() {
+        let file = Description::of(&Error::SnapshotFile {
+            action: "open",
+            syscall: "open",
+            errno: 2,
+            path: b"/s".to_vec(),
+        });
+        assert_eq!(
+            (file.code, file.errno, file.syscall, file.path),
+            ("ENOENT", Some(2), Some("open"), Some(b"/s".to_vec()))
+        );
+        assert_eq!(
+            file.message,
+            "Unable to open snapshot file: No such file or directory ('/s')"
+        );
+        let corrupt = Description::of(&Error::SnapshotCorrupt {
+            path: b"/s".to_vec(),
+            reason: "it is cut short".into(),
+        });
+        assert_eq!(
+            (corrupt.code, corrupt.errno, corrupt.path),
+            ("ERR_INOTIFY_SNAPSHOT_CORRUPT", None, Some(b"/s".to_vec()))
+        );
+        assert!(corrupt.message.contains("it is cut short"));
     }
 }

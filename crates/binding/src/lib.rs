@@ -15,6 +15,7 @@ use napi_derive::napi;
 
 mod error;
 pub mod masks;
+pub mod snapshot;
 
 use error::{guard, Description, Failure, Outcome};
 use napi::Result;

@@ -52,6 +52,24 @@ pub enum Error {
         /// The panic's message.
         message: String,
     },
+    /// A snapshot file could not be opened, read or written.
+    SnapshotFile {
+        /// What was being done: `open`, `read` or `write`, as `@parcel/watcher`'s message says it.
+        action: &'static str,
+        /// The call that failed.
+        syscall: &'static str,
+        /// The raw errno.
+        errno: i32,
+        /// The snapshot file.
+        path: Vec<u8>,
+    },
+    /// A snapshot file that is not one this version wrote, whole and unaltered.
+    SnapshotCorrupt {
+        /// The snapshot file.
+        path: Vec<u8>,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A tree's root is no longer where it was (moved out of the directory it was in, or replaced
     /// by another directory): the tree stopped watching it.
     RootMoved {
@@ -64,7 +82,7 @@ impl Error {
     /// The kernel's errno, for a system call that failed.
     pub fn errno(&self) -> Option<i32> {
         match self {
-            Error::Sys { errno, .. } => Some(*errno),
+            Error::Sys { errno, .. } | Error::SnapshotFile { errno, .. } => Some(*errno),
             _ => None,
         }
     }
@@ -72,7 +90,7 @@ impl Error {
     /// The system call that failed, if one did.
     pub fn syscall(&self) -> Option<&'static str> {
         match self {
-            Error::Sys { syscall, .. } => Some(syscall),
+            Error::Sys { syscall, .. } | Error::SnapshotFile { syscall, .. } => Some(syscall),
             _ => None,
         }
     }
@@ -81,7 +99,10 @@ impl Error {
     pub fn path(&self) -> Option<&[u8]> {
         match self {
             Error::Sys { path, .. } => path.as_deref(),
-            Error::IgnoreFileRefused { path, .. } | Error::RootMoved { path } => Some(path),
+            Error::IgnoreFileRefused { path, .. }
+            | Error::RootMoved { path }
+            | Error::SnapshotFile { path, .. }
+            | Error::SnapshotCorrupt { path, .. } => Some(path),
             _ => None,
         }
     }
@@ -137,6 +158,27 @@ impl fmt::Display for Error {
                 write!(
                     f,
                     "the ignore file {} {reason}; it is not applied",
+                    String::from_utf8_lossy(path)
+                )
+            }
+            Error::SnapshotFile {
+                action,
+                errno,
+                path,
+                ..
+            } => {
+                // @parcel/watcher's words, then the path.
+                write!(
+                    f,
+                    "Unable to {action} snapshot file: {} ('{}')",
+                    crate::sys::errno_description(*errno),
+                    String::from_utf8_lossy(path)
+                )
+            }
+            Error::SnapshotCorrupt { path, reason } => {
+                write!(
+                    f,
+                    "the snapshot file '{}' cannot be read: {reason}; write a new one with writeSnapshot()",
                     String::from_utf8_lossy(path)
                 )
             }

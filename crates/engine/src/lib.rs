@@ -12,6 +12,9 @@
 //! - [`changes_wire`] encodes a taken set of changes into one byte buffer.
 //! - [`paths`] joins paths as bytes (a root may be `/`).
 //! - [`ignore_rules`] and [`ignore_regex`] decide what a tree leaves out, before any watch.
+//! - [`snapshot`] is what a tree held at one moment and what changed since (`@parcel/watcher`'s
+//!   `writeSnapshot` and `getEventsSince`), walked by [`snapshot_walk`] and kept in a file by
+//!   [`snapshot_format`].
 //! - [`own_listings`] takes out the events a tree's own directory listings cause on its watches.
 //! - [`backlog`] holds what the kernel queued while the reader was scanning, so a scan never
 //!   overflows the kernel's queue with the events its own listing makes.
@@ -46,6 +49,9 @@ pub mod reader_policy;
 pub mod session;
 pub mod session_queue;
 pub mod sink;
+pub mod snapshot;
+pub mod snapshot_format;
+pub mod snapshot_walk;
 pub(crate) mod sync;
 pub mod sys;
 pub mod tree;

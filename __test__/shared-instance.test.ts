@@ -76,7 +76,7 @@ describe('one instance shared by trees and watchers', () => {
 
       // Closing the outer tree leaves the others whole, and the wds they hold in place.
       const fd = outer.fd
-      outer.close()
+      await outer.close()
       expect(kernelWatchCount(fd)).toBe(4)
       writeFileSync(join(sub, 'deep/after'), '')
       await logs[1]!.untilPath(join(sub, 'deep/after'), 5000, isCreate)
@@ -84,10 +84,9 @@ describe('one instance shared by trees and watchers', () => {
       await until(() => changes.includes(`create ${sub}/deep/after`), 'watch() to see deep/after')
 
       // The same root twice: closing one of the two leaves the other's wds, root included.
-      again.close()
+      await again.close()
       expect(kernelWatchCount(fd)).toBe(3)
-      inner.close()
-      everything.close()
+      await Promise.all([inner.close(), everything.close()])
       expect(kernelWatchCount(fd)).toBe(3)
       await watcher.close()
       // The last session gone, the descriptor closes (on the reader's thread, soon after).

@@ -9,13 +9,12 @@
 //! that holds half of one read (a directory's `IN_DELETE_SELF` apart from its parent's `IN_DELETE`).
 //! A taken set crosses as bytes in the format of [`crate::changes_wire`].
 
-use std::collections::HashMap;
-
 use crate::event::RawEvent;
 use crate::mask::{
     IN_ATTRIB, IN_CLOSE_WRITE, IN_CREATE, IN_DELETE, IN_DELETE_SELF, IN_ISDIR, IN_MODIFY,
     IN_MOVED_FROM, IN_MOVED_TO, IN_Q_OVERFLOW,
 };
+use crate::path_index::PathIndex;
 use crate::paths::{is_below, join};
 use crate::sink::Sink;
 use crate::wire::{DecodedEvent, COLUMNS, FLAG_REPLACED, FLAG_SYNTHETIC};
@@ -46,7 +45,7 @@ struct PendingMove {
 pub struct ChangeSet {
     changes: Vec<Option<Change>>,
     /// The live change of each path.
-    by_path: HashMap<Vec<u8>, usize>,
+    by_path: PathIndex,
     moves: Vec<PendingMove>,
     live: usize,
     bytes: usize,
@@ -233,22 +232,23 @@ impl ChangeSet {
 
     fn push(&mut self, change: Change) {
         self.bytes += weight(&change);
-        if change.kind != ChangeKind::Overflow {
-            self.by_path.insert(change.path.clone(), self.changes.len());
-        }
+        let indexed = change.kind != ChangeKind::Overflow;
         self.changes.push(Some(change));
+        if indexed {
+            self.by_path.insert(&self.changes, self.changes.len() - 1);
+        }
         self.live += 1;
     }
 
     fn remove(&mut self, path: &[u8]) -> Option<Change> {
-        let index = self.by_path.remove(path)?;
+        let index = self.by_path.remove(&self.changes, path)?;
         let change = self.changes.get_mut(index)?.take()?;
         self.live -= 1;
         Some(change)
     }
 
     fn live_kind(&self, path: &[u8]) -> Option<ChangeKind> {
-        let index = *self.by_path.get(path)?;
+        let index = self.by_path.get(&self.changes, path)?;
         self.changes.get(index)?.as_ref().map(|c| c.kind)
     }
 
@@ -256,8 +256,8 @@ impl ChangeSet {
         use ChangeKind::{Create, Delete, Modify, Rename};
         let existing = self
             .by_path
-            .get(&path)
-            .and_then(|&i| self.changes.get_mut(i))
+            .get(&self.changes, &path)
+            .and_then(|i| self.changes.get_mut(i))
             .and_then(Option::as_mut);
         let Some(existing) = existing else {
             return self.push(Change {
@@ -302,7 +302,7 @@ impl ChangeSet {
                 } else {
                     kind
                 };
-                self.by_path.remove(&path);
+                self.by_path.remove(&self.changes, &path);
                 self.push(Change {
                     kind,
                     path,
@@ -336,13 +336,13 @@ impl ChangeSet {
             // Created within the set (an editor's temp file): it appears at its new path, in the
             // place it was first reported.
             Some(ChangeKind::Create) => {
-                if let Some(index) = self.by_path.remove(&old) {
+                if let Some(index) = self.by_path.remove(&self.changes, &old) {
                     if let Some(Some(change)) = self.changes.get_mut(index) {
-                        change.path.clone_from(&new);
+                        change.path = new;
                         change.kind = target_kind;
                         change.synthetic = false;
                     }
-                    self.by_path.insert(new, index);
+                    self.by_path.insert(&self.changes, index);
                 }
             }
             // Renamed twice: one rename from the first old path (none if it came back).
@@ -376,31 +376,24 @@ impl ChangeSet {
         });
     }
 
-    /// A directory moved: changes below it that wait now carry its new path. Every moved key
-    /// leaves the map before any re-pathed one enters it, so the result does not depend on the
-    /// map's order (a re-pathed key may be one still to move when the target is below the
+    /// A directory moved: changes below it that wait now carry its new path. Every moved change
+    /// leaves the index before any re-pathed one enters it, so the result does not depend on the
+    /// index's order (a re-pathed path may be one still to move when the target is below the
     /// source, as a stale path may say). A change already waiting at a re-pathed path stays
     /// reported in its place; the moved one is what later events there coalesce with.
     fn repath_below(&mut self, old: &[u8], new: &[u8]) {
-        let moved: Vec<Vec<u8>> = self
+        let moved = self
             .by_path
-            .keys()
-            .filter(|p| is_below(p, old))
-            .cloned()
-            .collect();
-        let mut repathed = Vec::with_capacity(moved.len());
-        for path in moved {
-            if let Some(index) = self.by_path.remove(&path) {
+            .remove_where(&self.changes, |path| is_below(path, old));
+        for &index in &moved {
+            if let Some(Some(change)) = self.changes.get_mut(index) {
                 let mut to = new.to_vec();
-                to.extend_from_slice(&path[old.len()..]);
-                repathed.push((to, index));
+                to.extend_from_slice(change.path.get(old.len()..).unwrap_or_default());
+                change.path = to;
             }
         }
-        for (to, index) in repathed {
-            if let Some(Some(change)) = self.changes.get_mut(index) {
-                change.path.clone_from(&to);
-            }
-            self.by_path.insert(to, index);
+        for index in moved {
+            self.by_path.insert(&self.changes, index);
         }
     }
 
@@ -409,7 +402,10 @@ impl ChangeSet {
     /// behind by tens of thousands of changes gets them in parts it can let go one by one.
     pub fn take_encoded(&mut self, max: usize) -> Option<Vec<u8>> {
         if self.live == 0 {
+            // What coalesced away (created, then deleted) leaves nothing to take, nor to count.
             self.changes.clear();
+            self.by_path.clear();
+            self.bytes = 0;
             return None;
         }
         let max = max.max(1);
@@ -423,25 +419,20 @@ impl ChangeSet {
             self.bytes = 0;
             return Some(encoder.finish());
         }
-        let mut encoder = ChangesEncoder::with_capacity(self.bytes / self.live * max);
-        let mut taken = 0;
+        // The slots that hold the first `max` changes (there are more than `max`).
         let mut end = 0;
-        for (index, slot) in self.changes.iter_mut().enumerate() {
-            if taken == max {
-                break;
+        let mut taken = 0;
+        while taken < max && end < self.changes.len() {
+            if matches!(self.changes.get(end), Some(Some(_))) {
+                taken += 1;
             }
-            end = index + 1;
-            let Some(change) = slot.take() else { continue };
-            if self.by_path.get(&change.path) == Some(&index) {
-                self.by_path.remove(&change.path);
-            }
+            end += 1;
+        }
+        self.by_path.drop_front(end);
+        let mut encoder = ChangesEncoder::with_capacity(self.bytes / self.live * max);
+        for change in self.changes.drain(..end).flatten() {
             self.bytes = self.bytes.saturating_sub(weight(&change));
             encoder.push(&change);
-            taken += 1;
-        }
-        self.changes.drain(..end);
-        for index in self.by_path.values_mut() {
-            *index -= end;
         }
         self.live -= taken;
         Some(encoder.finish())

@@ -40,6 +40,7 @@ pub mod instance;
 pub mod mask;
 pub mod own_listings;
 pub mod parse;
+pub mod path_index;
 pub mod paths;
 pub mod reader_policy;
 pub mod session;

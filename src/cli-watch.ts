@@ -151,8 +151,8 @@ export async function watchMain(argv: string[]): Promise<number> {
   } finally {
     await watcher.close()
     await runner?.idle()
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
   }
+  // The handlers stay until the process exits: a signal while it winds down (a user pressing Ctrl-C
+  // again) is taken as one more stop, not left to kill the process with it.
   return EXIT_OK
 }

@@ -11,7 +11,8 @@
 //! - [`changes`] turns a tree's events into per-path changes (create, modify, delete, rename), coalesced.
 //! - [`changes_wire`] encodes a taken set of changes into one byte buffer.
 //! - [`paths`] joins paths as bytes (a root may be `/`).
-//! - [`ignore_rules`] and [`ignore_regex`] decide what a tree leaves out, before any watch.
+//! - [`ignore_rules`], [`ignore_regex`] and [`ignore_parcel`] decide what a tree leaves out, before any
+//!   watch; [`byte_regex`] matches ECMAScript expressions over bytes, as `@parcel/watcher` does.
 //! - [`own_listings`] takes out the events a tree's own directory listings cause on its watches.
 //! - [`backlog`] holds what the kernel queued while the reader was scanning, so a scan never
 //!   overflows the kernel's queue with the events its own listing makes.
@@ -29,11 +30,13 @@
 
 pub mod backlog;
 pub mod books;
+pub mod byte_regex;
 pub mod changes;
 pub mod changes_wire;
 pub mod doorbell;
 pub mod error;
 pub mod event;
+pub mod ignore_parcel;
 pub mod ignore_regex;
 pub mod ignore_rules;
 pub mod instance;

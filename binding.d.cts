@@ -100,6 +100,13 @@ export interface TreeConfig {
    * relative to its root.
    */
   ignoreRegexes: Array<string>
+  /** `@parcel/watcher`'s ignored paths (absolute): each leaves out itself and all below it. */
+  ignorePaths?: Array<string>
+  /**
+   * `@parcel/watcher`'s ignore expressions (ECMAScript sources), each matched whole, byte by
+   * byte, against the path relative to its root.
+   */
+  ignoreGlobs?: Array<string>
   /** Also apply each root's `.gitignore` file. */
   readGitignore?: boolean
   /** Turn events into per-path changes, taken with `takeChanges` (the tooling API). */

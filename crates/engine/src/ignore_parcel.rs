@@ -4,7 +4,7 @@
 //! byte ([`ByteRegex`]), against the path relative to the root it lies under. A path outside every
 //! root is judged by the paths alone, as there.
 
-use crate::byte_regex::ByteRegex;
+use crate::byte_regex::{ByteRegex, ByteText};
 use crate::ignore_rules::Roots;
 use crate::tree::IgnoreRule;
 
@@ -63,8 +63,9 @@ impl IgnoreRule for ParcelRule {
             return true;
         }
         match self.roots.relative(path) {
-            Some((relative, ())) if !relative.is_empty() => {
-                self.globs.iter().any(|glob| glob.matches_whole(relative))
+            Some((relative, ())) if !relative.is_empty() && !self.globs.is_empty() => {
+                let text = ByteText::new(relative);
+                self.globs.iter().any(|glob| glob.matches_whole(&text))
             }
             _ => false,
         }

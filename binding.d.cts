@@ -98,15 +98,15 @@ export interface NativeTreeReport {
   watched?: number
 }
 
-/** What a snapshot leaves out. */
+/** What a snapshot leaves out: `@parcel/watcher`'s `ignore`, as `subscribe()` takes it. */
 export interface SnapshotIgnore {
-  /** Gitignore-style patterns, relative to the directory. */
-  patterns: Array<string>
+  /** Ignored paths (absolute): each leaves out itself and all below it. */
+  paths: Array<string>
   /**
-   * Regular expressions (JS `RegExp` sources without flags), matched anywhere in the path
+   * Expressions (ECMAScript sources), each matched whole, byte by byte, against the path
    * relative to the directory.
    */
-  regexes: Array<string>
+  globs: Array<string>
 }
 
 /** Makes the instance a recursive tree (roots added with `addRoot`). */
@@ -122,6 +122,13 @@ export interface TreeConfig {
    * relative to its root.
    */
   ignoreRegexes: Array<string>
+  /** `@parcel/watcher`'s ignored paths (absolute): each leaves out itself and all below it. */
+  ignorePaths?: Array<string>
+  /**
+   * `@parcel/watcher`'s ignore expressions (ECMAScript sources), each matched whole, byte by
+   * byte, against the path relative to its root.
+   */
+  ignoreGlobs?: Array<string>
   /** Also apply each root's `.gitignore` file. */
   readGitignore?: boolean
   /** Turn events into per-path changes, taken with `takeChanges` (the tooling API). */

@@ -3,6 +3,7 @@
  * settings; bad input refused with a typed error that names the option. (The entries' behaviour with
  * these settings is tested against the kernel in the other suites.)
  */
+import picomatch from 'picomatch'
 import { describe, expect, it } from 'vitest'
 import { IN_ALL_EVENTS, IN_CREATE, IN_ISDIR } from '../src/constants'
 import {
@@ -39,26 +40,37 @@ describe('options', () => {
   it('splits ignores into patterns, RegExp sources and functions, wherever they are given', () => {
     const fn = (): boolean => false
     const tree = treeSettings(['/tmp'], { ignore: ['*.log', /\.tmp$/, fn], mask: IN_CREATE | IN_ISDIR })
-    expect(tree.ignore).toEqual({ patterns: ['*.log'], regexes: ['\\.tmp$'], functions: [fn] })
+    expect(tree.ignore).toEqual({
+      patterns: ['*.log'],
+      regexes: ['\\.tmp$'],
+      functions: [fn],
+      parcel: { paths: [], globs: [] },
+    })
     expect(tree.mask).toBe(IN_CREATE)
     expect(watchSettings(['/a', '/b'], { ignore: /x\/y/ }).ignore.regexes).toEqual(['x\\/y'])
   })
 
-  it("turns @parcel/watcher's ignore paths and globs into patterns anchored at the directory, and keeps its RegExps", () => {
+  it("reads @parcel/watcher's ignore as its index.js does: paths resolved, globs through picomatch, RegExps wrapped", () => {
     const { root, watch, key } = subscribeSettings('/proj', {
-      ignore: ['dist', '/proj/out', './tmp', '**/*.map', /\.log$/],
+      ignore: ['dist', '/proj/out', './tmp', '?.txt', '*.map', /\.log$/],
     })
     expect(root).toBe('/proj')
     expect(watch.ignore).toEqual({
-      patterns: ['/dist', '/out', '/tmp', '**/*.map'],
-      regexes: ['\\.log$'],
+      patterns: [],
+      regexes: [],
       functions: [],
+      parcel: {
+        paths: ['/proj/dist', '/proj/out', '/proj/tmp', '/proj/?.txt'],
+        globs: [picomatch.makeRe('*.map', { dot: true }).source, '^[\\s\\S]*(?:\\.log$)[\\s\\S]*$'],
+      },
     })
     expect(watch.debounceMs).toBe(50)
-    expect(subscribeSettings('/proj/', { ignore: ['./dist', /\.log$/, '**/*.map', 'out', 'tmp'] }).key).not.toBe(key)
-    expect(subscribeSettings('/proj/', { ignore: ['dist', '/proj/out', 'tmp', '**/*.map', /\.log$/] }).key).toBe(key)
+    // As @parcel/watcher compares them: the directory, and the ignores as sets.
+    const same = ['/proj/tmp', /\.log$/, '*.map', 'out', 'dist', 'dist', '?.txt']
+    expect(subscribeSettings('/proj/', { ignore: same }).key).toBe(key)
+    expect(subscribeSettings('/proj/', { ignore: ['dist', 'out', 'tmp', '*.map', /\.log$/] }).key).not.toBe(key)
     expect(() => subscribeSettings('/proj', { ignore: [(() => true) as never] })).toThrow(
-      /ignore\[0\] must be a path, a glob or a RegExp/,
+      /The "paths\[1\]" argument must be of type string\. Received function/,
     )
   })
 
@@ -97,6 +109,11 @@ describe('options', () => {
     expect(() => treeSettings(['/tmp'], { ignore: ['ok', /a/iu] })).toThrow(
       /ignore\[1\]: the RegExp \/a\/iu has the flags 'i' and 'u'.*i: start the source with \(\?i\)/,
     )
-    expect(() => subscribeSettings('/tmp', { ignore: [/a/s] })).toThrow(/the flag 's'.*\(\?s\)/)
+    // subscribe() gives @parcel/watcher's error (an Error, not a TypeError), word for word.
+    expect(() => subscribeSettings('/tmp', { ignore: [/a/s] })).toThrow(
+      new Error(
+        'RegExp ignore patterns must not have flags (got /a/s). Flags are not supported by the native matcher.',
+      ),
+    )
   })
 })

@@ -43,6 +43,8 @@ let work: ReturnType<typeof makeTempDir>
 let env: NodeJS.ProcessEnv
 let mainPack: Packed
 let platformPack: Packed
+/** The runtime dependencies, each packed from this checkout's node_modules (the install is offline). */
+let dependencyPacks: Packed[]
 
 /** Runs `command` with the stripped environment; throws with its output when it fails and `check` is set. */
 function run(command: string, args: string[], cwd: string, check = true): SpawnSyncReturns<string> {
@@ -72,12 +74,36 @@ function pack(dir: string): Packed {
   return packed[0]!
 }
 
-/** A fresh project with the given tarballs installed the way a user without a toolchain would. */
+/** `dependencies` of the package.json in `dir`. */
+function dependenciesOf(dir: string): string[] {
+  const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { dependencies?: object }
+  return Object.keys(manifest.dependencies ?? {})
+}
+
+/** The runtime dependencies of this package, and theirs, as installed in its node_modules. */
+function runtimeDependencies(): string[] {
+  const found = new Set<string>()
+  const visit = (dir: string): void => {
+    for (const name of dependenciesOf(dir)) {
+      if (found.has(name)) continue
+      found.add(name)
+      visit(join(ROOT, 'node_modules', name))
+    }
+  }
+  visit(ROOT)
+  return [...found].sort()
+}
+
+/**
+ * A fresh project with the given tarballs installed the way a user without a toolchain would (with
+ * the runtime dependencies, which the registry would bring).
+ */
 function project(name: string, tarballs: Packed[]): string {
   const dir = join(work.dir, name)
   mkdirSync(dir)
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true }))
-  npm(['install', '--ignore-scripts', ...tarballs.map((t) => join(work.dir, 'tarballs', t.filename))], dir)
+  const all = [...dependencyPacks, ...tarballs]
+  npm(['install', '--ignore-scripts', ...all.map((t) => join(work.dir, 'tarballs', t.filename))], dir)
   copyFileSync(join(__dirname, 'fixtures', 'installed-smoke.mjs'), join(dir, 'smoke.mjs'))
   return dir
 }
@@ -107,6 +133,7 @@ describe.skipIf(PLATFORM === undefined)(`installing from the packed tarballs (${
     copyFileSync(join(ROOT, BINARY), join(platformDir, BINARY))
     mainPack = pack(ROOT)
     platformPack = pack(platformDir)
+    dependencyPacks = runtimeDependencies().map((name) => pack(join(ROOT, 'node_modules', name)))
   })
 
   afterAll(() => work?.cleanup())
@@ -140,8 +167,9 @@ describe.skipIf(PLATFORM === undefined)(`installing from the packed tarballs (${
       expect(path, 'no TypeScript sources').not.toMatch(/(?<!\.d)\.(ts|mts|cts)$/)
       expect(path, 'no binary: it comes from the platform package').not.toMatch(/\.node$/)
     }
-    const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Record<string, unknown>
-    expect(manifest.dependencies, 'no runtime dependencies').toBeUndefined()
+    // Two, both @parcel/watcher's own, for its `ignore` (subscribe() reads it exactly as it does).
+    expect(dependenciesOf(ROOT), 'runtime dependencies').toEqual(['is-glob', 'picomatch'])
+    expect(runtimeDependencies(), 'with theirs').toEqual(['is-extglob', 'is-glob', 'picomatch'])
   })
 
   it('packs the platform package with its binary, package.json and README only', () => {

@@ -6,12 +6,13 @@
  * with Node's `code` where Node has one.
  * @module
  */
-import { isAbsolute, relative, resolve as resolvePath } from 'node:path'
+import { resolve as resolvePath } from 'node:path'
 import { EVENT_NAMES, IN_ALL_EVENTS, type EventName } from './constants'
 import { checkTreeMask, checkWatchMask } from './masks'
 import type { InotifyError } from './errors'
 import type { BlockDuration, EventBatchesOptions, EventGenOptions } from './event-source'
 import type { InotifyOptions } from './inotify'
+import { parcelIgnore, type ParcelIgnore } from './parcel-ignore'
 import { absolutePath, checkPath, describe, type CheckedPath, type PathEncoding, type PathLike } from './paths'
 import type { BackendType, SubscribeOptions } from './subscribe'
 import type { IgnoreFunction, InotifyTreeOptions, TreeEventGenOptions } from './tree'
@@ -158,7 +159,12 @@ export interface IgnoreSettings {
   readonly regexes: readonly string[]
   /** Functions of `(absolutePath, isDir)`. */
   readonly functions: readonly IgnoreFunction[]
+  /** `@parcel/watcher`'s paths and expressions (`subscribe()`'s `ignore`). */
+  readonly parcel: ParcelIgnore
 }
+
+/** No `@parcel/watcher` rules. */
+const NO_PARCEL_IGNORE: ParcelIgnore = Object.freeze({ paths: Object.freeze([]), globs: Object.freeze([]) })
 
 /** What each RegExp flag would ask of the native matcher, and what to write instead. */
 const FLAG_ADVICE: Readonly<Record<string, string>> = {
@@ -188,7 +194,7 @@ function regexSource(regexp: RegExp, what: string): string {
 }
 
 /** Splits ignores into gitignore patterns, RegExp sources and functions. */
-function ignoreSettings(ignore: unknown, allowFunctions = true): IgnoreSettings {
+function ignoreSettings(ignore: unknown): IgnoreSettings {
   const patterns: string[] = []
   const regexes: string[] = []
   const functions: IgnoreFunction[] = []
@@ -197,11 +203,10 @@ function ignoreSettings(ignore: unknown, allowFunctions = true): IgnoreSettings 
     list.forEach((entry, i) => {
       if (typeof entry === 'string') patterns.push(entry)
       else if (entry instanceof RegExp) regexes.push(regexSource(entry, `ignore[${i}]`))
-      else if (allowFunctions && typeof entry === 'function') functions.push(entry as IgnoreFunction)
+      else if (typeof entry === 'function') functions.push(entry as IgnoreFunction)
       else
         throw new TypeError(
-          `ignore[${i}] must be a gitignore-style pattern, a RegExp${allowFunctions ? ' or a function' : ''}, ` +
-            `got ${describe(entry)}`,
+          `ignore[${i}] must be a gitignore-style pattern, a RegExp or a function, got ${describe(entry)}`,
         )
     })
   }
@@ -209,6 +214,7 @@ function ignoreSettings(ignore: unknown, allowFunctions = true): IgnoreSettings 
     patterns: Object.freeze(patterns),
     regexes: Object.freeze(regexes),
     functions: Object.freeze(functions),
+    parcel: NO_PARCEL_IGNORE,
   })
 }
 
@@ -383,26 +389,6 @@ export interface SubscribeSettings {
 }
 
 /**
- * `@parcel/watcher`'s ignore entries: a path (absolute, or relative to the directory) or a glob
- * becomes a gitignore pattern anchored at the directory; a RegExp's source is matched natively.
- */
-function parcelIgnore(root: string, ignore: unknown): IgnoreSettings {
-  // @parcel/watcher's index.js reads `ignore` only when it is an array: a string passes unread.
-  if (ignore === undefined || typeof ignore === 'string') return ignoreSettings(undefined)
-  if (!Array.isArray(ignore)) throw new TypeError(`ignore must be an array of paths and globs, got ${describe(ignore)}`)
-  const entries = ignore.map((entry: unknown, i) => {
-    if (entry instanceof RegExp) return entry
-    if (typeof entry !== 'string') {
-      throw new TypeError(`ignore[${i}] must be a path, a glob or a RegExp, got ${describe(entry)}`)
-    }
-    const rel = isAbsolute(entry) ? relative(root, entry) : entry
-    // Anchored at the directory, as @parcel/watcher resolves every entry against it.
-    return rel.startsWith('**') ? rel : `/${rel.replace(/^\.\//, '')}`
-  })
-  return ignoreSettings(entries, false)
-}
-
-/**
  * Checks the arguments of `subscribe(dir, fn, options)` (and `unsubscribe`'s) and fills in defaults;
  * `what` names the call in errors (`writeSnapshot` and `getEventsSince` take the same options).
  */
@@ -418,7 +404,8 @@ export function subscribeSettings(
     throw new TypeError(`backend must be one of ${BACKENDS.join(', ')}, got ${describe(o.backend)}`)
   }
   const root = resolvePath(dir)
-  const ignore = parcelIgnore(root, o.ignore)
+  const parcel = parcelIgnore(root, o.ignore)
+  const ignore: IgnoreSettings = Object.freeze({ ...ignoreSettings(undefined), parcel })
   const debounceMs = checkNumber(o.debounceMs ?? PARCEL_DEBOUNCE_MS, 'debounceMs', 0, MAX_TIMER_MS, false)
   const ownInstance = checkInstance(o.instance)
   const watch: WatchSettings<'utf8'> = Object.freeze({
@@ -434,7 +421,8 @@ export function subscribeSettings(
     maxQueuedBytes: DEFAULT_MAX_QUEUED_BYTES,
     ownInstance,
   })
-  const key = JSON.stringify([root, ignore.patterns, ignore.regexes])
+  // @parcel/watcher compares a subscription's ignores as sets.
+  const key = JSON.stringify([root, [...new Set(parcel.paths)].sort(), [...new Set(parcel.globs)].sort()])
   return Object.freeze({ root, key, watch })
 }
 
@@ -445,7 +433,7 @@ export interface SnapshotSettings {
   /** The snapshot file, absolute. */
   readonly snapshotPath: string
   /** What the walk leaves out, as `subscribe()` leaves it out. */
-  readonly ignore: { readonly patterns: string[]; readonly regexes: string[] }
+  readonly ignore: { readonly paths: string[]; readonly globs: string[] }
 }
 
 /**
@@ -465,7 +453,7 @@ export function snapshotSettings(
   return Object.freeze({
     root,
     snapshotPath: resolvePath(snapshot),
-    ignore: Object.freeze({ patterns: [...watch.ignore.patterns], regexes: [...watch.ignore.regexes] }),
+    ignore: Object.freeze({ paths: [...watch.ignore.parcel.paths], globs: [...watch.ignore.parcel.globs] }),
   })
 }
 

@@ -40,13 +40,23 @@ export type BackendType = 'fs-events' | 'watchman' | 'inotify' | 'windows' | 'br
 /** `@parcel/watcher`'s options (the ones that mean something here). */
 export interface SubscribeOptions {
   /**
-   * Paths (absolute, or relative to the directory), glob patterns and RegExps to leave out, all
-   * matched natively: an ignored directory is not watched at all. A RegExp is tested, as
-   * `@parcel/watcher` tests it, on the path relative to the directory (`src/app.log`, no leading
-   * `/`), matching anywhere in it; it takes no flags (as in `@parcel/watcher`, a `TypeError`
-   * here), and its source is compiled by Rust's `regex` crate, which has no look-around and no
-   * backreferences (a `TypeError` too). A single string (not an array) is accepted and, as in
-   * `@parcel/watcher`, which reads only an array, ignores nothing.
+   * Paths, globs and RegExps to leave out, read exactly as `@parcel/watcher` 2.6 reads them and
+   * matched natively before any watch is added (an ignored directory is never watched):
+   *
+   * - a string that `is-glob` calls a glob (`*.log`, `src/**`, `{a,b}/**`, `@(a|b)`, `!(x)`,
+   *   `(a|b).txt`) becomes picomatch's regular expression, matched whole against the path relative
+   *   to the directory (`dot: true`: `*` takes dotfiles too). Any glob that matches ignores: a
+   *   `!negation` does not bring back what another entry ignored.
+   * - any other string is a path, absolute or resolved against the directory (`src`, `./src`,
+   *   `?.txt`: a lone `?` makes no glob), leaving out itself and everything below it;
+   * - a RegExp is tested on the relative path (`src/app.log`), matching anywhere in it; it takes no
+   *   flags (an `Error`, as there). Look-around and backreferences work; as with any backtracking
+   *   matcher (`@parcel/watcher`'s and JavaScript's), an expression written to backtrack without
+   *   end (`(a+)+$`) stalls the thread that matches it.
+   *
+   * Expressions read the path byte by byte, as `@parcel/watcher`'s C++ matcher does: `?` or `.`
+   * is one byte, so `/^.\.md$/` does not match `é.md`. An `ignore` that is not an array (a
+   * string, a lone RegExp) ignores nothing, as there, and is warned about once.
    */
   ignore?: readonly (string | RegExp)[] | string
   /**

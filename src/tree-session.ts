@@ -77,6 +77,8 @@ export class TreeSession<H extends RootsHandle> {
         followSymlinks: settings.followSymlinks,
         ignore: [...settings.ignore.patterns],
         ignoreRegexes: [...settings.ignore.regexes],
+        ignorePaths: [...settings.ignore.parcel.paths],
+        ignoreGlobs: [...settings.ignore.parcel.globs],
         readGitignore: settings.readGitignore,
         recursive: settings.recursive,
         maxQueuedBytes: settings.maxQueuedBytes,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use inotify_engine::doorbell::{RING_READY, RING_RELEASED, RING_REPORTS};
+use inotify_engine::ignore_parcel::ParcelRule;
 use inotify_engine::ignore_rules::IgnoreRules;
 use inotify_engine::{Closer, Doorbell, Mode, Placement, Ring, Session, TreeOptions, TreeReport};
 use napi::bindgen_prelude::{Buffer, Function};
@@ -82,6 +83,11 @@ pub struct TreeConfig {
     /// Regular expressions (JS `RegExp` sources without flags), matched anywhere in the path
     /// relative to its root.
     pub ignore_regexes: Vec<String>,
+    /// `@parcel/watcher`'s ignored paths (absolute): each leaves out itself and all below it.
+    pub ignore_paths: Option<Vec<String>>,
+    /// `@parcel/watcher`'s ignore expressions (ECMAScript sources), each matched whole, byte by
+    /// byte, against the path relative to its root.
+    pub ignore_globs: Option<Vec<String>>,
     /// Also apply each root's `.gitignore` file.
     pub read_gitignore: Option<bool>,
     /// Turn events into per-path changes, taken with `takeChanges` (the tooling API).
@@ -338,12 +344,23 @@ impl NativeInotify {
         let mode = match tree {
             None => Mode::Plain,
             Some(config) => {
+                let parcel = ParcelRule::new(
+                    config
+                        .ignore_paths
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(String::into_bytes)
+                        .collect(),
+                    &config.ignore_globs.unwrap_or_default(),
+                )
+                .map_err(Failure::InvalidArgument)?;
                 let ignore = IgnoreRules::new(
                     config.ignore,
                     &config.ignore_regexes,
                     config.read_gitignore.unwrap_or(false),
                 )
-                .map_err(Failure::InvalidArgument)?;
+                .map_err(Failure::InvalidArgument)?
+                .with_parcel(parcel);
                 let options = TreeOptions {
                     mask: config.mask,
                     follow_symlinks: config.follow_symlinks,

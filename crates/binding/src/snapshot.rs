@@ -6,6 +6,7 @@
 
 use std::panic::AssertUnwindSafe;
 
+use inotify_engine::ignore_parcel::ParcelRule;
 use inotify_engine::ignore_rules::IgnoreRules;
 use inotify_engine::snapshot::{
     events_since, write_snapshot, ChangeKind, SnapshotEvent, WalkOptions,
@@ -16,14 +17,14 @@ use napi_derive::napi;
 
 use crate::error::{guard, panic_message, Failure, Outcome};
 
-/// What a snapshot leaves out.
+/// What a snapshot leaves out: `@parcel/watcher`'s `ignore`, as `subscribe()` takes it.
 #[napi(object)]
 pub struct SnapshotIgnore {
-    /// Gitignore-style patterns, relative to the directory.
-    pub patterns: Vec<String>,
-    /// Regular expressions (JS `RegExp` sources without flags), matched anywhere in the path
+    /// Ignored paths (absolute): each leaves out itself and all below it.
+    pub paths: Vec<String>,
+    /// Expressions (ECMAScript sources), each matched whole, byte by byte, against the path
     /// relative to the directory.
-    pub regexes: Vec<String>,
+    pub globs: Vec<String>,
 }
 
 /// A change since the snapshot, in `@parcel/watcher`'s shape.
@@ -53,11 +54,14 @@ impl From<SnapshotEvent> for NativeSnapshotEvent {
 /// The ignore rules of `dir`, checked (a bad pattern is a `TypeError` before any work).
 fn rules(dir: &[u8], ignore: &SnapshotIgnore) -> Outcome<Option<IgnoreRules>> {
     use inotify_engine::tree::IgnoreRule;
-    if ignore.patterns.is_empty() && ignore.regexes.is_empty() {
+    if ignore.paths.is_empty() && ignore.globs.is_empty() {
         return Ok(None);
     }
-    let mut rules = IgnoreRules::new(ignore.patterns.clone(), &ignore.regexes, false)
-        .map_err(Failure::InvalidArgument)?;
+    let paths = ignore.paths.iter().map(|p| p.as_bytes().to_vec()).collect();
+    let parcel = ParcelRule::new(paths, &ignore.globs).map_err(Failure::InvalidArgument)?;
+    let mut rules = IgnoreRules::new(Vec::new(), &[], false)
+        .map_err(Failure::InvalidArgument)?
+        .with_parcel(parcel);
     // With no ignore file to read, adding a root cannot fail.
     rules.add_root(dir)?;
     Ok(Some(rules))

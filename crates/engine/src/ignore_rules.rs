@@ -1,7 +1,8 @@
 //! A tree's ignore rules, matched before any watch is added: patterns with gitignore semantics
 //! (globs, `**`, `!negation`, trailing `/` for directories only, a leading `/` anchoring to the
-//! root), matched by the `ignore` crate per tree root, and regular expressions
-//! ([`crate::ignore_regex`]). Functions of the consumer are not here: they filter the output on the
+//! root), matched by the `ignore` crate per tree root, regular expressions
+//! ([`crate::ignore_regex`]), and `@parcel/watcher`'s paths and expressions
+//! ([`crate::ignore_parcel`]). Functions of the consumer are not here: they filter the output on the
 //! consumer's thread, so the reader thread never waits for it.
 
 use std::ffi::OsStr;
@@ -14,6 +15,7 @@ use rustix::fs::{FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::error::Error;
+use crate::ignore_parcel::ParcelRule;
 use crate::ignore_regex::RegexRule;
 use crate::paths::join;
 use crate::tree::fs::errno_error;
@@ -227,11 +229,13 @@ impl IgnoreRule for GitignoreRule {
 }
 
 /// Everything a tree leaves out: its gitignore patterns (and, when asked, each root's
-/// `.gitignore`) and its regular expressions; a path either of them matches is ignored.
+/// `.gitignore`), its regular expressions and `@parcel/watcher`'s rules; a path any of them
+/// matches is ignored.
 #[derive(Debug, Clone)]
 pub struct IgnoreRules {
     patterns: GitignoreRule,
     regexes: RegexRule,
+    parcel: Option<ParcelRule>,
 }
 
 impl IgnoreRules {
@@ -245,23 +249,40 @@ impl IgnoreRules {
         Ok(Self {
             patterns: GitignoreRule::new(patterns)?.reading_gitignore(read_gitignore),
             regexes: RegexRule::new(regexes)?,
+            parcel: None,
         })
+    }
+
+    /// Also applies `@parcel/watcher`'s rules (an empty rule is left out).
+    pub fn with_parcel(mut self, rule: ParcelRule) -> Self {
+        self.parcel = (!rule.is_empty()).then_some(rule);
+        self
     }
 }
 
 impl IgnoreRule for IgnoreRules {
     fn add_root(&mut self, root: &[u8]) -> Result<(), Error> {
         self.regexes.add_root(root)?;
+        if let Some(parcel) = &mut self.parcel {
+            parcel.add_root(root)?;
+        }
         self.patterns.add_root(root)
     }
 
     fn move_root(&mut self, from: &[u8], to: &[u8]) {
         self.patterns.move_root(from, to);
         self.regexes.move_root(from, to);
+        if let Some(parcel) = &mut self.parcel {
+            parcel.move_root(from, to);
+        }
     }
 
     fn is_ignored(&self, path: &[u8], is_dir: bool) -> bool {
         (!self.regexes.is_empty() && self.regexes.is_ignored(path, is_dir))
+            || self
+                .parcel
+                .as_ref()
+                .is_some_and(|parcel| parcel.is_ignored(path, is_dir))
             || self.patterns.is_ignored(path, is_dir)
     }
 }
@@ -360,6 +381,25 @@ mod tests {
         assert!(rules.is_ignored(b"/moved/a.log", false));
         let plain = IgnoreRules::new(Vec::new(), &[], false).expect("nothing to check");
         assert!(!plain.is_ignored(b"/proj/a.log", false));
+    }
+
+    #[test]
+    fn ignore_rules_leave_out_what_parcels_rules_match_too() {
+        let parcel = ParcelRule::new(
+            vec![b"/proj/vendor".to_vec()],
+            &[r"^(?:(a|b)\.txt)$".into()],
+        )
+        .expect("valid");
+        let mut rules = IgnoreRules::new(vec!["*.log".into()], &[], false)
+            .expect("valid")
+            .with_parcel(parcel);
+        rules.add_root(b"/proj").expect("no file read");
+        assert!(rules.is_ignored(b"/proj/vendor/x", false));
+        assert!(rules.is_ignored(b"/proj/b.txt", false));
+        assert!(!rules.is_ignored(b"/proj/c.txt", false));
+        assert!(rules.is_ignored(b"/proj/c.log", false));
+        rules.move_root(b"/proj", b"/moved");
+        assert!(rules.is_ignored(b"/moved/a.txt", false));
     }
 
     #[test]

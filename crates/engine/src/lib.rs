@@ -11,7 +11,8 @@
 //! - [`changes`] turns a tree's events into per-path changes (create, modify, delete, rename), coalesced.
 //! - [`changes_wire`] encodes a taken set of changes into one byte buffer.
 //! - [`paths`] joins paths as bytes (a root may be `/`).
-//! - [`ignore_rules`] and [`ignore_regex`] decide what a tree leaves out, before any watch.
+//! - [`ignore_rules`], [`ignore_regex`] and [`ignore_parcel`] decide what a tree leaves out, before any
+//!   watch; [`byte_regex`] matches ECMAScript expressions over bytes, as `@parcel/watcher` does.
 //! - [`snapshot`] is what a tree held at one moment and what changed since (`@parcel/watcher`'s
 //!   `writeSnapshot` and `getEventsSince`), walked by [`snapshot_walk`] and kept in a file by
 //!   [`snapshot_format`].
@@ -32,11 +33,13 @@
 
 pub mod backlog;
 pub mod books;
+pub mod byte_regex;
 pub mod changes;
 pub mod changes_wire;
 pub mod doorbell;
 pub mod error;
 pub mod event;
+pub mod ignore_parcel;
 pub mod ignore_regex;
 pub mod ignore_rules;
 pub mod instance;

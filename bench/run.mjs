@@ -14,7 +14,7 @@
 // figure means.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
-import { buildCReader } from './lib/c-reader.mjs'
+import { buildC, C_READER, C_WALKER } from './lib/c-programs.mjs'
 import { clockChecks, killLiveChildren } from './lib/children.mjs'
 import { useClock } from './lib/clock.mjs'
 import { parseConfig } from './lib/config.mjs'
@@ -68,20 +68,22 @@ if (selected.some((s) => s.needs.peers)) {
     process.exit(1)
   }
 }
-// The C reader is compiled for the scenarios that compare with it; without a compiler its column is
-// left out (the header says why).
-const cReader = selected.some((s) => s.needs.cReader) ? buildCReader() : { skipped: 'no scenario needs it' }
+// The C programs are compiled for the scenarios that compare with them; without a compiler their
+// columns are left out (the header says why).
+const unneeded = { skipped: 'no scenario needs it' }
+const cReader = selected.some((s) => s.needs.cReader) ? buildC(C_READER) : unneeded
+const cWalker = selected.some((s) => s.needs.cWalker) ? buildC(C_WALKER) : unneeded
 
 async function main() {
   const m = machine(config)
-  const v = versions(cReader, peerVersions)
-  printHeader({ config, selected, cReader }, m, v)
+  const v = versions(cReader.compiler ?? cWalker.compiler, peerVersions)
+  printHeader({ config, selected, cReader, cWalker }, m, v)
   const trees = new TreeCache(
     config.treeFilesPerDir,
     selected.flatMap((s) => s.trees?.(config) ?? []),
   )
   const report = new Report()
-  const ctx = { config, napi, cReader, trees, report }
+  const ctx = { config, napi, cReader, cWalker, trees, report }
   const results = {}
   try {
     for (const s of selected) results[s.name] = await s.run(ctx)

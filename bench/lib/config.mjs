@@ -41,7 +41,9 @@ Options:
   --files N             creates in each of the burst's 3 rounds (20,000; quick 5,000)
   --gap-ms MS           pause between latency samples (default 1)
   --tree-dirs N,N,N     the startup trees' sizes in directories, 10 files in each
-                        (1000,10000,50000; quick 500,1000,2000)
+                        (1000,10000,50000,150000; quick 500,1000,2000); a size whose watches do
+                        not fit in max_user_watches, less what this user's processes hold, is
+                        skipped, and the run says so
   --idle-dirs N         directories of the idle scenario's tree (50,000; quick 10,000)
   --idle-s S            the idle scenario's window, in seconds (10; quick 2)
   --tree-timeout S      how long a tree watcher may take to be ready, or to report after the writer
@@ -50,7 +52,8 @@ Options:
   --base DIR            where the watched directories go (default /dev/shm, else the tmpdir)
   --clock NAME          monotonic (default) or timeorigin (see bench/lib/clock.mjs)
   --json FILE           results file (default bench/results/latest.json, which git ignores)
-The C reader is built with cc at each run (its column is left out without a compiler); the peers
+The C reader and the C walker are built with cc at each run (their columns are left out without a
+compiler); the peers
 come from bench/package.json, installed with npm ci when missing.`
 }
 
@@ -83,7 +86,7 @@ export function parseConfig(argv, scenarios) {
     latencyWarmup: quick ? 10 : 20,
     latencyGapMs: Number(args['gap-ms']),
     burstFiles: Number(args.files ?? (quick ? 5000 : 20000)),
-    treeSizes: (args['tree-dirs'] ?? (quick ? '500,1000,2000' : '1000,10000,50000'))
+    treeSizes: (args['tree-dirs'] ?? (quick ? '500,1000,2000' : '1000,10000,50000,150000'))
       .split(',')
       .map(Number)
       .sort((a, b) => a - b),

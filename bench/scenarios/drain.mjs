@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { checkClock, expectMessage, reap, startChild, startCReader, waitExit } from '../lib/children.mjs'
+import { checkClock, expectMessage, reap, startChild, startC, waitExit } from '../lib/children.mjs'
 import { plainColumns, plainRow } from '../lib/columns.mjs'
 import { DRAIN_FILL } from '../lib/config.mjs'
 import { freshDir, removeDir } from '../lib/dirs.mjs'
@@ -42,7 +42,7 @@ async function drainRun(impl, { config, napi }) {
   try {
     watcher =
       impl === C_READER
-        ? startCReader(['drain', dir, String(napi.IN_CREATE), String(count), String(DRAIN_ROUNDS)])
+        ? startC(C_READER, ['drain', dir, String(napi.IN_CREATE), String(count), String(DRAIN_ROUNDS)])
         : startChild('watcher.mjs', [
             '--impl',
             impl,

@@ -44,7 +44,8 @@ Options:
                         (1000,10000,50000,150000; quick 500,1000,2000); a size whose watches do
                         not fit in max_user_watches, less what this user's processes hold, is
                         skipped, and the run says so
-  --idle-dirs N         directories of the idle scenario's tree (50,000; quick 10,000)
+  --idle-dirs N         directories of the idle scenario's tree (150,000; quick 10,000); when they
+                        do not fit, the largest startup size that does, and the run says so
   --idle-s S            the idle scenario's window, in seconds (10; quick 2)
   --tree-timeout S      how long a tree watcher may take to be ready, or to report after the writer
                         (default 180 s); one that takes longer is reported as "timed out"
@@ -104,7 +105,7 @@ export function parseConfig(argv, scenarios) {
     treeReadyTimeoutMs: Number(args['tree-timeout'] ?? 180) * 1000,
     /** How long a count scenario's watcher may take to report, after the writer is done. */
     countTimeoutMs: Number(args['tree-timeout'] ?? 180) * 1000,
-    idleDirs: Number(args['idle-dirs'] ?? (quick ? 10000 : 50000)),
+    idleDirs: Number(args['idle-dirs'] ?? (quick ? 10000 : 150000)),
     idleWindowMs: Number(args['idle-s'] ?? (quick ? 2 : 10)) * 1000,
     // After the last idle watcher is ready, before the window: what a watcher does just after ready
     // is not idle. V8's memory reducer runs full GCs some 8 s after a process's allocations (its

@@ -15,11 +15,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { buildC, C_READER, C_WALKER } from './lib/c-programs.mjs'
+import { writeChart } from './lib/chart.mjs'
 import { clockChecks, killLiveChildren } from './lib/children.mjs'
 import { useClock } from './lib/clock.mjs'
 import { parseConfig } from './lib/config.mjs'
 import { removeLiveDirs, useBase } from './lib/dirs.mjs'
-import { machine, printHeader, versions } from './lib/header.mjs'
+import { machine, machineLine, printHeader, versions } from './lib/header.mjs'
 import { loadInotifyNapi } from './lib/load.mjs'
 import { ensurePeers } from './lib/peers.mjs'
 import { Report } from './lib/report.mjs'
@@ -100,8 +101,9 @@ async function main() {
         `performance.timeOrigin error spread over ${clock.processes} processes: ${fmt(clock.timeOriginSpreadUs, 1)} us`,
     )
   }
+  const date = new Date().toISOString()
   const json = {
-    date: new Date().toISOString(),
+    date,
     machine: m,
     versions: v,
     config,
@@ -113,6 +115,18 @@ async function main() {
   mkdirSync(join(config.json, '..'), { recursive: true })
   writeFileSync(config.json, `${JSON.stringify(json, null, 2)}\n`)
   console.log(`results : ${relative(process.cwd(), config.json) || config.json}`)
+  // The picture of the run: start-up and memory against tree size, and burst CPU per event.
+  const chart = {
+    date,
+    machine: machineLine(m),
+    command: config.command,
+    startup: results.startup && startup.chartData(results.startup, ctx),
+    burst: results.burst && burst.chartData(results.burst, ctx),
+  }
+  for (const file of [config.chart, config.chartDocs].filter(Boolean)) {
+    writeChart(file, chart)
+    console.log(`chart   : ${relative(process.cwd(), file) || file}`)
+  }
 }
 
 main().catch((error) => {

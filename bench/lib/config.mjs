@@ -3,7 +3,7 @@
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { defaultBase } from './dirs.mjs'
-import { benchDir } from './load.mjs'
+import { benchDir, rootDir } from './load.mjs'
 import { readProc } from './proc.mjs'
 
 /** The drain fills the kernel's queue to this fraction of max_queued_events. */
@@ -25,6 +25,8 @@ const options = {
   base: { type: 'string' },
   clock: { type: 'string', default: 'monotonic' },
   json: { type: 'string', default: join(benchDir, 'results', 'latest.json') },
+  chart: { type: 'string', default: join(benchDir, 'results', 'chart.svg') },
+  'chart-docs': { type: 'boolean', default: false },
 }
 
 function usage(scenarios) {
@@ -53,6 +55,8 @@ Options:
   --base DIR            where the watched directories go (default /dev/shm, else the tmpdir)
   --clock NAME          monotonic (default) or timeorigin (see bench/lib/clock.mjs)
   --json FILE           results file (default bench/results/latest.json, which git ignores)
+  --chart FILE          the SVG chart of the run (default bench/results/chart.svg, git-ignored)
+  --chart-docs          also write it to docs/bench-chart.svg (the copy the README shows)
 The C reader and the C walker are built with cc at each run (their columns are left out without a
 compiler); the peers
 come from bench/package.json, installed with npm ci when missing.`
@@ -122,6 +126,10 @@ export function parseConfig(argv, scenarios) {
     base: args.base ?? defaultBase(),
     clock: args.clock,
     json: args.json,
+    chart: args.chart,
+    chartDocs: args['chart-docs'] ? join(rootDir, 'docs', 'bench-chart.svg') : null,
+    /** The command line, as the chart prints it. */
+    command: ['npm run bench', ...(argv.length ? ['--', ...argv] : [])].join(' '),
   }
   /** The files each race scenario's writer makes (tree-writer.mjs). */
   config.expected = { mkdir: config.mkdirCount, movein: config.moveinTrees * 15, stall: config.stallFiles }

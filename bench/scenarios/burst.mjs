@@ -144,6 +144,16 @@ export default {
     return runs
   },
 
+  /** The chart's bars: each watcher's median CPU us per event, cold (round 1) and warm (the last). */
+  chartData(runs, ctx) {
+    const { cpu } = burstFigures(runs)
+    return {
+      files: ctx.config.burstFiles,
+      rounds: BURST_ROUNDS,
+      bars: this.impls(ctx).map((impl) => ({ impl, cold: cpu(impl, 0), warm: cpu(impl, BURST_ROUNDS - 1) })),
+    }
+  },
+
   report(runs, ctx) {
     const { config, report } = ctx
     const ordered = this.impls(ctx)

@@ -133,6 +133,20 @@ export default {
     return { sizes, slabs: readWatchSlabs() }
   },
 
+  /** The chart's series: each watcher's medians at each size measured (startupMs, MiB over loaded). */
+  chartData({ sizes }, { cWalker }) {
+    const measured = sizes.filter((size) => !size.skipped)
+    const series = {}
+    for (const impl of impls(cWalker)) {
+      series[impl] = measured.map(({ dirs, runs }) => ({
+        dirs,
+        readyMs: tmed(runs, impl, 'startupMs'),
+        overLoadedMiB: tmed(runs, impl, 'overLoadedKiB', 1024),
+      }))
+    }
+    return { sizes: measured.map((size) => size.dirs), skipped: sizes.filter((size) => size.skipped), series }
+  },
+
   /**
    * The startup table: each tree size's figures, then how they grow (least-squares slopes per 1,000
    * directories, and ms per directory at the largest tree over the next largest: 1 is linear). Each

@@ -58,8 +58,7 @@ Options:
   --chart FILE          the SVG chart of the run (default bench/results/chart.svg, git-ignored)
   --chart-docs          also write it to docs/bench-chart.svg (the copy the README shows)
 The C reader and the C walker are built with cc at each run (their columns are left out without a
-compiler); the peers
-come from bench/package.json, installed with npm ci when missing.`
+compiler); the peers come from bench/package.json, installed with npm ci when missing.`
 }
 
 /** Exits with `message` and status 2 (a bad command line). */

@@ -4,7 +4,8 @@
 // A watch is one `inotify_inode_mark` (the mark: mask, wd, the group it belongs to) and, for an inode
 // that had no mark before, one `fsnotify_mark_connector` (the inode's list of marks). Their counts are
 // read from /sys/kernel/slab/<cache>/objects (SLUB: objects in use) and object_size, else from
-// /proc/slabinfo (active objects, object size; root only on most systems). SLUB merges caches of the
+// /proc/slabinfo (active objects, object size); both are readable by root only (mode 0400), so another
+// user's run says the kernel's side is unreadable, and why. SLUB merges caches of the
 // same size and flags into one: then the count is the merged cache's, and every cache merged with it
 // is named (`mergedWith`), since what those allocate meanwhile is counted too. Not counted: the wd's
 // slot in the instance's IDR (a radix-tree node per 64 wds, shared with the page cache), and the inode

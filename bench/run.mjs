@@ -14,12 +14,13 @@
 // figure means.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
-import { buildCReader } from './lib/c-reader.mjs'
+import { buildC, C_READER, C_WALKER } from './lib/c-programs.mjs'
+import { writeChart } from './lib/chart.mjs'
 import { clockChecks, killLiveChildren } from './lib/children.mjs'
 import { useClock } from './lib/clock.mjs'
 import { parseConfig } from './lib/config.mjs'
 import { removeLiveDirs, useBase } from './lib/dirs.mjs'
-import { machine, printHeader, versions } from './lib/header.mjs'
+import { machine, machineLine, printHeader, versions } from './lib/header.mjs'
 import { loadInotifyNapi } from './lib/load.mjs'
 import { ensurePeers } from './lib/peers.mjs'
 import { Report } from './lib/report.mjs'
@@ -69,20 +70,22 @@ if (selected.some((s) => s.needs.peers)) {
     process.exit(1)
   }
 }
-// The C reader is compiled for the scenarios that compare with it; without a compiler its column is
-// left out (the header says why).
-const cReader = selected.some((s) => s.needs.cReader) ? buildCReader() : { skipped: 'no scenario needs it' }
+// The C programs are compiled for the scenarios that compare with them; without a compiler their
+// columns are left out (the header says why).
+const unneeded = { skipped: 'no scenario needs it' }
+const cReader = selected.some((s) => s.needs.cReader) ? buildC(C_READER) : unneeded
+const cWalker = selected.some((s) => s.needs.cWalker) ? buildC(C_WALKER) : unneeded
 
 async function main() {
   const m = machine(config)
-  const v = versions(cReader, peerVersions)
-  printHeader({ config, selected, cReader }, m, v)
+  const v = versions(cReader.compiler ?? cWalker.compiler, peerVersions)
+  printHeader({ config, selected, cReader, cWalker }, m, v)
   const trees = new TreeCache(
     config.treeFilesPerDir,
     selected.flatMap((s) => s.trees?.(config) ?? []),
   )
   const report = new Report()
-  const ctx = { config, napi, cReader, trees, report }
+  const ctx = { config, napi, cReader, cWalker, trees, report }
   const results = {}
   try {
     for (const s of selected) results[s.name] = await s.run(ctx)
@@ -99,8 +102,9 @@ async function main() {
         `performance.timeOrigin error spread over ${clock.processes} processes: ${fmt(clock.timeOriginSpreadUs, 1)} us`,
     )
   }
+  const date = new Date().toISOString()
   const json = {
-    date: new Date().toISOString(),
+    date,
     machine: m,
     versions: v,
     config,
@@ -112,6 +116,18 @@ async function main() {
   mkdirSync(join(config.json, '..'), { recursive: true })
   writeFileSync(config.json, `${JSON.stringify(json, null, 2)}\n`)
   console.log(`results : ${relative(process.cwd(), config.json) || config.json}`)
+  // The picture of the run: start-up and memory against tree size, and burst CPU per event.
+  const chart = {
+    date,
+    machine: machineLine(m),
+    command: config.command,
+    startup: results.startup && startup.chartData(results.startup, ctx),
+    burst: results.burst && burst.chartData(results.burst, ctx),
+  }
+  for (const file of [config.chart, config.chartDocs].filter(Boolean)) {
+    writeChart(file, chart)
+    console.log(`chart   : ${relative(process.cwd(), file) || file}`)
+  }
 }
 
 main().catch((error) => {

@@ -2,8 +2,9 @@
 // scenarios; bench/children/watcher.mjs is the plain ones').
 //
 //   node bench/children/tree-watcher.mjs --impl IMPL --mode startup --dir D
-//       watches D; sends {op:'ready', startupMs, cpuMs, maxRssKiB, watchCount, events, errors} when it
-//       is ready (timed from the constructor call to ready), then waits for {op:'stop'};
+//       watches D; sends {op:'ready', startupMs, cpuMs, maxRssKiB, loadedRssKiB, watchCount, events,
+//       errors} when it is ready (timed from the constructor call to ready; loadedRssKiB is the peak RSS
+//       before it, with the module loaded), then waits for {op:'stop'};
 //       {op:'usage'} gets {op:'usage', t, cpuMs, events, maxRssKiB} back (the idle scenario's
 //       window: the process's CPU time so far, and the events reported so far).
 //   node bench/children/tree-watcher.mjs --impl IMPL --mode count --dir D
@@ -44,7 +45,7 @@ import { answerClockChecks, nowMs } from '../lib/clock.mjs'
 import { peakRssKiB } from '../lib/rss.mjs'
 import { loadInotifyNapi } from '../lib/load.mjs'
 import { loadPeer } from '../lib/peers.mjs'
-import { watchMask } from '../lib/watch-mask.mjs'
+import { changeMask, watchMask } from '../lib/watch-mask.mjs'
 
 const QUIET_MS = 2000
 
@@ -80,16 +81,13 @@ const rel = (path) => (isAbsolute(path) ? relative(root, path) : path)
  */
 async function startWatcher(onFile, onOverflow) {
   if (impl === 'inotify-napi' || impl === 'InotifyTree') {
-    const { InotifyTree, IN_CREATE, IN_CLOSE_WRITE, IN_MOVED_FROM, IN_MOVED_TO, IN_DELETE, IN_Q_OVERFLOW } = inotifyNapi
+    const { InotifyTree, IN_CREATE, IN_CLOSE_WRITE, IN_MOVED_TO, IN_Q_OVERFLOW } = inotifyNapi
     const reported = IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO
     const t0 = nowMs()
     const tree = new InotifyTree(root, {
       // What a "tell me what changed" watcher asks for: creates, writes, deletes, moves; or, for
       // the tree that watch() is measured against, what watch() asks for.
-      mask:
-        impl === 'InotifyTree'
-          ? watchMask(inotifyNapi)
-          : IN_CREATE | IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO,
+      mask: impl === 'InotifyTree' ? watchMask(inotifyNapi) : changeMask(inotifyNapi),
       // Counted like the peers' errors (the default only warns); a directory that vanished is normal churn.
       onError: (error) => {
         if (error.code !== 'ENOENT' && error.code !== 'ENOTDIR') onOverflow(error.code ?? error.message)
@@ -185,6 +183,8 @@ function cpuMs(since) {
 if (args.mode === 'startup') {
   let events = 0
   const errors = []
+  // A bare node process that loaded the module: the baseline of the memory a watch adds.
+  const loadedRssKiB = peakRssKiB()
   const cpu0 = process.cpuUsage()
   const watcher = await startWatcher(
     () => events++,
@@ -196,6 +196,7 @@ if (args.mode === 'startup') {
     startupMs: watcher.startupMs,
     cpuMs: cpu,
     maxRssKiB: peakRssKiB(),
+    loadedRssKiB,
     watchCount: watcher.watchCount(),
     events,
     errors: errors.length,

@@ -5,7 +5,7 @@
 // driver leaves no watcher holding inotify watches.
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
-import { C_READER, spawnCReader } from './c-reader.mjs'
+import { spawnC } from './c-programs.mjs'
 import { nowMs, timeOriginOffsetMs } from './clock.mjs'
 import { benchDir } from './load.mjs'
 
@@ -22,12 +22,13 @@ export function startChild(script, argv) {
 }
 
 /**
- * Starts the C reader (`argv`: MODE DIR MASK [EXPECT] [PREFIX]): its stdout's JSON lines are its
- * messages, and what it is sent goes to its stdin as a line.
+ * Starts the C program of column `name` (the C reader: `argv` MODE DIR MASK [EXPECT] [PREFIX]; the C
+ * walker: DIR MASK): its stdout's JSON lines are its messages, and what it is sent goes to its stdin
+ * as a line.
  */
-export function startCReader(argv) {
-  const { child, send } = spawnCReader(argv)
-  return adopt(child, C_READER, send)
+export function startC(name, argv) {
+  const { child, send } = spawnC(name, argv)
+  return adopt(child, name, send)
 }
 
 /** Wraps a child process: an inbox of its messages, `send` to answer, its stdout, its exit. */

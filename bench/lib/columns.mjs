@@ -6,12 +6,15 @@
 // batch/fs, raw/C and batch/C). With InotifyTree in the table (the burst), watch() is given as a ratio
 // to it, as issue #4 asks.
 //
-// Tree scenarios: inotify-napi (InotifyTree) / each peer, and watch() / inotify-napi. A watcher that
-// failed or timed out in any run shows "timed out" (or "failed", or "limit") instead of a figure.
-import { BATCHES, C_READER, TREE, TREE_IMPLS, WATCH } from './impls.mjs'
+// Tree scenarios: inotify-napi (InotifyTree) / each peer (and / the C walker in the startup), and
+// watch() / inotify-napi. A watcher that failed or timed out in any run shows "timed out" (or
+// "failed", or "limit") instead of a figure.
+import { BATCHES, C_READER, C_WALKER, TREE, TREE_IMPLS, WATCH } from './impls.mjs'
 import { median, ratio } from './stats.mjs'
 
 const peerLabels = { 'fs.watch': 'fs', [C_READER]: 'C' }
+/** The tree scenarios' column headings, where they differ from the watcher's name. */
+const treeHeadings = { 'fs.watch': 'fs.watch rec.' }
 
 /** A plain scenario's columns for its watchers `impls`. */
 export const plainColumns = (impls) =>
@@ -39,14 +42,16 @@ export const plainRow = (scenario, impls, metric, valueFor, { digits = 2, withRa
   return { scenario, metric, values, ratios, digits }
 }
 
-/** The tree scenarios' columns (TREE_IMPLS' order). */
-export const treeColumns = [
-  'inotify-napi',
-  { name: WATCH, ratio: 'watch/raw' },
-  '@parcel/watcher',
-  'chokidar',
-  'fs.watch rec.',
-]
+/** A tree scenario's columns for its watchers `impls` (TREE_IMPLS' order, and the C walker last). */
+export const treeColumnsOf = (impls) =>
+  impls.map((impl) => {
+    if (impl === WATCH) return { name: impl, ratio: 'watch/raw' }
+    if (impl === C_WALKER) return { name: impl, ratio: 'raw/C' }
+    return treeHeadings[impl] ?? impl
+  })
+
+/** The tree scenarios' columns (TREE_IMPLS). */
+export const treeColumns = treeColumnsOf(TREE_IMPLS)
 
 /** What a watcher's failure in any of the runs `list` shows instead of a figure; undefined if none. */
 const failedIn = (list, impl) => list.map((r) => r[impl].failed).find(Boolean)
@@ -58,11 +63,16 @@ export const tworst = (list, impl, key) => failedIn(list, impl) ?? Math.min(...l
 /** The sum of `key` over the runs; or the failure. */
 export const tsum = (list, impl, key) => failedIn(list, impl) ?? list.reduce((total, r) => total + r[impl][key], 0)
 
-/** A tree scenario's row: watch() / InotifyTree for watch(); InotifyTree / peer for the peers. */
-export const treeRow = (scenario, metric, valueFor, { digits = 2, withRatio = true } = {}) => {
-  const values = TREE_IMPLS.map(valueFor)
-  const ratios = TREE_IMPLS.slice(1).map((impl, i) =>
-    withRatio ? (impl === WATCH ? ratio(values[i + 1], values[0]) : ratio(values[0], values[i + 1])) : undefined,
-  )
+/**
+ * A tree scenario's row: watch() / InotifyTree for watch(); InotifyTree / peer for the peers and the C
+ * walker. `impls` are the columns (TREE_IMPLS unless given).
+ */
+export const treeRow = (scenario, metric, valueFor, { digits = 2, withRatio = true, impls = TREE_IMPLS } = {}) => {
+  const values = impls.map(valueFor)
+  const ratios = impls
+    .slice(1)
+    .map((impl, i) =>
+      withRatio ? (impl === WATCH ? ratio(values[i + 1], values[0]) : ratio(values[0], values[i + 1])) : undefined,
+    )
   return { scenario, metric, values, ratios, digits }
 }

@@ -3,7 +3,7 @@
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { defaultBase } from './dirs.mjs'
-import { benchDir } from './load.mjs'
+import { benchDir, rootDir } from './load.mjs'
 import { readProc } from './proc.mjs'
 
 /** The drain fills the kernel's queue to this fraction of max_queued_events. */
@@ -26,6 +26,8 @@ const options = {
   base: { type: 'string' },
   clock: { type: 'string', default: 'monotonic' },
   json: { type: 'string', default: join(benchDir, 'results', 'latest.json') },
+  chart: { type: 'string', default: join(benchDir, 'results', 'chart.svg') },
+  'chart-docs': { type: 'boolean', default: false },
 }
 
 function usage(scenarios) {
@@ -42,8 +44,11 @@ Options:
   --files N             creates in each of the burst's 3 rounds (20,000; quick 5,000)
   --gap-ms MS           pause between latency samples (default 1)
   --tree-dirs N,N,N     the startup trees' sizes in directories, 10 files in each
-                        (1000,10000,50000; quick 500,1000,2000)
-  --idle-dirs N         directories of the idle scenario's tree (50,000; quick 10,000)
+                        (1000,10000,50000,150000; quick 500,1000,2000); a size whose watches do
+                        not fit in max_user_watches, less what this user's processes hold, is
+                        skipped, and the run says so
+  --idle-dirs N         directories of the idle scenario's tree (150,000; quick 10,000); when they
+                        do not fit, the largest startup size that does, and the run says so
   --idle-s S            the idle scenario's window, in seconds (10; quick 2)
   --tree-timeout S      how long a tree watcher may take to be ready, or to report after the writer
                         (default 180 s); one that takes longer is reported as "timed out"
@@ -52,8 +57,10 @@ Options:
   --base DIR            where the watched directories go (default /dev/shm, else the tmpdir)
   --clock NAME          monotonic (default) or timeorigin (see bench/lib/clock.mjs)
   --json FILE           results file (default bench/results/latest.json, which git ignores)
-The C reader is built with cc at each run (its column is left out without a compiler); the peers
-come from bench/package.json, installed with npm ci when missing.`
+  --chart FILE          the SVG chart of the run (default bench/results/chart.svg, git-ignored)
+  --chart-docs          also write it to docs/bench-chart.svg (the copy the README shows)
+The C reader and the C walker are built with cc at each run (their columns are left out without a
+compiler); the peers come from bench/package.json, installed with npm ci when missing.`
 }
 
 /** Exits with `message` and status 2 (a bad command line). */
@@ -85,7 +92,7 @@ export function parseConfig(argv, scenarios) {
     latencyWarmup: quick ? 10 : 20,
     latencyGapMs: Number(args['gap-ms']),
     burstFiles: Number(args.files ?? (quick ? 5000 : 20000)),
-    treeSizes: (args['tree-dirs'] ?? (quick ? '500,1000,2000' : '1000,10000,50000'))
+    treeSizes: (args['tree-dirs'] ?? (quick ? '500,1000,2000' : '1000,10000,50000,150000'))
       .split(',')
       .map(Number)
       .sort((a, b) => a - b),
@@ -103,7 +110,7 @@ export function parseConfig(argv, scenarios) {
     treeReadyTimeoutMs: Number(args['tree-timeout'] ?? 180) * 1000,
     /** How long a count scenario's watcher may take to report, after the writer is done. */
     countTimeoutMs: Number(args['tree-timeout'] ?? 180) * 1000,
-    idleDirs: Number(args['idle-dirs'] ?? (quick ? 10000 : 50000)),
+    idleDirs: Number(args['idle-dirs'] ?? (quick ? 10000 : 150000)),
     idleWindowMs: Number(args['idle-s'] ?? (quick ? 2 : 10)) * 1000,
     // After the last idle watcher is ready, before the window: what a watcher does just after ready
     // is not idle. V8's memory reducer runs full GCs some 8 s after a process's allocations (its
@@ -123,6 +130,10 @@ export function parseConfig(argv, scenarios) {
     base: args.base ?? defaultBase(),
     clock: args.clock,
     json: args.json,
+    chart: args.chart,
+    chartDocs: args['chart-docs'] ? join(rootDir, 'docs', 'bench-chart.svg') : null,
+    /** The command line, as the chart prints it. */
+    command: ['npm run bench', ...(argv.length ? ['--', ...argv] : [])].join(' '),
   }
   /** The files each race scenario's writer makes (tree-writer.mjs). */
   config.expected = { mkdir: config.mkdirCount, movein: config.moveinTrees * 15, stall: config.stallFiles }

@@ -31,8 +31,14 @@ function filesystemOf(dir) {
   }
 }
 
-/** What was measured: the package (its commit, and when dist/ and the addon were built) and the peers. */
-export function versions(cReader, peerVersions) {
+/** The machine in one line, as the header and the chart print it. */
+export const machineLine = (m) => `${m.cpu}, ${m.cores} cores, ${m.os}, Node ${m.node}, load ${m.loadAverage.join(' ')}`
+
+/**
+ * What was measured: the package (its commit, and when dist/ and the addon were built), the C compiler
+ * (`cc`: its version line, or undefined) and the peers.
+ */
+export function versions(cc, peerVersions) {
   let commit = null
   let dirty = null
   try {
@@ -63,31 +69,35 @@ export function versions(cReader, peerVersions) {
     addonBuilt,
     napi: process.versions.napi,
     libuv: process.versions.uv,
-    cc: cReader.compiler ?? null,
+    cc: cc ?? null,
     ...peerVersions,
   }
 }
 
 /** Prints the header: `m` from machine(), `v` from versions(), one line per selected scenario. */
-export function printHeader({ config, selected, cReader }, m, v) {
+export function printHeader({ config, selected, cReader, cWalker }, m, v) {
   console.log(
     `inotify-napi benchmark: ${config.quick ? 'quick, ' : ''}${config.runs} run(s) per scenario, medians of runs`,
   )
-  console.log(`machine : ${m.cpu}, ${m.cores} cores, ${m.os}, Node ${m.node}, load ${m.loadAverage.join(' ')}`)
+  console.log(`machine : ${machineLine(m)}`)
   console.log(
     `versions: inotify-napi ${v['inotify-napi']} (git ${v.commit}${v.srcDirty ? ' + uncommitted src/crates changes' : ''}, dist built ${v.distBuilt}, addon built ${v.addonBuilt ?? 'n/a'}), ` +
-      `N-API ${v.napi}, libuv ${v.libuv} (fs.watch), C reader ${cReader.compiler ?? 'n/a'}` +
+      `N-API ${v.napi}, libuv ${v.libuv} (fs.watch), C programs ${v.cc ?? 'n/a'}` +
       (v['@parcel/watcher'] ? `, @parcel/watcher ${v['@parcel/watcher']}, chokidar ${v.chokidar}` : ''),
   )
   console.log(
     `config  : scenarios ${config.scenarios.join(', ')}; dirs in ${config.base} (${m.watchedFs}); ` +
       `max_queued_events ${m.maxQueuedEvents}, max_user_watches ${m.maxUserWatches}`,
   )
-  if (selected.some((s) => s.needs.cReader)) {
+  for (const [name, program, need] of [
+    ['C reader', cReader, 'cReader'],
+    ['C walker', cWalker, 'cWalker'],
+  ]) {
+    if (!selected.some((s) => s.needs[need])) continue
     console.log(
-      cReader.binary
-        ? `C reader: ${relative(process.cwd(), cReader.binary)}, built now with cc -O2`
-        : `C reader: left out: ${cReader.skipped}`,
+      program.binary
+        ? `${name}: ${relative(process.cwd(), program.binary)}, built now with cc -O2`
+        : `${name}: left out: ${program.skipped}`,
     )
   }
   for (const s of selected) console.log(`${s.name.padEnd(8)}: ${s.describe(config)}`)

@@ -1,7 +1,7 @@
 // The watchers the scenarios compare, by the names the tables and the child processes use.
-import { C_READER } from './c-reader.mjs'
+import { C_READER, C_WALKER } from './c-programs.mjs'
 
-export { C_READER }
+export { C_READER, C_WALKER }
 /** The tooling API, `watch(dir, { recursive: true, debounceMs: 0 })`, compared with the raw API. */
 export const WATCH = 'watch()'
 /**

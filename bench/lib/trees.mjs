@@ -3,7 +3,7 @@
 import { expectMessage, reap, startChild, waitExit } from './children.mjs'
 import { freshDir, removeDir } from './dirs.mjs'
 import { WATCH_PER_FILE } from './impls.mjs'
-import { readProc } from './proc.mjs'
+import { readProc, userWatchesInUse } from './proc.mjs'
 
 export const maxUserWatches = readProc('/proc/sys/fs/inotify/max_user_watches') ?? Infinity
 
@@ -85,4 +85,23 @@ export function overLimit(impl, tree, budget, why = 'max_user_watches') {
   const error = `needs ${needed} watches (${WATCH_PER_FILE.includes(impl) ? 'one per directory and per file' : 'one per directory'}), over ${why} (${budget})`
   process.stderr.write(`bench: ${impl}: not run on ${tree.dirs} dirs: ${error}\n`)
   return { failed: 'limit', error }
+}
+
+/**
+ * The watches this user may still add: `{ left, why }`, max_user_watches less what its processes hold
+ * now (read from /proc: the limit counts per user, across the machine), and the words that say so.
+ */
+export function watchBudget() {
+  const used = userWatchesInUse()
+  const held = used.watches ?? 0
+  const floor =
+    used.watches === null
+      ? ' (its use unknown: /proc unreadable)'
+      : used.unreadable
+        ? ` (at least: ${used.unreadable} of its processes unreadable)`
+        : ''
+  return {
+    left: maxUserWatches - held,
+    why: `max_user_watches (${maxUserWatches}) less the ${held} watches this user's processes hold now${floor}`,
+  }
 }

@@ -2,7 +2,7 @@
 // then warm), one watcher at a time: completeness, lag after the writer's last create, CPU per
 // event, peak RSS. Inotify (eventGen and eventBatches) against fs.watch and the C reader; and watch()
 // against InotifyTree with watch()'s mask (issue #4).
-import { checkClock, expectMessage, reap, startChild, startCReader, waitExit } from '../lib/children.mjs'
+import { checkClock, expectMessage, reap, startChild, startC, waitExit } from '../lib/children.mjs'
 import { plainColumns, plainRow } from '../lib/columns.mjs'
 import { freshDir, removeDir } from '../lib/dirs.mjs'
 import { BATCHES, C_READER, rotate, TREE, WATCH, withC } from '../lib/impls.mjs'
@@ -42,7 +42,7 @@ export async function burstRun(impl, { config, napi }) {
   try {
     watcher =
       impl === C_READER
-        ? startCReader(['burst', dir, String(napi.IN_CREATE), String(count), String(BURST_ROUNDS)])
+        ? startC(C_READER, ['burst', dir, String(napi.IN_CREATE), String(count), String(BURST_ROUNDS)])
         : startChild('watcher.mjs', [
             '--impl',
             impl,
@@ -142,6 +142,16 @@ export default {
       runs.push(result)
     }
     return runs
+  },
+
+  /** The chart's bars: each watcher's median CPU us per event, cold (round 1) and warm (the last). */
+  chartData(runs, ctx) {
+    const { cpu } = burstFigures(runs)
+    return {
+      files: ctx.config.burstFiles,
+      rounds: BURST_ROUNDS,
+      bars: this.impls(ctx).map((impl) => ({ impl, cold: cpu(impl, 0), warm: cpu(impl, BURST_ROUNDS - 1) })),
+    }
   },
 
   report(runs, ctx) {

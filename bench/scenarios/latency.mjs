@@ -5,7 +5,7 @@
 // to the moment user code has the event.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { join } from 'node:path'
-import { checkClock, expectMessage, reap, startChild, startCReader } from '../lib/children.mjs'
+import { checkClock, expectMessage, reap, startChild, startC } from '../lib/children.mjs'
 import { plainColumns, plainRow } from '../lib/columns.mjs'
 import { freshDir, removeDir } from '../lib/dirs.mjs'
 import { BATCHES, C_READER, rotate, withC } from '../lib/impls.mjs'
@@ -24,7 +24,7 @@ async function latencyRun(run, impls, { config, napi }) {
     for (const impl of impls) {
       watchers[impl] =
         impl === C_READER
-          ? startCReader(['latency', dir, String(napi.IN_CREATE), '0', prefix[impl]])
+          ? startC(C_READER, ['latency', dir, String(napi.IN_CREATE), '0', prefix[impl]])
           : startChild('watcher.mjs', ['--impl', impl, '--mode', 'latency', '--dir', dir, '--prefix', prefix[impl]])
     }
     writer = startChild('writer.mjs', ['--mode', 'latency'])

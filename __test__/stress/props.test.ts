@@ -1,6 +1,6 @@
 /**
  * Stress: the engine's property tests (parser, tree bookkeeping, change coalescing, the change
- * log against the batch path; see crates/engine/src/tree_props.rs) with PROPTEST_CASES cases each (default 100,000; `.ci/run`
+ * log against the batch path, snapshots; see crates/engine/src/tree/props.rs) with PROPTEST_CASES cases each (default 100,000; `.ci/run`
  * gives 5,000), instead of the few hundred `cargo test` runs. A failure's minimal case is saved in
  * crates/engine/proptest-regressions/ (commit it: it is re-run first from then on).
  */
@@ -27,7 +27,7 @@ it(
     )
     expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0)
     // Every property ran (a filter that matches nothing would pass silently).
-    expect(summary.filter((line) => line.endsWith(' ... ok'))).toHaveLength(8)
+    expect(summary.filter((line) => line.endsWith(' ... ok'))).toHaveLength(13)
   },
   60 * 60 * 1000,
 )

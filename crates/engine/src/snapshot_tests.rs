@@ -236,57 +236,62 @@ fn spec_entries(depth: u32) -> BoxedStrategy<Vec<(String, Spec)>> {
     prop::collection::vec((name, leaf), 0..6).boxed()
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: crate::props_cases(512),
-        ..ProptestConfig::default()
-    })]
+/// The properties (run at many cases by the stress suite, which selects them by `props`).
+mod props {
+    use super::*;
 
-    #[test]
-    fn changes_between_agrees_with_a_comparison_of_path_maps(
-        before in spec_entries(3),
-        after in spec_entries(3),
-    ) {
-        let before = build("/r", before);
-        let after = build("/r", after);
-        prop_assert_eq!(pairs(&changes_between(&before, &after)), model(&before, &after));
-    }
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: crate::props_cases(512),
+            ..ProptestConfig::default()
+        })]
 
-    #[test]
-    fn a_snapshot_reads_back_as_it_was_written(entries in spec_entries(4)) {
-        let tree = build("/some/root", entries);
-        let bytes = crate::snapshot_format::encode(&tree);
-        let read = crate::snapshot_format::decode(&bytes, b"/s").expect("decodes");
-        prop_assert_eq!(&read.root, &tree.root);
-        prop_assert_eq!(flatten(&read), flatten(&tree));
-        prop_assert!(changes_between(&tree, &read).is_empty());
-    }
+        #[test]
+        fn changes_between_agrees_with_a_comparison_of_path_maps(
+            before in spec_entries(3),
+            after in spec_entries(3),
+        ) {
+            let before = build("/r", before);
+            let after = build("/r", after);
+            prop_assert_eq!(pairs(&changes_between(&before, &after)), model(&before, &after));
+        }
 
-    #[test]
-    fn any_cut_or_altered_byte_is_a_corrupt_snapshot_never_a_panic_or_a_tree(
-        entries in spec_entries(3),
-        at in any::<prop::sample::Index>(),
-        xor in 1u8..=255,
-    ) {
-        let bytes = crate::snapshot_format::encode(&build("/r", entries));
-        let at = at.index(bytes.len());
-        let mut altered = bytes.clone();
-        altered[at] ^= xor;
-        let altered = crate::snapshot_format::decode(&altered, b"/s");
-        prop_assert!(matches!(altered, Err(Error::SnapshotCorrupt { .. })), "{:?}", altered);
-        let cut = crate::snapshot_format::decode(&bytes[..at], b"/s");
-        prop_assert!(matches!(cut, Err(Error::SnapshotCorrupt { .. })), "{:?}", cut);
-    }
+        #[test]
+        fn a_snapshot_reads_back_as_it_was_written(entries in spec_entries(4)) {
+            let tree = build("/some/root", entries);
+            let bytes = crate::snapshot_format::encode(&tree);
+            let read = crate::snapshot_format::decode(&bytes, b"/s").expect("decodes");
+            prop_assert_eq!(&read.root, &tree.root);
+            prop_assert_eq!(flatten(&read), flatten(&tree));
+            prop_assert!(changes_between(&tree, &read).is_empty());
+        }
 
-    #[test]
-    fn garbage_is_never_a_snapshot(bytes in prop::collection::vec(any::<u8>(), 0..512), framed in any::<bool>()) {
-        let bytes = if framed { with_frame(&bytes) } else { bytes };
-        // Framed garbage passes the magic, the version and the checksum: the body's own checks
-        // must refuse it (or it is, by chance, a valid body).
-        match crate::snapshot_format::decode(&bytes, b"/s") {
-            Err(Error::SnapshotCorrupt { .. }) => {}
-            Ok(tree) => prop_assert_eq!(crate::snapshot_format::encode(&tree), bytes),
-            Err(other) => prop_assert!(false, "unexpected error {other:?}"),
+        #[test]
+        fn any_cut_or_altered_byte_is_a_corrupt_snapshot_never_a_panic_or_a_tree(
+            entries in spec_entries(3),
+            at in any::<prop::sample::Index>(),
+            xor in 1u8..=255,
+        ) {
+            let bytes = crate::snapshot_format::encode(&build("/r", entries));
+            let at = at.index(bytes.len());
+            let mut altered = bytes.clone();
+            altered[at] ^= xor;
+            let altered = crate::snapshot_format::decode(&altered, b"/s");
+            prop_assert!(matches!(altered, Err(Error::SnapshotCorrupt { .. })), "{:?}", altered);
+            let cut = crate::snapshot_format::decode(&bytes[..at], b"/s");
+            prop_assert!(matches!(cut, Err(Error::SnapshotCorrupt { .. })), "{:?}", cut);
+        }
+
+        #[test]
+        fn garbage_is_never_a_snapshot(bytes in prop::collection::vec(any::<u8>(), 0..512), framed in any::<bool>()) {
+            let bytes = if framed { with_frame(&bytes) } else { bytes };
+            // Framed garbage passes the magic, the version and the checksum: the body's own checks
+            // must refuse it (or it is, by chance, a valid body).
+            match crate::snapshot_format::decode(&bytes, b"/s") {
+                Err(Error::SnapshotCorrupt { .. }) => {}
+                Ok(tree) => prop_assert_eq!(crate::snapshot_format::encode(&tree), bytes),
+                Err(other) => prop_assert!(false, "unexpected error {other:?}"),
+            }
         }
     }
 }

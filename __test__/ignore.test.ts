@@ -5,7 +5,7 @@
  * take refused before anything is opened; and ignore functions as a filter on the consumer's thread, which lets
  * `eventGenSync` run on any tree and never makes the native thread wait for JavaScript.
  */
-import { readdirSync, readlinkSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
@@ -20,7 +20,14 @@ import {
 } from '../src/index'
 import { until } from './helpers'
 import { sh, withinDeadline } from './inotify-fixture'
-import { fullPath, inotifyDescriptorCount, kernelWatchCount, layout, useTreeFixture } from './tree-fixture'
+import {
+  fullPath,
+  inotifyDescriptorCount,
+  kernelWatchCount,
+  kernelWatchesInProcess,
+  layout,
+  useTreeFixture,
+} from './tree-fixture'
 
 const fx = useTreeFixture()
 const watchers: Watcher[] = []
@@ -29,19 +36,6 @@ afterEach(async () => {
   for (const w of watchers.splice(0)) await w.close()
   for (const s of subscriptions.splice(0)) await s.unsubscribe()
 })
-
-/** Every watch this process's inotify descriptors hold, as the kernel counts them. */
-function kernelWatchesInProcess(): number {
-  let count = 0
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      if (readlinkSync(`/proc/self/fd/${fd}`) === 'anon_inode:inotify') count += kernelWatchCount(Number(fd))
-    } catch {
-      // The descriptor readdir itself used is gone by now.
-    }
-  }
-  return count
-}
 
 /**
  * A tree where `node_modules` (anywhere) and `build` (at the root only: `src/build` is not) are

@@ -6,12 +6,12 @@
  * directories are never watched (counted in `/proc/self/fdinfo`), and bad entries are refused
  * before anything is opened.
  */
-import { mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { subscribe, type AsyncSubscription, type SubscribeOptions } from '../src/index'
 import { makeTempDir, until } from './helpers'
-import { kernelWatchCount } from './tree-fixture'
+import { kernelWatchesInProcess } from './tree-fixture'
 
 /** An entry of `ignore` as the table writes it. */
 type Entry = { string: string } | { regexp: string; flags: string } | { value: unknown }
@@ -176,19 +176,6 @@ describe(`ignore, as @parcel/watcher ${TABLE.parcel} reads it (${TABLE.cases.len
     },
   )
 })
-
-/** Every watch this process's inotify descriptors hold, as the kernel counts them. */
-function kernelWatchesInProcess(): number {
-  let count = 0
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      if (readlinkSync(`/proc/self/fd/${fd}`) === 'anon_inode:inotify') count += kernelWatchCount(Number(fd))
-    } catch {
-      // The descriptor readdir itself used is gone by now.
-    }
-  }
-  return count
-}
 
 describe('directories that ignore leaves out', () => {
   it('are never watched, when there at the start or made later', async () => {

@@ -81,14 +81,32 @@ export function kernelWatchCount(fd: number): number {
     .filter((line) => line.startsWith('inotify wd:')).length
 }
 
-/** How many inotify descriptors this process holds. */
-export function inotifyDescriptorCount(): number {
-  let count = 0
+/** The inotify descriptors this process holds. */
+export function inotifyDescriptors(): number[] {
+  const found: number[] = []
   for (const fd of readdirSync('/proc/self/fd')) {
     try {
-      if (readlinkSync(`/proc/self/fd/${fd}`) === 'anon_inode:inotify') count += 1
+      if (readlinkSync(`/proc/self/fd/${fd}`) === 'anon_inode:inotify') found.push(Number(fd))
     } catch {
       // The descriptor readdir itself used is gone by now.
+    }
+  }
+  return found
+}
+
+/** How many inotify descriptors this process holds. */
+export function inotifyDescriptorCount(): number {
+  return inotifyDescriptors().length
+}
+
+/** Every watch this process's inotify descriptors hold, as the kernel counts them. */
+export function kernelWatchesInProcess(): number {
+  let count = 0
+  for (const fd of inotifyDescriptors()) {
+    try {
+      count += kernelWatchCount(fd)
+    } catch {
+      // Closed since it was listed.
     }
   }
   return count

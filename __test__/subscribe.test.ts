@@ -14,73 +14,26 @@ import {
 } from '../src/index'
 import { makeTempDir } from './helpers'
 import { withinDeadline } from './inotify-fixture'
+import { closeAll, subscribed } from './parcel/parcel-fixture'
 
 const subscriptions: AsyncSubscription[] = []
 const cleanups: (() => void)[] = []
 afterEach(async () => {
   for (const s of subscriptions.splice(0)) await s.unsubscribe()
   for (const cleanup of cleanups.splice(0)) cleanup()
+  await closeAll()
 })
-
-/** A subscription on a fresh directory, and a way to wait for its next batch (as parcel's `nextEvent`). */
-async function setup(options?: Parameters<typeof subscribe>[2]): Promise<{
-  dir: string
-  nextEvent: () => Promise<SubscribeEvent[]>
-  settled: () => Promise<void>
-  sub: AsyncSubscription
-}> {
-  const { dir, cleanup } = makeTempDir('inotify-napi-parcel-')
-  cleanups.push(cleanup)
-  const batches: SubscribeEvent[][] = []
-  let wake: (() => void) | undefined
-  const sub = await subscribe(
-    dir,
-    (err, events) => {
-      if (err) throw err
-      batches.push(events)
-      wake?.()
-    },
-    options,
-  )
-  subscriptions.push(sub)
-  const nextEvent = async (): Promise<SubscribeEvent[]> => {
-    while (batches.length === 0)
-      await withinDeadline(
-        new Promise<void>((resolve) => {
-          wake = resolve
-        }),
-        'a batch',
-      )
-    return batches.shift() ?? []
-  }
-  let marks = 0
-  /**
-   * Takes batches until what the test did so far has all been delivered: a directory made as a
-   * marker (one event, no close to trail it) comes after every event queued before it. Where
-   * parcel's suite awaits one batch after setting up, a loaded machine can split a file's create
-   * and its close across two batches, and the late half would be taken for the next step's.
-   */
-  const settled = async (): Promise<void> => {
-    const marker = join(dir, `.settled-${++marks}`)
-    mkdirSync(marker)
-    for (;;) {
-      const events = await nextEvent()
-      if (events.some((e) => e.path === marker)) return
-    }
-  }
-  return { dir, nextEvent, settled, sub }
-}
 
 describe('subscribe (the @parcel/watcher drop-in)', () => {
   it('should emit when a file is created', async () => {
-    const { dir, nextEvent } = await setup()
+    const { dir, nextEvent } = await subscribed()
     const f = join(dir, 'test.txt')
     await fs.writeFile(f, 'hello world')
     expect(await nextEvent()).toEqual([{ type: 'create', path: f }])
   })
 
   it('should emit when a file is updated', async () => {
-    const { dir, nextEvent, settled } = await setup()
+    const { dir, nextEvent, settled } = await subscribed()
     const f = join(dir, 'test.txt')
     await fs.writeFile(f, 'hello world')
     await settled()
@@ -89,7 +42,7 @@ describe('subscribe (the @parcel/watcher drop-in)', () => {
   })
 
   it('should emit when a file is renamed', async () => {
-    const { dir, nextEvent, settled } = await setup()
+    const { dir, nextEvent, settled } = await subscribed()
     const f1 = join(dir, 'test1.txt')
     const f2 = join(dir, 'test2.txt')
     await fs.writeFile(f1, 'hello world')
@@ -102,7 +55,7 @@ describe('subscribe (the @parcel/watcher drop-in)', () => {
   })
 
   it('should emit when a file is deleted', async () => {
-    const { dir, nextEvent, settled } = await setup()
+    const { dir, nextEvent, settled } = await subscribed()
     const f = join(dir, 'test.txt')
     await fs.writeFile(f, 'hello world')
     await settled()
@@ -111,7 +64,7 @@ describe('subscribe (the @parcel/watcher drop-in)', () => {
   })
 
   it('should emit when a directory is created, renamed and deleted', async () => {
-    const { dir, nextEvent } = await setup()
+    const { dir, nextEvent } = await subscribed()
     const d1 = join(dir, 'dir1')
     const d2 = join(dir, 'dir2')
     await fs.mkdir(d1)
@@ -126,7 +79,7 @@ describe('subscribe (the @parcel/watcher drop-in)', () => {
   })
 
   it('should emit when a file is created in a subdirectory, and in a renamed one at its new path', async () => {
-    const { dir, nextEvent, settled } = await setup()
+    const { dir, nextEvent, settled } = await subscribed()
     const sub = join(dir, 'sub')
     await fs.mkdir(sub)
     await settled()
@@ -140,7 +93,7 @@ describe('subscribe (the @parcel/watcher drop-in)', () => {
   })
 
   it('should coalesce create and update events', async () => {
-    const { dir, nextEvent } = await setup()
+    const { dir, nextEvent } = await subscribed()
     const f = join(dir, 'test.txt')
     await fs.writeFile(f, 'hello world')
     await fs.writeFile(f, 'updated')
@@ -148,7 +101,7 @@ describe('subscribe (the @parcel/watcher drop-in)', () => {
   })
 
   it('should coalesce delete and create events into an update', async () => {
-    const { dir, nextEvent, settled } = await setup()
+    const { dir, nextEvent, settled } = await subscribed()
     const f = join(dir, 'test.txt')
     await fs.writeFile(f, 'hello world')
     await settled()
@@ -158,7 +111,7 @@ describe('subscribe (the @parcel/watcher drop-in)', () => {
   })
 
   it('should ignore a directory given by path, and a glob', async () => {
-    const { dir, nextEvent } = await setup({ ignore: ['ignored', '*.secret'] })
+    const { dir, nextEvent } = await subscribed({ ignore: ['ignored', '*.secret'] })
     await fs.mkdir(join(dir, 'ignored'), { recursive: true })
     await fs.writeFile(join(dir, 'ignored', 'a.txt'), 'x')
     await fs.writeFile(join(dir, 'k.secret'), 'x')
@@ -167,7 +120,7 @@ describe('subscribe (the @parcel/watcher drop-in)', () => {
   })
 
   it('should support multiple subscriptions to the same directory', async () => {
-    const { dir, nextEvent } = await setup()
+    const { dir, nextEvent } = await subscribed()
     const second: SubscribeEvent[][] = []
     const sub2 = await subscribe(dir, (_err, events) => {
       second.push(events)
@@ -228,7 +181,7 @@ describe('subscribe (the @parcel/watcher drop-in)', () => {
     Buffer.compare(Buffer.from(a.slice(a.indexOf(' ') + 1)), Buffer.from(b.slice(b.indexOf(' ') + 1)))
 
   it('delivers each batch sorted by the UTF-8 bytes of its paths, as @parcel/watcher does, not in the order of the changes', async () => {
-    const { dir, nextEvent } = await setup({ debounceMs: 200 })
+    const { dir, nextEvent } = await subscribed({ debounceMs: 200 })
     // One synchronous burst, so the changes gather in one batch. Kernel order is this order; byte
     // order puts 'B' before 'a', and U+FF21 before U+1F600 (which UTF-16 order would swap).
     const names = ['c', 'B', 'a', '\u{1F600}', '\uFF21', '\u00E9', 'a.b', 'a-b']
@@ -240,7 +193,7 @@ describe('subscribe (the @parcel/watcher drop-in)', () => {
   })
 
   it('delivers a case-only rename as [create NEW, delete old], in path order', async () => {
-    const { dir, nextEvent, settled } = await setup()
+    const { dir, nextEvent, settled } = await subscribed()
     await fs.writeFile(join(dir, 'file'), 'x')
     await settled()
     await fs.rename(join(dir, 'file'), join(dir, 'FILE'))
@@ -251,7 +204,7 @@ describe('subscribe (the @parcel/watcher drop-in)', () => {
   })
 
   it('delivers a deleted directory before the files that were in it', async () => {
-    const { dir, nextEvent } = await setup({ debounceMs: 200 })
+    const { dir, nextEvent } = await subscribed({ debounceMs: 200 })
     const d = join(dir, 'd')
     mkdirSync(d)
     for (const name of ['z', 'y', 'x']) writeFileSync(join(d, name), 'x')
@@ -270,7 +223,7 @@ describe('subscribe (the @parcel/watcher drop-in)', () => {
   it.each(['fs-events', 'watchman', 'inotify', 'windows', 'brute-force'] as const)(
     'accepts backend %s and watches with inotify',
     async (backend) => {
-      const { dir, nextEvent } = await setup({ backend })
+      const { dir, nextEvent } = await subscribed({ backend })
       await fs.writeFile(join(dir, 'a.txt'), 'x')
       expect(await nextEvent()).toEqual([{ type: 'create', path: join(dir, 'a.txt') }])
     },
@@ -296,7 +249,7 @@ describe('subscribe (the @parcel/watcher drop-in)', () => {
   })
 
   it('accepts a string ignore and, as @parcel/watcher (which reads only an array), ignores nothing with it', async () => {
-    const { dir, nextEvent } = await setup({ ignore: 'skipped.txt' })
+    const { dir, nextEvent } = await subscribed({ ignore: 'skipped.txt' })
     await fs.writeFile(join(dir, 'skipped.txt'), 'x')
     expect(await nextEvent()).toEqual([{ type: 'create', path: join(dir, 'skipped.txt') }])
   })

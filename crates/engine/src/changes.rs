@@ -409,32 +409,31 @@ impl ChangeSet {
             return None;
         }
         let max = max.max(1);
-        if self.live <= max {
-            let mut encoder = ChangesEncoder::with_capacity(self.bytes);
-            for change in self.changes.drain(..).flatten() {
-                encoder.push(&change);
+        let taken = self.live.min(max);
+        // The slots that hold the first `taken` changes: all of them when that is every change.
+        let mut end = self.changes.len();
+        if taken < self.live {
+            let mut counted = 0;
+            end = 0;
+            while counted < taken && end < self.changes.len() {
+                if matches!(self.changes.get(end), Some(Some(_))) {
+                    counted += 1;
+                }
+                end += 1;
             }
-            self.by_path.clear();
-            self.live = 0;
-            self.bytes = 0;
-            return Some(encoder.finish());
         }
-        // The slots that hold the first `max` changes (there are more than `max`).
-        let mut end = 0;
-        let mut taken = 0;
-        while taken < max && end < self.changes.len() {
-            if matches!(self.changes.get(end), Some(Some(_))) {
-                taken += 1;
-            }
-            end += 1;
-        }
-        self.by_path.drop_front(end);
-        let mut encoder = ChangesEncoder::with_capacity(self.bytes / self.live * max);
+        let mut encoder = ChangesEncoder::with_capacity(self.bytes / self.live * taken);
         for change in self.changes.drain(..end).flatten() {
             self.bytes = self.bytes.saturating_sub(weight(&change));
             encoder.push(&change);
         }
         self.live -= taken;
+        if self.live == 0 {
+            self.by_path.clear();
+            self.bytes = 0;
+        } else {
+            self.by_path.drop_front(end);
+        }
         Some(encoder.finish())
     }
 

@@ -565,7 +565,7 @@ fn path_held(instance: &InstanceCore, sessions: &[Arc<SessionCore>], wd: i32) ->
     holders.into_iter().find_map(|id| {
         let i = sessions.binary_search_by_key(&id, |s| s.id).ok()?;
         match &*lock(&sessions[i].books) {
-            Books::Tree(tree) => tree.path_of(wd).map(<[u8]>::to_vec),
+            Books::Tree(tree) => tree.path_of(wd),
             Books::Plain(table) => table.path_of(wd).map(<[u8]>::to_vec),
         }
     })

@@ -177,7 +177,7 @@ impl Session {
     pub fn path_of(&self, wd: i32) -> Option<Vec<u8>> {
         match &*lock(&self.core.books) {
             Books::Plain(table) => table.path_of(wd).map(<[u8]>::to_vec),
-            Books::Tree(tree) => tree.path_of(wd).map(<[u8]>::to_vec),
+            Books::Tree(tree) => tree.path_of(wd),
         }
     }
 

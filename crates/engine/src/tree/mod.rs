@@ -31,7 +31,9 @@ use crate::own_listings::{Listing, OwnListings, LISTING_EVENTS};
 use crate::parse::HEADER_LEN;
 use crate::paths::join;
 use crate::sink::Sink;
+use crate::tree::dirs::Dirs;
 use crate::tree::fs::{RootHandle, TreeFs};
+use crate::tree::names::{Entry, Held};
 use crate::wire::{FLAG_REPLACED, FLAG_SYNTHETIC};
 
 /// Bits every tree watch carries for the bookkeeping, whatever the user asked for (`IN_MOVE_SELF`
@@ -112,28 +114,12 @@ pub enum TreeReport {
     },
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    is_dir: bool,
-    /// Reported by a scan; the kernel's own IN_CREATE for it may still be queued.
-    synthetic_pending: bool,
-}
-
-#[derive(Debug)]
-struct Dir {
-    path: Vec<u8>,
-    parent: Option<i32>,
-    name: Vec<u8>,
-    entries: HashMap<Vec<u8>, Entry>,
-    subdirs: HashMap<Vec<u8>, i32>,
-}
-
 /// The watched directories of one or more roots.
 #[derive(Debug)]
 pub struct Tree {
     options: TreeOptions,
     watch_mask: u32,
-    dirs: HashMap<i32, Dir>,
+    dirs: Dirs,
     /// Each root's handle, by the root's wd: every directory below it is opened from it.
     roots: HashMap<i32, Arc<RootHandle>>,
     /// Routes for per-path changes (`watch()`): a root's move is also reported as an
@@ -153,6 +139,8 @@ pub struct Tree {
     reports: Vec<TreeReport>,
     /// The events the tree's own listings caused that are still to arrive (taken out, not reported).
     own: OwnListings,
+    /// Room for the path of the directory an event is routed in.
+    route_path: Vec<u8>,
 }
 
 fn padded_len(name: &[u8]) -> u32 {
@@ -204,7 +192,7 @@ impl Tree {
         Self {
             options,
             watch_mask,
-            dirs: HashMap::new(),
+            dirs: Dirs::default(),
             roots: HashMap::new(),
             for_changes: false,
             pending_moves: Vec::new(),
@@ -213,6 +201,7 @@ impl Tree {
             unmounted: Vec::new(),
             reports: Vec::new(),
             own: OwnListings::new(watch_mask),
+            route_path: Vec::new(),
         }
     }
 
@@ -230,16 +219,13 @@ impl Tree {
     }
 
     /// The path a wd reports under.
-    pub fn path_of(&self, wd: i32) -> Option<&[u8]> {
-        self.dirs.get(&wd).map(|d| d.path.as_slice())
+    pub fn path_of(&self, wd: i32) -> Option<Vec<u8>> {
+        self.dirs.path(wd)
     }
 
-    /// The wd of a watched directory, by path (a walk from the roots; for tests and diagnostics).
+    /// The wd of a watched directory, by path (a walk from the roots, name by name).
     pub fn wd_of(&self, path: &[u8]) -> Option<i32> {
-        self.dirs
-            .iter()
-            .find(|(_, d)| d.path == path)
-            .map(|(wd, _)| *wd)
+        self.dirs.wd_at(path)
     }
 
     /// Takes what the tree has to report.
@@ -290,7 +276,7 @@ impl Tree {
 
     fn finish_scan(&mut self, fs: &mut dyn TreeFs, scan: Scan<'_>) {
         for old in scan.stale {
-            if !self.dirs.contains_key(&old) {
+            if !self.dirs.contains(old) {
                 self.own.forget(old);
                 fs.rm_watch(old);
             }
@@ -308,7 +294,7 @@ impl Tree {
     /// A new directory in the tree (created, or moved in from outside): watch it, then report what
     /// it already holds.
     fn add_new_dir(&mut self, fs: &mut dyn TreeFs, parent: i32, name: &[u8], out: &mut dyn Sink) {
-        let Some(path) = self.dirs.get(&parent).map(|d| join(&d.path, name)) else {
+        let Some(path) = self.dirs.path_of_name(parent, name) else {
             return;
         };
         let mut scan = Scan {
@@ -349,10 +335,11 @@ impl Tree {
         if event.mask & LISTING_EVENTS != 0 && self.own.take(event.wd, event.mask, event.name) {
             return; // the tree's own listing
         }
-        let Some(dir) = self.dirs.get(&event.wd) else {
+        if !self.dirs.contains(event.wd) {
             return; // a watch this tree dropped (moved out, or forgotten): its last events too
-        };
-        if event.mask & IN_MOVE_SELF != 0 && dir.parent.is_none() {
+        }
+        let is_root = self.dirs.is_root(event.wd);
+        if event.mask & IN_MOVE_SELF != 0 && is_root {
             self.root_moved(fs, event, out);
             return;
         }
@@ -364,45 +351,46 @@ impl Tree {
         let mask = event.mask;
         let is_dir = mask & IN_ISDIR != 0;
         let name = event.name;
+        let mut path = std::mem::take(&mut self.route_path);
+        if !self.dirs.path_into(event.wd, &mut path) {
+            self.route_path = path;
+            return;
+        }
         if !name.is_empty()
             && self.options.ignore.is_some()
-            && self.ignored(&join(&dir.path, name), is_dir)
+            && self.ignored(&join(&path, name), is_dir)
         {
+            self.route_path = path;
             return;
         }
         let mut report = self.wants(mask);
-        if self.for_changes && mask & IN_DELETE_SELF != 0 && dir.parent.is_some() {
+        if self.for_changes && mask & IN_DELETE_SELF != 0 && !is_root {
             report = false;
         }
         if mask & IN_CREATE != 0 {
-            if let Some(entry) = self
-                .dirs
-                .get_mut(&event.wd)
-                .and_then(|d| d.entries.get_mut(name))
-            {
+            if let Some(entry) = self.dirs.entry(event.wd, name) {
                 if entry.synthetic_pending {
-                    entry.synthetic_pending = false;
+                    let entry = Entry {
+                        synthetic_pending: false,
+                        ..entry
+                    };
+                    self.dirs.set_entry(event.wd, name, entry);
                     report = false;
                 }
             }
         }
         if report {
-            if let Some(dir) = self.dirs.get(&event.wd) {
-                let replaced = mask & IN_MOVED_TO != 0 && dir.entries.contains_key(name);
-                out.push(
-                    event,
-                    Some(&dir.path),
-                    if replaced { FLAG_REPLACED } else { 0 },
-                );
-            }
+            let replaced = mask & IN_MOVED_TO != 0 && self.dirs.entry(event.wd, name).is_some();
+            out.push(event, Some(&path), if replaced { FLAG_REPLACED } else { 0 });
         }
+        self.route_path = path;
         self.keep_books(fs, event, out);
     }
 
     fn keep_books(&mut self, fs: &mut dyn TreeFs, event: &RawEvent<'_>, out: &mut dyn Sink) {
         let (wd, mask, name) = (event.wd, event.mask, event.name);
         if mask & IN_UNMOUNT != 0 {
-            if self.dirs.contains_key(&wd) && !self.unmounted.contains(&wd) {
+            if self.dirs.contains(wd) && !self.unmounted.contains(&wd) {
                 self.unmounted.push(wd);
             }
             return;
@@ -413,18 +401,8 @@ impl Tree {
         if mask & IN_IGNORED != 0 {
             // The kernel dropped this watch, not those below it: a directory moved away from under
             // it before it was deleted (the move lost in an overflow) still holds its watch. They
-            // are removed too (EINVAL for those the kernel dropped already), never leaked. Its name
-            // leaves its parent's entries: what is found there later (a directory made again while
-            // the parent's IN_DELETE was lost, the directory an unmount uncovered) is new.
-            if let Some((Some(parent), name)) =
-                self.dirs.get(&wd).map(|d| (d.parent, d.name.clone()))
-            {
-                if let Some(p) = self.dirs.get_mut(&parent) {
-                    if p.subdirs.get(&name) == Some(&wd) {
-                        p.entries.remove(&name);
-                    }
-                }
-            }
+            // are removed too (EINVAL for those the kernel dropped already), never leaked.
+            self.forget_entry_of(wd);
             self.unwatch(fs, wd);
             return;
         }
@@ -437,9 +415,9 @@ impl Tree {
             || (self.options.follow_symlinks
                 && mask & (IN_CREATE | IN_MOVED_TO) != 0
                 && self.is_dir_behind_link(fs, wd, name));
-        let Some(dir) = self.dirs.get_mut(&wd) else {
+        if !self.dirs.contains(wd) {
             return;
-        };
+        }
         if mask & (IN_CREATE | IN_MOVED_TO) != 0 {
             let entry = Entry {
                 is_dir,
@@ -448,27 +426,24 @@ impl Tree {
             if mask & IN_MOVED_TO != 0 {
                 // Moved over what the name held: that is gone (a directory's watch with it), unless
                 // a scan that ran after the move already watches the newcomer under this name.
-                dir.entries.insert(name.to_vec(), entry);
-                if let Some(held) = dir.subdirs.get(name).copied() {
-                    let path = join(&dir.path, name);
+                self.dirs.set_entry(wd, name, entry);
+                if let Some(held) = self.dirs.subdir(wd, name) {
+                    let Some(path) = self.dirs.path_of_name(wd, name) else {
+                        return;
+                    };
                     let now = self.watch_again(fs, wd, &path);
                     // A probe's watch on the newcomer is removed: the scan below watches it anew.
                     if self.judge_probe(fs, now, held) == Probe::Same {
                         return;
                     }
-                    if let Some(replaced) =
-                        self.dirs.get_mut(&wd).and_then(|d| d.subdirs.remove(name))
-                    {
+                    if let Some(replaced) = self.dirs.remove_subdir(wd, name) {
                         self.unwatch(fs, replaced);
                     }
                 }
             } else {
-                dir.entries.entry(name.to_vec()).or_insert(entry);
+                self.dirs.add_entry(wd, name, entry);
             }
-            let Some(dir) = self.dirs.get(&wd) else {
-                return;
-            };
-            if !is_dir || dir.subdirs.contains_key(name) {
+            if !self.dirs.contains(wd) || !is_dir || self.dirs.subdir(wd, name).is_some() {
                 return;
             }
             let moved = (mask & IN_MOVED_TO != 0)
@@ -486,8 +461,7 @@ impl Tree {
                 None => self.add_new_dir(fs, wd, name, out),
             }
         } else if mask & (IN_DELETE | IN_MOVED_FROM) != 0 {
-            dir.entries.remove(name);
-            let Some(child) = dir.subdirs.remove(name) else {
+            let Some(child) = self.dirs.update(wd, name, |_| Held::default()).subdir else {
                 return;
             };
             if mask & IN_MOVED_FROM != 0 {
@@ -495,6 +469,19 @@ impl Tree {
             } else {
                 self.unwatch(fs, child);
             }
+        }
+    }
+
+    /// `wd` is gone: its name leaves its parent's entries, so that what is found there later (a
+    /// directory made again while the parent's `IN_DELETE` was lost, the directory an unmount
+    /// uncovered) is new.
+    fn forget_entry_of(&mut self, wd: i32) {
+        let (Some(parent), Some(name)) = (self.dirs.parent(wd), self.dirs.name(wd)) else {
+            return;
+        };
+        let name = name.to_vec();
+        if self.dirs.subdir(parent, &name) == Some(wd) {
+            self.dirs.remove_entry(parent, &name);
         }
     }
 
@@ -507,8 +494,7 @@ impl Tree {
     /// `wd`, then its parent, and so on up to its root, as the books have them. Bounded by the
     /// number of directories: the books never hold a loop, and a walk never hangs if they did.
     fn ancestry(&self, wd: i32) -> impl Iterator<Item = i32> + '_ {
-        std::iter::successors(Some(wd), |wd| self.dirs.get(wd).and_then(|d| d.parent))
-            .take(self.dirs.len() + 1)
+        std::iter::successors(Some(wd), |wd| self.dirs.parent(*wd)).take(self.dirs.len() + 1)
     }
 
     /// Whether `wd` is `ancestor` or lies below it in the books.
@@ -522,37 +508,11 @@ impl Tree {
             // Into what the books have below it (their events not read yet): never a loop.
             return;
         }
-        let Some(parent_path) = self.dirs.get_mut(&parent).map(|p| {
-            p.subdirs.insert(name.to_vec(), child);
-            p.path.clone()
-        }) else {
+        if !self.dirs.contains(parent) {
             return;
-        };
-        if let Some(dir) = self.dirs.get_mut(&child) {
-            dir.parent = Some(parent);
-            dir.name = name.to_vec();
-            dir.path = join(&parent_path, name);
         }
-        let mut stack = vec![child];
-        while let Some(wd) = stack.pop() {
-            let Some((path, subdirs)) = self.dirs.get(&wd).map(|d| {
-                (
-                    d.path.clone(),
-                    d.subdirs
-                        .iter()
-                        .map(|(n, w)| (n.clone(), *w))
-                        .collect::<Vec<_>>(),
-                )
-            }) else {
-                continue;
-            };
-            for (sub_name, sub) in subdirs {
-                if let Some(d) = self.dirs.get_mut(&sub) {
-                    d.path = join(&path, &sub_name);
-                    stack.push(sub);
-                }
-            }
-        }
+        self.dirs.set_subdir(parent, name, child);
+        self.dirs.reparent(child, parent, name);
     }
 
     /// Directory `wd` was opened and listed with `reads` `getdents64` calls (none: opened and
@@ -568,7 +528,7 @@ impl Tree {
             },
             fs.kernel_mask(wd),
         );
-        if let Some((Some(parent), name)) = self.dirs.get(&wd).map(|d| (d.parent, &d.name)) {
+        if let (Some(parent), Some(name)) = (self.dirs.parent(wd), self.dirs.name(wd)) {
             self.own.expect(
                 parent,
                 name,
@@ -584,21 +544,22 @@ impl Tree {
     /// Drops a directory and everything below it from the books; returns their wds (their kernel
     /// watches and the listing events still expected on them are the caller's).
     fn forget(&mut self, wd: i32) -> Vec<i32> {
-        if let Some((Some(parent), name)) = self.dirs.get(&wd).map(|d| (d.parent, d.name.clone())) {
-            if let Some(p) = self.dirs.get_mut(&parent) {
-                if p.subdirs.get(&name) == Some(&wd) {
-                    p.subdirs.remove(&name);
-                }
+        if let (Some(parent), Some(name)) = (self.dirs.parent(wd), self.dirs.name(wd)) {
+            let name = name.to_vec();
+            if self.dirs.subdir(parent, &name) == Some(wd) {
+                self.dirs.remove_subdir(parent, &name);
             }
         }
         let mut forgotten = Vec::new();
         let mut stack = vec![wd];
         while let Some(wd) = stack.pop() {
-            if let Some(dir) = self.dirs.remove(&wd) {
-                stack.extend(dir.subdirs.values().copied());
-                forgotten.push(wd);
-                self.roots.remove(&wd);
+            if !self.dirs.contains(wd) {
+                continue;
             }
+            stack.extend(self.dirs.subdirs(wd).map(|(_, child)| child));
+            self.dirs.remove(wd);
+            forgotten.push(wd);
+            self.roots.remove(&wd);
         }
         forgotten
     }
@@ -636,15 +597,15 @@ impl Tree {
         // parent's pass finds replaced is dropped before its own pass would list the newcomer.
         let mut wds: Vec<(Vec<u8>, i32)> = self
             .dirs
-            .iter()
-            .map(|(wd, d)| (d.path.clone(), *wd))
+            .wds()
+            .filter_map(|wd| Some((self.dirs.path(wd)?, wd)))
             .collect();
         wds.sort_unstable();
         for (_, wd) in wds {
             if fs.cancelled() {
                 return;
             }
-            let Some(path) = self.dirs.get(&wd).map(|d| d.path.clone()) else {
+            let Some(path) = self.dirs.path(wd) else {
                 continue;
             };
             let listing = match self.list_again(fs, wd, &path) {
@@ -664,14 +625,14 @@ impl Tree {
                     present.insert(entry.name, is_dir);
                 }
             }
-            let Some(dir) = self.dirs.get(&wd) else {
+            if !self.dirs.contains(wd) {
                 continue;
-            };
-            let subdirs: Vec<(Vec<u8>, i32)> = dir
-                .subdirs
-                .iter()
+            }
+            let subdirs: Vec<(Vec<u8>, i32)> = self
+                .dirs
+                .subdirs(wd)
                 .filter(|(name, _)| present.get(*name) == Some(&true))
-                .map(|(name, child)| (name.clone(), *child))
+                .map(|(name, child)| (name.to_vec(), child))
                 .collect();
             // A directory deleted and made again under the same name while events were lost (its
             // IN_IGNORED lost too): the name is the same, the inode is not. Asking the kernel for a
@@ -692,31 +653,30 @@ impl Tree {
                     false
                 });
             }
-            let Some(dir) = self.dirs.get(&wd) else {
+            if !self.dirs.contains(wd) {
                 continue;
-            };
-            let mut gone: Vec<(Vec<u8>, bool)> = dir
-                .entries
-                .iter()
+            }
+            let mut gone: Vec<(Vec<u8>, bool)> = self
+                .dirs
+                .entries(wd)
                 .filter(|(name, entry)| {
-                    present.get(*name) != Some(&entry.is_dir) || replaced.contains(name)
+                    present.get(*name) != Some(&entry.is_dir) || replaced.iter().any(|r| r == name)
                 })
-                .map(|(name, entry)| (name.clone(), entry.is_dir))
+                .map(|(name, entry)| (name.to_vec(), entry.is_dir))
                 .collect();
             gone.sort();
             let mut added: Vec<(Vec<u8>, bool)> = present
                 .into_iter()
                 .filter(|(name, is_dir)| {
-                    dir.entries.get(name).is_none_or(|e| e.is_dir != *is_dir)
+                    self.dirs
+                        .entry(wd, name)
+                        .is_none_or(|e| e.is_dir != *is_dir)
                         || replaced.contains(name)
                 })
                 .collect();
             added.sort();
             for (name, is_dir) in gone {
-                let child = self.dirs.get_mut(&wd).and_then(|d| {
-                    d.entries.remove(&name);
-                    d.subdirs.remove(&name)
-                });
+                let child = self.dirs.update(wd, &name, |_| Held::default()).subdir;
                 if self.options.mask & IN_DELETE != 0 {
                     push_synthetic(
                         out,
@@ -731,17 +691,15 @@ impl Tree {
                 }
             }
             for (name, is_dir) in added {
-                let Some(dir) = self.dirs.get_mut(&wd) else {
+                if !self.dirs.contains(wd) {
                     break;
-                };
+                }
                 let reported = self.options.mask & IN_CREATE != 0;
-                dir.entries.insert(
-                    name.clone(),
-                    Entry {
-                        is_dir,
-                        synthetic_pending: reported,
-                    },
-                );
+                let entry = Entry {
+                    is_dir,
+                    synthetic_pending: reported,
+                };
+                self.dirs.set_entry(wd, &name, entry);
                 if reported {
                     push_synthetic(
                         out,
@@ -771,7 +729,9 @@ fn push_synthetic(out: &mut dyn Sink, wd: i32, mask: u32, dir: &[u8], name: &[u8
     out.push(&event, Some(dir), FLAG_SYNTHETIC);
 }
 
+mod dirs;
 pub mod fs;
+mod names;
 mod reach;
 
 mod mounts;

@@ -5,7 +5,6 @@
 //! Either way the directory now at the path is listed in place of the one the tree watched, and
 //! what differs is reported as synthetic events.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{push_synthetic, Probe, Scan, Tree, TreeReport, Watched};
@@ -24,19 +23,14 @@ impl Tree {
     pub(super) fn uncover(&mut self, fs: &mut dyn TreeFs, out: &mut dyn Sink) {
         let unmounted = std::mem::take(&mut self.unmounted);
         let below_another = |tree: &Self, wd: i32| {
-            let mut up = tree.dirs.get(&wd).and_then(|d| d.parent);
-            while let Some(parent) = up {
-                if unmounted.contains(&parent) {
-                    return true;
-                }
-                up = tree.dirs.get(&parent).and_then(|d| d.parent);
-            }
-            false
+            tree.ancestry(wd)
+                .skip(1)
+                .any(|parent| unmounted.contains(&parent))
         };
         let tops: Vec<i32> = unmounted
             .iter()
             .copied()
-            .filter(|wd| self.dirs.contains_key(wd) && !below_another(self, *wd))
+            .filter(|wd| self.dirs.contains(*wd) && !below_another(self, *wd))
             .collect();
         for wd in tops {
             self.relist_in_place(fs, wd, out);
@@ -52,21 +46,16 @@ impl Tree {
         mount_points: &[Vec<u8>],
         out: &mut dyn Sink,
     ) {
-        let by_path: HashMap<&[u8], i32> = self
-            .dirs
-            .iter()
-            .map(|(wd, dir)| (dir.path.as_slice(), *wd))
-            .collect();
         let watched: Vec<i32> = mount_points
             .iter()
-            .filter_map(|point| by_path.get(point.as_slice()).copied())
+            .filter_map(|point| self.dirs.wd_at(point))
             .collect();
         for wd in watched {
             // A mount point below another one listed first was listed with it.
-            let Some(dir) = self.dirs.get(&wd) else {
+            let Some(path) = self.dirs.path(wd) else {
                 continue;
             };
-            let (path, parent) = (dir.path.clone(), dir.parent);
+            let parent = self.dirs.parent(wd);
             let now = match parent {
                 Some(parent) => self.watch_again(fs, parent, &path),
                 None => self.watch_root_again(fs, &path),
@@ -94,14 +83,14 @@ impl Tree {
     /// Watches and lists the directory now at `wd`'s path in place of `wd` (and what was below
     /// it): what `wd` held is reported deleted, what the newcomer holds created.
     fn relist_in_place(&mut self, fs: &mut dyn TreeFs, wd: i32, out: &mut dyn Sink) {
-        let Some(dir) = self.dirs.get(&wd) else {
+        let (Some(path), Some(name)) = (self.dirs.path(wd), self.dirs.name(wd)) else {
             return;
         };
-        let (path, parent, name) = (dir.path.clone(), dir.parent, dir.name.clone());
-        let mut gone: Vec<(Vec<u8>, bool)> = dir
-            .entries
-            .iter()
-            .map(|(name, entry)| (name.clone(), entry.is_dir))
+        let (parent, name) = (self.dirs.parent(wd), name.to_vec());
+        let mut gone: Vec<(Vec<u8>, bool)> = self
+            .dirs
+            .entries(wd)
+            .map(|(name, entry)| (name.to_vec(), entry.is_dir))
             .collect();
         gone.sort();
         // After an unmount every watch below went with the file system (EINVAL), but for what
@@ -160,9 +149,7 @@ impl Tree {
             Ok(Some((newcomer, listing))) => {
                 match (parent, handle) {
                     (Some(parent), _) => {
-                        if let Some(dir) = self.dirs.get_mut(&parent) {
-                            dir.subdirs.insert(name.clone(), newcomer);
-                        }
+                        self.dirs.set_subdir(parent, &name, newcomer);
                     }
                     (None, Some(handle)) => {
                         self.roots.insert(newcomer, handle);
@@ -192,9 +179,8 @@ impl Tree {
                     return;
                 }
                 let parent_path = parent.and_then(|p| {
-                    let dir = self.dirs.get_mut(&p)?;
-                    dir.entries.remove(&name);
-                    Some(dir.path.clone())
+                    self.dirs.remove_entry(p, &name);
+                    self.dirs.path(p)
                 });
                 if let (Some(parent_path), Some(out)) = (parent_path, scan.out.as_deref_mut()) {
                     if self.options.mask & IN_DELETE != 0 {

@@ -28,29 +28,36 @@ const NAMES: [&str; 4] = ["a", "b", "c", "d"];
 fn check_books(t: &Tree, fs: &FakeFs) -> Result<(), TestCaseError> {
     let live: HashSet<i32> = fs.watches.values().copied().collect();
     prop_assert_eq!(t.watch_count(), t.dirs.len());
-    for (wd, dir) in &t.dirs {
-        prop_assert!(live.contains(wd), "wd {} is not held by the kernel", wd);
-        let mut up = dir.parent;
+    for wd in t.dirs.wds() {
+        prop_assert!(live.contains(&wd), "wd {} is not held by the kernel", wd);
+        let mut up = t.dirs.parent(wd);
         let mut steps = 0;
         while let Some(parent) = up {
             prop_assert!(steps <= t.dirs.len(), "wd {}'s parents loop", wd);
-            up = t.dirs.get(&parent).and_then(|d| d.parent);
+            up = t.dirs.parent(parent);
             steps += 1;
         }
-        match dir.parent {
-            None => prop_assert!(!dir.path.is_empty()),
+        let name = t.dirs.name(wd).unwrap_or_default();
+        match t.dirs.parent(wd) {
+            None => {
+                prop_assert!(t.dirs.is_root(wd), "wd {} has a parent the books lost", wd);
+                prop_assert!(t.dirs.path(wd).is_some_and(|p| !p.is_empty()));
+            }
             Some(parent) => {
-                let p = t.dirs.get(&parent);
-                prop_assert!(p.is_some(), "wd {}'s parent {} is not watched", wd, parent);
-                let p = p.unwrap();
-                prop_assert_eq!(p.subdirs.get(&dir.name), Some(wd));
-                prop_assert_eq!(&dir.path, &join(&p.path, &dir.name));
+                prop_assert!(
+                    t.dirs.contains(parent),
+                    "wd {}'s parent {} is not watched",
+                    wd,
+                    parent
+                );
+                prop_assert_eq!(t.dirs.subdir(parent, name), Some(wd));
+                prop_assert_eq!(t.dirs.path(wd), t.dirs.path_of_name(parent, name));
             }
         }
-        for (name, child) in &dir.subdirs {
+        for (name, child) in t.dirs.subdirs(wd) {
             prop_assert_eq!(
-                t.dirs.get(child).map(|c| (c.parent, &c.name)),
-                Some((Some(*wd), name))
+                (t.dirs.parent(child), t.dirs.name(child)),
+                (Some(wd), Some(name))
             );
         }
     }
@@ -471,10 +478,47 @@ fn real_picture(kernel: &Kernel) -> HashMap<Vec<u8>, Option<i32>> {
         .collect()
 }
 
+/// Each watched directory's names as the tree holds them (name, is it a directory), by path.
+fn tree_names(t: &Tree) -> HashMap<Vec<u8>, Vec<(Vec<u8>, bool)>> {
+    t.dirs
+        .wds()
+        .filter_map(|wd| {
+            let mut names: Vec<(Vec<u8>, bool)> = t
+                .dirs
+                .entries(wd)
+                .map(|(name, entry)| (name.to_vec(), entry.is_dir))
+                .collect();
+            names.sort();
+            Some((t.dirs.path(wd)?, names))
+        })
+        .collect()
+}
+
+/// What the same directories hold in the model kernel.
+fn real_names(t: &Tree, kernel: &Kernel) -> HashMap<Vec<u8>, Vec<(Vec<u8>, bool)>> {
+    t.dirs
+        .wds()
+        .filter_map(|wd| t.dirs.path(wd))
+        .map(|dir| {
+            let mut names: Vec<(Vec<u8>, bool)> = kernel
+                .fs
+                .nodes
+                .iter()
+                .filter_map(|(path, node)| {
+                    let name = path.strip_prefix(dir.as_slice())?.strip_prefix(b"/")?;
+                    (!name.contains(&b'/')).then(|| (name.to_vec(), matches!(node, Node::Dir(_))))
+                })
+                .collect();
+            names.sort();
+            (dir, names)
+        })
+        .collect()
+}
+
 fn tree_picture(t: &Tree) -> HashMap<Vec<u8>, Option<i32>> {
     t.dirs
-        .iter()
-        .map(|(wd, d)| (d.path.clone(), Some(*wd)))
+        .wds()
+        .filter_map(|wd| Some((t.dirs.path(wd)?, Some(wd))))
         .collect()
 }
 
@@ -574,6 +618,7 @@ proptest! {
         check_books(&t, &kernel.fs).map_err(|e| TestCaseError::fail(format!("{e}\n{story}")))?;
         prop_assert_eq!(t.watch_count(), kernel.fs.watches.len(), "{}", story);
         prop_assert_eq!(tree_picture(&t), real_picture(&kernel), "{}", story);
+        prop_assert_eq!(tree_names(&t), real_names(&t, &kernel), "{}", story);
     }
 
     #[test]
@@ -589,6 +634,7 @@ proptest! {
             check_books(&t, &kernel.fs)?;
             prop_assert_eq!(t.watch_count(), kernel.fs.watches.len());
             prop_assert_eq!(tree_picture(&t), real_picture(&kernel));
+            prop_assert_eq!(tree_names(&t), real_names(&t, &kernel));
         }
     }
 }

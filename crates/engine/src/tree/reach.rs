@@ -2,10 +2,10 @@
 //! [`crate::tree::fs`]). Adding a root, scanning (watch first, then list, through one descriptor per
 //! directory), listing again after an overflow, and following a root that was renamed.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{join, push_synthetic, Dir, Entry, Probe, Scan, Tree, TreeReport, Watched};
+use super::names::{Entry, Names};
+use super::{join, push_synthetic, Probe, Scan, Tree, TreeReport, Watched};
 use crate::error::Error;
 use crate::event::RawEvent;
 use crate::mask::*;
@@ -218,38 +218,23 @@ impl Tree {
             Some(_) => self.watch_mask,
         };
         let wd = fs.add_watch(dir, mask)?;
-        if self.dirs.contains_key(&wd) {
+        if self.dirs.contains(wd) {
             return Ok(Watched::Known(wd));
         }
-        self.dirs.insert(
-            wd,
-            Dir {
-                path: dir.path().to_vec(),
-                parent,
-                name: name.to_vec(),
-                entries: HashMap::new(),
-                subdirs: HashMap::new(),
-            },
-        );
+        match parent {
+            Some(parent) => self.dirs.insert(wd, parent, name),
+            None => self.dirs.insert_root(wd, dir.path()),
+        }
         fs.watches_changed(self.dirs.len());
         Ok(Watched::New(wd))
     }
 
     /// The root a watched directory was reached from, and [`rel_start`] of its paths.
     fn root_of(&self, wd: i32) -> Option<(Arc<RootHandle>, usize)> {
-        let mut current = wd;
-        // Bounded: the parent links of the books never loop, and a bug must not hang the reader.
-        for _ in 0..=self.dirs.len() {
-            match self.dirs.get(&current)?.parent {
-                Some(parent) => current = parent,
-                None => {
-                    let handle = Arc::clone(self.roots.get(&current)?);
-                    let start = rel_start(&self.dirs.get(&current)?.path);
-                    return Some((handle, start));
-                }
-            }
-        }
-        None
+        let root = self.ancestry(wd).last()?;
+        let handle = Arc::clone(self.roots.get(&root)?);
+        let start = rel_start(self.dirs.root_path(root)?);
+        Some((handle, start))
     }
 
     /// Opens `name` in the watched directory `parent`, from the root's descriptor.
@@ -272,11 +257,11 @@ impl Tree {
     /// Whether `name` in the watched directory `parent` is a link to a directory (when links are
     /// followed).
     pub(super) fn is_dir_behind_link(&self, fs: &mut dyn TreeFs, parent: i32, name: &[u8]) -> bool {
-        let (Some(dir), Some((root, start))) = (self.dirs.get(&parent), self.root_of(parent))
+        let (Some(path), Some((root, start))) =
+            (self.dirs.path_of_name(parent, name), self.root_of(parent))
         else {
             return false;
         };
-        let path = join(&dir.path, name);
         fs.is_dir_following_links(DirAt {
             root: &root,
             rel: rel_of(&path, start),
@@ -330,21 +315,23 @@ impl Tree {
                 return;
             }
         };
+        let size = listing
+            .entries
+            .iter()
+            .map(|entry| Names::record_size(&entry.name, entry.kind != EntryKind::File))
+            .sum();
+        self.dirs.reserve(wd, size);
         for entry in listing.entries {
             let is_dir = self.is_dir_entry(fs, entry.kind, wd, &entry.name);
             if self.options.ignore.is_some() && self.ignored(&join(dir_path, &entry.name), is_dir) {
                 continue;
             }
             let reported = scan.out.is_some() && self.options.mask & IN_CREATE != 0;
-            if let Some(dir) = self.dirs.get_mut(&wd) {
-                dir.entries.insert(
-                    entry.name.clone(),
-                    Entry {
-                        is_dir,
-                        synthetic_pending: reported,
-                    },
-                );
-            }
+            let held = Entry {
+                is_dir,
+                synthetic_pending: reported,
+            };
+            self.dirs.set_entry(wd, &entry.name, held);
             if reported {
                 if let Some(out) = scan.out.as_deref_mut() {
                     let mask = IN_CREATE | if is_dir { IN_ISDIR } else { 0 };
@@ -355,17 +342,18 @@ impl Tree {
                 scan.pending.push((wd, entry.name));
             }
         }
+        self.dirs.fit(wd);
     }
 
     /// Watches a subdirectory found by a scan or an event, then lists it: opened from its root
     /// without following links, watched as the very inode opened, listed through the same
     /// descriptor (watch first, then list). Reports why not when it cannot.
     fn watch_child(&mut self, fs: &mut dyn TreeFs, parent: i32, name: &[u8], scan: &mut Scan<'_>) {
-        let path = match self.dirs.get(&parent) {
-            Some(dir) if self.options.recursive && !dir.subdirs.contains_key(name) => {
-                join(&dir.path, name)
-            }
-            _ => return,
+        if !self.options.recursive || self.dirs.subdir(parent, name).is_some() {
+            return;
+        }
+        let Some(path) = self.dirs.path_of_name(parent, name) else {
+            return;
         };
         let dir = match self.open_child(fs, parent, &path, true) {
             Some(Ok(dir)) => dir,
@@ -388,9 +376,7 @@ impl Tree {
                 child,
                 scan.stale.contains(&child) || fs.held_by_others(child),
             ),
-            Ok(Watched::Known(wd)) if self.take_back(fs, wd, parent, &path, name, scan) => {
-                (wd, true)
-            }
+            Ok(Watched::Known(wd)) if self.take_back(fs, wd, parent, name, scan) => (wd, true),
             Ok(Watched::Known(wd)) => {
                 drop(dir);
                 self.own
@@ -422,9 +408,7 @@ impl Tree {
                 return;
             }
         };
-        if let Some(dir) = self.dirs.get_mut(&parent) {
-            dir.subdirs.insert(name.to_vec(), child);
-        }
+        self.dirs.set_subdir(parent, name, child);
         let listing = fs.list_dir(&dir);
         drop(dir);
         // Opened before it was watched (its own watch sees the listing and the close), or, taken
@@ -439,13 +423,11 @@ impl Tree {
     fn not_a_dir_any_more(&mut self, parent: i32, name: &[u8], error: &Error) {
         if matches!(error, Error::Sys { errno, .. } if *errno == crate::sys::ENOENT || *errno == crate::sys::ENOTDIR)
         {
-            if let Some(dir) = self.dirs.get_mut(&parent) {
-                dir.entries.remove(name);
-            }
+            self.dirs.remove_entry(parent, name);
         }
     }
 
-    /// A directory the kernel says is watched already as `wd`, found at `path`. It moved here when
+    /// A directory the kernel says is watched already as `wd`, found as `name` in `parent`. It moved here when
     /// it lies in a subtree moved away whose `IN_MOVED_TO` has not come (moved out of the tree, so
     /// its move back in has another cookie), or when its old place no longer leads to it (a scan
     /// that met it before the events of its move were read, or after they were lost). Its watches
@@ -459,7 +441,6 @@ impl Tree {
         fs: &mut dyn TreeFs,
         wd: i32,
         parent: i32,
-        path: &[u8],
         name: &[u8],
         scan: &mut Scan<'_>,
     ) -> bool {
@@ -473,13 +454,12 @@ impl Tree {
         if !self.pending_moves.is_empty() && self.in_pending_move(wd) {
             self.pending_moves.retain(|(_, moved)| *moved != wd);
         } else {
-            let Some((old_path, old_parent, old_name)) = self
-                .dirs
-                .get(&wd)
-                .and_then(|d| Some((d.path.clone(), d.parent?, d.name.clone())))
+            let (Some(old_path), Some(old_parent), Some(old_name)) =
+                (self.dirs.path(wd), self.dirs.parent(wd), self.dirs.name(wd))
             else {
                 return false;
             };
+            let old_name = old_name.to_vec();
             // Asking for a watch at the old place tells: the same wd (still there too), or another
             // directory in its place (`mkdir a; mv a b; mkdir a` read late finds the second `a`
             // under `b`), which the tree did not hold. That probe's watch is removed: after an
@@ -497,10 +477,8 @@ impl Tree {
                 None => {
                     // Nothing of its own is at the old place: the old parent's entry for the name
                     // was this directory, so what is found there later (after an overflow) is new.
-                    if let Some(p) = self.dirs.get_mut(&old_parent) {
-                        if p.subdirs.get(&old_name) == Some(&wd) {
-                            p.entries.remove(&old_name);
-                        }
+                    if self.dirs.subdir(old_parent, &old_name) == Some(wd) {
+                        self.dirs.remove_entry(old_parent, &old_name);
                     }
                 }
             }
@@ -510,26 +488,10 @@ impl Tree {
         if let Some(place) = newcomer {
             scan.pending.push(place);
         }
-        self.attach(wd, parent, path, name);
+        self.dirs.insert(wd, parent, name);
+        self.dirs.set_subdir(parent, name, wd);
         fs.watches_changed(self.dirs.len());
         true
-    }
-
-    /// Files `wd` as a new, not yet listed, subdirectory `name` of `parent`.
-    fn attach(&mut self, wd: i32, parent: i32, path: &[u8], name: &[u8]) {
-        self.dirs.insert(
-            wd,
-            Dir {
-                path: path.to_vec(),
-                parent: Some(parent),
-                name: name.to_vec(),
-                entries: HashMap::new(),
-                subdirs: HashMap::new(),
-            },
-        );
-        if let Some(dir) = self.dirs.get_mut(&parent) {
-            dir.subdirs.insert(name.to_vec(), wd);
-        }
     }
 
     /// Lists a watched directory again (a re-scan), opened from its root as a scan does.
@@ -563,7 +525,7 @@ impl Tree {
     pub(super) fn judge_probe(&self, fs: &mut dyn TreeFs, now: Option<i32>, held: i32) -> Probe {
         match now {
             Some(now) if now == held => Probe::Same,
-            Some(now) if !self.dirs.contains_key(&now) => {
+            Some(now) if !self.dirs.contains(now) => {
                 fs.rm_watch(now);
                 Probe::Unheld
             }
@@ -583,10 +545,8 @@ impl Tree {
         out: &mut dyn Sink,
     ) {
         let wd = event.wd;
-        let (Some(handle), Some(old)) = (
-            self.roots.get(&wd).map(Arc::clone),
-            self.dirs.get(&wd).map(|d| d.path.clone()),
-        ) else {
+        let (Some(handle), Some(old)) = (self.roots.get(&wd).map(Arc::clone), self.dirs.path(wd))
+        else {
             return;
         };
         let new = match fs.root_path(&handle) {
@@ -612,16 +572,7 @@ impl Tree {
             if let Some(rule) = self.options.ignore.as_mut() {
                 rule.move_root(&old, &new);
             }
-            let subdirs: Vec<(Vec<u8>, i32)> = match self.dirs.get_mut(&wd) {
-                Some(root) => {
-                    root.path.clone_from(&new);
-                    root.subdirs.iter().map(|(n, w)| (n.clone(), *w)).collect()
-                }
-                None => Vec::new(),
-            };
-            for (name, child) in subdirs {
-                self.reattach(child, wd, &name);
-            }
+            self.dirs.set_root_path(wd, &new);
         }
         if self.wants(event.mask) {
             out.push(event, Some(&new), 0);

@@ -282,7 +282,7 @@ fn a_root_is_watched_to_its_leaves_and_its_content_is_not_reported() {
     let mut t = tree(IN_ALL_EVENTS);
     t.add_root(&mut fs, b"/r/");
     assert_eq!(t.watch_count(), 4);
-    assert_eq!(t.path_of(wd(&fs, "/r/a/b")), Some(&b"/r/a/b"[..]));
+    assert_eq!(t.path_of(wd(&fs, "/r/a/b")), Some(b"/r/a/b".to_vec()));
     assert_eq!(
         t.take_reports(),
         vec![TreeReport::RootReady {
@@ -319,12 +319,12 @@ fn a_root_renamed_in_its_directory_is_followed_and_every_path_below_changes_with
         }
         expected.push((IN_CREATE, "/s/a/b/f".into(), false));
         assert_eq!(reported, expected);
-        assert_eq!(t.path_of(b), Some(&b"/s/a/b"[..]));
+        assert_eq!(t.path_of(b), Some(b"/s/a/b".to_vec()));
         // A directory made there later is reached at its new path.
         fs.mkdir("/s/a/new");
         let a = wd(&fs, "/s/a");
         run(&mut t, &mut fs, &[ev(a, IN_CREATE | IN_ISDIR, "new")]);
-        assert_eq!(t.path_of(wd(&fs, "/s/a/new")), Some(&b"/s/a/new"[..]));
+        assert_eq!(t.path_of(wd(&fs, "/s/a/new")), Some(b"/s/a/new".to_vec()));
     }
 }
 
@@ -418,8 +418,8 @@ fn a_directory_renamed_inside_the_tree_keeps_its_wd_and_repaths_every_level_belo
         ],
     );
     assert_eq!(reported.len(), 2);
-    assert_eq!(t.path_of(a), Some(&b"/r/x/z"[..]));
-    assert_eq!(t.path_of(c), Some(&b"/r/x/z/b/c"[..]));
+    assert_eq!(t.path_of(a), Some(b"/r/x/z".to_vec()));
+    assert_eq!(t.path_of(c), Some(b"/r/x/z/b/c".to_vec()));
     assert_eq!(t.watch_count(), 5);
     assert!(fs.removed.is_empty(), "no watch removed by a rename");
     // Events below now carry the new path.
@@ -535,7 +535,7 @@ fn a_deleted_directory_is_forgotten_and_watched_again_when_recreated() {
     run(&mut t, &mut fs, &[ev(root, IN_CREATE | IN_ISDIR, "d")]);
     let new_d = wd(&fs, "/r/d");
     assert_ne!(new_d, d);
-    assert_eq!(t.path_of(new_d), Some(&b"/r/d"[..]));
+    assert_eq!(t.path_of(new_d), Some(b"/r/d".to_vec()));
     assert_eq!(t.watch_count(), 2);
 }
 
@@ -789,10 +789,10 @@ fn a_directory_moved_over_an_empty_one_replaces_it_and_stays_watched() {
     assert_eq!(reported[1].0 & IN_MOVED_TO, IN_MOVED_TO);
     assert_eq!(
         t.path_of(a),
-        Some(&b"/r/b"[..]),
+        Some(b"/r/b".to_vec()),
         "the moved directory keeps its wd"
     );
-    assert_eq!(t.path_of(sub), Some(&b"/r/b/sub"[..]));
+    assert_eq!(t.path_of(sub), Some(b"/r/b/sub".to_vec()));
     assert_eq!(t.path_of(b), None, "the replaced directory is forgotten");
     assert_eq!(t.watch_count(), 3);
     let below = run(&mut t, &mut fs, &[ev(sub, IN_CREATE, "f")]);
@@ -933,8 +933,8 @@ fn a_directory_moved_out_and_straight_back_in_is_watched_where_it_landed_with_it
             (IN_CREATE, "/r/C/m1/inner/while-out".into(), true),
         ]
     );
-    assert_eq!(t.path_of(m1), Some(&b"/r/C/m1"[..]));
-    assert_eq!(t.path_of(inner), Some(&b"/r/C/m1/inner"[..]));
+    assert_eq!(t.path_of(m1), Some(b"/r/C/m1".to_vec()));
+    assert_eq!(t.path_of(inner), Some(b"/r/C/m1/inner".to_vec()));
     assert_eq!(
         wd(&fs, "/r/C/m1/inner"),
         inner,
@@ -991,8 +991,8 @@ fn a_directory_moved_out_and_back_twice_into_a_new_directory_is_watched_where_it
         reported,
         vec![(IN_MOVED_TO | IN_ISDIR, "/r/N/m1".into(), false)]
     );
-    assert_eq!(t.path_of(m1), Some(&b"/r/N/m1"[..]));
-    assert_eq!(t.path_of(inner), Some(&b"/r/N/m1/inner"[..]));
+    assert_eq!(t.path_of(m1), Some(b"/r/N/m1".to_vec()));
+    assert_eq!(t.path_of(inner), Some(b"/r/N/m1/inner".to_vec()));
     assert_eq!(t.watch_count(), 5);
     assert_eq!(t.watch_count(), fs.watches.len());
 }
@@ -1038,8 +1038,8 @@ fn an_unmount_inside_the_tree_uncovers_the_mount_point_which_is_watched_and_list
     );
     let uncovered = wd(&fs, "/r/mp");
     assert_ne!(uncovered, mp);
-    assert_eq!(t.path_of(uncovered), Some(&b"/r/mp"[..]));
-    assert_eq!(t.path_of(wd(&fs, "/r/mp/old")), Some(&b"/r/mp/old"[..]));
+    assert_eq!(t.path_of(uncovered), Some(b"/r/mp".to_vec()));
+    assert_eq!(t.path_of(wd(&fs, "/r/mp/old")), Some(b"/r/mp/old".to_vec()));
     assert_eq!(t.watch_count(), 3);
     assert_eq!(t.watch_count(), fs.watches.len());
     assert!(t
@@ -1082,7 +1082,7 @@ fn an_unmount_read_in_two_drains_reports_the_same_and_no_error() {
             (IN_CREATE, "/r/mp/covered".into(), true),
         ]
     );
-    assert_eq!(t.path_of(wd(&fs, "/r/mp")), Some(&b"/r/mp"[..]));
+    assert_eq!(t.path_of(wd(&fs, "/r/mp")), Some(b"/r/mp".to_vec()));
     assert_eq!(t.watch_count(), fs.watches.len());
     assert!(t
         .take_reports()
@@ -1128,7 +1128,7 @@ fn a_file_system_mounted_over_a_watched_directory_is_listed_in_its_place() {
     );
     let mounted = wd(&fs, "/r/mp");
     assert_ne!(mounted, mp);
-    assert_eq!(t.path_of(mounted), Some(&b"/r/mp"[..]));
+    assert_eq!(t.path_of(mounted), Some(b"/r/mp".to_vec()));
     assert!(fs.removed.contains(&mp) && fs.removed.contains(&sub));
     assert_eq!(t.watch_count(), 2);
     assert_eq!(t.watch_count(), fs.watches.len());
@@ -1164,8 +1164,8 @@ fn mkdir_mv_mkdir_read_late_watches_each_directory_under_its_real_path() {
         ],
     );
     let (first, second) = (wd(&fs, "/r/b"), wd(&fs, "/r/a"));
-    assert_eq!(t.path_of(second), Some(&b"/r/a"[..]));
-    assert_eq!(t.path_of(first), Some(&b"/r/b"[..]));
+    assert_eq!(t.path_of(second), Some(b"/r/a".to_vec()));
+    assert_eq!(t.path_of(first), Some(b"/r/b".to_vec()));
     assert!(
         reported.contains(&(IN_CREATE, "/r/b/in-first".into(), true)),
         "the first a's content is reported where it is: {reported:?}"
@@ -1221,7 +1221,7 @@ fn after_an_overflow_a_directory_deleted_and_made_again_is_watched_anew() {
     );
     let new_d = wd(&fs, "/r/d");
     assert_ne!(new_d, old_d);
-    assert_eq!(t.path_of(new_d), Some(&b"/r/d"[..]));
+    assert_eq!(t.path_of(new_d), Some(b"/r/d".to_vec()));
     assert_eq!(t.path_of(old_d), None);
     assert_eq!(t.path_of(old_inner), None);
     assert_eq!(t.watch_count(), 2);

@@ -1,0 +1,660 @@
+//! What one watched directory holds, packed into a single allocation: the directory's own name, then
+//! one record per name it holds, `[length][flags][name][wd]` (the wd only for a directory entry or a
+//! watched subdirectory). A directory with ten entries of nine bytes costs one allocation of some
+//! 120 bytes, where a map of names would cost a table and an allocation per name.
+//!
+//! A name's record says whether the directory holds the name as an entry (a file or a directory, and
+//! whether a scan reported it and the kernel's own `IN_CREATE` may still come), and which watched
+//! subdirectory it leads to, if any: the two are kept apart, as a name can be one without the other
+//! for a while (a subdirectory watched again before its entry is listed, an entry whose directory
+//! could not be watched).
+//!
+//! Lookups walk the records, which is quick for the directories most trees are made of; a directory
+//! that grows past [`INDEXED_AT`] names is given a [`NameIndex`] (kept by the caller), a hash table
+//! of record offsets, and its removed records become tombstones, swept when they are half the buffer.
+//! Names are never empty (the kernel's are not), so a zero length byte ends the records: the buffer's
+//! tail past the last record is zeroed slack for records to come.
+
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+
+/// A name held as an entry of its directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    /// A directory (or a symlink to one, when links are followed).
+    pub is_dir: bool,
+    /// Reported by a scan; the kernel's own `IN_CREATE` for it may still be queued.
+    pub synthetic_pending: bool,
+}
+
+/// Everything known of one name: its entry, and the watched subdirectory it leads to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Held {
+    /// The name as an entry of the directory.
+    pub entry: Option<Entry>,
+    /// The wd of the watched subdirectory under the name.
+    pub subdir: Option<i32>,
+}
+
+const HAS_ENTRY: u8 = 1;
+const IS_DIR: u8 = 2;
+const SYNTHETIC: u8 = 4;
+const HAS_SUBDIR: u8 = 8;
+const DEAD: u8 = 0x80;
+
+/// Names at which a directory gets a [`NameIndex`].
+pub const INDEXED_AT: usize = 48;
+
+impl Held {
+    fn flags(&self) -> u8 {
+        let mut flags = 0;
+        if let Some(entry) = self.entry {
+            flags |= HAS_ENTRY;
+            if entry.is_dir {
+                flags |= IS_DIR;
+            }
+            if entry.synthetic_pending {
+                flags |= SYNTHETIC;
+            }
+        }
+        if self.subdir.is_some() {
+            flags |= HAS_SUBDIR;
+        }
+        flags
+    }
+
+    fn is_empty(&self) -> bool {
+        self.entry.is_none() && self.subdir.is_none()
+    }
+}
+
+/// Whether a record with `flags` carries a wd (room for it is kept for every directory entry, so
+/// that watching it does not move the record).
+fn has_wd(flags: u8) -> bool {
+    flags & (IS_DIR | HAS_SUBDIR) != 0
+}
+
+fn record_len(name_len: usize, flags: u8) -> usize {
+    2 + name_len + if has_wd(flags) { 4 } else { 0 }
+}
+
+/// One record as stored.
+#[derive(Debug, Clone, Copy)]
+struct Record<'a> {
+    offset: usize,
+    flags: u8,
+    name: &'a [u8],
+    wd: i32,
+}
+
+impl Record<'_> {
+    fn len(&self) -> usize {
+        record_len(self.name.len(), self.flags)
+    }
+
+    fn held(&self) -> Held {
+        Held {
+            entry: (self.flags & HAS_ENTRY != 0).then_some(Entry {
+                is_dir: self.flags & IS_DIR != 0,
+                synthetic_pending: self.flags & SYNTHETIC != 0,
+            }),
+            subdir: (self.flags & HAS_SUBDIR != 0).then_some(self.wd),
+        }
+    }
+}
+
+/// The record at `offset`, if one starts there (not the end of the records).
+fn record_at(bytes: &[u8], offset: usize) -> Option<Record<'_>> {
+    let name_len = usize::from(*bytes.get(offset)?);
+    if name_len == 0 {
+        return None;
+    }
+    let flags = *bytes.get(offset + 1)?;
+    let name = bytes.get(offset + 2..offset + 2 + name_len)?;
+    let wd = if has_wd(flags) {
+        let at = offset + 2 + name_len;
+        let raw: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
+        i32::from_le_bytes(raw)
+    } else {
+        0
+    };
+    Some(Record {
+        offset,
+        flags,
+        name,
+        wd,
+    })
+}
+
+/// Where a directory's records start (after its own name).
+fn records_start(bytes: &[u8]) -> usize {
+    1 + bytes.first().map_or(0, |len| usize::from(*len))
+}
+
+/// Every record from `start`, tombstones included, up to the end of the records.
+fn records(bytes: &[u8]) -> impl Iterator<Item = Record<'_>> {
+    let mut offset = records_start(bytes);
+    std::iter::from_fn(move || {
+        let record = record_at(bytes, offset)?;
+        offset += record.len();
+        Some(record)
+    })
+}
+
+fn live(bytes: &[u8]) -> impl Iterator<Item = Record<'_>> {
+    records(bytes).filter(|r| r.flags & DEAD == 0)
+}
+
+/// Offset past the last record.
+fn end_of(bytes: &[u8]) -> usize {
+    records(bytes)
+        .last()
+        .map_or(records_start(bytes), |r| r.offset + r.len())
+}
+
+/// The record offsets of a large directory, by name, and the bookkeeping of its tombstones.
+#[derive(Default)]
+pub struct NameIndex {
+    table: HashTable<u32>,
+    hasher: std::hash::RandomState,
+    end: usize,
+    dead: usize,
+}
+
+impl std::fmt::Debug for NameIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NameIndex")
+            .field("names", &self.table.len())
+            .field("dead", &self.dead)
+            .finish()
+    }
+}
+
+impl NameIndex {
+    fn build(bytes: &[u8]) -> Self {
+        let mut index = NameIndex::default();
+        index.rebuild(bytes);
+        index
+    }
+
+    fn rebuild(&mut self, bytes: &[u8]) {
+        self.table.clear();
+        self.dead = 0;
+        self.end = records_start(bytes);
+        for record in records(bytes) {
+            self.end = record.offset + record.len();
+            if record.flags & DEAD != 0 {
+                self.dead += record.len();
+            } else {
+                self.add(bytes, record.name, record.offset);
+            }
+        }
+    }
+
+    fn find(&self, bytes: &[u8], name: &[u8]) -> Option<usize> {
+        let hash = self.hasher.hash_one(name);
+        self.table
+            .find(hash, |&at| {
+                record_at(bytes, at as usize).is_some_and(|r| r.name == name)
+            })
+            .map(|&at| at as usize)
+    }
+
+    fn add(&mut self, bytes: &[u8], name: &[u8], offset: usize) {
+        let hasher = &self.hasher;
+        let hash = hasher.hash_one(name);
+        let Ok(at) = u32::try_from(offset) else {
+            return;
+        };
+        self.table.insert_unique(hash, at, |&other| {
+            record_at(bytes, other as usize).map_or(0, |r| hasher.hash_one(r.name))
+        });
+    }
+
+    fn remove(&mut self, name: &[u8], offset: usize) {
+        let hash = self.hasher.hash_one(name);
+        if let Ok(entry) = self.table.find_entry(hash, |&at| at as usize == offset) {
+            entry.remove();
+        }
+    }
+}
+
+/// One directory's own name and the names it holds.
+#[derive(Debug, Clone)]
+pub struct Names {
+    bytes: Box<[u8]>,
+}
+
+impl Default for Names {
+    /// A root's: no name of its own, holding nothing.
+    fn default() -> Self {
+        Names::new(b"")
+    }
+}
+
+impl Names {
+    /// A directory named `name` (empty for a root, whose path is kept elsewhere) holding nothing.
+    /// A name longer than a byte can say (the kernel's never are) is cut to 255 bytes.
+    pub fn new(name: &[u8]) -> Self {
+        let name = &name[..name.len().min(255)];
+        let mut bytes = Vec::with_capacity(1 + name.len());
+        bytes.push(name.len() as u8);
+        bytes.extend_from_slice(name);
+        Names {
+            bytes: bytes.into_boxed_slice(),
+        }
+    }
+
+    /// The directory's own name.
+    pub fn own_name(&self) -> &[u8] {
+        self.bytes
+            .get(1..records_start(&self.bytes))
+            .unwrap_or_default()
+    }
+
+    /// What is known of `name`.
+    pub fn get(&self, index: Option<&NameIndex>, name: &[u8]) -> Held {
+        self.find(index, name)
+            .and_then(|at| record_at(&self.bytes, at))
+            .map(|r| r.held())
+            .unwrap_or_default()
+    }
+
+    fn find(&self, index: Option<&NameIndex>, name: &[u8]) -> Option<usize> {
+        match index {
+            Some(index) => index.find(&self.bytes, name),
+            None => live(&self.bytes).find(|r| r.name == name).map(|r| r.offset),
+        }
+    }
+
+    /// Every name held, with what is known of it (in no particular order).
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], Held)> {
+        live(&self.bytes).map(|r| (r.name, r.held()))
+    }
+
+    /// How many names are held.
+    fn count(&self) -> usize {
+        live(&self.bytes).count()
+    }
+
+    /// Sets what is known of `name` to what `change` makes of it (nothing known: the name is
+    /// forgotten); returns what was known before. `index` is the directory's index, if it has one;
+    /// true in the second place when the directory has grown to need one it does not have.
+    pub fn update(
+        &mut self,
+        mut index: Option<&mut NameIndex>,
+        name: &[u8],
+        change: impl FnOnce(Held) -> Held,
+    ) -> (Held, bool) {
+        if name.is_empty() || name.len() > 255 {
+            return (Held::default(), false);
+        }
+        let found = self.find(index.as_deref(), name);
+        let old = found
+            .and_then(|at| record_at(&self.bytes, at))
+            .map(|r| r.held())
+            .unwrap_or_default();
+        let new = change(old);
+        if new == old {
+            return (old, false);
+        }
+        let flags = new.flags();
+        if let Some(at) = found {
+            let old_flags = self.bytes.get(at + 1).copied().unwrap_or(0);
+            if !new.is_empty() && has_wd(flags) == has_wd(old_flags) {
+                self.write(at, name, flags, new.subdir);
+                return (old, false);
+            }
+            self.remove_at(index.as_deref_mut(), at, name);
+        }
+        if new.is_empty() {
+            return (old, false);
+        }
+        let wants_index = self.append(index, name, flags, new.subdir);
+        (old, wants_index)
+    }
+
+    /// Writes a record of `name` at `at` (where one of the same length is).
+    fn write(&mut self, at: usize, name: &[u8], flags: u8, subdir: Option<i32>) {
+        let len = record_len(name.len(), flags);
+        let Some(slot) = self.bytes.get_mut(at..at + len) else {
+            return;
+        };
+        slot[0] = name.len() as u8;
+        slot[1] = flags;
+        slot[2..2 + name.len()].copy_from_slice(name);
+        if has_wd(flags) {
+            slot[2 + name.len()..].copy_from_slice(&subdir.unwrap_or(0).to_le_bytes());
+        }
+    }
+
+    fn remove_at(&mut self, index: Option<&mut NameIndex>, at: usize, name: &[u8]) {
+        let Some(len) = record_at(&self.bytes, at).map(|r| r.len()) else {
+            return;
+        };
+        match index {
+            Some(index) => {
+                index.remove(name, at);
+                if let Some(flags) = self.bytes.get_mut(at + 1) {
+                    *flags |= DEAD;
+                }
+                index.dead += len;
+                if index.dead * 2 > index.end {
+                    self.sweep();
+                    index.rebuild(&self.bytes);
+                }
+            }
+            None => {
+                let end = end_of(&self.bytes);
+                self.bytes.copy_within(at + len..end, at);
+                self.bytes[end - len..end].fill(0);
+            }
+        }
+    }
+
+    /// Drops the tombstones, keeping the buffer's size.
+    fn sweep(&mut self) {
+        let kept: Vec<u8> = records(&self.bytes)
+            .filter(|r| r.flags & DEAD == 0)
+            .flat_map(|r| self.bytes[r.offset..r.offset + r.len()].iter().copied())
+            .collect();
+        let start = records_start(&self.bytes);
+        self.bytes[start..start + kept.len()].copy_from_slice(&kept);
+        self.bytes[start + kept.len()..].fill(0);
+    }
+
+    /// Appends a record, growing the buffer by half when it is full; true when the directory now
+    /// holds enough names to want an index and has none.
+    fn append(
+        &mut self,
+        index: Option<&mut NameIndex>,
+        name: &[u8],
+        flags: u8,
+        subdir: Option<i32>,
+    ) -> bool {
+        let end = match &index {
+            Some(index) => index.end,
+            None => end_of(&self.bytes),
+        };
+        let len = record_len(name.len(), flags);
+        if end + len > self.bytes.len() {
+            self.grow_to(
+                end,
+                (end + len).max(self.bytes.len() + self.bytes.len() / 2),
+            );
+        }
+        self.write(end, name, flags, subdir);
+        match index {
+            Some(index) => {
+                index.add(&self.bytes, name, end);
+                index.end = end + len;
+                false
+            }
+            None => self.count() >= INDEXED_AT,
+        }
+    }
+
+    /// The bytes a record of `name` takes (`is_dir`: as a directory entry, with room for its wd).
+    pub fn record_size(name: &[u8], is_dir: bool) -> usize {
+        record_len(name.len(), if is_dir { IS_DIR } else { 0 })
+    }
+
+    /// Makes room for `bytes` more bytes of records.
+    pub fn reserve(&mut self, index: Option<&NameIndex>, bytes: usize) {
+        let end = index.map_or_else(|| end_of(&self.bytes), |index| index.end);
+        if end + bytes > self.bytes.len() {
+            self.grow_to(end, end + bytes);
+        }
+    }
+
+    /// A buffer of `size` bytes holding the first `end` of this one.
+    fn grow_to(&mut self, end: usize, size: usize) {
+        let kept = end.min(self.bytes.len());
+        let mut grown = vec![0; size.max(kept)];
+        grown[..kept].copy_from_slice(&self.bytes[..kept]);
+        self.bytes = grown.into_boxed_slice();
+    }
+
+    /// An index of this directory's names (for [`Names::update`] once it says it wants one).
+    pub fn index(&self) -> NameIndex {
+        NameIndex::build(&self.bytes)
+    }
+
+    /// Gives back the slack past the last record (after a listing filled the directory).
+    pub fn fit(&mut self, index: Option<&NameIndex>) {
+        let end = index.map_or_else(|| end_of(&self.bytes), |index| index.end);
+        if end < self.bytes.len() {
+            self.bytes = self.bytes[..end].into();
+        }
+    }
+
+    /// Bytes held (for tests).
+    #[cfg(test)]
+    pub fn capacity(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const FILE: Entry = Entry {
+        is_dir: false,
+        synthetic_pending: false,
+    };
+    const DIR: Entry = Entry {
+        is_dir: true,
+        synthetic_pending: false,
+    };
+
+    /// A directory's names with the index [`Names::update`] asks for, as [`crate::tree::dirs`]
+    /// keeps them.
+    #[derive(Default)]
+    struct Indexed {
+        names: Names,
+        index: Option<NameIndex>,
+    }
+
+    impl Indexed {
+        fn update(&mut self, name: &[u8], change: impl FnOnce(Held) -> Held) -> Held {
+            let (old, wants) = self.names.update(self.index.as_mut(), name, change);
+            if wants {
+                self.index = Some(self.names.index());
+            }
+            old
+        }
+
+        fn get(&self, name: &[u8]) -> Held {
+            self.names.get(self.index.as_ref(), name)
+        }
+
+        fn all(&self) -> HashMap<Vec<u8>, Held> {
+            self.names
+                .iter()
+                .map(|(name, held)| (name.to_vec(), held))
+                .collect()
+        }
+    }
+
+    #[test]
+    fn holds_entries_and_subdirectories_apart_and_forgets_a_name_known_as_neither() {
+        let mut d = Indexed {
+            names: Names::new(b"src"),
+            index: None,
+        };
+        assert_eq!(d.names.own_name(), b"src");
+        d.update(b"main.rs", |h| Held {
+            entry: Some(FILE),
+            ..h
+        });
+        d.update(b"lib", |h| Held {
+            entry: Some(DIR),
+            ..h
+        });
+        let before = d.names.capacity();
+        d.update(b"lib", |h| Held {
+            subdir: Some(7),
+            ..h
+        });
+        assert_eq!(
+            d.names.capacity(),
+            before,
+            "a directory entry has room for its wd"
+        );
+        assert_eq!(
+            d.get(b"lib"),
+            Held {
+                entry: Some(DIR),
+                subdir: Some(7)
+            }
+        );
+        let old = d.update(b"lib", |h| Held { entry: None, ..h });
+        assert_eq!(old.entry, Some(DIR));
+        assert_eq!(
+            d.get(b"lib"),
+            Held {
+                entry: None,
+                subdir: Some(7)
+            }
+        );
+        d.update(b"lib", |h| Held { subdir: None, ..h });
+        assert_eq!(d.get(b"lib"), Held::default());
+        assert_eq!(d.all().len(), 1);
+        assert_eq!(d.get(b"main.rs").entry, Some(FILE));
+        assert_eq!(
+            d.names.own_name(),
+            b"src",
+            "records never touch the own name"
+        );
+    }
+
+    #[test]
+    fn a_large_directory_is_indexed_and_its_tombstones_swept() {
+        let mut d = Indexed::default();
+        let name = |i: usize| format!("file{i}.txt").into_bytes();
+        for i in 0..INDEXED_AT * 4 {
+            d.update(&name(i), |h| Held {
+                entry: Some(FILE),
+                ..h
+            });
+        }
+        assert!(d.index.is_some(), "indexed past {INDEXED_AT} names");
+        for i in (0..INDEXED_AT * 4).filter(|i| !i.is_multiple_of(3)) {
+            assert_eq!(d.update(&name(i), |_| Held::default()).entry, Some(FILE));
+        }
+        let index = d
+            .index
+            .as_ref()
+            .map(|index| (index.table.len(), index.dead));
+        assert_eq!(index.map(|(names, _)| names), Some(INDEXED_AT * 4 / 3));
+        assert!(
+            index.is_some_and(|(_, dead)| dead * 2 <= d.names.capacity()),
+            "tombstones are swept once they are half the buffer"
+        );
+        for i in 0..INDEXED_AT * 4 {
+            let expected = i.is_multiple_of(3).then_some(FILE);
+            assert_eq!(d.get(&name(i)).entry, expected, "{i}");
+        }
+    }
+
+    #[test]
+    fn fit_gives_back_the_slack_and_reserve_makes_room_once() {
+        let mut names = Names::new(b"d");
+        names.reserve(None, 3 * Names::record_size(b"abc", false));
+        let reserved = names.capacity();
+        for name in [&b"abc"[..], b"abd", b"abe"] {
+            names.update(None, name, |_| Held {
+                entry: Some(FILE),
+                subdir: None,
+            });
+        }
+        assert_eq!(
+            names.capacity(),
+            reserved,
+            "no growth past what was reserved"
+        );
+        names.update(None, b"abd", |_| Held::default());
+        names.fit(None);
+        assert_eq!(names.capacity(), 2 + 2 * Names::record_size(b"abc", false));
+        assert_eq!(names.iter().count(), 2);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Set(usize, Held),
+        Clear(usize),
+    }
+
+    fn held() -> impl Strategy<Value = Held> {
+        (
+            proptest::option::of((any::<bool>(), any::<bool>())),
+            proptest::option::of(-3i32..1000),
+        )
+            .prop_map(|(entry, subdir)| Held {
+                entry: entry.map(|(is_dir, synthetic_pending)| Entry {
+                    is_dir,
+                    synthetic_pending,
+                }),
+                subdir,
+            })
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            3 => (0usize..160, held()).prop_map(|(n, h)| Step::Set(n, h)),
+            2 => (0usize..160).prop_map(Step::Clear),
+        ]
+    }
+
+    /// Names of one to 255 bytes, some sharing prefixes.
+    fn name_of(n: usize) -> Vec<u8> {
+        let mut name = format!("n{n}").into_bytes();
+        if n.is_multiple_of(7) {
+            name.resize(255, b'x');
+        }
+        name
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: crate::props_cases(256),
+            ..ProptestConfig::default()
+        })]
+
+        /// Whatever is set and cleared, in a small directory or one indexed and swept, the names
+        /// hold what a map of names would.
+        #[test]
+        fn names_hold_what_a_map_would(steps in proptest::collection::vec(step(), 0..600)) {
+            let mut d = Indexed { names: Names::new(b"own"), index: None };
+            let mut model: HashMap<Vec<u8>, Held> = HashMap::new();
+            for step in &steps {
+                let (name, new) = match step {
+                    Step::Set(n, h) => (name_of(*n), *h),
+                    Step::Clear(n) => (name_of(*n), Held::default()),
+                };
+                let old = d.update(&name, |_| new);
+                let was = model.get(&name).copied().unwrap_or_default();
+                prop_assert_eq!(old, was);
+                if new == Held::default() {
+                    model.remove(&name);
+                } else {
+                    model.insert(name.clone(), new);
+                }
+                prop_assert_eq!(d.get(&name), new);
+            }
+            prop_assert_eq!(d.all(), model.clone());
+            for (name, held) in &model {
+                prop_assert_eq!(d.get(name), *held);
+            }
+            prop_assert_eq!(d.names.own_name(), b"own");
+            d.names.fit(d.index.as_ref());
+            prop_assert_eq!(d.all(), model);
+        }
+    }
+}

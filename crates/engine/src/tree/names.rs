@@ -1,7 +1,8 @@
 //! What one watched directory holds, packed into a single allocation: the directory's own name, then
-//! one record per name it holds, `[length][flags][name][wd]` (the wd only for a directory entry or a
-//! watched subdirectory). A directory with ten entries of nine bytes costs one allocation of some
-//! 120 bytes, where a map of names would cost a table and an allocation per name.
+//! one record per name it holds, `[length][name]` for a file, `[0x80][length][flags][name][wd]` for
+//! the rest (the wd only for a directory entry or a watched subdirectory). A directory with ten files
+//! of nine-byte names costs one allocation of some 110 bytes, where a map of names would cost a table
+//! and an allocation per name.
 //!
 //! A name's record says whether the directory holds the name as an entry (a file or a directory, and
 //! whether a scan reported it and the kernel's own `IN_CREATE` may still come), and which watched
@@ -41,7 +42,12 @@ const HAS_ENTRY: u8 = 1;
 const IS_DIR: u8 = 2;
 const SYNTHETIC: u8 = 4;
 const HAS_SUBDIR: u8 = 8;
-const DEAD: u8 = 0x80;
+
+/// The first byte of a record in full, `[FULL][length][flags][name][wd]`. A plain file's record
+/// (an entry that is not a directory, not waiting for its `IN_CREATE`, with a name of at most
+/// [`PLAIN_MAX`] bytes) is `[length][name]`.
+const FULL: u8 = 0x80;
+const PLAIN_MAX: usize = 0x7F;
 
 /// Names at which a directory gets a [`NameIndex`].
 pub const INDEXED_AT: usize = 48;
@@ -75,11 +81,24 @@ fn has_wd(flags: u8) -> bool {
     flags & (IS_DIR | HAS_SUBDIR) != 0
 }
 
-fn record_len(name_len: usize, flags: u8) -> usize {
-    2 + name_len + if has_wd(flags) { 4 } else { 0 }
+fn is_plain(name_len: usize, flags: u8) -> bool {
+    flags == HAS_ENTRY && name_len <= PLAIN_MAX
 }
 
-/// One record as stored.
+fn header_len(name_len: usize, flags: u8) -> usize {
+    if is_plain(name_len, flags) {
+        1
+    } else {
+        3
+    }
+}
+
+fn record_len(name_len: usize, flags: u8) -> usize {
+    header_len(name_len, flags) + name_len + if has_wd(flags) { 4 } else { 0 }
+}
+
+/// One record as stored. A removed record of an indexed directory stays as a tombstone: its name's
+/// first byte is zero (no name holds a zero byte).
 #[derive(Debug, Clone, Copy)]
 struct Record<'a> {
     offset: usize,
@@ -91,6 +110,14 @@ struct Record<'a> {
 impl Record<'_> {
     fn len(&self) -> usize {
         record_len(self.name.len(), self.flags)
+    }
+
+    fn name_at(&self) -> usize {
+        self.offset + header_len(self.name.len(), self.flags)
+    }
+
+    fn is_dead(&self) -> bool {
+        self.name.first() == Some(&0)
     }
 
     fn held(&self) -> Held {
@@ -106,14 +133,19 @@ impl Record<'_> {
 
 /// The record at `offset`, if one starts there (not the end of the records).
 fn record_at(bytes: &[u8], offset: usize) -> Option<Record<'_>> {
-    let name_len = usize::from(*bytes.get(offset)?);
-    if name_len == 0 {
-        return None;
-    }
-    let flags = *bytes.get(offset + 1)?;
-    let name = bytes.get(offset + 2..offset + 2 + name_len)?;
+    let (name_len, flags, header) = match *bytes.get(offset)? {
+        0 => return None,
+        FULL => (
+            usize::from(*bytes.get(offset + 1)?),
+            *bytes.get(offset + 2)?,
+            3,
+        ),
+        len if len < FULL => (usize::from(len), HAS_ENTRY, 1),
+        _ => return None,
+    };
+    let name = bytes.get(offset + header..offset + header + name_len)?;
     let wd = if has_wd(flags) {
-        let at = offset + 2 + name_len;
+        let at = offset + header + name_len;
         let raw: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
         i32::from_le_bytes(raw)
     } else {
@@ -143,7 +175,7 @@ fn records(bytes: &[u8]) -> impl Iterator<Item = Record<'_>> {
 }
 
 fn live(bytes: &[u8]) -> impl Iterator<Item = Record<'_>> {
-    records(bytes).filter(|r| r.flags & DEAD == 0)
+    records(bytes).filter(|r| !r.is_dead())
 }
 
 /// Offset past the last record.
@@ -184,7 +216,7 @@ impl NameIndex {
         self.end = records_start(bytes);
         for record in records(bytes) {
             self.end = record.offset + record.len();
-            if record.flags & DEAD != 0 {
+            if record.is_dead() {
                 self.dead += record.len();
             } else {
                 self.add(bytes, record.name, record.offset);
@@ -287,22 +319,21 @@ impl Names {
         name: &[u8],
         change: impl FnOnce(Held) -> Held,
     ) -> (Held, bool) {
-        if name.is_empty() || name.len() > 255 {
+        // No name is empty, longer than 255 bytes or holds a zero byte (the kernel's never do).
+        if name.is_empty() || name.len() > 255 || name.first() == Some(&0) {
             return (Held::default(), false);
         }
-        let found = self.find(index.as_deref(), name);
-        let old = found
-            .and_then(|at| record_at(&self.bytes, at))
-            .map(|r| r.held())
-            .unwrap_or_default();
+        let found = self
+            .find(index.as_deref(), name)
+            .and_then(|at| record_at(&self.bytes, at));
+        let old = found.map(|r| r.held()).unwrap_or_default();
         let new = change(old);
         if new == old {
             return (old, false);
         }
         let flags = new.flags();
-        if let Some(at) = found {
-            let old_flags = self.bytes.get(at + 1).copied().unwrap_or(0);
-            if !new.is_empty() && has_wd(flags) == has_wd(old_flags) {
+        if let Some((at, old_len)) = found.map(|r| (r.offset, r.len())) {
+            if !new.is_empty() && record_len(name.len(), flags) == old_len {
                 self.write(at, name, flags, new.subdir);
                 return (old, false);
             }
@@ -321,23 +352,28 @@ impl Names {
         let Some(slot) = self.bytes.get_mut(at..at + len) else {
             return;
         };
-        slot[0] = name.len() as u8;
-        slot[1] = flags;
-        slot[2..2 + name.len()].copy_from_slice(name);
+        let header = header_len(name.len(), flags);
+        if header == 1 {
+            slot[0] = name.len() as u8;
+        } else {
+            slot[..3].copy_from_slice(&[FULL, name.len() as u8, flags]);
+        }
+        slot[header..header + name.len()].copy_from_slice(name);
         if has_wd(flags) {
-            slot[2 + name.len()..].copy_from_slice(&subdir.unwrap_or(0).to_le_bytes());
+            slot[header + name.len()..].copy_from_slice(&subdir.unwrap_or(0).to_le_bytes());
         }
     }
 
     fn remove_at(&mut self, index: Option<&mut NameIndex>, at: usize, name: &[u8]) {
-        let Some(len) = record_at(&self.bytes, at).map(|r| r.len()) else {
+        let Some((len, name_at)) = record_at(&self.bytes, at).map(|r| (r.len(), r.name_at()))
+        else {
             return;
         };
         match index {
             Some(index) => {
                 index.remove(name, at);
-                if let Some(flags) = self.bytes.get_mut(at + 1) {
-                    *flags |= DEAD;
+                if let Some(first) = self.bytes.get_mut(name_at) {
+                    *first = 0;
                 }
                 index.dead += len;
                 if index.dead * 2 > index.end {
@@ -356,7 +392,7 @@ impl Names {
     /// Drops the tombstones, keeping the buffer's size.
     fn sweep(&mut self) {
         let kept: Vec<u8> = records(&self.bytes)
-            .filter(|r| r.flags & DEAD == 0)
+            .filter(|r| !r.is_dead())
             .flat_map(|r| self.bytes[r.offset..r.offset + r.len()].iter().copied())
             .collect();
         let start = records_start(&self.bytes);
@@ -397,7 +433,7 @@ impl Names {
 
     /// The bytes a record of `name` takes (`is_dir`: as a directory entry, with room for its wd).
     pub fn record_size(name: &[u8], is_dir: bool) -> usize {
-        record_len(name.len(), if is_dir { IS_DIR } else { 0 })
+        record_len(name.len(), HAS_ENTRY | if is_dir { IS_DIR } else { 0 })
     }
 
     /// Makes room for `bytes` more bytes of records.

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 /// A session of an instance, as the instance numbers them.
-pub type SessionId = u64;
+pub type SessionId = u32;
 
 /// One wd: who holds it for what, and the mask the kernel's watch carries.
 #[derive(Debug, Default)]

@@ -175,21 +175,24 @@ impl InstanceCore {
         Ok(core)
     }
 
-    /// Adds a session in `mode`; gives the doorbell back when the instance has stopped.
+    /// Adds a session in `mode`; gives the doorbell back when the instance has stopped, or has
+    /// numbered as many sessions as a [`SessionId`] can tell apart (ids are never reused: the
+    /// sessions are kept in id order). Either way the session belongs on a new instance.
     fn register(
         &self,
         mode: Mode,
         doorbell: Box<dyn Doorbell>,
     ) -> std::result::Result<Arc<SessionCore>, (Mode, Box<dyn Doorbell>)> {
         let mut control = lock(&self.control);
-        if control.stop {
-            return Err((mode, doorbell));
-        }
+        let id = match control.next_id.checked_add(1) {
+            Some(id) if !control.stop => id,
+            _ => return Err((mode, doorbell)),
+        };
+        control.next_id = id;
         let tree = matches!(mode, Mode::Tree(_) | Mode::Changes(_));
         let changes = matches!(mode, Mode::Changes(_));
-        control.next_id += 1;
         let session = Arc::new(SessionCore {
-            id: control.next_id,
+            id,
             books: Mutex::new(Books::new(mode)),
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
@@ -275,8 +278,21 @@ pub(crate) fn shared_instance(
     doorbell: Box<dyn Doorbell>,
 ) -> Result<(Arc<InstanceCore>, Arc<SessionCore>)> {
     let mut shared = lock(&SHARED);
+    let current = shared.as_ref().and_then(Weak::upgrade);
+    let (instance, session) = join_or_open(current, mode, doorbell)?;
+    *shared = Some(Arc::downgrade(&instance));
+    Ok((instance, session))
+}
+
+/// Opens a session in `mode` on `current`, or on a new shared instance when there is none or it
+/// takes no more sessions (it stopped, or ran out of session ids).
+fn join_or_open(
+    current: Option<Arc<InstanceCore>>,
+    mode: Mode,
+    doorbell: Box<dyn Doorbell>,
+) -> Result<(Arc<InstanceCore>, Arc<SessionCore>)> {
     let (mut mode, mut doorbell) = (mode, doorbell);
-    if let Some(instance) = shared.as_ref().and_then(Weak::upgrade) {
+    if let Some(instance) = current {
         match instance.register(mode, doorbell) {
             Ok(session) => {
                 instance.poke();
@@ -289,7 +305,6 @@ pub(crate) fn shared_instance(
     let session = instance
         .register(mode, doorbell)
         .map_err(|_| Error::Closed)?;
-    *shared = Some(Arc::downgrade(&instance));
     Ok((instance, session))
 }
 
@@ -1038,4 +1053,53 @@ fn recheck_mounts(
         error: None,
     };
     deliver(instance, sessions, drained, reader)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::ChannelDoorbell;
+
+    /// How long the test waits for the readers to let their sessions go.
+    const PATIENCE: Duration = Duration::from_secs(10);
+
+    /// Stops an instance however the test ends.
+    struct Stopping(Arc<InstanceCore>);
+
+    impl Drop for Stopping {
+        fn drop(&mut self) {
+            self.0.stop();
+        }
+    }
+
+    #[test]
+    fn an_instance_out_of_session_ids_sends_the_next_session_to_a_new_one() {
+        let (sender, _rings) = mpsc::channel();
+        let doorbell = || Box::new(ChannelDoorbell(sender.clone())) as Box<dyn Doorbell>;
+        let (first, a) = join_or_open(None, Mode::Plain, doorbell()).expect("an instance");
+        let first = Stopping(first);
+        lock(&first.0.control).next_id = SessionId::MAX - 1;
+        let (same, b) =
+            join_or_open(Some(Arc::clone(&first.0)), Mode::Plain, doorbell()).expect("the last id");
+        let (fresh, c) =
+            join_or_open(Some(Arc::clone(&first.0)), Mode::Plain, doorbell()).expect("a new one");
+        let fresh = Stopping(fresh);
+        assert!(Arc::ptr_eq(&same, &first.0));
+        assert_eq!(b.id, SessionId::MAX);
+        assert!(!Arc::ptr_eq(&fresh.0, &first.0));
+        assert_eq!(c.id, 1);
+        drop((first, fresh));
+        let deadline = Instant::now() + PATIENCE;
+        for session in [&a, &b, &c] {
+            let mut state = lock(&session.state);
+            while !session.released.load(Ordering::SeqCst) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                assert!(!left.is_zero(), "session {} never released", session.id);
+                state = wait_on(&session.changed, state, Some(left));
+            }
+        }
+    }
 }

@@ -1,15 +1,17 @@
-//! The watched directories of a tree, by wd: each with its parent's wd and its [`Names`] (its own
-//! name and what it holds). Paths are not stored: a directory's path is built from the names up to
-//! its root when an event needs one, so a rename re-paths a whole subtree by changing one name.
+//! The watched directories of a tree, by wd: each with its parent's wd and its names (its own name
+//! and what it holds, [`crate::tree::names`]). Paths are not stored: a directory's path is built
+//! from the names up to its root when an event needs one, so a rename re-paths a whole subtree by
+//! changing one name.
 //!
-//! The directories sit in one vector, found by wd through a hash table of their positions: some 30
-//! bytes a directory besides its names.
+//! The directories sit in one vector, found by wd through a hash table of their positions, and
+//! their names in one [`Arena`]: some 25 bytes a directory besides its names.
 
 use std::collections::HashMap;
 
 use hashbrown::HashTable;
 
-use super::names::{Entry, Held, NameIndex, Names};
+use super::arena::{Arena, Region};
+use super::names::{self, Entry, Held, NameIndex};
 use crate::paths::{is_below, join};
 
 /// The parent of a root: a wd the kernel never gives (its overflow event's).
@@ -19,7 +21,7 @@ const NO_PARENT: i32 = -1;
 struct Dir {
     wd: i32,
     parent: i32,
-    names: Names,
+    names: Region,
 }
 
 fn hash(wd: i32) -> u64 {
@@ -35,6 +37,8 @@ pub struct Dirs {
     indexes: HashMap<i32, NameIndex>,
     /// Each root's path (trimmed), by its wd.
     root_paths: HashMap<i32, Vec<u8>>,
+    /// The directories' names.
+    arena: Arena,
 }
 
 impl Dirs {
@@ -49,6 +53,33 @@ impl Dirs {
 
     fn dir(&self, wd: i32) -> Option<&Dir> {
         self.slot(wd).and_then(|at| self.slots.get(at))
+    }
+
+    /// The buffer of a directory's names.
+    fn bytes(&self, dir: &Dir) -> &[u8] {
+        self.arena.get(dir.names)
+    }
+
+    /// Makes `slot`'s buffer `len` bytes long; false when the arena is full.
+    fn resize_names(&mut self, slot: usize, len: usize) -> bool {
+        let Some(dir) = self.slots.get_mut(slot) else {
+            return false;
+        };
+        match self.arena.resize(dir.names, len) {
+            Some(region) => {
+                dir.names = region;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Squeezes the garbage out of the arena once there is enough of it.
+    fn tidy(&mut self) {
+        if self.arena.wants_squeeze() {
+            self.arena
+                .squeeze(self.slots.iter_mut().map(|dir| &mut dir.names));
+        }
     }
 
     /// How many directories are watched.
@@ -83,11 +114,10 @@ impl Dirs {
         let Ok(at) = u32::try_from(self.slots.len()) else {
             return;
         };
-        self.slots.push(Dir {
-            wd,
-            parent,
-            names: Names::new(name),
-        });
+        let Some(names) = self.arena.alloc(&names::buffer(name)) else {
+            return;
+        };
+        self.slots.push(Dir { wd, parent, names });
         let slots = &self.slots;
         self.by_wd.insert_unique(hash(wd), at, |&other| {
             slots.get(other as usize).map_or(0, |d| hash(d.wd))
@@ -106,7 +136,9 @@ impl Dirs {
             return false;
         };
         entry.remove();
-        self.slots.swap_remove(at);
+        let gone = self.slots.swap_remove(at);
+        self.arena.free(gone.names);
+        self.tidy();
         // The last directory moved into the hole: its position changes.
         if let Some(moved) = self.slots.get(at).map(|d| d.wd) {
             let last = self.slots.len();
@@ -128,6 +160,7 @@ impl Dirs {
         self.by_wd.clear();
         self.indexes.clear();
         self.root_paths.clear();
+        self.arena.clear();
     }
 
     /// The parent of `wd` (none for a root, or a wd not held).
@@ -144,7 +177,7 @@ impl Dirs {
 
     /// The name `wd` has in its parent (empty for a root).
     pub fn name(&self, wd: i32) -> Option<&[u8]> {
-        self.dir(wd).map(|d| d.names.own_name())
+        self.dir(wd).map(|d| names::own_name(self.bytes(d)))
     }
 
     /// The path events of `wd` report under: its root's path and the names below it.
@@ -176,7 +209,7 @@ impl Dirs {
                 }
                 return true;
             }
-            chain.push(dir.names.own_name());
+            chain.push(names::own_name(self.bytes(dir)));
             current = dir.parent;
         }
         false
@@ -222,65 +255,102 @@ impl Dirs {
         let Some(at) = self.slot(wd) else {
             return;
         };
-        let Some(dir) = self.slots.get_mut(at) else {
+        let Some(dir) = self.slots.get(at) else {
             return;
         };
-        dir.parent = parent;
-        if dir.names.own_name() != name {
-            let mut names = Names::new(name);
-            for (held_name, held) in dir.names.iter() {
-                names.update(None, held_name, |_| held);
-            }
-            dir.names = names;
+        let bytes = self.arena.get(dir.names);
+        let renamed = (names::own_name(bytes) != name)
+            .then(|| names::renamed(bytes, self.indexes.get(&wd), name));
+        if let Some(dir) = self.slots.get_mut(at) {
+            dir.parent = parent;
+        }
+        let Some(renamed) = renamed else {
+            return;
+        };
+        if !self.resize_names(at, renamed.len()) {
+            return;
+        }
+        if let Some(dir) = self.slots.get(at) {
+            let bytes = self.arena.get_mut(dir.names);
+            bytes.copy_from_slice(&renamed);
             if let Some(index) = self.indexes.get_mut(&wd) {
-                *index = dir.names.index();
+                *index = names::index(bytes);
             }
         }
+        self.tidy();
     }
 
     /// What `wd` knows of `name`.
     pub fn held(&self, wd: i32, name: &[u8]) -> Held {
         self.dir(wd)
-            .map(|d| d.names.get(self.indexes.get(&wd), name))
+            .map(|d| names::get(self.bytes(d), self.indexes.get(&wd), name))
             .unwrap_or_default()
     }
 
     /// Sets what `wd` knows of `name` to what `change` makes of it; returns what it knew before
-    /// (nothing when `wd` is not held).
+    /// (nothing when `wd` is not held). The directory's buffer grows by half when it is full.
     pub fn update(&mut self, wd: i32, name: &[u8], change: impl FnOnce(Held) -> Held) -> Held {
         let Some(at) = self.slot(wd) else {
             return Held::default();
         };
-        let Some(dir) = self.slots.get_mut(at) else {
-            return Held::default();
-        };
-        let (old, wants_index) = dir.names.update(self.indexes.get_mut(&wd), name, change);
-        if wants_index {
-            self.indexes.insert(wd, dir.names.index());
+        let new = change(self.held(wd, name));
+        loop {
+            let Some(region) = self.slots.get(at).map(|dir| dir.names) else {
+                return Held::default();
+            };
+            let bytes = self.arena.get_mut(region);
+            match names::set(bytes, self.indexes.get_mut(&wd), name, new) {
+                Ok(done) => {
+                    if done.wants_index {
+                        let index = names::index(self.arena.get(region));
+                        self.indexes.insert(wd, index);
+                    }
+                    return done.old;
+                }
+                Err(size) => {
+                    let grown = size.max(region.size() + region.size() / 2);
+                    if !self.resize_names(at, grown) {
+                        return Held::default();
+                    }
+                    self.tidy();
+                }
+            }
         }
-        old
     }
 
     /// Every name `wd` holds, with what is known of it.
     pub fn names(&self, wd: i32) -> impl Iterator<Item = (&[u8], Held)> {
-        self.dir(wd).into_iter().flat_map(|d| d.names.iter())
+        self.dir(wd)
+            .into_iter()
+            .flat_map(|d| names::iter(self.bytes(d)))
     }
 
-    /// Makes room for `bytes` more bytes of records in `wd` (see [`Names::record_size`]).
+    /// Makes room for `bytes` more bytes of records in `wd` (see [`names::record_size`]).
     pub fn reserve(&mut self, wd: i32, bytes: usize) {
-        if let Some(at) = self.slot(wd) {
-            if let Some(dir) = self.slots.get_mut(at) {
-                dir.names.reserve(self.indexes.get(&wd), bytes);
-            }
+        let Some(at) = self.slot(wd) else {
+            return;
+        };
+        let Some(dir) = self.slots.get(at) else {
+            return;
+        };
+        let used = names::used(self.bytes(dir), self.indexes.get(&wd));
+        if used + bytes > dir.names.size() {
+            self.resize_names(at, used + bytes);
+            self.tidy();
         }
     }
 
     /// Gives back the room `wd`'s names do not use (after a listing filled it).
     pub fn fit(&mut self, wd: i32) {
-        if let Some(at) = self.slot(wd) {
-            if let Some(dir) = self.slots.get_mut(at) {
-                dir.names.fit(self.indexes.get(&wd));
-            }
+        let Some(at) = self.slot(wd) else {
+            return;
+        };
+        let Some(dir) = self.slots.get(at) else {
+            return;
+        };
+        let used = names::used(self.bytes(dir), self.indexes.get(&wd));
+        if used < dir.names.size() {
+            self.resize_names(at, used);
         }
     }
 
@@ -422,5 +492,113 @@ mod tests {
         assert_eq!(dirs.name(2), Some(&b"renamed"[..]));
         dirs.remove(2);
         assert!(dirs.indexes.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Set(i32, usize, Held),
+        Remove(i32),
+        Insert(i32, usize),
+        Rename(i32, usize),
+    }
+
+    fn name(n: usize) -> Vec<u8> {
+        let mut name = format!("name{n}").into_bytes();
+        if n.is_multiple_of(5) {
+            name.resize(40 + n % 200, b'z');
+        }
+        name
+    }
+
+    fn held() -> impl Strategy<Value = Held> {
+        (
+            proptest::option::of((any::<bool>(), any::<bool>())),
+            proptest::option::of(0i32..100),
+        )
+            .prop_map(|(entry, subdir)| Held {
+                entry: entry.map(|(is_dir, synthetic_pending)| Entry {
+                    is_dir,
+                    synthetic_pending,
+                }),
+                subdir,
+            })
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            8 => (2i32..8, 0usize..120, held()).prop_map(|(wd, n, h)| Step::Set(wd, n, h)),
+            3 => (2i32..8, 0usize..120).prop_map(|(wd, n)| Step::Set(wd, n, Held::default())),
+            1 => (2i32..8).prop_map(Step::Remove),
+            1 => (2i32..8, 0usize..120).prop_map(|(wd, n)| Step::Insert(wd, n)),
+            1 => (2i32..8, 0usize..120).prop_map(|(wd, n)| Step::Rename(wd, n)),
+        ]
+    }
+
+    /// Each directory's own name and names, by wd.
+    type Model = HashMap<i32, (Vec<u8>, HashMap<Vec<u8>, Held>)>;
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: crate::props_cases(256),
+            ..ProptestConfig::default()
+        })]
+
+        /// Directories growing, shrinking, renamed, removed and made again, in an arena squeezed
+        /// often: each holds its own name and what a map of names would.
+        #[test]
+        fn every_directory_holds_what_a_map_would(steps in proptest::collection::vec(step(), 0..400)) {
+            let mut dirs = Dirs { arena: Arena::squeezed_from(256), ..Dirs::default() };
+            dirs.insert_root(1, b"/r");
+            let mut model: Model = HashMap::new();
+            for wd in 2..8 {
+                dirs.insert(wd, 1, &name(wd as usize));
+                model.insert(wd, (name(wd as usize), HashMap::new()));
+            }
+            for step in &steps {
+                match step {
+                    Step::Set(wd, n, new) if model.contains_key(wd) => {
+                        let new = *new;
+                        let names = &mut model.get_mut(wd).expect("held").1;
+                        let was = names.get(&name(*n)).copied().unwrap_or_default();
+                        prop_assert_eq!(dirs.update(*wd, &name(*n), |_| new), was);
+                        if new == Held::default() {
+                            names.remove(&name(*n));
+                        } else {
+                            names.insert(name(*n), new);
+                        }
+                    }
+                    Step::Remove(wd) => {
+                        prop_assert_eq!(dirs.remove(*wd), model.remove(wd).is_some());
+                    }
+                    Step::Insert(wd, n) if !model.contains_key(wd) => {
+                        dirs.insert(*wd, 1, &name(*n));
+                        model.insert(*wd, (name(*n), HashMap::new()));
+                    }
+                    Step::Rename(wd, n) if model.contains_key(wd) => {
+                        dirs.reparent(*wd, 1, &name(*n));
+                        if let Some(dir) = model.get_mut(wd) {
+                            dir.0 = name(*n);
+                        }
+                    }
+                    _ => {}
+                }
+                for (wd, (own, names)) in &model {
+                    prop_assert_eq!(dirs.name(*wd), Some(own.as_slice()));
+                    let held: HashMap<Vec<u8>, Held> =
+                        dirs.names(*wd).map(|(name, held)| (name.to_vec(), held)).collect();
+                    prop_assert_eq!(&held, names);
+                }
+            }
+            prop_assert_eq!(dirs.len(), model.len() + 1);
+        }
     }
 }

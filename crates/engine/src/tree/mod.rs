@@ -729,6 +729,7 @@ fn push_synthetic(out: &mut dyn Sink, wd: i32, mask: u32, dir: &[u8], name: &[u8
     out.push(&event, Some(dir), FLAG_SYNTHETIC);
 }
 
+mod arena;
 mod dirs;
 pub mod fs;
 mod names;

@@ -252,224 +252,191 @@ impl NameIndex {
     }
 }
 
-/// One directory's own name and the names it holds.
-#[derive(Debug, Clone)]
-pub struct Names {
-    bytes: Box<[u8]>,
+/// A directory's buffer holding its own name `name` (empty for a root, whose path is kept
+/// elsewhere) and no records. A name longer than a byte can say (the kernel's never are) is cut.
+pub fn buffer(name: &[u8]) -> Vec<u8> {
+    let name = &name[..name.len().min(255)];
+    let mut bytes = Vec::with_capacity(1 + name.len());
+    bytes.push(name.len() as u8);
+    bytes.extend_from_slice(name);
+    bytes
 }
 
-impl Default for Names {
-    /// A root's: no name of its own, holding nothing.
-    fn default() -> Self {
-        Names::new(b"")
+/// The directory's own name.
+pub fn own_name(bytes: &[u8]) -> &[u8] {
+    bytes.get(1..records_start(bytes)).unwrap_or_default()
+}
+
+/// What is known of `name`.
+pub fn get(bytes: &[u8], index: Option<&NameIndex>, name: &[u8]) -> Held {
+    find(bytes, index, name)
+        .and_then(|at| record_at(bytes, at))
+        .map(|r| r.held())
+        .unwrap_or_default()
+}
+
+fn find(bytes: &[u8], index: Option<&NameIndex>, name: &[u8]) -> Option<usize> {
+    match index {
+        Some(index) => index.find(bytes, name),
+        None => live(bytes).find(|r| r.name == name).map(|r| r.offset),
     }
 }
 
-impl Names {
-    /// A directory named `name` (empty for a root, whose path is kept elsewhere) holding nothing.
-    /// A name longer than a byte can say (the kernel's never are) is cut to 255 bytes.
-    pub fn new(name: &[u8]) -> Self {
-        let name = &name[..name.len().min(255)];
-        let mut bytes = Vec::with_capacity(1 + name.len());
-        bytes.push(name.len() as u8);
-        bytes.extend_from_slice(name);
-        Names {
-            bytes: bytes.into_boxed_slice(),
+/// Every name held, with what is known of it (in no particular order).
+pub fn iter(bytes: &[u8]) -> impl Iterator<Item = (&[u8], Held)> {
+    live(bytes).map(|r| (r.name, r.held()))
+}
+
+/// The bytes in use: the own name and the records (tombstones included).
+pub fn used(bytes: &[u8], index: Option<&NameIndex>) -> usize {
+    index.map_or_else(|| end_of(bytes), |index| index.end)
+}
+
+/// The bytes a record of `name` takes (`is_dir`: as a directory entry, with room for its wd).
+pub fn record_size(name: &[u8], is_dir: bool) -> usize {
+    record_len(name.len(), HAS_ENTRY | if is_dir { IS_DIR } else { 0 })
+}
+
+/// The same records under another own name (the index, if any, is to be built again).
+pub fn renamed(bytes: &[u8], index: Option<&NameIndex>, name: &[u8]) -> Vec<u8> {
+    let mut renamed = buffer(name);
+    let records = bytes.get(records_start(bytes)..used(bytes, index));
+    renamed.extend_from_slice(records.unwrap_or_default());
+    renamed
+}
+
+/// What [`set`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Set {
+    /// What was known of the name before.
+    pub old: Held,
+    /// The directory holds enough names to want an index, and has none.
+    pub wants_index: bool,
+}
+
+/// Sets what is known of `name` to `new` (nothing known: the name is forgotten). `index` is the
+/// directory's index, if it has one. `Err(size)` when the buffer must first grow to `size` bytes
+/// (nothing was changed).
+pub fn set(
+    bytes: &mut [u8],
+    mut index: Option<&mut NameIndex>,
+    name: &[u8],
+    new: Held,
+) -> Result<Set, usize> {
+    let unchanged = |old| Set {
+        old,
+        wants_index: false,
+    };
+    // No name is empty, longer than 255 bytes or holds a zero byte (the kernel's never do).
+    if name.is_empty() || name.len() > 255 || name.first() == Some(&0) {
+        return Ok(unchanged(Held::default()));
+    }
+    let found = find(bytes, index.as_deref(), name).and_then(|at| record_at(bytes, at));
+    let old = found.map(|r| r.held()).unwrap_or_default();
+    if new == old {
+        return Ok(unchanged(old));
+    }
+    let flags = new.flags();
+    let len = record_len(name.len(), flags);
+    if let Some((at, old_len)) = found.map(|r| (r.offset, r.len())) {
+        if !new.is_empty() && len == old_len {
+            write(bytes, at, name, flags, new.subdir);
+            return Ok(unchanged(old));
         }
     }
-
-    /// The directory's own name.
-    pub fn own_name(&self) -> &[u8] {
-        self.bytes
-            .get(1..records_start(&self.bytes))
-            .unwrap_or_default()
-    }
-
-    /// What is known of `name`.
-    pub fn get(&self, index: Option<&NameIndex>, name: &[u8]) -> Held {
-        self.find(index, name)
-            .and_then(|at| record_at(&self.bytes, at))
-            .map(|r| r.held())
-            .unwrap_or_default()
-    }
-
-    fn find(&self, index: Option<&NameIndex>, name: &[u8]) -> Option<usize> {
-        match index {
-            Some(index) => index.find(&self.bytes, name),
-            None => live(&self.bytes).find(|r| r.name == name).map(|r| r.offset),
+    if !new.is_empty() {
+        let end = used(bytes, index.as_deref());
+        if end + len > bytes.len() {
+            return Err(end + len);
         }
     }
-
-    /// Every name held, with what is known of it (in no particular order).
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], Held)> {
-        live(&self.bytes).map(|r| (r.name, r.held()))
+    if let Some(at) = found.map(|r| r.offset) {
+        remove_at(bytes, index.as_deref_mut(), at, name);
     }
-
-    /// How many names are held.
-    fn count(&self) -> usize {
-        live(&self.bytes).count()
+    if new.is_empty() {
+        return Ok(unchanged(old));
     }
+    let wants_index = append(bytes, index, name, flags, new.subdir);
+    Ok(Set { old, wants_index })
+}
 
-    /// Sets what is known of `name` to what `change` makes of it (nothing known: the name is
-    /// forgotten); returns what was known before. `index` is the directory's index, if it has one;
-    /// true in the second place when the directory has grown to need one it does not have.
-    pub fn update(
-        &mut self,
-        mut index: Option<&mut NameIndex>,
-        name: &[u8],
-        change: impl FnOnce(Held) -> Held,
-    ) -> (Held, bool) {
-        // No name is empty, longer than 255 bytes or holds a zero byte (the kernel's never do).
-        if name.is_empty() || name.len() > 255 || name.first() == Some(&0) {
-            return (Held::default(), false);
-        }
-        let found = self
-            .find(index.as_deref(), name)
-            .and_then(|at| record_at(&self.bytes, at));
-        let old = found.map(|r| r.held()).unwrap_or_default();
-        let new = change(old);
-        if new == old {
-            return (old, false);
-        }
-        let flags = new.flags();
-        if let Some((at, old_len)) = found.map(|r| (r.offset, r.len())) {
-            if !new.is_empty() && record_len(name.len(), flags) == old_len {
-                self.write(at, name, flags, new.subdir);
-                return (old, false);
+/// Writes a record of `name` at `at` (where one of the same length is, or room for it).
+fn write(bytes: &mut [u8], at: usize, name: &[u8], flags: u8, subdir: Option<i32>) {
+    let len = record_len(name.len(), flags);
+    let Some(slot) = bytes.get_mut(at..at + len) else {
+        return;
+    };
+    let header = header_len(name.len(), flags);
+    if header == 1 {
+        slot[0] = name.len() as u8;
+    } else {
+        slot[..3].copy_from_slice(&[FULL, name.len() as u8, flags]);
+    }
+    slot[header..header + name.len()].copy_from_slice(name);
+    if has_wd(flags) {
+        slot[header + name.len()..].copy_from_slice(&subdir.unwrap_or(0).to_le_bytes());
+    }
+}
+
+fn remove_at(bytes: &mut [u8], index: Option<&mut NameIndex>, at: usize, name: &[u8]) {
+    let Some((len, name_at)) = record_at(bytes, at).map(|r| (r.len(), r.name_at())) else {
+        return;
+    };
+    match index {
+        Some(index) => {
+            index.remove(name, at);
+            if let Some(first) = bytes.get_mut(name_at) {
+                *first = 0;
             }
-            self.remove_at(index.as_deref_mut(), at, name);
-        }
-        if new.is_empty() {
-            return (old, false);
-        }
-        let wants_index = self.append(index, name, flags, new.subdir);
-        (old, wants_index)
-    }
-
-    /// Writes a record of `name` at `at` (where one of the same length is).
-    fn write(&mut self, at: usize, name: &[u8], flags: u8, subdir: Option<i32>) {
-        let len = record_len(name.len(), flags);
-        let Some(slot) = self.bytes.get_mut(at..at + len) else {
-            return;
-        };
-        let header = header_len(name.len(), flags);
-        if header == 1 {
-            slot[0] = name.len() as u8;
-        } else {
-            slot[..3].copy_from_slice(&[FULL, name.len() as u8, flags]);
-        }
-        slot[header..header + name.len()].copy_from_slice(name);
-        if has_wd(flags) {
-            slot[header + name.len()..].copy_from_slice(&subdir.unwrap_or(0).to_le_bytes());
-        }
-    }
-
-    fn remove_at(&mut self, index: Option<&mut NameIndex>, at: usize, name: &[u8]) {
-        let Some((len, name_at)) = record_at(&self.bytes, at).map(|r| (r.len(), r.name_at()))
-        else {
-            return;
-        };
-        match index {
-            Some(index) => {
-                index.remove(name, at);
-                if let Some(first) = self.bytes.get_mut(name_at) {
-                    *first = 0;
-                }
-                index.dead += len;
-                if index.dead * 2 > index.end {
-                    self.sweep();
-                    index.rebuild(&self.bytes);
-                }
-            }
-            None => {
-                let end = end_of(&self.bytes);
-                self.bytes.copy_within(at + len..end, at);
-                self.bytes[end - len..end].fill(0);
+            index.dead += len;
+            if index.dead * 2 > index.end {
+                sweep(bytes);
+                index.rebuild(bytes);
             }
         }
-    }
-
-    /// Drops the tombstones, keeping the buffer's size.
-    fn sweep(&mut self) {
-        let kept: Vec<u8> = records(&self.bytes)
-            .filter(|r| !r.is_dead())
-            .flat_map(|r| self.bytes[r.offset..r.offset + r.len()].iter().copied())
-            .collect();
-        let start = records_start(&self.bytes);
-        self.bytes[start..start + kept.len()].copy_from_slice(&kept);
-        self.bytes[start + kept.len()..].fill(0);
-    }
-
-    /// Appends a record, growing the buffer by half when it is full; true when the directory now
-    /// holds enough names to want an index and has none.
-    fn append(
-        &mut self,
-        index: Option<&mut NameIndex>,
-        name: &[u8],
-        flags: u8,
-        subdir: Option<i32>,
-    ) -> bool {
-        let end = match &index {
-            Some(index) => index.end,
-            None => end_of(&self.bytes),
-        };
-        let len = record_len(name.len(), flags);
-        if end + len > self.bytes.len() {
-            self.grow_to(
-                end,
-                (end + len).max(self.bytes.len() + self.bytes.len() / 2),
-            );
-        }
-        self.write(end, name, flags, subdir);
-        match index {
-            Some(index) => {
-                index.add(&self.bytes, name, end);
-                index.end = end + len;
-                false
-            }
-            None => self.count() >= INDEXED_AT,
+        None => {
+            let end = end_of(bytes);
+            bytes.copy_within(at + len..end, at);
+            bytes[end - len..end].fill(0);
         }
     }
+}
 
-    /// The bytes a record of `name` takes (`is_dir`: as a directory entry, with room for its wd).
-    pub fn record_size(name: &[u8], is_dir: bool) -> usize {
-        record_len(name.len(), HAS_ENTRY | if is_dir { IS_DIR } else { 0 })
-    }
+/// Drops the tombstones.
+fn sweep(bytes: &mut [u8]) {
+    let kept: Vec<u8> = records(bytes)
+        .filter(|r| !r.is_dead())
+        .flat_map(|r| bytes[r.offset..r.offset + r.len()].iter().copied())
+        .collect();
+    let start = records_start(bytes);
+    bytes[start..start + kept.len()].copy_from_slice(&kept);
+    bytes[start + kept.len()..].fill(0);
+}
 
-    /// Makes room for `bytes` more bytes of records.
-    pub fn reserve(&mut self, index: Option<&NameIndex>, bytes: usize) {
-        let end = index.map_or_else(|| end_of(&self.bytes), |index| index.end);
-        if end + bytes > self.bytes.len() {
-            self.grow_to(end, end + bytes);
+/// Appends a record where there is room for it; true when the directory now holds enough names to
+/// want an index and has none.
+fn append(
+    bytes: &mut [u8],
+    index: Option<&mut NameIndex>,
+    name: &[u8],
+    flags: u8,
+    subdir: Option<i32>,
+) -> bool {
+    let end = used(bytes, index.as_deref());
+    write(bytes, end, name, flags, subdir);
+    match index {
+        Some(index) => {
+            index.add(bytes, name, end);
+            index.end = end + record_len(name.len(), flags);
+            false
         }
+        None => live(bytes).count() >= INDEXED_AT,
     }
+}
 
-    /// A buffer of `size` bytes holding the first `end` of this one.
-    fn grow_to(&mut self, end: usize, size: usize) {
-        let kept = end.min(self.bytes.len());
-        let mut grown = vec![0; size.max(kept)];
-        grown[..kept].copy_from_slice(&self.bytes[..kept]);
-        self.bytes = grown.into_boxed_slice();
-    }
-
-    /// An index of this directory's names (for [`Names::update`] once it says it wants one).
-    pub fn index(&self) -> NameIndex {
-        NameIndex::build(&self.bytes)
-    }
-
-    /// Gives back the slack past the last record (after a listing filled the directory).
-    pub fn fit(&mut self, index: Option<&NameIndex>) {
-        let end = index.map_or_else(|| end_of(&self.bytes), |index| index.end);
-        if end < self.bytes.len() {
-            self.bytes = self.bytes[..end].into();
-        }
-    }
-
-    /// Bytes held (for tests).
-    #[cfg(test)]
-    pub fn capacity(&self) -> usize {
-        self.bytes.len()
-    }
+/// An index of a directory's names (for [`set`] once it says it wants one).
+pub fn index(bytes: &[u8]) -> NameIndex {
+    NameIndex::build(bytes)
 }
 
 #[cfg(test)]
@@ -489,30 +456,47 @@ mod tests {
         synthetic_pending: false,
     };
 
-    /// A directory's names with the index [`Names::update`] asks for, as [`crate::tree::dirs`]
-    /// keeps them.
-    #[derive(Default)]
+    /// A directory's buffer with the index [`set`] asks for, grown as it asks, as
+    /// [`crate::tree::dirs`] keeps them.
     struct Indexed {
-        names: Names,
+        bytes: Vec<u8>,
         index: Option<NameIndex>,
     }
 
     impl Indexed {
-        fn update(&mut self, name: &[u8], change: impl FnOnce(Held) -> Held) -> Held {
-            let (old, wants) = self.names.update(self.index.as_mut(), name, change);
-            if wants {
-                self.index = Some(self.names.index());
+        fn new(name: &[u8]) -> Self {
+            Indexed {
+                bytes: buffer(name),
+                index: None,
             }
-            old
+        }
+
+        fn update(&mut self, name: &[u8], change: impl FnOnce(Held) -> Held) -> Held {
+            let new = change(self.get(name));
+            loop {
+                let before = self.bytes.clone();
+                match set(&mut self.bytes, self.index.as_mut(), name, new) {
+                    Ok(done) => {
+                        if done.wants_index {
+                            self.index = Some(index(&self.bytes));
+                        }
+                        return done.old;
+                    }
+                    Err(size) => {
+                        assert_eq!(self.bytes, before, "nothing changes when room is short");
+                        assert!(size > self.bytes.len());
+                        self.bytes.resize(size, 0);
+                    }
+                }
+            }
         }
 
         fn get(&self, name: &[u8]) -> Held {
-            self.names.get(self.index.as_ref(), name)
+            get(&self.bytes, self.index.as_ref(), name)
         }
 
         fn all(&self) -> HashMap<Vec<u8>, Held> {
-            self.names
-                .iter()
+            iter(&self.bytes)
                 .map(|(name, held)| (name.to_vec(), held))
                 .collect()
         }
@@ -520,11 +504,8 @@ mod tests {
 
     #[test]
     fn holds_entries_and_subdirectories_apart_and_forgets_a_name_known_as_neither() {
-        let mut d = Indexed {
-            names: Names::new(b"src"),
-            index: None,
-        };
-        assert_eq!(d.names.own_name(), b"src");
+        let mut d = Indexed::new(b"src");
+        assert_eq!(own_name(&d.bytes), b"src");
         d.update(b"main.rs", |h| Held {
             entry: Some(FILE),
             ..h
@@ -533,13 +514,13 @@ mod tests {
             entry: Some(DIR),
             ..h
         });
-        let before = d.names.capacity();
+        let before = d.bytes.len();
         d.update(b"lib", |h| Held {
             subdir: Some(7),
             ..h
         });
         assert_eq!(
-            d.names.capacity(),
+            d.bytes.len(),
             before,
             "a directory entry has room for its wd"
         );
@@ -564,15 +545,20 @@ mod tests {
         assert_eq!(d.all().len(), 1);
         assert_eq!(d.get(b"main.rs").entry, Some(FILE));
         assert_eq!(
-            d.names.own_name(),
+            own_name(&d.bytes),
             b"src",
             "records never touch the own name"
+        );
+        assert_eq!(
+            used(&d.bytes, None),
+            1 + 3 + record_size(b"main.rs", false),
+            "a plain file's record is its length and its name"
         );
     }
 
     #[test]
     fn a_large_directory_is_indexed_and_its_tombstones_swept() {
-        let mut d = Indexed::default();
+        let mut d = Indexed::new(b"");
         let name = |i: usize| format!("file{i}.txt").into_bytes();
         for i in 0..INDEXED_AT * 4 {
             d.update(&name(i), |h| Held {
@@ -590,7 +576,7 @@ mod tests {
             .map(|index| (index.table.len(), index.dead));
         assert_eq!(index.map(|(names, _)| names), Some(INDEXED_AT * 4 / 3));
         assert!(
-            index.is_some_and(|(_, dead)| dead * 2 <= d.names.capacity()),
+            index.is_some_and(|(_, dead)| dead * 2 <= d.bytes.len()),
             "tombstones are swept once they are half the buffer"
         );
         for i in 0..INDEXED_AT * 4 {
@@ -600,25 +586,22 @@ mod tests {
     }
 
     #[test]
-    fn fit_gives_back_the_slack_and_reserve_makes_room_once() {
-        let mut names = Names::new(b"d");
-        names.reserve(None, 3 * Names::record_size(b"abc", false));
-        let reserved = names.capacity();
-        for name in [&b"abc"[..], b"abd", b"abe"] {
-            names.update(None, name, |_| Held {
-                entry: Some(FILE),
-                subdir: None,
-            });
-        }
-        assert_eq!(
-            names.capacity(),
-            reserved,
-            "no growth past what was reserved"
-        );
-        names.update(None, b"abd", |_| Held::default());
-        names.fit(None);
-        assert_eq!(names.capacity(), 2 + 2 * Names::record_size(b"abc", false));
-        assert_eq!(names.iter().count(), 2);
+    fn renamed_keeps_the_records_under_a_new_own_name() {
+        let mut d = Indexed::new(b"old");
+        d.update(b"f", |_| Held {
+            entry: Some(FILE),
+            subdir: None,
+        });
+        d.update(b"g", |_| Held {
+            entry: Some(DIR),
+            subdir: Some(3),
+        });
+        let renamed = renamed(&d.bytes, None, b"a-longer-name");
+        assert_eq!(own_name(&renamed), b"a-longer-name");
+        let all: HashMap<Vec<u8>, Held> = iter(&renamed)
+            .map(|(name, held)| (name.to_vec(), held))
+            .collect();
+        assert_eq!(all, d.all());
     }
 
     #[derive(Debug, Clone)]
@@ -667,7 +650,7 @@ mod tests {
         /// hold what a map of names would.
         #[test]
         fn names_hold_what_a_map_would(steps in proptest::collection::vec(step(), 0..600)) {
-            let mut d = Indexed { names: Names::new(b"own"), index: None };
+            let mut d = Indexed::new(b"own");
             let mut model: HashMap<Vec<u8>, Held> = HashMap::new();
             for step in &steps {
                 let (name, new) = match step {
@@ -688,9 +671,7 @@ mod tests {
             for (name, held) in &model {
                 prop_assert_eq!(d.get(name), *held);
             }
-            prop_assert_eq!(d.names.own_name(), b"own");
-            d.names.fit(d.index.as_ref());
-            prop_assert_eq!(d.all(), model);
+            prop_assert_eq!(own_name(&d.bytes), b"own");
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::names::{Entry, Names};
+use super::names::{self, Entry};
 use super::{join, push_synthetic, Probe, Scan, Tree, TreeReport, Watched};
 use crate::error::Error;
 use crate::event::RawEvent;
@@ -318,7 +318,7 @@ impl Tree {
         let size = listing
             .entries
             .iter()
-            .map(|entry| Names::record_size(&entry.name, entry.kind != EntryKind::File))
+            .map(|entry| names::record_size(&entry.name, entry.kind != EntryKind::File))
             .sum();
         self.dirs.reserve(wd, size);
         for entry in listing.entries {

@@ -320,7 +320,7 @@ describe('WireBatch', () => {
     for (let k = 0; k < 100; k++) {
       const batch = new WireBatch(Buffer.from(largest), 'utf8')
       for (let i = 0; i < batch.count; i++) {
-        const name = batch.name(i)
+        const name = batch.name(i)!
         if (i === 0) kept.push(name)
       }
     }

@@ -53,27 +53,37 @@ export interface EventBatch<P extends string | Buffer = string> extends Iterable
   [Symbol.iterator](): IterableIterator<InotifyEvent<P>>
 }
 
+/** The error for an index that is not an integer from 0 to `length - 1`. */
+function badIndex(i: unknown, length: number): RangeError {
+  return new RangeError(`EventBatch index must be an integer from 0 to ${length - 1}, got ${describe(i)}`)
+}
+
 /**
  * A batch as the user sees it: the rows of a {@link WireBatch}, all of them or some (`rows`: what a
  * generator left over, or what a tree's ignore function kept).
+ *
+ * `mask` and `filename`, what a loop over every event calls, check the index by what the column
+ * read gives (`undefined` for a number that is not an index), with no call on their way but the
+ * decoding of the name: a fresh process runs them thousands of times in V8's interpreter before
+ * it optimizes them, and each call and check costs there.
  */
 export class BatchView<E extends PathEncoding> implements EventBatch<PathOf<E>> {
   readonly length: number
   readonly #wire: WireBatch<E>
   readonly #rows: Uint32Array | null
+  readonly #masks: Uint32Array
 
   constructor(wire: WireBatch<E>, rows: Uint32Array | null = null) {
     this.#wire = wire
     this.#rows = rows
+    this.#masks = wire.masks
     this.length = rows === null ? wire.count : rows.length
   }
 
   /** The wire row of index `i`; a `RangeError` unless `i` is an integer from 0 to `length - 1`. */
   #row(i: number): number {
     // `i >>> 0 === i` holds for the integers from 0 to 2^32 - 1 only (not for NaN, -1, 1.5).
-    if (typeof i !== 'number' || i >>> 0 !== i || i >= this.length) {
-      throw new RangeError(`EventBatch index must be an integer from 0 to ${this.length - 1}, got ${describe(i)}`)
-    }
+    if (typeof i !== 'number' || i >>> 0 !== i || i >= this.length) throw badIndex(i, this.length)
     const rows = this.#rows
     return rows === null ? i : rows[i]!
   }
@@ -83,7 +93,11 @@ export class BatchView<E extends PathEncoding> implements EventBatch<PathOf<E>> 
   }
 
   mask(i: number): number {
-    return this.#wire.masks[this.#row(i)]!
+    const rows = this.#rows
+    // A typed array gives `undefined` for a number that is not one of its indices.
+    const mask = typeof i === 'number' ? this.#masks[rows === null ? i : (rows[i] ?? -1)] : undefined
+    if (mask === undefined) throw badIndex(i, this.length)
+    return mask
   }
 
   cookie(i: number): number {
@@ -103,7 +117,10 @@ export class BatchView<E extends PathEncoding> implements EventBatch<PathOf<E>> 
   }
 
   filename(i: number): PathOf<E> {
-    return this.#wire.name(this.#row(i))
+    const rows = this.#rows
+    const name = typeof i === 'number' ? this.#wire.name(rows === null ? i : (rows[i] ?? -1)) : undefined
+    if (name === undefined) throw badIndex(i, this.length)
+    return name
   }
 
   synthetic(i: number): boolean {

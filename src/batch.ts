@@ -11,13 +11,14 @@ import type { WireBatch } from './wire'
 /**
  * Events the reader thread handed over at once (what it read from the kernel's queue in one go, or
  * the rest of it that another generator left), in the kernel's order, read in place from the native
- * engine's buffer: a field of event `i` is one array read, and nothing is decoded until it is asked
- * for. `P` is `string` (the default `'utf8'` encoding) or `Buffer` (`'buffer'`).
+ * engine's buffer: a field of event `i` is one array read, and no name or path is made until it is
+ * asked for. `P` is `string` (the default `'utf8'` encoding) or `Buffer` (`'buffer'`).
  *
  * Valid indices are the integers from 0 to `length - 1`; any other throws a `RangeError`. A batch
  * stays valid as long as it is referenced, and keeps its buffer (up to about 1 MiB) in memory
- * meanwhile; the names and paths taken from it are copies (or short strings of their own) that
- * keep nothing else alive.
+ * meanwhile, with `'utf8'` also one string of all its names (short names are cut from it); the
+ * names and paths taken from it are copies (or short strings of their own) that keep nothing else
+ * alive.
  *
  * @example
  * ```ts

@@ -104,6 +104,23 @@ describe('eventBatches', () => {
     expect(items.slice(0, -1).map((e) => e!.filename)).toEqual(names)
   })
 
+  it('gives eventGen its null after a backlog whose last read fills the reader’s buffer and empties the queue', async () => {
+    // 8,192 events of 32 bytes: two reads that fill the reader's 128 KiB exactly, the second one
+    // leaving nothing queued. It is handed over as a part, and the cycle's end comes after it.
+    const dir = fx.tempDir()
+    const inotify = fx.open({ paths: [dir], mask: IN_CREATE, blockDurationS: null })
+    const names = Array.from({ length: 8192 }, (_, i) => `link${String(i).padStart(5, '0')}`)
+    for (const name of names) symlinkSync('target', join(dir, name))
+    const items = await collectUntil(
+      inotify.eventGen(),
+      (got) => got.at(-1) === null,
+      'the backlog and its null',
+      10_000,
+    )
+    expect(items.filter((item) => item === null)).toHaveLength(1)
+    expect(items.slice(0, -1).map((e) => e!.filename)).toEqual(names)
+  })
+
   it('decodes ASCII, CJK and non-UTF-8 names side by side in one batch, and gives exact bytes with encoding buffer', async () => {
     const dir = fx.tempDir()
     const utf8 = fx.open({ paths: [dir], mask: IN_CREATE, blockDurationS: null })
@@ -303,7 +320,7 @@ describe('WireBatch', () => {
     for (let k = 0; k < 100; k++) {
       const batch = new WireBatch(Buffer.from(largest), 'utf8')
       for (let i = 0; i < batch.count; i++) {
-        const name = batch.name(i)
+        const name = batch.name(i)!
         if (i === 0) kept.push(name)
       }
     }

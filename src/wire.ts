@@ -100,8 +100,11 @@ export class WireBatch<E extends PathEncoding> {
   readonly #paths: (PathOf<E> | undefined)[]
   /** Bytes of names (the last name's end). */
   readonly #namesLen: number
-  /** Every name of the batch as one Latin-1 string, made when a short ASCII name is first asked for. */
-  #ascii: string | undefined
+  /**
+   * With the `'utf8'` encoding, every name of the batch as one Latin-1 string, made with the batch:
+   * short ASCII names are cut from it (see {@link WireBatch.name}).
+   */
+  readonly #ascii: string | undefined
 
   constructor(buf: Buffer, encoding: E, littleEndianHost = HOST_LITTLE_ENDIAN) {
     if (buf.length < HEADER_LEN) throw malformed(`${buf.length} bytes`)
@@ -134,7 +137,12 @@ export class WireBatch<E extends PathEncoding> {
     this.#buf = buf
     this.#encoding = encoding
     this.#paths = new Array<PathOf<E> | undefined>(this.#pathCount)
-    this.#ascii = undefined
+    // One native call per batch rather than one per name, made here rather than when a name is
+    // first asked for, so that name() has no call on its common path: a call reached once per
+    // batch would have no type feedback when V8 optimizes name() during the first batch, and would
+    // throw that code (and its callers' loops) away at the next batch's first name.
+    this.#ascii =
+      encoding === 'utf8' ? buf.toString('latin1', this.#namesOffset, this.#namesOffset + this.#namesLen) : undefined
   }
 
   /** The watch descriptor of row `row` (-1 for `IN_Q_OVERFLOW`). */
@@ -142,25 +150,38 @@ export class WireBatch<E extends PathEncoding> {
     return this.wds[row]! | 0
   }
 
-  /** The file name of row `row`: empty for an event on the watched object itself. */
-  name(row: number): PathOf<E> {
-    const start = row === 0 ? 0 : this.nameEnds[row - 1]!
-    const end = this.nameEnds[row]!
+  /**
+   * The file name of row `row`: empty for an event on the watched object itself; `undefined` when
+   * `row` is not a row of the batch (callers that take an index from the user check it after).
+   */
+  name(row: number): PathOf<E> | undefined {
+    const ends = this.nameEnds
+    const end = ends[row]
+    if (end === undefined) return undefined
+    const start = row === 0 ? 0 : ends[row - 1]!
+    const ascii = this.#ascii
+    // The common case, with nothing to call but the slice: a short ASCII name (longer ones are
+    // copied, see SHARED_SLICE_MIN), cut from the batch's names.
+    if (
+      ascii !== undefined &&
+      start <= end &&
+      end - start < SHARED_SLICE_MIN &&
+      end <= ascii.length &&
+      (this.flags[row]! & FLAG_ASCII_NAME) !== 0
+    ) {
+      return ascii.slice(start, end) as PathOf<E>
+    }
+    return this.#decodeName(row, start, end)
+  }
+
+  /** Name `row` (bytes `start` to `end` of the names), copied out of the buffer. */
+  #decodeName(row: number, start: number, end: number): PathOf<E> {
     if (end < start || end > this.#namesLen) throw malformed(`name ${row} at ${start}..${end} of ${this.#namesLen}`)
     const at = this.#namesOffset
     if (this.#encoding === 'utf8' && (this.flags[row]! & FLAG_ASCII_NAME) !== 0) {
-      // Short ASCII names are cut from one string of the batch's names (no native call each);
-      // longer ones are copied, see SHARED_SLICE_MIN.
-      if (end - start < SHARED_SLICE_MIN) return (this.#ascii ?? this.#asciiNames()).slice(start, end) as PathOf<E>
       return this.#buf.toString('latin1', at + start, at + end) as PathOf<E>
     }
     return decodeBytes(this.#buf, at + start, at + end, this.#encoding)
-  }
-
-  #asciiNames(): string {
-    const at = this.#namesOffset
-    this.#ascii = this.#buf.toString('latin1', at, at + this.#namesLen)
-    return this.#ascii
   }
 
   /** The watch path row `row` is reported under: empty for `IN_Q_OVERFLOW`, which has none. */
@@ -194,7 +215,7 @@ export class WireBatch<E extends PathEncoding> {
       header: { wd: this.wd(row), mask, cookie: this.cookies[row]!, len: this.lens[row]! },
       typeNames: maskToNames(mask),
       path: this.path(row),
-      filename: this.name(row),
+      filename: this.name(row)!,
     }
     if (this.synthetic(row)) event.synthetic = true
     return event

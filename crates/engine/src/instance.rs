@@ -48,7 +48,7 @@ use crate::sync::{lock, wait_on};
 use crate::sys::{InotifyFd, Poller, ReadOutcome};
 use crate::tree::fs::KernelTreeFs;
 use crate::wd_shares::{SessionId, WdShares};
-use crate::wire::BatchEncoder;
+use crate::wire::{BatchEncoder, EncodedBatch};
 
 /// Test-only: with this environment variable set to `reader` when an instance opens, its reader
 /// thread panics the first time it serves, so that tests can prove a panic there reaches every
@@ -408,6 +408,9 @@ struct Reader {
     behind_since: Option<Instant>,
     /// When the reader last read a batch of events (see [`STREAM_GAP`]).
     last_batch: Option<Instant>,
+    /// The last drain handed over a full read ([`hand_over_early`]): the next one reads at once,
+    /// without waiting in epoll, until a read finds the queue empty and the batch ends settled.
+    read_on: bool,
     /// Shared wds whose kernel mask is wider than their holders need since a session left.
     to_narrow: Vec<(i32, u32)>,
 }
@@ -419,6 +422,7 @@ fn run(instance: &InstanceCore) {
         backlog: Backlog::new(),
         behind_since: None,
         last_batch: None,
+        read_on: false,
         to_narrow: Vec::new(),
     };
     loop {
@@ -652,7 +656,7 @@ fn serve(
             return;
         }
         let left = tick_due.map(|d| d.saturating_duration_since(Instant::now()));
-        let ready = if reader.backlog.is_empty() {
+        let ready = if reader.backlog.is_empty() && !reader.read_on {
             match instance.poller.wait(left) {
                 Ok(ready) => ready,
                 Err(e) => return deliver_error(instance, sessions, e),
@@ -743,10 +747,11 @@ struct Drained {
     error: Option<Error>,
 }
 
-/// Reads until EAGAIN (or until a batch is large, or a read fills the buffer and more is queued:
+/// Reads until EAGAIN (or until a batch is large and more is queued, or a read fills the buffer:
 /// [`hand_over_early`]) and routes each event to the sessions holding its wd: what a scan read
 /// ahead into the backlog first, in order, then the kernel's queue.
 fn drain(instance: &InstanceCore, sessions: &[Arc<SessionCore>], reader: &mut Reader) -> Drained {
+    reader.read_on = false;
     let backlog = &reader.backlog;
     let mut books: Vec<_> = sessions.iter().map(|s| lock(&s.books)).collect();
     let mut room: Vec<bool> = Vec::with_capacity(sessions.len());
@@ -867,7 +872,8 @@ fn drain(instance: &InstanceCore, sessions: &[Arc<SessionCore>], reader: &mut Re
             });
             break;
         }
-        if filled && hand_over_early(&instance.inotify, has_changes, events_so_far(&outputs)) {
+        if filled && hand_over_early(has_changes, events_so_far(&outputs)) {
+            reader.read_on = true;
             break;
         }
     }
@@ -959,9 +965,17 @@ fn deliver(
             batch.set_settled(settled);
             state.push_read_now(Ok(batch));
             pushed = true;
-        } else if let Some(batch) = batch.filter(|b| b.events > 0) {
-            state.push(Ok(batch));
-            pushed = true;
+        } else {
+            // A read that ended settled ends the cycle of a consumer that was handed a part, even
+            // with nothing more for it.
+            let owed = settled && state.owes_settled();
+            let batch = batch
+                .filter(|b| b.events > 0 || owed)
+                .or_else(|| owed.then(settled_empty_batch));
+            if let Some(batch) = batch {
+                state.push(Ok(batch));
+                pushed = true;
+            }
         }
         if pushed {
             state.restart_tick();
@@ -976,6 +990,13 @@ fn deliver(
         reader.last_batch = settled.then(Instant::now);
     }
     any_events
+}
+
+/// An empty batch that ends a cycle (a tick, or the end of a backlog handed over in parts).
+fn settled_empty_batch() -> EncodedBatch {
+    let mut batch = BatchEncoder::new().finish();
+    batch.set_settled(true);
+    batch
 }
 
 /// An error waiting in epoll: every session hears of it.
@@ -1000,9 +1021,7 @@ fn deliver_ticks(instance: &InstanceCore, sessions: &[Arc<SessionCore>]) {
         if state.queue_len() > 0 || session.changes {
             continue;
         }
-        let mut tick = BatchEncoder::new().finish();
-        tick.set_settled(true);
-        state.push(Ok(tick));
+        state.push(Ok(settled_empty_batch()));
         announce(instance, session, state, true, false);
     }
 }

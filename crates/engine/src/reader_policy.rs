@@ -41,23 +41,26 @@ pub const STREAM_GAP: Duration = Duration::from_micros(500);
 /// delay is a fraction of a millisecond, and the saving the same. In changes mode (`watch()`) too:
 /// there it makes fewer, larger takes, and more of a file's events coalesce within one.
 pub const LINGER: Duration = Duration::from_micros(100);
-/// Whether to end the batch now, after a read that filled the buffer, because the kernel has more
-/// for it (`FIONREAD`; not in changes mode, where the consumer takes coalesced changes, not
-/// batches): the consumer then works through what was read while this thread reads the rest, and a
-/// full kernel queue drains at the pace of the slower of the two rather than of both in a row. With
-/// nothing more queued, reading on reaches EAGAIN at once and the batch ends settled, as any other
-/// (a tree then settles its books: a re-scan or a move out of the tree never waits for a next
-/// event).
-/// Handing over only when the consumer had nothing left to take was tried: the consumer then took a
-/// first part, and the rest (three quarters of a full queue) in one batch at the end, which it
-/// decoded alone after the reads were over (the drain's last millisecond).
-pub fn hand_over_early(inotify: &InotifyFd, changes: bool, events: u32) -> bool {
-    !changes && events > 0 && kernel_has_more(inotify)
+/// Whether to end the batch now, after a read that filled the buffer (not in changes mode, where the
+/// consumer takes coalesced changes, not batches): the consumer then works through what was read
+/// while this thread reads on, and a full kernel queue drains at the pace of the slower of the two
+/// rather than of both in a row. The reader then reads on at once, without waiting in epoll
+/// ([`crate::instance`]), and a read that finds the queue empty ends a settled batch, an empty one
+/// if it read nothing, for each session that was handed a part: so a tree settles its books, and a
+/// consumer sees the end of the cycle, although the kernel may have had nothing more after the
+/// full read. The reader does not ask the kernel whether more is queued (`FIONREAD`) first: that
+/// walks the whole queue, under the lock the kernel takes to queue an event, and cost a fifth of
+/// the reader's time on a full queue. Handing over only when the consumer had nothing left to take
+/// was tried: the consumer then took a first part, and the rest (three quarters of a full queue)
+/// in one batch at the end, which it decoded alone after the reads were over (the drain's last
+/// millisecond).
+pub fn hand_over_early(changes: bool, events: u32) -> bool {
+    !changes && events > 0
 }
 
 /// Whether the kernel's queue holds events (`FIONREAD`; it counts them under the queue's lock, a
-/// walk of the queue, so it is asked only when a batch is to end early). An error, which a live
-/// inotify descriptor does not give, counts as "yes": reading on finds out.
+/// walk of the queue, so it is asked only of a batch that grew to [`MAX_BATCH_BYTES`]). An error,
+/// which a live inotify descriptor does not give, counts as "yes": reading on finds out.
 pub fn kernel_has_more(inotify: &InotifyFd) -> bool {
     !matches!(inotify.queued_bytes(), Ok(0))
 }

@@ -54,6 +54,10 @@ pub struct State {
     pub stop: bool,
     queue: VecDeque<Result<EncodedBatch>>,
     queued_bytes: usize,
+    /// The last batch queued was a part, not settled: the reader owes the consumer a settled
+    /// batch, an empty one if it reads nothing more for it (see
+    /// [`crate::reader_policy::hand_over_early`]).
+    owes_settled: bool,
     /// A ring was sent and nothing was taken since: the consumer will look anyway.
     pub ring_pending: bool,
     /// The reader holds off reading until the consumer takes ([`HOLD_MAX`]): a take wakes it.
@@ -84,6 +88,7 @@ impl Default for State {
             stop: false,
             queue: VecDeque::new(),
             queued_bytes: 0,
+            owes_settled: false,
             ring_pending: false,
             reader_holding: false,
             blocked_takers: 0,
@@ -112,8 +117,15 @@ impl State {
     pub fn push(&mut self, delivery: Result<EncodedBatch>) {
         if let Ok(batch) = &delivery {
             self.queued_bytes += batch.bytes.len();
+            self.owes_settled = !batch.settled();
         }
         self.queue.push_back(delivery);
+    }
+
+    /// Whether the last batch queued was a part (see [`State::push`]): a settled read owes this
+    /// consumer a settled batch even when it read nothing for it.
+    pub fn owes_settled(&self) -> bool {
+        self.owes_settled
     }
 
     /// Queues what the reader read for a read-now request. The batch that ends the reading (a

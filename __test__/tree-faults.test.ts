@@ -117,14 +117,16 @@ describe('symbolic links', () => {
   })
 })
 
+/** Gives `path` and everything below it to the unprivileged uid the child runs as. */
+function chownAll(path: string): void {
+  chownSync(path, 65534, 65534)
+  if (statSync(path).isDirectory()) for (const entry of readdirSync(path)) chownAll(join(path, entry))
+}
+
 describe('unreadable and vanishing directories', () => {
   it('reports an unreadable directory (mode 000, as an unprivileged uid) to onError and skips it; the rest works', async () => {
     const dir = fx.tempDir()
     layout(dir, ['root/ok/', 'root/locked/inner/', 'outside/box/locked2/inner/', 'outside/box/open/'])
-    const chownAll = (path: string): void => {
-      chownSync(path, 65534, 65534)
-      if (statSync(path).isDirectory()) for (const entry of readdirSync(path)) chownAll(join(path, entry))
-    }
     chownAll(dir)
     chmodSync(join(dir, 'root/locked'), 0o000)
     chmodSync(join(dir, 'outside/box/locked2'), 0o000)
@@ -174,6 +176,37 @@ describe('unreadable and vanishing directories', () => {
     // root, ok, box and box/open.
     expect(result.watchCount).toBe(4)
     expect(result.kernel).toBe(4)
+  })
+
+  it('watches a directory it may read but not enter (mode 400, as an unprivileged uid), and skips what is below it', async () => {
+    const dir = fx.tempDir()
+    layout(dir, ['root/ok/', 'root/noenter/inner/'])
+    chownAll(dir)
+    chmodSync(join(dir, 'root/noenter'), 0o400)
+    const root = join(dir, 'root')
+    const result = parsed<{
+      uid: number
+      ready: string | ErrorInfo
+      atReady: { watchCount: number; kernel: number; errors: ErrorInfo[] }
+      paths: string[]
+    }>(
+      await fx.run('setpriv', [
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        process.execPath,
+        CHILD_SCRIPT,
+        'noSearch',
+        dir,
+      ]),
+    )
+    expect(result.uid).toBe(65534)
+    expect(result.ready).toBe('resolved')
+    // root, ok and noenter: a watch needs read permission only.
+    expect(result.atReady.watchCount).toBe(3)
+    expect(result.atReady.kernel).toBe(3)
+    expect(result.atReady.errors.map((e) => [e.code, e.path])).toEqual([['EACCES', join(root, 'noenter/inner')]])
+    expect(result.paths).toContain(join(root, 'noenter/f'))
   })
 
   it('becomes ready while another process deletes directories under it, and keeps reporting in those that remain', async () => {

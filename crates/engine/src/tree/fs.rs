@@ -7,8 +7,9 @@
 //! directory, and opens every directory below it from the root's descriptor without following a
 //! link (`openat2(2)` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS`; `openat(2)`
 //! with `O_NOFOLLOW` a component at a time where the kernel has no `openat2`), watches the very inode
-//! opened (`inotify_add_watch` on `/proc/self/fd/N`), then lists it through the same descriptor. A
-//! directory swapped for a symbolic link by another user mid-scan is then simply not there.
+//! opened (`inotify_add_watch` on `"."` with the thread's own working directory moved to it, see
+//! `cwd_watch.rs`, or on `/proc/self/fd/N`), then lists it through the same descriptor. A directory
+//! swapped for a symbolic link by another user mid-scan is then simply not there.
 //!
 //! No descriptor is held between scans, the roots' neither: an open descriptor on a root would
 //! hold back its `IN_DELETE_SELF` until it is closed, and make `umount` of its file system fail with
@@ -22,6 +23,10 @@ use std::sync::Mutex;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, ResolveFlags};
 use rustix::io::Errno;
+
+mod cwd_watch;
+
+use cwd_watch::CwdWatch;
 
 use crate::backlog::Backlog;
 use crate::error::{Error, Result};
@@ -232,8 +237,8 @@ pub trait TreeFs {
 /// root's descriptor, and listings with `getdents64` into one reused buffer (`rustix`'s `RawDir`),
 /// the kind from `d_type` (an `fstatat` only where the file system reports none). Not
 /// `std::fs::read_dir`: glibc's `opendir` adds an `fstat` and a 32 KiB allocation per directory, a
-/// quarter of a scan's time on tmpfs. Per directory: one open, one `inotify_add_watch`, the
-/// `getdents64` calls, one close.
+/// quarter of a scan's time on tmpfs. Per directory: one open, one `fchdir` and one
+/// `inotify_add_watch`, the `getdents64` calls, one close.
 /// Every few listings it moves what the kernel has queued into the [`Backlog`], so that a long scan
 /// does not overflow the kernel's queue (with, among others, the events its own listings make).
 #[derive(Debug)]
@@ -252,6 +257,8 @@ pub struct KernelTreeFs<'a> {
     dir_buf: Vec<u8>,
     /// `/proc/self/fd/N`, rewritten for each watch.
     fd_link: Vec<u8>,
+    /// Watches through the thread's working directory (moved back to `/` when this is dropped).
+    cwd: CwdWatch,
     /// The roots opened (and checked) so far, for the scans of this batch: `(dev, ino, fd)`.
     open_roots: Vec<(u64, u64, OwnedFd)>,
 }
@@ -277,14 +284,22 @@ impl<'a> KernelTreeFs<'a> {
             listed: 0,
             dir_buf: Vec::new(),
             fd_link: Vec::new(),
+            cwd: CwdWatch::default(),
             open_roots: Vec::new(),
         }
     }
 
-    /// `inotify_add_watch(2)` on the directory opened, through its `/proc/self/fd` link where
-    /// there is one.
+    /// `inotify_add_watch(2)` on the directory opened: as the thread's working directory where
+    /// it can be ([`CwdWatch`]), else through its `/proc/self/fd` link where there is one.
     fn add_kernel_watch(&mut self, dir: &OpenDir<'_>, mask: u32) -> Result<i32> {
         if let Some(fd) = dir.fd.as_ref() {
+            // "." is the directory entered, whatever its name has become: never IN_DONT_FOLLOW.
+            if let Some(watched) =
+                self.cwd
+                    .add_watch(self.inotify, fd.as_fd(), mask & !IN_DONT_FOLLOW)
+            {
+                return watched.map_err(|error| named(error, dir.path));
+            }
             if !NO_PROC_FD.load(Ordering::Relaxed) {
                 // The magic link leads to the inode opened, whatever its path has become; it must
                 // be followed, so never with IN_DONT_FOLLOW.
@@ -298,14 +313,7 @@ impl<'a> KernelTreeFs<'a> {
                     Err(Error::Sys { errno, .. }) if errno == Errno::NOENT.raw_os_error() => {
                         NO_PROC_FD.store(true, Ordering::Relaxed);
                     }
-                    Err(Error::Sys { syscall, errno, .. }) => {
-                        return Err(Error::Sys {
-                            syscall,
-                            errno,
-                            path: Some(dir.path.to_vec()),
-                        })
-                    }
-                    result => return result,
+                    result => return result.map_err(|error| named(error, dir.path)),
                 }
             }
         }
@@ -346,6 +354,18 @@ impl<'a> KernelTreeFs<'a> {
                 path: root.path.clone(),
             }),
         }
+    }
+}
+
+/// A failed system call's error naming `path` (not the `/proc/self/fd` link or `.` it went by).
+fn named(error: Error, path: &[u8]) -> Error {
+    match error {
+        Error::Sys { syscall, errno, .. } => Error::Sys {
+            syscall,
+            errno,
+            path: Some(path.to_vec()),
+        },
+        other => other,
     }
 }
 

@@ -519,23 +519,9 @@ mod props {
         name
     }
 
-    fn held() -> impl Strategy<Value = Held> {
-        (
-            proptest::option::of((any::<bool>(), any::<bool>())),
-            proptest::option::of(0i32..100),
-        )
-            .prop_map(|(entry, subdir)| Held {
-                entry: entry.map(|(is_dir, synthetic_pending)| Entry {
-                    is_dir,
-                    synthetic_pending,
-                }),
-                subdir,
-            })
-    }
-
     fn step() -> impl Strategy<Value = Step> {
         prop_oneof![
-            8 => (2i32..8, 0usize..120, held()).prop_map(|(wd, n, h)| Step::Set(wd, n, h)),
+            8 => (2i32..8, 0usize..120, names::any_held(0..100)).prop_map(|(wd, n, h)| Step::Set(wd, n, h)),
             3 => (2i32..8, 0usize..120).prop_map(|(wd, n)| Step::Set(wd, n, Held::default())),
             1 => (2i32..8).prop_map(Step::Remove),
             1 => (2i32..8, 0usize..120).prop_map(|(wd, n)| Step::Insert(wd, n)),

@@ -439,6 +439,23 @@ pub fn index(bytes: &[u8]) -> NameIndex {
     NameIndex::build(bytes)
 }
 
+/// Anything known of a name, with a subdirectory's wd from `wds` (for property tests).
+#[cfg(test)]
+pub fn any_held(wds: std::ops::Range<i32>) -> impl proptest::strategy::Strategy<Value = Held> {
+    use proptest::prelude::*;
+    (
+        proptest::option::of((any::<bool>(), any::<bool>())),
+        proptest::option::of(wds),
+    )
+        .prop_map(|(entry, subdir)| Held {
+            entry: entry.map(|(is_dir, synthetic_pending)| Entry {
+                is_dir,
+                synthetic_pending,
+            }),
+            subdir,
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -610,23 +627,9 @@ mod tests {
         Clear(usize),
     }
 
-    fn held() -> impl Strategy<Value = Held> {
-        (
-            proptest::option::of((any::<bool>(), any::<bool>())),
-            proptest::option::of(-3i32..1000),
-        )
-            .prop_map(|(entry, subdir)| Held {
-                entry: entry.map(|(is_dir, synthetic_pending)| Entry {
-                    is_dir,
-                    synthetic_pending,
-                }),
-                subdir,
-            })
-    }
-
     fn step() -> impl Strategy<Value = Step> {
         prop_oneof![
-            3 => (0usize..160, held()).prop_map(|(n, h)| Step::Set(n, h)),
+            3 => (0usize..160, any_held(-3..1000)).prop_map(|(n, h)| Step::Set(n, h)),
             2 => (0usize..160).prop_map(Step::Clear),
         ]
     }

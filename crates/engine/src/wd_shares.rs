@@ -6,9 +6,10 @@
 //! added with `IN_MASK_ADD`, so the kernel's mask is the union of the holders'; when a session
 //! leaves, the instance narrows it again to what the others need ([`Released::narrowed`]).
 //!
-//! These books cost a slot per watched directory, so a wd's first holder lives in its slot, with
-//! no allocation of its own; only a wd that several sessions hold (trees that overlap) lists the
-//! others apart.
+//! These books cost a slot per watched directory, so a wd's slot is its first holder alone (8
+//! bytes, 12 with the key), with no allocation of its own; only a wd that several sessions hold
+//! (trees that overlap) lists the others apart, and only a wd whose kernel mask is not its first
+//! holder's mask (shared, or not yet narrowed after a holder left) keeps that mask apart.
 
 use std::collections::HashMap;
 
@@ -20,15 +21,6 @@ pub type SessionId = u32;
 struct Holder {
     session: SessionId,
     mask: u32,
-}
-
-/// One wd: its first holder, and the mask the kernel's watch carries: 12 bytes, 16 with the key.
-#[derive(Debug, Clone, Copy)]
-struct Slot {
-    /// The holder that took it first (of those still holding it).
-    first: Holder,
-    /// The kernel's mask: every mask added since it was last set ([`WdShares::narrowed`]).
-    kernel: u32,
 }
 
 /// What letting a session's hold of a wd go did.
@@ -54,7 +46,11 @@ pub struct Released {
 /// The holders of every wd an instance's sessions hold.
 #[derive(Debug, Default)]
 pub struct WdShares {
-    slots: HashMap<i32, Slot>,
+    /// Each wd's first holder (of those still holding it).
+    slots: HashMap<i32, Holder>,
+    /// The kernel's mask of the wds where it is not their first holder's mask: every mask added
+    /// since it was last set ([`WdShares::narrowed`]).
+    wider: HashMap<i32, u32>,
     /// The holders after the first, in the order they took it, of the wds several sessions hold
     /// (never an empty list).
     others: HashMap<i32, Vec<Holder>>,
@@ -63,52 +59,61 @@ pub struct WdShares {
 impl WdShares {
     /// `session` holds `wd`, added with `mask` (again: holding twice is holding once).
     pub fn hold(&mut self, wd: i32, session: SessionId, mask: u32) {
+        let kernel = self.kernel_mask(wd) | mask;
         let holder = Holder { session, mask };
-        let slot = self.slots.entry(wd).or_insert(Slot {
-            first: holder,
-            kernel: 0,
-        });
-        slot.kernel |= mask;
-        if slot.first.session == session {
-            slot.first.mask |= mask;
-            return;
+        let first = self.slots.entry(wd).or_insert(holder);
+        if first.session == session {
+            first.mask |= mask;
+        } else {
+            let others = self.others.entry(wd).or_default();
+            match others.iter_mut().find(|h| h.session == session) {
+                Some(held) => held.mask |= mask,
+                None => others.push(holder),
+            }
         }
-        let others = self.others.entry(wd).or_default();
-        match others.iter_mut().find(|h| h.session == session) {
-            Some(held) => held.mask |= mask,
-            None => others.push(holder),
-        }
+        self.set_kernel(wd, kernel);
+    }
+
+    /// Books `kernel` as `wd`'s kernel mask: apart only when it is not the first holder's.
+    fn set_kernel(&mut self, wd: i32, kernel: u32) {
+        set_kernel(&self.slots, &mut self.wider, wd, kernel);
     }
 
     /// The kernel's watch `wd` now carries exactly `mask` (re-added without `IN_MASK_ADD`).
     pub fn narrowed(&mut self, wd: i32, mask: u32) {
-        if let Some(slot) = self.slots.get_mut(&wd) {
-            slot.kernel = mask;
-        }
+        self.set_kernel(wd, mask);
     }
 
     /// The mask the kernel's watch `wd` carries (0 for a wd nobody holds).
     pub fn kernel_mask(&self, wd: i32) -> u32 {
-        self.slots.get(&wd).map_or(0, |s| s.kernel)
+        kernel_mask(&self.slots, &self.wider, wd)
     }
 
     /// `session` lets `wd` go. True when nobody holds it any more and it was held (the kernel's
     /// watch is then the caller's to remove); false while another session holds it, or when this
     /// instance did not know it (a wd the kernel dropped, forgotten on its `IN_IGNORED`).
     pub fn release(&mut self, wd: i32, session: SessionId) -> bool {
-        let Some(slot) = self.slots.get_mut(&wd) else {
+        let kernel = self.kernel_mask(wd);
+        let Some(first) = self.slots.get_mut(&wd) else {
             return false;
         };
-        if let_go(wd, slot, &mut self.others, session) == LetGo::Freed {
-            self.slots.remove(&wd);
-            return true;
+        match let_go(wd, first, &mut self.others, session) {
+            LetGo::Freed => {
+                self.slots.remove(&wd);
+                self.wider.remove(&wd);
+                true
+            }
+            LetGo::Held => {
+                self.set_kernel(wd, kernel);
+                false
+            }
+            LetGo::NotHeld => false,
         }
-        false
     }
 
     /// The sessions holding `wd`, in the order they took it.
     pub fn holders(&self, wd: i32) -> impl Iterator<Item = SessionId> + '_ {
-        let first = self.slots.get(&wd).map(|s| s.first.session);
+        let first = self.slots.get(&wd).map(|first| first.session);
         let others = self.others.get(&wd).into_iter().flatten();
         first.into_iter().chain(others.map(|h| h.session))
     }
@@ -122,6 +127,7 @@ impl WdShares {
     pub fn dropped(&mut self, wd: i32) {
         self.slots.remove(&wd);
         self.others.remove(&wd);
+        self.wider.remove(&wd);
     }
 
     /// Drops every hold of `session`: the wds nobody holds any more, and those the others need
@@ -129,11 +135,15 @@ impl WdShares {
     pub fn release_all(&mut self, session: SessionId) -> Released {
         let mut released = Released::default();
         let others = &mut self.others;
-        self.slots
-            .retain(|&wd, slot| match let_go(wd, slot, others, session) {
+        let wider = &mut self.wider;
+        let mut moved_up: Vec<(i32, u32)> = Vec::new();
+        self.slots.retain(|&wd, first| {
+            let kernel = wider.get(&wd).copied().unwrap_or(first.mask);
+            match let_go(wd, first, others, session) {
                 LetGo::NotHeld => true,
                 LetGo::Freed => {
                     released.freed.push(wd);
+                    wider.remove(&wd);
                     false
                 }
                 LetGo::Held => {
@@ -141,16 +151,22 @@ impl WdShares {
                         .get(&wd)
                         .into_iter()
                         .flatten()
-                        .fold(slot.first.mask, |acc, h| acc | h.mask);
-                    if needed != slot.kernel {
+                        .fold(first.mask, |acc, h| acc | h.mask);
+                    if needed != kernel {
                         released.narrowed.push((wd, needed));
                     }
+                    moved_up.push((wd, kernel));
                     true
                 }
-            });
+            }
+        });
+        for (wd, kernel) in moved_up {
+            self.set_kernel(wd, kernel);
+        }
         // A large session gone (a tree of 100,000 directories) leaves its table's room behind.
         if self.slots.len() < self.slots.capacity() / 4 {
             self.slots.shrink_to_fit();
+            self.wider.shrink_to_fit();
         }
         released
     }
@@ -170,24 +186,24 @@ impl WdShares {
 /// when the first leaves, and the list of others goes with its last entry.
 fn let_go(
     wd: i32,
-    slot: &mut Slot,
+    first: &mut Holder,
     others: &mut HashMap<i32, Vec<Holder>>,
     session: SessionId,
 ) -> LetGo {
     let Some(list) = others.get_mut(&wd) else {
-        return if slot.first.session == session {
+        return if first.session == session {
             LetGo::Freed
         } else {
             LetGo::NotHeld
         };
     };
-    if slot.first.session == session {
+    if first.session == session {
         if list.is_empty() {
             // Never kept; were one there, the first holder was the last.
             others.remove(&wd);
             return LetGo::Freed;
         }
-        slot.first = list.remove(0);
+        *first = list.remove(0);
     } else if let Some(i) = list.iter().position(|h| h.session == session) {
         list.remove(i);
     } else {
@@ -197,6 +213,26 @@ fn let_go(
         others.remove(&wd);
     }
     LetGo::Held
+}
+
+/// The kernel's mask of `wd`: kept apart, or its first holder's (0 for a wd nobody holds).
+fn kernel_mask(slots: &HashMap<i32, Holder>, wider: &HashMap<i32, u32>, wd: i32) -> u32 {
+    match wider.get(&wd) {
+        Some(kernel) => *kernel,
+        None => slots.get(&wd).map_or(0, |first| first.mask),
+    }
+}
+
+/// Books `kernel` as `wd`'s kernel mask (nothing for a wd nobody holds).
+fn set_kernel(slots: &HashMap<i32, Holder>, wider: &mut HashMap<i32, u32>, wd: i32, kernel: u32) {
+    match slots.get(&wd) {
+        Some(first) if first.mask != kernel => {
+            wider.insert(wd, kernel);
+        }
+        _ => {
+            wider.remove(&wd);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -208,6 +208,30 @@ describe('watch()', () => {
     expect(stats.watches).toBe(1)
   })
 
+  it('with debounceMs, takes nothing before the debounce is over, for a listener or an iterator that comes while changes wait too', async () => {
+    const dir = tempDir()
+    // Longer than the test: whatever is taken comes from elsewhere than the debounce's end.
+    const w = await open(dir, { debounceMs: 2 ** 31 - 1 })
+    // Once a watcher of the same directory has seen the file, `w` holds it too: the reader hands
+    // each read to every session of the instance before it rings any.
+    const witness = await open(dir)
+    const seen: Change[] = []
+    witness.on('events', (batch) => seen.push(...batch))
+    sh(dir, 'touch "$D/f"')
+    await until(() => seen.some((c) => c.path === join(dir, 'f')), 'the witness to see f')
+    const batches: Change[][] = []
+    w.on('events', (batch) => batches.push(batch))
+    const iterator = w[Symbol.asyncIterator]()
+    const next = iterator.next()
+    // A listener's arrival would take in a microtask, an iterator's at once: a turn of the loop
+    // is room for both.
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(batches).toEqual([])
+    await w.close()
+    // Closed with nothing taken, the iterator ends without a batch.
+    expect(await withinDeadline(next, 'the iterator to end')).toEqual({ done: true, value: undefined })
+  })
+
   it('close() returns the same promise every time, ends a waiting iterator, and drops every watch', async () => {
     const dir = tempDir()
     const w = await open(dir)

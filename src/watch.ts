@@ -52,8 +52,9 @@ export interface WatchOptions<E extends PathEncoding = 'utf8'> {
   /**
    * Wait this long after the first change before taking a batch, so that a burst (an editor's
    * save, a `git checkout`) comes as one coalesced batch. Default 0: take as soon as the native
-   * thread has something. At most 2^31-1 (the longest delay Node's timers hold): a `RangeError`
-   * beyond.
+   * thread has something. A listener added, or an iterator waiting, while changes wait gets them
+   * once this long has passed since the first of them. At most 2^31-1 (the longest delay Node's
+   * timers hold): a `RangeError` beyond.
    */
   debounceMs?: number
   /** Follow symbolic links to directories (default false); a link back up the tree ends there. */
@@ -159,6 +160,11 @@ export class Watcher<E extends PathEncoding = 'utf8'>
   readonly #readers = new Set<Reader<PathOf<E>>>()
   readonly #started = performance.now()
   #timer: NodeJS.Timeout | undefined
+  /**
+   * When the native thread first rang for the changes not yet taken (the debounce runs from it);
+   * after a full batch, what was left behind is due at once.
+   */
+  #pendingSince: number | undefined
   #closing: Promise<void> | undefined
   /** Why the native thread stopped by itself, once it did: every consumer is told. */
   #failure: InotifyError | undefined
@@ -204,7 +210,8 @@ export class Watcher<E extends PathEncoding = 'utf8'>
     ;(this as EventEmitter).on('newListener', (name: string | symbol) => {
       if (name !== 'events') return
       pinWhile(this, !this.closed)
-      queueMicrotask(() => this.#pull())
+      // Once the listener is added (it is not yet, here).
+      queueMicrotask(() => this.#schedule())
     })
     ;(this as EventEmitter).on('removeListener', (name: string | symbol) => {
       if (name === 'events') this.#pin()
@@ -292,7 +299,7 @@ export class Watcher<E extends PathEncoding = 'utf8'>
         await new Promise<void>((resolve) => {
           reader.wake = resolve
           this.#pin()
-          this.#pull()
+          this.#schedule()
         })
         reader.wake = undefined
         this.#pin()
@@ -337,13 +344,25 @@ export class Watcher<E extends PathEncoding = 'utf8'>
   #onRing(): void {
     if (this.closed || this.#failure !== undefined) return
     if (this.#tree.session.stopped) return this.#pull()
+    this.#pendingSince ??= performance.now()
+    this.#schedule()
+  }
+
+  /**
+   * Takes what waits if someone wants it: at once without a debounce, else once the debounce has
+   * passed since the native thread first rang for it. A consumer that comes while a burst is
+   * under way thus gets it whole, as one that was there when it began.
+   */
+  #schedule(): void {
     if (!this.#wanted()) return
-    if (this.#debounceMs === 0) this.#pull()
-    else
-      this.#timer ??= setTimeout(() => {
-        this.#timer = undefined
-        this.#pull()
-      }, this.#debounceMs)
+    if (this.#debounceMs === 0) return this.#pull()
+    if (this.#pendingSince === undefined || this.#timer !== undefined) return
+    const left = this.#pendingSince + this.#debounceMs - performance.now()
+    if (left <= 0) return this.#pull()
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      this.#pull()
+    }, left)
   }
 
   /** Takes what changed and delivers it (nothing waits: nothing is taken, changes coalesce). */
@@ -357,9 +376,14 @@ export class Watcher<E extends PathEncoding = 'utf8'>
       this.#fail(fromNativeError(error))
       return
     }
-    if (buf === null) return
+    if (buf === null) {
+      this.#pendingSince = undefined
+      return
+    }
     const overflowPath = this.#roots[0] ?? inEncoding('', this.#encoding)
     const decoded = decodeChanges(buf, overflowPath, this.#encoding)
+    this.#pendingSince =
+      decoded.length === CHANGES_PER_BATCH ? (this.#pendingSince ?? Number.NEGATIVE_INFINITY) : undefined
     // A full batch may have more behind it: listeners get it once this one could be let go (an
     // iterator pulls it itself when it has taken this one).
     if (decoded.length === CHANGES_PER_BATCH && this.listenerCount('events') > 0) setImmediate(() => this.#pull())

@@ -70,6 +70,8 @@ export interface Subscribed {
    * for the next step's.
    */
   settled: () => Promise<Event[]>
+  /** {@link Subscribed.settled}, batch by batch (the marker left out, and a batch it was alone in). */
+  settledBatches: () => Promise<Event[][]>
   /** Whether a batch came in the last `ms` (a short bounded window, for "nothing more comes"). */
   quietFor: (ms: number) => Promise<boolean>
 }
@@ -109,22 +111,48 @@ export async function subscribed(
     return batches.shift() ?? []
   }
   let marks = 0
-  const settled = async (): Promise<Event[]> => {
+  const settledBatches = async (): Promise<Event[][]> => {
     const marker = join(dir, `.settled-${++marks}`)
     mkdirSync(marker)
-    const events: Event[] = []
+    const batches: Event[][] = []
     for (;;) {
       const batch = await nextEvent()
-      events.push(...batch.filter((e) => e.path !== marker))
-      if (batch.some((e) => e.path === marker)) return events
+      const events = batch.filter((e) => e.path !== marker)
+      if (events.length > 0) batches.push(events)
+      if (events.length < batch.length) return batches
     }
   }
+  const settled = async (): Promise<Event[]> => (await settledBatches()).flat()
   const quietFor = async (ms: number): Promise<boolean> => {
     const before = batches.length
     await new Promise((resolve) => setTimeout(resolve, ms))
     return batches.length === before
   }
-  return { dir, sub, nextEvent, settled, quietFor }
+  return { dir, sub, nextEvent, settled, settledBatches, quietFor }
+}
+
+/**
+ * What a consumer that applies batch after batch is told in all, per path (in the order the paths
+ * first came): the coalescing of `@parcel/watcher` (a create then an update is a create, a delete
+ * then a create an update, a create then a delete nothing) carried across batches. Where the
+ * reader's pace splits one path's changes across two batches, the result is what one batch would
+ * have held. Within a batch that coalescing is the promise: a batch naming a path twice throws.
+ */
+export function coalesced(batches: readonly (readonly Event[])[]): Event[] {
+  const net = new Map<string, Event['type'] | undefined>()
+  for (const batch of batches) {
+    const paths = new Set(batch.map((e) => e.path))
+    if (paths.size < batch.length) throw new Error(`a path twice in one batch: ${JSON.stringify(batch)}`)
+    for (const { type, path } of batch) {
+      const before = net.get(path)
+      if (before === 'create') net.set(path, type === 'delete' ? undefined : 'create')
+      else if (before === 'delete' && type === 'create') net.set(path, 'update')
+      else net.set(path, type)
+    }
+  }
+  const events: Event[] = []
+  for (const [path, type] of net) if (type !== undefined) events.push({ type, path })
+  return events
 }
 
 /**

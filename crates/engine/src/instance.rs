@@ -903,8 +903,12 @@ fn overflow_event() -> RawEvent<'static> {
     }
 }
 
-/// Queues what a drain read for each session, answers read-now requests and rings. True when any
+/// Queues what a drain read for each session, answers read-now requests, then rings. True when any
 /// session got events.
+///
+/// Every session gets its part of the read before any is rung: a consumer told of an event can
+/// count on each other session holding its wd to have it too (one watcher's batch is then a
+/// witness of what another, not yet taking, holds).
 fn deliver(
     instance: &InstanceCore,
     sessions: &[Arc<SessionCore>],
@@ -918,6 +922,7 @@ fn deliver(
     } = drained;
     let alone = sessions.len() == 1;
     let mut any_events = false;
+    let mut rings = Vec::with_capacity(sessions.len());
     reader.behind_since = None;
     for (session, output) in sessions.iter().zip(outputs) {
         let (batch, log) = match output {
@@ -984,7 +989,11 @@ fn deliver(
             }
         }
         let fresh = std::mem::take(&mut state.fresh_reports);
-        announce(instance, session, state, pushed, fresh);
+        drop(state);
+        rings.push((pushed, fresh));
+    }
+    for (session, (pushed, fresh)) in sessions.iter().zip(rings) {
+        announce(instance, session, lock(&session.state), pushed, fresh);
     }
     if any_events {
         reader.last_batch = settled.then(Instant::now);

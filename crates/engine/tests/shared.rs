@@ -1,15 +1,20 @@
 //! Sessions of one shared instance against the real kernel: a session that stops taking while
-//! another reads is not allowed to hold the other up, and is told what it missed.
+//! another reads is not allowed to hold the other up, and is told what it missed; a session told
+//! of an event finds it in every other session that shares its watch.
 
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use inotify_engine::changes_wire;
 use inotify_engine::mask::*;
 use inotify_engine::wire::{decode, DecodedEvent, FLAG_SYNTHETIC};
-use inotify_engine::{ChannelDoorbell, Mode, Placement, Session, TreeOptions, TreeReport};
+use inotify_engine::{
+    ChannelDoorbell, Doorbell, Mode, Placement, Ring, Session, TreeOptions, TreeReport,
+};
 
 /// How long a test waits for what it expects before it fails; a passing test never waits this long.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -194,4 +199,82 @@ fn a_session_leaving_narrows_the_shared_watch_to_what_the_others_need() {
         .iter()
         .all(|e| e.mask & (IN_ACCESS | IN_MODIFY | IN_OPEN) == 0));
     narrow.close();
+}
+
+/// A change session's doorbell that, on its first ring once `other` is set, takes what the other
+/// session holds and tells the test whether `path` is in it.
+struct Witness {
+    name: &'static str,
+    other: Arc<OnceLock<Session>>,
+    path: Vec<u8>,
+    looked: AtomicBool,
+    heard: mpsc::Sender<(&'static str, bool)>,
+}
+
+impl Doorbell for Witness {
+    fn ring(&self, _reports: bool) -> Ring {
+        let Some(other) = self.other.get() else {
+            return Ring::Rung;
+        };
+        if !self.looked.swap(true, Ordering::SeqCst) {
+            let held = other
+                .take_changes(1024)
+                .expect("take the other's changes")
+                .and_then(|bytes| changes_wire::decode(&bytes))
+                .unwrap_or_default();
+            let _ = self
+                .heard
+                .send((self.name, held.iter().any(|c| c.path == self.path)));
+        }
+        Ring::Rung
+    }
+}
+
+#[test]
+fn a_session_rung_for_an_event_finds_it_held_by_every_other_session_sharing_the_watch() {
+    let temp = tempfile::tempdir().expect("a temp dir");
+    let root = fs::canonicalize(temp.path()).expect("canonical");
+    let path = root.join("f").as_os_str().as_bytes().to_vec();
+    let (heard, hearing) = mpsc::channel();
+    let (first_slot, second_slot) = (Arc::new(OnceLock::new()), Arc::new(OnceLock::new()));
+    let open = |name, other: &Arc<OnceLock<Session>>| {
+        let doorbell = Witness {
+            name,
+            other: Arc::clone(other),
+            path: path.clone(),
+            looked: AtomicBool::new(false),
+            heard: heard.clone(),
+        };
+        let mode = Mode::Changes(TreeOptions {
+            mask: IN_ALL_EVENTS,
+            follow_symlinks: false,
+            recursive: true,
+            ignore: None,
+        });
+        let session =
+            Session::open_in(doorbell, mode, Placement::Shared).expect("open a change session");
+        ready(&session, &root);
+        assert_eq!(session.request(None), Ok(true));
+        session
+    };
+    // Each looks at the other when rung: whichever the reader rings first, the other must hold
+    // the event by then.
+    let first = open("first", &second_slot);
+    let second = open("second", &first_slot);
+    assert_eq!(first.raw_fd(), second.raw_fd(), "one shared instance");
+    assert!(first_slot.set(first).is_ok());
+    assert!(second_slot.set(second).is_ok());
+
+    fs::write(root.join("f"), b"x").expect("write");
+    let mut looks: Vec<_> = (0..2)
+        .map(|_| hearing.recv_timeout(PATIENCE).expect("both sessions rung"))
+        .collect();
+    looks.sort_unstable();
+    assert_eq!(looks, [("first", true), ("second", true)]);
+
+    for slot in [&first_slot, &second_slot] {
+        let session = slot.get().expect("opened");
+        session.close();
+        assert!(session.wait_released(Some(PATIENCE)), "released");
+    }
 }

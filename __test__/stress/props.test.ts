@@ -1,6 +1,7 @@
 /**
- * Stress: the engine's property tests (parser, tree bookkeeping, change coalescing, the change
- * log against the batch path, snapshots; see crates/engine/src/tree/props.rs) with PROPTEST_CASES cases each (default 100,000; `.ci/run`
+ * Stress: the engine's property tests (parser, tree bookkeeping, a tree's packed names and
+ * directory table, the shared holders of each wd, change coalescing, the change log against the
+ * batch path, snapshots; see crates/engine/src/tree/props.rs) with PROPTEST_CASES cases each (default 100,000; `.ci/run`
  * gives 5,000), instead of the few hundred `cargo test` runs. A failure's minimal case is saved in
  * crates/engine/proptest-regressions/ (commit it: it is re-run first from then on).
  */
@@ -27,7 +28,7 @@ it(
     )
     expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0)
     // Every property ran (a filter that matches nothing would pass silently).
-    expect(summary.filter((line) => line.endsWith(' ... ok'))).toHaveLength(13)
+    expect(summary.filter((line) => line.endsWith(' ... ok'))).toHaveLength(16)
   },
   60 * 60 * 1000,
 )

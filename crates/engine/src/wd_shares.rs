@@ -481,57 +481,62 @@ mod tests {
         proptest::collection::vec(step, 0..48)
     }
 
-    proptest! {
-        #![proptest_config(ProptestConfig {
-            cases: crate::props_cases(512),
-            ..ProptestConfig::default()
-        })]
+    /// The properties (the stress suite runs every test named `props`, with many more cases).
+    mod props {
+        use super::*;
 
-        #[test]
-        fn the_split_books_answer_as_one_list_of_holders_per_wd_would(steps in steps()) {
-            let mut shares = WdShares::default();
-            let mut model = Model::default();
-            for step in steps {
-                match step {
-                    Step::Hold(wd, session, mask) => {
-                        shares.hold(wd, session, mask);
-                        model.hold(wd, session, mask);
-                    }
-                    Step::Release(wd, session) => {
-                        prop_assert_eq!(shares.release(wd, session), model.release(wd, session));
-                    }
-                    Step::ReleaseAll(session) => {
-                        let mut got = shares.release_all(session);
-                        got.freed.sort_unstable();
-                        got.narrowed.sort_unstable();
-                        prop_assert_eq!(got, model.release_all(session));
-                    }
-                    Step::Dropped(wd) => {
-                        shares.dropped(wd);
-                        model.wds.remove(&wd);
-                    }
-                    Step::Narrowed(wd, mask) => {
-                        shares.narrowed(wd, mask);
-                        if let Some((_, kernel)) = model.wds.get_mut(&wd) {
-                            *kernel = mask;
+        proptest! {
+            #![proptest_config(ProptestConfig {
+                cases: crate::props_cases(512),
+                ..ProptestConfig::default()
+            })]
+
+            #[test]
+            fn the_split_books_answer_as_one_list_of_holders_per_wd_would(steps in steps()) {
+                let mut shares = WdShares::default();
+                let mut model = Model::default();
+                for step in steps {
+                    match step {
+                        Step::Hold(wd, session, mask) => {
+                            shares.hold(wd, session, mask);
+                            model.hold(wd, session, mask);
+                        }
+                        Step::Release(wd, session) => {
+                            prop_assert_eq!(shares.release(wd, session), model.release(wd, session));
+                        }
+                        Step::ReleaseAll(session) => {
+                            let mut got = shares.release_all(session);
+                            got.freed.sort_unstable();
+                            got.narrowed.sort_unstable();
+                            prop_assert_eq!(got, model.release_all(session));
+                        }
+                        Step::Dropped(wd) => {
+                            shares.dropped(wd);
+                            model.wds.remove(&wd);
+                        }
+                        Step::Narrowed(wd, mask) => {
+                            shares.narrowed(wd, mask);
+                            if let Some((_, kernel)) = model.wds.get_mut(&wd) {
+                                *kernel = mask;
+                            }
                         }
                     }
-                }
-                prop_assert_eq!(shares.len(), model.wds.len());
-                prop_assert_eq!(shares.is_empty(), model.wds.is_empty());
-                for wd in 0..6 {
-                    let (expected, kernel) = model.wds.get(&wd).cloned().unwrap_or_default();
-                    let expected: Vec<SessionId> = expected.iter().map(|(s, _)| *s).collect();
-                    prop_assert_eq!(holders(&shares, wd), expected.clone());
-                    prop_assert_eq!(shares.kernel_mask(wd), kernel);
-                    for session in 0..4 {
-                        prop_assert_eq!(
-                            shares.held_by_other_than(wd, session),
-                            expected.iter().any(|&s| s != session)
-                        );
-                    }
-                    if let Some(list) = shares.others.get(&wd) {
-                        prop_assert!(!list.is_empty(), "an empty list of others is never kept");
+                    prop_assert_eq!(shares.len(), model.wds.len());
+                    prop_assert_eq!(shares.is_empty(), model.wds.is_empty());
+                    for wd in 0..6 {
+                        let (expected, kernel) = model.wds.get(&wd).cloned().unwrap_or_default();
+                        let expected: Vec<SessionId> = expected.iter().map(|(s, _)| *s).collect();
+                        prop_assert_eq!(holders(&shares, wd), expected.clone());
+                        prop_assert_eq!(shares.kernel_mask(wd), kernel);
+                        for session in 0..4 {
+                            prop_assert_eq!(
+                                shares.held_by_other_than(wd, session),
+                                expected.iter().any(|&s| s != session)
+                            );
+                        }
+                        if let Some(list) = shares.others.get(&wd) {
+                            prop_assert!(!list.is_empty(), "an empty list of others is never kept");
+                        }
                     }
                 }
             }

@@ -643,38 +643,43 @@ mod tests {
         name
     }
 
-    proptest! {
-        #![proptest_config(ProptestConfig {
-            cases: crate::props_cases(256),
-            ..ProptestConfig::default()
-        })]
+    /// The properties (the stress suite runs every test named `props`, with many more cases).
+    mod props {
+        use super::*;
 
-        /// Whatever is set and cleared, in a small directory or one indexed and swept, the names
-        /// hold what a map of names would.
-        #[test]
-        fn names_hold_what_a_map_would(steps in proptest::collection::vec(step(), 0..600)) {
-            let mut d = Indexed::new(b"own");
-            let mut model: HashMap<Vec<u8>, Held> = HashMap::new();
-            for step in &steps {
-                let (name, new) = match step {
-                    Step::Set(n, h) => (name_of(*n), *h),
-                    Step::Clear(n) => (name_of(*n), Held::default()),
-                };
-                let old = d.update(&name, |_| new);
-                let was = model.get(&name).copied().unwrap_or_default();
-                prop_assert_eq!(old, was);
-                if new == Held::default() {
-                    model.remove(&name);
-                } else {
-                    model.insert(name.clone(), new);
+        proptest! {
+            #![proptest_config(ProptestConfig {
+                cases: crate::props_cases(256),
+                ..ProptestConfig::default()
+            })]
+
+            /// Whatever is set and cleared, in a small directory or one indexed and swept, the names
+            /// hold what a map of names would.
+            #[test]
+            fn names_hold_what_a_map_would(steps in proptest::collection::vec(step(), 0..600)) {
+                let mut d = Indexed::new(b"own");
+                let mut model: HashMap<Vec<u8>, Held> = HashMap::new();
+                for step in &steps {
+                    let (name, new) = match step {
+                        Step::Set(n, h) => (name_of(*n), *h),
+                        Step::Clear(n) => (name_of(*n), Held::default()),
+                    };
+                    let old = d.update(&name, |_| new);
+                    let was = model.get(&name).copied().unwrap_or_default();
+                    prop_assert_eq!(old, was);
+                    if new == Held::default() {
+                        model.remove(&name);
+                    } else {
+                        model.insert(name.clone(), new);
+                    }
+                    prop_assert_eq!(d.get(&name), new);
                 }
-                prop_assert_eq!(d.get(&name), new);
+                prop_assert_eq!(d.all(), model.clone());
+                for (name, held) in &model {
+                    prop_assert_eq!(d.get(name), *held);
+                }
+                prop_assert_eq!(own_name(&d.bytes), b"own");
             }
-            prop_assert_eq!(d.all(), model.clone());
-            for (name, held) in &model {
-                prop_assert_eq!(d.get(name), *held);
-            }
-            prop_assert_eq!(own_name(&d.bytes), b"own");
         }
     }
 }

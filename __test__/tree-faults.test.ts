@@ -118,6 +118,19 @@ describe('symbolic links', () => {
 })
 
 /** Gives `path` and everything below it to the unprivileged uid the child runs as. */
+/** Runs the tree child in `mode` on `dir` as uid and gid 65534 (an unprivileged user). */
+function runAsNobody(mode: string, dir: string): Promise<ChildResult> {
+  return fx.run('setpriv', [
+    '--reuid=65534',
+    '--regid=65534',
+    '--clear-groups',
+    process.execPath,
+    CHILD_SCRIPT,
+    mode,
+    dir,
+  ])
+}
+
 function chownAll(path: string): void {
   chownSync(path, 65534, 65534)
   if (statSync(path).isDirectory()) for (const entry of readdirSync(path)) chownAll(join(path, entry))
@@ -139,17 +152,7 @@ describe('unreadable and vanishing directories', () => {
       watchCount: number
       kernel: number
       paths: string[]
-    }>(
-      await fx.run('setpriv', [
-        '--reuid=65534',
-        '--regid=65534',
-        '--clear-groups',
-        process.execPath,
-        CHILD_SCRIPT,
-        'unreadable',
-        dir,
-      ]),
-    )
+    }>(await runAsNobody('unreadable', dir))
     expect(result.uid).toBe(65534)
     expect(result.ready).toBe('resolved')
     expect(result.atReady.watchCount).toBe(2)
@@ -189,17 +192,7 @@ describe('unreadable and vanishing directories', () => {
       ready: string | ErrorInfo
       atReady: { watchCount: number; kernel: number; errors: ErrorInfo[] }
       paths: string[]
-    }>(
-      await fx.run('setpriv', [
-        '--reuid=65534',
-        '--regid=65534',
-        '--clear-groups',
-        process.execPath,
-        CHILD_SCRIPT,
-        'noSearch',
-        dir,
-      ]),
-    )
+    }>(await runAsNobody('noSearch', dir))
     expect(result.uid).toBe(65534)
     expect(result.ready).toBe('resolved')
     // root, ok and noenter: a watch needs read permission only.

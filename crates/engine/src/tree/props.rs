@@ -522,6 +522,21 @@ fn tree_picture(t: &Tree) -> HashMap<Vec<u8>, Option<i32>> {
         .collect()
 }
 
+/// Every op applied to a tree of `ROOT`, then the whole queue read: the kernel, the tree, and the
+/// story of what was queued, once the books are checked.
+fn all_then_read(ops: &[Op]) -> Result<(Kernel, Tree, String), TestCaseError> {
+    let mut kernel = Kernel::new();
+    let mut t = tree(IN_ALL_EVENTS);
+    t.add_root(&mut kernel.fs, ROOT.as_bytes());
+    for op in ops {
+        kernel.apply(&mut t, op);
+    }
+    kernel.read_all(&mut t);
+    let story = kernel.log.join("\n");
+    check_books(&t, &kernel.fs).map_err(|e| TestCaseError::fail(format!("{e}\n{story}")))?;
+    Ok((kernel, t, story))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: crate::props_cases(256),
@@ -581,15 +596,7 @@ proptest! {
     fn read_in_any_batches_the_tree_holds_exactly_the_watches_the_kernel_holds(
         ops in proptest::collection::vec(op(), 0..48),
     ) {
-        let mut kernel = Kernel::new();
-        let mut t = tree(IN_ALL_EVENTS);
-        t.add_root(&mut kernel.fs, ROOT.as_bytes());
-        for op in &ops {
-            kernel.apply(&mut t, op);
-        }
-        kernel.read_all(&mut t);
-        let story = kernel.log.join("\n");
-        check_books(&t, &kernel.fs).map_err(|e| TestCaseError::fail(format!("{e}\n{story}")))?;
+        let (kernel, t, story) = all_then_read(&ops)?;
         // Every watch the kernel gave out and still holds is one the tree knows: none leaks.
         prop_assert_eq!(
             t.watch_count(),
@@ -607,15 +614,7 @@ proptest! {
     ) {
         // Renames inside the tree are left out: read late, a create in a directory renamed since
         // names a path that no longer exists (a limit of watching by path, not of the books).
-        let mut kernel = Kernel::new();
-        let mut t = tree(IN_ALL_EVENTS);
-        t.add_root(&mut kernel.fs, ROOT.as_bytes());
-        for op in &ops {
-            kernel.apply(&mut t, op);
-        }
-        kernel.read_all(&mut t);
-        let story = kernel.log.join("\n");
-        check_books(&t, &kernel.fs).map_err(|e| TestCaseError::fail(format!("{e}\n{story}")))?;
+        let (kernel, t, story) = all_then_read(&ops)?;
         prop_assert_eq!(t.watch_count(), kernel.fs.watches.len(), "{}", story);
         prop_assert_eq!(tree_picture(&t), real_picture(&kernel), "{}", story);
         prop_assert_eq!(tree_names(&t), real_names(&t, &kernel), "{}", story);

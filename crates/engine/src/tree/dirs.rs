@@ -293,26 +293,35 @@ impl Dirs {
         let Some(at) = self.slot(wd) else {
             return Held::default();
         };
-        let new = change(self.held(wd, name));
+        let Some(region) = self.slots.get(at).map(|dir| dir.names) else {
+            return Held::default();
+        };
+        let bytes = self.arena.get_mut(region);
+        let mut attempt = names::set(bytes, self.indexes.get_mut(&wd), name, change);
         loop {
-            let Some(region) = self.slots.get(at).map(|dir| dir.names) else {
-                return Held::default();
-            };
-            let bytes = self.arena.get_mut(region);
-            match names::set(bytes, self.indexes.get_mut(&wd), name, new) {
+            match attempt {
                 Ok(done) => {
                     if done.wants_index {
-                        let index = names::index(self.arena.get(region));
-                        self.indexes.insert(wd, index);
+                        if let Some(region) = self.slots.get(at).map(|dir| dir.names) {
+                            let index = names::index(self.arena.get(region));
+                            self.indexes.insert(wd, index);
+                        }
                     }
                     return done.old;
                 }
-                Err(size) => {
-                    let grown = size.max(region.size() + region.size() / 2);
-                    if !self.resize_names(at, grown) {
+                Err(short) => {
+                    let Some(size) = self.slots.get(at).map(|dir| dir.names.size()) else {
+                        return Held::default();
+                    };
+                    if !self.resize_names(at, short.size.max(size + size / 2)) {
                         return Held::default();
                     }
                     self.tidy();
+                    let Some(region) = self.slots.get(at).map(|dir| dir.names) else {
+                        return Held::default();
+                    };
+                    let bytes = self.arena.get_mut(region);
+                    attempt = names::set(bytes, self.indexes.get_mut(&wd), name, |_| short.new);
                 }
             }
         }

@@ -314,15 +314,23 @@ pub struct Set {
     pub wants_index: bool,
 }
 
-/// Sets what is known of `name` to `new` (nothing known: the name is forgotten). `index` is the
-/// directory's index, if it has one. `Err(size)` when the buffer must first grow to `size` bytes
-/// (nothing was changed).
+/// A change [`set`] had no room for: nothing was changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Short {
+    /// The bytes the buffer must first grow to.
+    pub size: usize,
+    /// What the change made of the name (to set once there is room).
+    pub new: Held,
+}
+
+/// Sets what is known of `name` to what `change` makes of it (nothing known: the name is
+/// forgotten). `index` is the directory's index, if it has one.
 pub fn set(
     bytes: &mut [u8],
     mut index: Option<&mut NameIndex>,
     name: &[u8],
-    new: Held,
-) -> Result<Set, usize> {
+    change: impl FnOnce(Held) -> Held,
+) -> Result<Set, Short> {
     let unchanged = |old| Set {
         old,
         wants_index: false,
@@ -333,6 +341,7 @@ pub fn set(
     }
     let found = find(bytes, index.as_deref(), name).and_then(|at| record_at(bytes, at));
     let old = found.map(|r| r.held()).unwrap_or_default();
+    let new = change(old);
     if new == old {
         return Ok(unchanged(old));
     }
@@ -347,7 +356,10 @@ pub fn set(
     if !new.is_empty() {
         let end = used(bytes, index.as_deref());
         if end + len > bytes.len() {
-            return Err(end + len);
+            return Err(Short {
+                size: end + len,
+                new,
+            });
         }
     }
     if let Some(at) = found.map(|r| r.offset) {
@@ -489,20 +501,22 @@ mod tests {
         }
 
         fn update(&mut self, name: &[u8], change: impl FnOnce(Held) -> Held) -> Held {
-            let new = change(self.get(name));
+            let mut before = self.bytes.clone();
+            let mut attempt = set(&mut self.bytes, self.index.as_mut(), name, change);
             loop {
-                let before = self.bytes.clone();
-                match set(&mut self.bytes, self.index.as_mut(), name, new) {
+                match attempt {
                     Ok(done) => {
                         if done.wants_index {
                             self.index = Some(index(&self.bytes));
                         }
                         return done.old;
                     }
-                    Err(size) => {
+                    Err(short) => {
                         assert_eq!(self.bytes, before, "nothing changes when room is short");
-                        assert!(size > self.bytes.len());
-                        self.bytes.resize(size, 0);
+                        assert!(short.size > self.bytes.len());
+                        self.bytes.resize(short.size, 0);
+                        before = self.bytes.clone();
+                        attempt = set(&mut self.bytes, self.index.as_mut(), name, |_| short.new);
                     }
                 }
             }
